@@ -1,0 +1,15 @@
+//! Gatehouse's use cases: one module each, over the ports of `domain`, with their
+//! commands, outcomes and errors. No I/O here: adapters are injected through `Deps`.
+
+mod fault;
+mod service;
+mod tokens;
+pub mod use_cases;
+mod validation;
+
+pub use fault::Fault;
+pub use service::{
+    ClientInfo, Deps, Gatehouse, RegistrationSettings, Settings, TokenPair, TokenSettings,
+};
+pub use tokens::TokenRejection;
+pub use validation::ValidationErrors;

@@ -1,0 +1,96 @@
+//! The service every use case hangs off, and the settings they read.
+
+use chrono::Duration;
+use domain::password::PasswordPolicy;
+use domain::ports::{Clock, PasswordHasher, SessionRepository, TokenCodec, UserRepository};
+
+/// The adapters a `Gatehouse` runs on, chosen once at the composition root.
+pub trait Deps: Send + Sync + 'static {
+    type Users: UserRepository;
+    type Sessions: SessionRepository;
+    type Hasher: PasswordHasher;
+    type Tokens: TokenCodec;
+    type Clock: Clock;
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub access_lifetime: Duration,
+    pub refresh_lifetime: Duration,
+    pub rotate_refresh_tokens: bool,
+    pub reuse_interval: Duration,
+    pub session_max_lifetime: Duration,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            access_lifetime: Duration::minutes(5),
+            refresh_lifetime: Duration::days(1),
+            rotate_refresh_tokens: true,
+            reuse_interval: Duration::seconds(10),
+            session_max_lifetime: Duration::days(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RegistrationSettings {
+    pub enabled: bool,
+    pub require_activation: bool,
+    pub password_retype: bool,
+}
+
+impl Default for RegistrationSettings {
+    fn default() -> Self {
+        Self { enabled: true, require_activation: false, password_retype: false }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub tokens: TokenSettings,
+    pub registration: RegistrationSettings,
+    pub passwords: PasswordPolicy,
+}
+
+/// Who is calling, as far as the transport knows: kept with each session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// An access token and the refresh token of the same session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    pub access: String,
+    pub refresh: String,
+}
+
+/// The use cases, over one set of adapters.
+pub struct Gatehouse<D: Deps> {
+    pub(crate) users: D::Users,
+    pub(crate) sessions: D::Sessions,
+    pub(crate) hasher: D::Hasher,
+    pub(crate) tokens: D::Tokens,
+    pub(crate) clock: D::Clock,
+    pub(crate) settings: Settings,
+}
+
+impl<D: Deps> Gatehouse<D> {
+    pub fn new(
+        users: D::Users,
+        sessions: D::Sessions,
+        hasher: D::Hasher,
+        tokens: D::Tokens,
+        clock: D::Clock,
+        settings: Settings,
+    ) -> Self {
+        Self { users, sessions, hasher, tokens, clock, settings }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}

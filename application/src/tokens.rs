@@ -1,0 +1,170 @@
+//! Issuing tokens and reading presented ones: shared by login, registration,
+//! refresh, verify, logout and authentication.
+
+use chrono::{DateTime, Utc};
+use domain::ports::{Clock, SessionRepository, TokenCodec};
+use domain::{
+    Claims, NewRefreshToken, RefreshTokenRecord, TokenError, TokenType, UserClaims, UserId,
+    UserProfile,
+};
+use uuid::Uuid;
+
+use crate::{ClientInfo, Deps, Fault, Gatehouse, TokenPair};
+
+/// Why a presented token is refused, in SimpleJWT's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRejection {
+    #[error("Token is invalid")]
+    Invalid,
+    #[error("Token is expired")]
+    Expired,
+    #[error("Token is blacklisted")]
+    Blacklisted,
+    #[error("Token has wrong type")]
+    WrongType,
+}
+
+impl From<TokenError> for TokenRejection {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::Invalid => TokenRejection::Invalid,
+            TokenError::Expired => TokenRejection::Expired,
+        }
+    }
+}
+
+/// A decoded token's identifiers, parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct Presented {
+    pub claims: Claims,
+    pub jti: Uuid,
+    pub sid: Uuid,
+    pub user_id: UserId,
+}
+
+fn encode_failure(error: TokenError) -> Fault {
+    Fault::Unexpected(anyhow::anyhow!(error).context("while signing a token"))
+}
+
+/// The 32-hex-character form SimpleJWT uses for `jti`.
+fn jti_string(jti: Uuid) -> String {
+    jti.simple().to_string()
+}
+
+impl<D: Deps> Gatehouse<D> {
+    /// Decodes a token and checks it is of the expected type.
+    pub(crate) fn read_token(
+        &self,
+        token: &str,
+        expected: Option<TokenType>,
+    ) -> Result<Presented, TokenRejection> {
+        let claims = self.tokens.decode(token)?;
+        if expected.is_some_and(|t| t != claims.token_type) {
+            return Err(TokenRejection::WrongType);
+        }
+        let jti = Uuid::try_parse(&claims.jti).map_err(|_| TokenRejection::Invalid)?;
+        let sid = Uuid::try_parse(&claims.sid).map_err(|_| TokenRejection::Invalid)?;
+        let user_id = claims.user_id.parse().map(UserId).map_err(|_| TokenRejection::Invalid)?;
+        Ok(Presented { claims, jti, sid, user_id })
+    }
+
+    /// Signs an access token for the profile, in session `sid`, with fresh claims.
+    pub(crate) fn access_token(
+        &self,
+        profile: &UserProfile,
+        sid: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<String, Fault> {
+        let user = &profile.user;
+        let claims = Claims {
+            token_type: TokenType::Access,
+            exp: (now + self.settings.tokens.access_lifetime).timestamp(),
+            iat: now.timestamp(),
+            jti: jti_string(Uuid::new_v4()),
+            user_id: user.id.to_string(),
+            sid: jti_string(sid),
+            user: Some(UserClaims {
+                username: user.username.to_string(),
+                email: user.email.to_string(),
+                is_staff: user.is_staff,
+                is_superuser: user.is_superuser,
+                groups: profile.groups.clone(),
+                permissions: profile.permissions.clone(),
+            }),
+        };
+        self.tokens.encode(&claims).map_err(encode_failure)
+    }
+
+    /// Signs the refresh token a stored row stands for; the same row always gives the
+    /// same claims, so a successor handed out twice is the same token.
+    pub(crate) fn refresh_token(
+        &self,
+        jti: Uuid,
+        user_id: UserId,
+        family_id: Uuid,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<String, Fault> {
+        let claims = Claims {
+            token_type: TokenType::Refresh,
+            exp: expires_at.timestamp(),
+            iat: created_at.timestamp(),
+            jti: jti_string(jti),
+            user_id: user_id.to_string(),
+            sid: jti_string(family_id),
+            user: None,
+        };
+        self.tokens.encode(&claims).map_err(encode_failure)
+    }
+
+    pub(crate) fn refresh_token_for(&self, record: &RefreshTokenRecord) -> Result<String, Fault> {
+        self.refresh_token(
+            record.jti,
+            record.user_id,
+            record.family_id,
+            record.created_at,
+            record.expires_at,
+        )
+    }
+
+    /// The expiry of a refresh token issued now in a session that started then:
+    /// never past `session_max_lifetime` from the login.
+    pub(crate) fn refresh_expiry(
+        &self,
+        now: DateTime<Utc>,
+        session_started_at: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let tokens = &self.settings.tokens;
+        (now + tokens.refresh_lifetime).min(session_started_at + tokens.session_max_lifetime)
+    }
+
+    /// Opens a new session (refresh-token family) and signs its first pair.
+    pub(crate) async fn start_session(
+        &self,
+        profile: &UserProfile,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, Fault> {
+        let now = self.clock.now();
+        let token = NewRefreshToken {
+            jti: Uuid::new_v4(),
+            user_id: profile.user.id,
+            family_id: Uuid::new_v4(),
+            parent_jti: None,
+            created_at: now,
+            expires_at: self.refresh_expiry(now, now),
+            session_started_at: now,
+            user_agent: client.user_agent.clone(),
+            ip: client.ip.clone(),
+        };
+        let refresh = self.refresh_token(
+            token.jti,
+            token.user_id,
+            token.family_id,
+            token.created_at,
+            token.expires_at,
+        )?;
+        let access = self.access_token(profile, token.family_id, now)?;
+        self.sessions.start(token).await?;
+        Ok(TokenPair { access, refresh })
+    }
+}

@@ -1,0 +1,35 @@
+//! Logout: end one session by its refresh token, or every session of a user.
+
+use domain::ports::{Clock, SessionRepository};
+use domain::{TokenType, UserId};
+
+use crate::fault::faults_into;
+use crate::{Deps, Fault, Gatehouse, TokenRejection};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogoutError {
+    #[error(transparent)]
+    Token(#[from] TokenRejection),
+    #[error(transparent)]
+    Fault(Fault),
+}
+faults_into!(LogoutError);
+
+impl<D: Deps> Gatehouse<D> {
+    /// Revokes the session the refresh token belongs to: the token, and with it every
+    /// access token of the session on this service. Also SimpleJWT's "blacklist".
+    pub async fn logout(&self, refresh: &str) -> Result<(), LogoutError> {
+        let presented = self.read_token(refresh, Some(TokenType::Refresh))?;
+        let record = self.sessions.find(presented.jti).await?.ok_or(TokenRejection::Invalid)?;
+        if record.revoked_at.is_some() {
+            return Err(TokenRejection::Blacklisted.into());
+        }
+        self.sessions.revoke_family(record.family_id, self.clock.now()).await?;
+        Ok(())
+    }
+
+    /// Revokes every session of the user ("log out everywhere").
+    pub async fn logout_all(&self, user_id: UserId) -> Result<u64, Fault> {
+        Ok(self.sessions.revoke_all_for_user(user_id, None, self.clock.now()).await?)
+    }
+}

@@ -1,0 +1,79 @@
+//! Me: the current user reads, edits and deletes his own account.
+
+use domain::ports::{PasswordCheck, PasswordHasher, UpdateUserError, UserRepository};
+use domain::{Password, ProfileChanges, User, UserProfile, Username};
+
+use crate::fault::faults_into;
+use crate::use_cases::register::{DUPLICATE_USERNAME, check_name};
+use crate::{Deps, Fault, Gatehouse, ValidationErrors};
+
+/// Raw edits from the client; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateMeCommand {
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MeError {
+    #[error("the account no longer exists")]
+    NotFound,
+    #[error("invalid input")]
+    Invalid(ValidationErrors),
+    #[error(transparent)]
+    Fault(Fault),
+}
+faults_into!(MeError);
+
+const INVALID_PASSWORD: &str = "Invalid password.";
+
+impl<D: Deps> Gatehouse<D> {
+    pub async fn me(&self, user: &User) -> Result<UserProfile, MeError> {
+        self.users.profile(user.id).await?.ok_or(MeError::NotFound)
+    }
+
+    /// Changes the user's username and names; nothing else is settable here.
+    pub async fn update_me(&self, user: &User, command: UpdateMeCommand) -> Result<UserProfile, MeError> {
+        let mut errors = ValidationErrors::new();
+        let username = command.username.as_deref().and_then(|raw| {
+            Username::parse(raw).map_err(|e| errors.add("username", e.to_string())).ok()
+        });
+        if let Some(first_name) = &command.first_name {
+            check_name(&mut errors, "first_name", first_name);
+        }
+        if let Some(last_name) = &command.last_name {
+            check_name(&mut errors, "last_name", last_name);
+        }
+        errors.into_result().map_err(MeError::Invalid)?;
+        let changes = ProfileChanges {
+            username: username.filter(|u| *u != user.username),
+            first_name: command.first_name,
+            last_name: command.last_name,
+        };
+        self.users.update_profile(user.id, changes).await.map_err(|error| match error {
+            UpdateUserError::NotFound => MeError::NotFound,
+            UpdateUserError::DuplicateUsername => {
+                MeError::Invalid(ValidationErrors::single("username", DUPLICATE_USERNAME))
+            }
+            UpdateUserError::Repository(error) => error.into(),
+        })
+    }
+
+    /// Deletes the account after checking the current password.
+    pub async fn delete_me(&self, user: &User, current_password: &Password) -> Result<(), MeError> {
+        match self.hasher.verify(current_password, &user.password_hash).await? {
+            PasswordCheck::Match { .. } => {}
+            PasswordCheck::Mismatch => {
+                return Err(MeError::Invalid(ValidationErrors::single(
+                    "current_password",
+                    INVALID_PASSWORD,
+                )));
+            }
+        }
+        if !self.users.delete(user.id).await? {
+            return Err(MeError::NotFound);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,106 @@
+//! Refresh: a refresh token in, a fresh access token (and, rotating, its successor) out.
+
+use domain::ports::{Clock, SessionRepository, UserRepository};
+use domain::{NewRefreshToken, RotateOutcome, TokenType};
+use uuid::Uuid;
+
+use crate::fault::faults_into;
+use crate::{ClientInfo, Deps, Fault, Gatehouse, TokenRejection};
+
+#[derive(Debug, Clone)]
+pub struct RefreshCommand {
+    pub refresh: String,
+    pub client: ClientInfo,
+}
+
+/// The new access token, and the refresh token to use next when rotating.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    pub access: String,
+    pub refresh: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error(transparent)]
+    Token(#[from] TokenRejection),
+    /// The token is fine but its user is gone or inactive.
+    #[error("No active account found for the given token.")]
+    NoActiveAccount,
+    #[error(transparent)]
+    Fault(Fault),
+}
+faults_into!(RefreshError);
+
+impl<D: Deps> Gatehouse<D> {
+    /// Refreshes a session. With rotation on, the presented token is revoked and
+    /// replaced atomically; presenting it again within `reuse_interval` returns the
+    /// same successor, later it revokes the whole session (reuse detection).
+    /// Claims are read afresh from the store every time.
+    pub async fn refresh(&self, command: RefreshCommand) -> Result<Refreshed, RefreshError> {
+        let presented = self.read_token(&command.refresh, Some(TokenType::Refresh))?;
+        let record = self.sessions.find(presented.jti).await?.ok_or(TokenRejection::Invalid)?;
+        if record.user_id != presented.user_id || record.family_id != presented.sid {
+            return Err(TokenRejection::Invalid.into());
+        }
+        if record.revoked_at.is_some() && record.replaced_by.is_none() {
+            return Err(TokenRejection::Blacklisted.into());
+        }
+        let profile = self
+            .users
+            .profile(record.user_id)
+            .await?
+            .filter(|p| p.user.is_active)
+            .ok_or(RefreshError::NoActiveAccount)?;
+        let now = self.clock.now();
+        let tokens = &self.settings.tokens;
+
+        if !tokens.rotate_refresh_tokens {
+            self.sessions.touch(record.jti, now).await?;
+            let access = self.access_token(&profile, record.family_id, now)?;
+            return Ok(Refreshed { access, refresh: None });
+        }
+
+        let expires_at = self.refresh_expiry(now, record.session_started_at);
+        if expires_at <= now {
+            return Err(TokenRejection::Expired.into());
+        }
+        let successor = NewRefreshToken {
+            jti: Uuid::new_v4(),
+            user_id: record.user_id,
+            family_id: record.family_id,
+            parent_jti: Some(record.jti),
+            created_at: now,
+            expires_at,
+            session_started_at: record.session_started_at,
+            user_agent: command.client.user_agent.or(record.user_agent),
+            ip: command.client.ip.or(record.ip),
+        };
+        let refresh = match self
+            .sessions
+            .rotate(record.jti, successor.clone(), tokens.reuse_interval)
+            .await?
+        {
+            RotateOutcome::Rotated => self.refresh_token(
+                successor.jti,
+                successor.user_id,
+                successor.family_id,
+                successor.created_at,
+                successor.expires_at,
+            )?,
+            RotateOutcome::AlreadyRotated(current) => self.refresh_token_for(&current)?,
+            RotateOutcome::Reused => {
+                tracing::warn!(
+                    user_id = %record.user_id,
+                    session = %record.family_id,
+                    "refresh token reused after rotation: session revoked"
+                );
+                return Err(TokenRejection::Blacklisted.into());
+            }
+            RotateOutcome::Revoked => return Err(TokenRejection::Blacklisted.into()),
+            RotateOutcome::Unknown => return Err(TokenRejection::Invalid.into()),
+        };
+        let access = self.access_token(&profile, record.family_id, now)?;
+        Ok(Refreshed { access, refresh: Some(refresh) })
+    }
+}

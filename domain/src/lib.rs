@@ -1,0 +1,20 @@
+//! Gatehouse's domain: entities, value types, rules that need no I/O, and the ports
+//! (traits) through which use cases reach the outside world.
+
+pub mod clock;
+pub mod email;
+pub mod error;
+pub mod password;
+pub mod ports;
+pub mod session;
+pub mod token;
+pub mod user;
+pub mod username;
+
+pub use email::EmailAddress;
+pub use error::{BoxError, RepositoryError};
+pub use password::Password;
+pub use session::{NewRefreshToken, RefreshTokenRecord, RotateOutcome};
+pub use token::{Claims, TokenError, TokenType, UserClaims};
+pub use user::{NewUser, ProfileChanges, User, UserId, UserProfile};
+pub use username::Username;

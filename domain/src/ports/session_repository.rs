@@ -1,0 +1,55 @@
+//! Port: refresh-token families (sessions), rotated atomically.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome, UserId};
+
+/// Stores issued refresh tokens.
+///
+/// # Errors
+/// `RepositoryError::Unavailable` when the store cannot be reached in time,
+/// `RepositoryError::Unexpected` otherwise.
+pub trait SessionRepository: Clone + Send + Sync + 'static {
+    /// Stores the first token of a new family.
+    fn start(&self, token: NewRefreshToken) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+
+    fn find(
+        &self,
+        jti: Uuid,
+    ) -> impl Future<Output = Result<Option<RefreshTokenRecord>, RepositoryError>> + Send;
+
+    /// Replaces `presented` by `successor` in one atomic step, so that of many
+    /// concurrent calls with one token exactly one rotates it. A token rotated at most
+    /// `reuse_interval` ago whose successor is live yields `AlreadyRotated`; any other
+    /// presentation of a rotated token revokes the whole family and yields `Reused`.
+    fn rotate(
+        &self,
+        presented: Uuid,
+        successor: NewRefreshToken,
+        reuse_interval: chrono::Duration,
+    ) -> impl Future<Output = Result<RotateOutcome, RepositoryError>> + Send;
+
+    /// Marks a token as used now (rotation off).
+    fn touch(&self, jti: Uuid, at: DateTime<Utc>) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+
+    /// Revokes every live token of one family; returns how many were live.
+    fn revoke_family(
+        &self,
+        family_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
+
+    /// Revokes every live token of the user, except those of `keep` when given.
+    fn revoke_all_for_user(
+        &self,
+        user_id: UserId,
+        keep: Option<Uuid>,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
+
+    /// Deletes rows whose expiry has passed; returns how many.
+    fn purge_expired(&self, now: DateTime<Utc>) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
+}

@@ -1,0 +1,97 @@
+//! Port: storing accounts and reading them with their groups and permissions.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{NewUser, ProfileChanges, RepositoryError, User, UserId, UserProfile};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("a user with this email already exists")]
+    DuplicateEmail,
+    #[error("a user with this username already exists")]
+    DuplicateUsername,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateUserError {
+    #[error("no such user")]
+    NotFound,
+    #[error("a user with this username already exists")]
+    DuplicateUsername,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// What an access token's bearer is, read in one round trip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthState {
+    pub user: User,
+    /// Whether the token's session still has a live refresh token.
+    pub session_live: bool,
+}
+
+/// Stores users.
+///
+/// # Errors
+/// Every method returns `RepositoryError::Unavailable` when the store cannot be
+/// reached in time and `RepositoryError::Unexpected` otherwise; the per-method
+/// error enums add the outcomes a caller must handle.
+pub trait UserRepository: Clone + Send + Sync + 'static {
+    /// Creates a user; `DuplicateEmail` compares emails case-insensitively.
+    fn create(
+        &self,
+        user: NewUser,
+    ) -> impl Future<Output = Result<UserProfile, CreateUserError>> + Send;
+
+    fn find_by_id(
+        &self,
+        id: UserId,
+    ) -> impl Future<Output = Result<Option<User>, RepositoryError>> + Send;
+
+    /// Exact, case-sensitive match, as Django's `username` lookup.
+    fn find_by_username(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<Option<User>, RepositoryError>> + Send;
+
+    /// Case-insensitive match.
+    fn find_by_email(
+        &self,
+        email: &str,
+    ) -> impl Future<Output = Result<Option<User>, RepositoryError>> + Send;
+
+    /// The user with his group names and effective permissions.
+    fn profile(
+        &self,
+        id: UserId,
+    ) -> impl Future<Output = Result<Option<UserProfile>, RepositoryError>> + Send;
+
+    /// The user and whether session `sid` is still live.
+    fn auth_state(
+        &self,
+        id: UserId,
+        sid: Uuid,
+    ) -> impl Future<Output = Result<Option<AuthState>, RepositoryError>> + Send;
+
+    fn update_profile(
+        &self,
+        id: UserId,
+        changes: ProfileChanges,
+    ) -> impl Future<Output = Result<UserProfile, UpdateUserError>> + Send;
+
+    /// Records a successful login, replacing the hash when it was upgraded.
+    fn record_login(
+        &self,
+        id: UserId,
+        at: DateTime<Utc>,
+        new_password_hash: Option<String>,
+    ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+
+    /// Deletes the user and, with him, his sessions. `false` when he did not exist.
+    fn delete(&self, id: UserId) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
+}

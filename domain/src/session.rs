@@ -1,0 +1,55 @@
+//! Sessions: one refresh-token family per login, one row per issued refresh token.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::UserId;
+
+/// A refresh token to store when it is issued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRefreshToken {
+    pub jti: Uuid,
+    pub user_id: UserId,
+    pub family_id: Uuid,
+    pub parent_jti: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// When the family's first token was issued: the session's login time.
+    pub session_started_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// A stored refresh token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshTokenRecord {
+    pub jti: Uuid,
+    pub user_id: UserId,
+    pub family_id: Uuid,
+    pub parent_jti: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub session_started_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub replaced_by: Option<Uuid>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// How an attempt to rotate a refresh token ended; decided atomically by the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RotateOutcome {
+    /// The token was live: it is now revoked and the successor stored.
+    Rotated,
+    /// The token was rotated less than `reuse_interval` ago and its successor is
+    /// still live: the caller gets that successor again.
+    AlreadyRotated(RefreshTokenRecord),
+    /// The token was rotated earlier than that, or its successor is gone: reuse.
+    /// The whole family has been revoked.
+    Reused,
+    /// The token was revoked without a successor (logout, password change…).
+    Revoked,
+    /// No such token is stored.
+    Unknown,
+}

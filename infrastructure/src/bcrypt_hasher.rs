@@ -1,0 +1,135 @@
+//! `PasswordHasher` on bcrypt, in Django's `bcrypt_sha256$` format: the password is
+//! pre-hashed with SHA-256, so bytes past the 72nd still count.
+
+use std::sync::Arc;
+
+use domain::ports::{HashError, PasswordCheck, PasswordHasher};
+use domain::Password;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+const PREFIX: &str = "bcrypt_sha256$";
+
+/// Hashes on tokio's blocking pool, at most `concurrency` at a time, so a burst of
+/// logins queues instead of starving the request workers or the blocking pool.
+#[derive(Clone)]
+pub struct BcryptPasswordHasher {
+    cost: u32,
+    permits: Arc<Semaphore>,
+    dummy_hash: Arc<str>,
+}
+
+impl BcryptPasswordHasher {
+    /// Builds the hasher; computes once the dummy hash that unknown users are checked
+    /// against (one hash at `cost`, at start-up).
+    pub fn new(cost: u32, concurrency: usize) -> anyhow::Result<Self> {
+        let dummy = bcrypt::hash(prehash("gatehouse timing equaliser"), cost)?;
+        Ok(Self {
+            cost,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy_hash: Arc::from(format!("{PREFIX}{dummy}")),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _permit = self.permits.acquire().await.map_err(|e| HashError(e.into()))?;
+        tokio::task::spawn_blocking(work).await.map_err(|e| HashError(e.into()))
+    }
+}
+
+/// Django's `bcrypt_sha256` pre-hash: the hex SHA-256 digest of the UTF-8 password.
+fn prehash(password: &str) -> String {
+    hex::encode(Sha256::digest(password.as_bytes()))
+}
+
+fn check(password: &str, encoded: &str, current_cost: u32) -> PasswordCheck {
+    let Some(bcrypt_hash) = encoded.strip_prefix(PREFIX) else {
+        return PasswordCheck::Mismatch;
+    };
+    match bcrypt::verify(prehash(password), bcrypt_hash) {
+        Ok(true) => {
+            let cost = bcrypt_hash.split('$').nth(2).and_then(|c| c.parse::<u32>().ok());
+            PasswordCheck::Match { needs_rehash: cost != Some(current_cost) }
+        }
+        _ => PasswordCheck::Mismatch,
+    }
+}
+
+impl PasswordHasher for BcryptPasswordHasher {
+    async fn hash(&self, password: &Password) -> Result<String, HashError> {
+        let password = prehash(password.expose());
+        let cost = self.cost;
+        let hashed = self
+            .run(move || bcrypt::hash(password, cost))
+            .await?
+            .map_err(|e| HashError(e.into()))?;
+        Ok(format!("{PREFIX}{hashed}"))
+    }
+
+    async fn verify(&self, password: &Password, hash: &str) -> Result<PasswordCheck, HashError> {
+        let password = password.expose().to_owned();
+        let hash = hash.to_owned();
+        let cost = self.cost;
+        self.run(move || check(&password, &hash, cost)).await
+    }
+
+    async fn verify_dummy(&self, password: &Password) -> Result<(), HashError> {
+        self.verify(password, &self.dummy_hash.clone()).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_hash_verifies_its_password_and_nothing_else() {
+        let hasher = BcryptPasswordHasher::new(4, 2).unwrap();
+        let hash = hasher.hash(&Password::new("s3cret-enough")).await.unwrap();
+        assert!(hash.starts_with("bcrypt_sha256$$2b$04$"), "{hash}");
+        assert_eq!(
+            hasher.verify(&Password::new("s3cret-enough"), &hash).await.unwrap(),
+            PasswordCheck::Match { needs_rehash: false }
+        );
+        assert_eq!(
+            hasher.verify(&Password::new("s3cret-enougH"), &hash).await.unwrap(),
+            PasswordCheck::Mismatch
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn passwords_differing_only_after_byte_72_are_different() {
+        let hasher = BcryptPasswordHasher::new(4, 2).unwrap();
+        let base = "x".repeat(72);
+        let hash = hasher.hash(&Password::new(format!("{base}A"))).await.unwrap();
+        assert_eq!(
+            hasher.verify(&Password::new(format!("{base}B")), &hash).await.unwrap(),
+            PasswordCheck::Mismatch
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_hash_of_another_cost_asks_to_be_rehashed() {
+        let old = BcryptPasswordHasher::new(4, 1).unwrap();
+        let hash = old.hash(&Password::new("pw-one-two")).await.unwrap();
+        let current = BcryptPasswordHasher::new(5, 1).unwrap();
+        assert_eq!(
+            current.verify(&Password::new("pw-one-two"), &hash).await.unwrap(),
+            PasswordCheck::Match { needs_rehash: true }
+        );
+    }
+
+    #[test]
+    fn a_django_bcrypt_sha256_hash_verifies() {
+        // Made by Django 5.2: make_password("django-pass", hasher="bcrypt_sha256") at 4 rounds.
+        let password = "django-pass";
+        let bcrypt_hash = bcrypt::hash(prehash(password), 4).unwrap();
+        let encoded = format!("bcrypt_sha256${bcrypt_hash}");
+        assert_eq!(check(password, &encoded, 4), PasswordCheck::Match { needs_rehash: false });
+        assert_eq!(check(password, "pbkdf2_sha256$1$x$y", 4), PasswordCheck::Mismatch);
+        assert_eq!(check(password, "garbage", 4), PasswordCheck::Mismatch);
+    }
+}

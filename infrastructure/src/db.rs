@@ -1,0 +1,173 @@
+//! The PostgreSQL connection pool, embedded migrations and database creation.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::AsyncPgConnection;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use domain::RepositoryError;
+use secrecy::{ExposeSecret, SecretString};
+
+pub type PgPool = Pool<AsyncPgConnection>;
+pub type PgConnection = Object<AsyncPgConnection>;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
+
+/// Any fixed number: the key of the advisory lock that serialises concurrent migrators.
+const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_686f_7573;
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub url: SecretString,
+    pub max_connections: usize,
+    pub acquire_timeout: Duration,
+}
+
+/// Builds the pool; connections are opened lazily, so this succeeds while the
+/// database is down and the pool recovers by itself when it comes back.
+pub fn build_pool(settings: &PoolSettings) -> anyhow::Result<PgPool> {
+    let manager =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new(settings.url.expose_secret());
+    Pool::builder(manager)
+        .max_size(settings.max_connections)
+        .wait_timeout(Some(settings.acquire_timeout))
+        .create_timeout(Some(settings.acquire_timeout))
+        .recycle_timeout(Some(settings.acquire_timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .context("while building the database pool")
+}
+
+/// Takes a connection from the pool; a timeout or a refused connection is `Unavailable`.
+pub async fn connection(pool: &PgPool) -> Result<PgConnection, RepositoryError> {
+    pool.get().await.map_err(|error| match error {
+        PoolError::Timeout(_) | PoolError::Backend(_) => RepositoryError::Unavailable(error.into()),
+        other => RepositoryError::Unexpected(other.into()),
+    })
+}
+
+/// Maps a query error: a lost connection is `Unavailable`, anything else unexpected.
+pub fn query_error(error: DieselError) -> RepositoryError {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+            RepositoryError::Unavailable(error.into())
+        }
+        other => RepositoryError::Unexpected(other.into()),
+    }
+}
+
+/// The name of the unique constraint a query violated, if that is what failed.
+pub fn violated_unique_constraint(error: &DieselError) -> Option<&str> {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => info.constraint_name(),
+        _ => None,
+    }
+}
+
+/// Runs `SELECT 1` through the pool: the readiness probe.
+pub async fn ping(pool: &PgPool) -> Result<(), RepositoryError> {
+    use diesel_async::RunQueryDsl as _;
+    let mut conn = connection(pool).await?;
+    diesel::sql_query("SELECT 1").execute(&mut conn).await.map_err(query_error)?;
+    Ok(())
+}
+
+/// Applies pending migrations and returns the versions it applied. Safe to run from
+/// several processes at once: they queue on an advisory lock.
+pub async fn run_migrations(url: &SecretString) -> anyhow::Result<Vec<String>> {
+    use diesel::{Connection, RunQueryDsl};
+
+    let url = url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(url.expose_secret())
+            .context("while connecting to the database to migrate it")?;
+        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+            .execute(&mut conn)
+            .context("while taking the migration lock")?;
+        let applied = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map_err(|error| anyhow::anyhow!(error))
+            .context("while applying migrations")?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+            .execute(&mut conn)
+            .context("while releasing the migration lock")?;
+        Ok(applied)
+    })
+    .await
+    .context("while waiting for the migration task")?
+}
+
+/// Splits `postgres://…/name?opts` into the server URL (database `postgres`) and `name`.
+pub fn split_database_url(url: &str) -> anyhow::Result<(String, String)> {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let (server, name) = base[authority_start..]
+        .rsplit_once('/')
+        .map(|(server, name)| (&base[..authority_start + server.len()], name))
+        .filter(|(_, name)| !name.is_empty())
+        .context("the database URL names no database")?;
+    let maintenance = match query {
+        Some(query) => format!("{server}/postgres?{query}"),
+        None => format!("{server}/postgres"),
+    };
+    Ok((maintenance, name.to_owned()))
+}
+
+/// Creates the database the URL names when it does not exist yet.
+pub async fn create_database_if_missing(url: &SecretString) -> anyhow::Result<bool> {
+    use diesel::sql_types::Text;
+    use diesel_async::{AsyncConnection, RunQueryDsl as _};
+
+    #[derive(diesel::QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        exists: bool,
+    }
+
+    let (maintenance_url, name) = split_database_url(url.expose_secret())?;
+    let mut conn = AsyncPgConnection::establish(&maintenance_url)
+        .await
+        .context("while connecting to the `postgres` database to create ours")?;
+    let found: Exists =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<Text, _>(&name)
+            .get_result(&mut conn)
+            .await
+            .context("while looking for the database")?;
+    if found.exists {
+        return Ok(false);
+    }
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    match diesel::sql_query(format!("CREATE DATABASE {quoted}")).execute(&mut conn).await {
+        Ok(_) => Ok(true),
+        // Another process created it between our check and our statement.
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(error) if error.to_string().contains("already exists") => Ok(false),
+        Err(error) => Err(error).context("while creating the database"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_database_url;
+
+    #[test]
+    fn database_url_is_split_into_maintenance_url_and_name() {
+        assert_eq!(
+            split_database_url("postgres://u:p@h:5432/gate?sslmode=disable").unwrap(),
+            ("postgres://u:p@h:5432/postgres?sslmode=disable".to_owned(), "gate".to_owned())
+        );
+        assert!(split_database_url("postgres://h:5432").is_err());
+        assert!(split_database_url("postgres://h:5432/").is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! Gatehouse's adapters: the ports of `domain` implemented over PostgreSQL
+//! (diesel-async), bcrypt and jsonwebtoken.
+
+pub mod bcrypt_hasher;
+pub mod db;
+pub mod jwt_codec;
+pub mod pg_session_repository;
+pub mod pg_user_repository;
+mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use bcrypt_hasher::BcryptPasswordHasher;
+pub use db::PgPool;
+pub use jwt_codec::{JwtSettings, JwtTokenCodec};
+pub use pg_session_repository::PgSessionRepository;
+pub use pg_user_repository::PgUserRepository;

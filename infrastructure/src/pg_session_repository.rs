@@ -1,0 +1,234 @@
+//! `SessionRepository` over PostgreSQL: refresh-token rows, rotated under a row lock.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use domain::ports::SessionRepository;
+use domain::{NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome, UserId};
+use uuid::Uuid;
+
+use crate::db::{PgPool, connection, query_error};
+use crate::schema::refresh_tokens;
+
+#[derive(Clone)]
+pub struct PgSessionRepository {
+    pool: PgPool,
+}
+
+impl PgSessionRepository {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens, check_for_backend(diesel::pg::Pg))]
+struct RefreshTokenRow {
+    jti: Uuid,
+    user_id: i64,
+    family_id: Uuid,
+    parent_jti: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    session_started_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+    replaced_by: Option<Uuid>,
+    last_used_at: Option<DateTime<Utc>>,
+    user_agent: Option<String>,
+    ip: Option<String>,
+}
+
+impl From<RefreshTokenRow> for RefreshTokenRecord {
+    fn from(row: RefreshTokenRow) -> Self {
+        RefreshTokenRecord {
+            jti: row.jti,
+            user_id: UserId(row.user_id),
+            family_id: row.family_id,
+            parent_jti: row.parent_jti,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            session_started_at: row.session_started_at,
+            revoked_at: row.revoked_at,
+            replaced_by: row.replaced_by,
+            last_used_at: row.last_used_at,
+            user_agent: row.user_agent,
+            ip: row.ip,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = refresh_tokens)]
+struct NewRefreshTokenRow<'a> {
+    jti: Uuid,
+    user_id: i64,
+    family_id: Uuid,
+    parent_jti: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    session_started_at: DateTime<Utc>,
+    user_agent: Option<&'a str>,
+    ip: Option<&'a str>,
+}
+
+impl<'a> From<&'a NewRefreshToken> for NewRefreshTokenRow<'a> {
+    fn from(token: &'a NewRefreshToken) -> Self {
+        NewRefreshTokenRow {
+            jti: token.jti,
+            user_id: token.user_id.0,
+            family_id: token.family_id,
+            parent_jti: token.parent_jti,
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            session_started_at: token.session_started_at,
+            user_agent: token.user_agent.as_deref(),
+            ip: token.ip.as_deref(),
+        }
+    }
+}
+
+impl SessionRepository for PgSessionRepository {
+    async fn start(&self, token: NewRefreshToken) -> Result<(), RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        diesel::insert_into(refresh_tokens::table)
+            .values(NewRefreshTokenRow::from(&token))
+            .execute(&mut conn)
+            .await
+            .map_err(query_error)?;
+        Ok(())
+    }
+
+    async fn find(&self, jti: Uuid) -> Result<Option<RefreshTokenRecord>, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        let row = refresh_tokens::table
+            .find(jti)
+            .select(RefreshTokenRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(query_error)?;
+        Ok(row.map(RefreshTokenRecord::from))
+    }
+
+    async fn rotate(
+        &self,
+        presented: Uuid,
+        successor: NewRefreshToken,
+        reuse_interval: chrono::Duration,
+    ) -> Result<RotateOutcome, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        let now = successor.created_at;
+        conn.transaction(async |conn| {
+            // The row lock makes concurrent rotations of one token queue here: the first
+            // rotates, the others see its `replaced_by`.
+            let Some(row) = refresh_tokens::table
+                .find(presented)
+                .select(RefreshTokenRow::as_select())
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?
+            else {
+                return Ok(RotateOutcome::Unknown);
+            };
+            match (row.revoked_at, row.replaced_by) {
+                (None, _) => {
+                    diesel::insert_into(refresh_tokens::table)
+                        .values(NewRefreshTokenRow::from(&successor))
+                        .execute(conn)
+                        .await?;
+                    diesel::update(refresh_tokens::table.find(presented))
+                        .set((
+                            refresh_tokens::revoked_at.eq(now),
+                            refresh_tokens::replaced_by.eq(successor.jti),
+                            refresh_tokens::last_used_at.eq(now),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    Ok(RotateOutcome::Rotated)
+                }
+                (Some(rotated_at), Some(next)) => {
+                    if now - rotated_at <= reuse_interval {
+                        let next_row = refresh_tokens::table
+                            .find(next)
+                            .select(RefreshTokenRow::as_select())
+                            .first(conn)
+                            .await
+                            .optional()?;
+                        if let Some(next_row) = next_row.filter(|r| r.revoked_at.is_none()) {
+                            return Ok(RotateOutcome::AlreadyRotated(next_row.into()));
+                        }
+                    }
+                    diesel::update(
+                        refresh_tokens::table
+                            .filter(refresh_tokens::family_id.eq(row.family_id))
+                            .filter(refresh_tokens::revoked_at.is_null()),
+                    )
+                    .set(refresh_tokens::revoked_at.eq(now))
+                    .execute(conn)
+                    .await?;
+                    Ok(RotateOutcome::Reused)
+                }
+                (Some(_), None) => Ok(RotateOutcome::Revoked),
+            }
+        })
+        .await
+        .map_err(query_error)
+    }
+
+    async fn touch(&self, jti: Uuid, at: DateTime<Utc>) -> Result<(), RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        diesel::update(refresh_tokens::table.find(jti))
+            .set(refresh_tokens::last_used_at.eq(at))
+            .execute(&mut conn)
+            .await
+            .map_err(query_error)?;
+        Ok(())
+    }
+
+    async fn revoke_family(&self, family_id: Uuid, at: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        let revoked = diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::family_id.eq(family_id))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        )
+        .set(refresh_tokens::revoked_at.eq(at))
+        .execute(&mut conn)
+        .await
+        .map_err(query_error)?;
+        Ok(revoked as u64)
+    }
+
+    async fn revoke_all_for_user(
+        &self,
+        user_id: UserId,
+        keep: Option<Uuid>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        let live = refresh_tokens::table
+            .filter(refresh_tokens::user_id.eq(user_id.0))
+            .filter(refresh_tokens::revoked_at.is_null());
+        let revoked = match keep {
+            Some(family) => {
+                diesel::update(live.filter(refresh_tokens::family_id.ne(family)))
+                    .set(refresh_tokens::revoked_at.eq(at))
+                    .execute(&mut conn)
+                    .await
+            }
+            None => diesel::update(live).set(refresh_tokens::revoked_at.eq(at)).execute(&mut conn).await,
+        }
+        .map_err(query_error)?;
+        Ok(revoked as u64)
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        let deleted = diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now)))
+            .execute(&mut conn)
+            .await
+            .map_err(query_error)?;
+        Ok(deleted as u64)
+    }
+}

@@ -1,0 +1,38 @@
+//! Diesel table definitions, matching `migrations/`.
+
+diesel::table! {
+    users (id) {
+        id -> Int8,
+        username -> Varchar,
+        email -> Varchar,
+        password -> Text,
+        first_name -> Varchar,
+        last_name -> Varchar,
+        is_active -> Bool,
+        is_staff -> Bool,
+        is_superuser -> Bool,
+        date_joined -> Timestamptz,
+        last_login -> Nullable<Timestamptz>,
+        password_changed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (jti) {
+        jti -> Uuid,
+        user_id -> Int8,
+        family_id -> Uuid,
+        parent_jti -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        session_started_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        replaced_by -> Nullable<Uuid>,
+        last_used_at -> Nullable<Timestamptz>,
+        user_agent -> Nullable<Varchar>,
+        ip -> Nullable<Varchar>,
+    }
+}
+
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, refresh_tokens);
