@@ -33,3 +33,10 @@ impl<D: Deps> Gatehouse<D> {
         Ok(self.sessions.revoke_all_for_user(user_id, None, self.clock.now()).await?)
     }
 }
+
+impl<D: Deps> Gatehouse<D> {
+    /// Deletes refresh-token rows whose expiry has passed (`flushexpiredtokens`).
+    pub async fn flush_expired_tokens(&self) -> Result<u64, Fault> {
+        Ok(self.sessions.purge_expired(self.clock.now()).await?)
+    }
+}

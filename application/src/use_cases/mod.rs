@@ -1,6 +1,7 @@
 //! One module per use case.
 
 pub mod authenticate;
+pub mod create_superuser;
 pub mod login;
 pub mod logout;
 pub mod me;

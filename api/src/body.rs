@@ -1,0 +1,294 @@
+//! Request bodies as DRF parses them: JSON, url-encoded and multipart forms into one
+//! field map, then read field by field with `CharField`'s rules and messages.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::web::BytesMut;
+use actix_web::{FromRequest, HttpRequest, dev};
+use application::ValidationErrors;
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+
+use crate::errors::ApiError;
+
+/// Bodies larger than this are refused with 413: no field of ours needs more.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The request body as field name → value. Form values are strings; a repeated form
+/// key keeps its last value, as Django's `QueryDict` does.
+#[derive(Debug, Default)]
+pub struct Payload(Map<String, Value>);
+
+impl Payload {
+    pub fn fields(self) -> Fields {
+        Fields { map: self.0, errors: ValidationErrors::new() }
+    }
+}
+
+fn media_type(raw: &str) -> String {
+    raw.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+}
+
+fn python_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+async fn read_body(mut payload: dev::Payload) -> Result<BytesMut, ApiError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| match error {
+            actix_web::error::PayloadError::Overflow => ApiError::PayloadTooLarge,
+            _ => ApiError::Parse("Malformed request body.".to_owned()),
+        })?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn parse_json(body: &[u8]) -> Result<Payload, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|error| ApiError::Parse(format!("JSON parse error - {error}")))?;
+    match value {
+        Value::Object(map) => Ok(Payload(map)),
+        other => Err(ApiError::Validation(ValidationErrors::single(
+            ValidationErrors::NON_FIELD,
+            format!("Invalid data. Expected a dictionary, but got {}.", python_type_name(&other)),
+        ))),
+    }
+}
+
+fn parse_form(body: &[u8]) -> Result<Payload, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|error| ApiError::Parse(format!("Form parse error - {error}")))?;
+    Ok(Payload(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect()))
+}
+
+async fn parse_multipart(req: &HttpRequest, payload: dev::Payload) -> Result<Payload, ApiError> {
+    let parse_error = |error: actix_multipart::MultipartError| {
+        ApiError::Parse(format!("Multipart form parse error - {error}"))
+    };
+    let mut multipart = actix_multipart::Multipart::new(req.headers(), payload);
+    let mut map = Map::new();
+    let mut total = 0usize;
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(parse_error)?;
+        let disposition = field.content_disposition().cloned();
+        let name = disposition.as_ref().and_then(|d| d.get_name()).map(str::to_owned);
+        let is_file = disposition.as_ref().and_then(|d| d.get_filename()).is_some();
+        let mut value = BytesMut::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(parse_error)?;
+            total += chunk.len();
+            if total > MAX_BODY_BYTES {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            value.extend_from_slice(&chunk);
+        }
+        // Files are not fields of any Gatehouse endpoint: read past them.
+        if let (Some(name), false) = (name, is_file) {
+            let text = String::from_utf8(value.to_vec())
+                .map_err(|_| ApiError::Parse("Multipart form parse error - invalid UTF-8".to_owned()))?;
+            map.insert(name, Value::String(text));
+        }
+    }
+    Ok(Payload(map))
+}
+
+impl FromRequest for Payload {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move {
+            let content_type = req
+                .headers()
+                .get(CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let Some(content_type) = content_type.filter(|ct| !ct.trim().is_empty()) else {
+                // DRF ignores a body that does not say what it is.
+                return Ok(Payload::default());
+            };
+            let media = media_type(&content_type);
+            if media == "multipart/form-data" {
+                return parse_multipart(&req, payload).await;
+            }
+            let body = read_body(payload).await?;
+            let supported = media == "application/json"
+                || (media.starts_with("application/") && media.ends_with("+json"))
+                || media == "application/x-www-form-urlencoded";
+            if body.is_empty() {
+                return Ok(Payload::default());
+            }
+            if !supported {
+                return Err(ApiError::UnsupportedMediaType(content_type));
+            }
+            match media.as_str() {
+                "application/x-www-form-urlencoded" => parse_form(&body),
+                _ => parse_json(&body),
+            }
+        })
+    }
+}
+
+/// How a string field is read: DRF `CharField` options.
+#[derive(Debug, Clone, Copy)]
+pub struct Char {
+    pub required: bool,
+    pub allow_blank: bool,
+    pub trim: bool,
+    pub max_length: Option<usize>,
+}
+
+impl Char {
+    /// Required, not blank, trimmed.
+    pub const REQUIRED: Char = Char { required: true, allow_blank: false, trim: true, max_length: None };
+    /// Optional, not blank, trimmed.
+    pub const OPTIONAL: Char = Char { required: false, allow_blank: false, trim: true, max_length: None };
+    /// Optional, may be blank (model fields with `blank=True`), trimmed.
+    pub const OPTIONAL_BLANK: Char = Char { required: false, allow_blank: true, trim: true, max_length: None };
+    /// A password: required, never trimmed (SimpleJWT's `PasswordField`).
+    pub const PASSWORD: Char = Char { required: true, allow_blank: false, trim: false, max_length: None };
+    /// An optional password, never trimmed.
+    pub const OPTIONAL_PASSWORD: Char = Char { required: false, allow_blank: false, trim: false, max_length: None };
+
+    pub const fn max(self, max_length: usize) -> Char {
+        Char { max_length: Some(max_length), ..self }
+    }
+}
+
+/// Reads fields and collects their errors, DRF style: every field is checked and all
+/// errors are answered together.
+#[derive(Debug)]
+pub struct Fields {
+    map: Map<String, Value>,
+    errors: ValidationErrors,
+}
+
+impl Fields {
+    pub fn has(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
+    /// The field as a string, or `None` (absent, or invalid: then an error is recorded).
+    pub fn char(&mut self, name: &str, spec: Char) -> Option<String> {
+        let raw = match self.map.get(name) {
+            None => {
+                if spec.required {
+                    self.errors.add(name, "This field is required.");
+                }
+                return None;
+            }
+            Some(Value::Null) => {
+                self.errors.add(name, "This field may not be null.");
+                return None;
+            }
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) => {
+                self.errors.add(name, "Not a valid string.");
+                return None;
+            }
+        };
+        let value = if spec.trim { raw.trim().to_owned() } else { raw };
+        if value.is_empty() && !spec.allow_blank {
+            self.errors.add(name, "This field may not be blank.");
+            return None;
+        }
+        if value.contains('\0') {
+            self.errors.add(name, "Null characters are not allowed.");
+            return None;
+        }
+        if let Some(max) = spec.max_length
+            && value.chars().count() > max
+        {
+            self.errors.add(name, format!("Ensure this field has no more than {max} characters."));
+            return None;
+        }
+        Some(value)
+    }
+
+    /// `Err` with every recorded field error, if any.
+    pub fn finish(self) -> Result<(), ApiError> {
+        self.errors.into_result().map_err(ApiError::Validation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(value: Value) -> Fields {
+        Payload(value.as_object().unwrap().clone()).fields()
+    }
+
+    #[test]
+    fn missing_null_blank_and_wrong_type_get_drfs_messages() {
+        let mut f = fields(json!({"b": null, "c": "  ", "d": ["x"], "e": 42, "f": "a\u{0}b"}));
+        assert_eq!(f.char("a", Char::REQUIRED), None);
+        assert_eq!(f.char("b", Char::REQUIRED), None);
+        assert_eq!(f.char("c", Char::REQUIRED), None);
+        assert_eq!(f.char("d", Char::REQUIRED), None);
+        assert_eq!(f.char("e", Char::REQUIRED).as_deref(), Some("42"));
+        assert_eq!(f.char("f", Char::REQUIRED), None);
+        let Err(ApiError::Validation(errors)) = f.finish() else { panic!("expected errors") };
+        assert_eq!(errors.messages("a"), ["This field is required."]);
+        assert_eq!(errors.messages("b"), ["This field may not be null."]);
+        assert_eq!(errors.messages("c"), ["This field may not be blank."]);
+        assert_eq!(errors.messages("d"), ["Not a valid string."]);
+        assert_eq!(errors.messages("f"), ["Null characters are not allowed."]);
+    }
+
+    #[test]
+    fn passwords_are_not_trimmed_and_names_may_be_blank() {
+        let mut f = fields(json!({"password": " secret ", "first_name": ""}));
+        assert_eq!(f.char("password", Char::PASSWORD).as_deref(), Some(" secret "));
+        assert_eq!(f.char("first_name", Char::OPTIONAL_BLANK).as_deref(), Some(""));
+        assert!(f.finish().is_ok());
+    }
+
+    #[test]
+    fn max_length_counts_characters() {
+        let mut f = fields(json!({"name": "é".repeat(151)}));
+        assert_eq!(f.char("name", Char::OPTIONAL_BLANK.max(150)), None);
+        let Err(ApiError::Validation(errors)) = f.finish() else { panic!("expected errors") };
+        assert_eq!(errors.messages("name"), ["Ensure this field has no more than 150 characters."]);
+    }
+
+    #[test]
+    fn a_json_list_is_not_a_dictionary() {
+        let Err(ApiError::Validation(errors)) = parse_json(b"[1, 2]") else { panic!() };
+        assert_eq!(
+            errors.messages("non_field_errors"),
+            ["Invalid data. Expected a dictionary, but got list."]
+        );
+    }
+
+    #[test]
+    fn broken_json_is_a_parse_error() {
+        let Err(ApiError::Parse(detail)) = parse_json(b"{\"a\":") else { panic!() };
+        assert!(detail.starts_with("JSON parse error - "), "{detail}");
+    }
+
+    #[test]
+    fn a_form_keeps_the_last_value_of_a_repeated_key() {
+        let payload = parse_form(b"a=1&a=2&b=x%20y").unwrap();
+        assert_eq!(payload.0.get("a"), Some(&json!("2")));
+        assert_eq!(payload.0.get("b"), Some(&json!("x y")));
+    }
+}

@@ -1,0 +1,221 @@
+//! `ApiError`: every error answer, in Django REST framework's shapes and words.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use application::use_cases::authenticate::AuthenticateError;
+use application::use_cases::login::LoginError;
+use application::use_cases::logout::LogoutError;
+use application::use_cases::me::MeError;
+use application::use_cases::refresh::RefreshError;
+use application::use_cases::register::RegisterError;
+use application::use_cases::verify::VerifyError;
+use application::{Fault, TokenRejection, ValidationErrors};
+use serde_json::{Map, Value, json};
+
+/// The challenge of every 401; `middleware::observe` names the configured first
+/// header type instead when it is not `Bearer`.
+const CHALLENGE: HeaderValue = HeaderValue::from_static("Bearer realm=\"api\"");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 with field errors.
+    #[error("invalid input")]
+    Validation(ValidationErrors),
+    /// 400 `{"detail": "JSON parse error - …"}` and other parse errors.
+    #[error("malformed request: {0}")]
+    Parse(String),
+    /// 401, no credentials.
+    #[error("Authentication credentials were not provided.")]
+    NotAuthenticated,
+    /// 401 with a plain detail (DRF's `AuthenticationFailed`).
+    #[error("{0}")]
+    AuthenticationFailed(&'static str),
+    /// 401 with `detail` and `code` (SimpleJWT's `AuthenticationFailed`).
+    #[error("{detail}")]
+    AuthenticationFailedWithCode { detail: &'static str, code: &'static str },
+    /// 401 from the token endpoints: `{"detail": "Token is …", "code": "token_not_valid"}`.
+    #[error("{0}")]
+    TokenNotValid(TokenRejection),
+    /// 401 from an endpoint authenticating with an access token.
+    #[error("Given token not valid for any token type")]
+    AccessTokenNotValid(TokenRejection),
+    #[error("You do not have permission to perform this action.")]
+    PermissionDenied,
+    #[error("Not found.")]
+    NotFound,
+    #[error("Method \"{method}\" not allowed.")]
+    MethodNotAllowed { method: String, allow: String },
+    #[error("Unsupported media type \"{0}\" in request.")]
+    UnsupportedMediaType(String),
+    #[error("Request body is too large.")]
+    PayloadTooLarge,
+    #[error("Service temporarily unavailable, try again later.")]
+    Unavailable,
+    #[error("A server error occurred.")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    fn body(&self) -> Value {
+        match self {
+            ApiError::Validation(errors) => {
+                let fields: Map<String, Value> =
+                    errors.fields().map(|(field, messages)| (field.to_owned(), json!(messages))).collect();
+                Value::Object(fields)
+            }
+            ApiError::Parse(detail) => json!({ "detail": detail }),
+            ApiError::AuthenticationFailedWithCode { detail, code } => json!({ "detail": detail, "code": code }),
+            ApiError::TokenNotValid(rejection) => {
+                json!({ "detail": rejection.to_string(), "code": "token_not_valid" })
+            }
+            ApiError::AccessTokenNotValid(rejection) => json!({
+                "detail": self.to_string(),
+                "code": "token_not_valid",
+                "messages": [{
+                    "token_class": "AccessToken",
+                    "token_type": "access",
+                    "message": rejection.to_string(),
+                }],
+            }),
+            other => json!({ "detail": other.to_string() }),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) | ApiError::Parse(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotAuthenticated
+            | ApiError::AuthenticationFailed(_)
+            | ApiError::AuthenticationFailedWithCode { .. }
+            | ApiError::TokenNotValid(_)
+            | ApiError::AccessTokenNotValid(_) => StatusCode::UNAUTHORIZED,
+            ApiError::PermissionDenied => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let mut response = HttpResponse::build(status);
+        match self {
+            ApiError::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "request failed unexpectedly");
+            }
+            ApiError::MethodNotAllowed { allow, .. } => {
+                response.insert_header((header::ALLOW, allow.as_str()));
+            }
+            ApiError::Unavailable => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, CHALLENGE));
+        }
+        response.json(self.body())
+    }
+}
+
+impl From<Fault> for ApiError {
+    fn from(fault: Fault) -> Self {
+        match fault {
+            Fault::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "a dependency is unavailable");
+                ApiError::Unavailable
+            }
+            Fault::Unexpected(error) => ApiError::Internal(error),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::InvalidCredentials => {
+                ApiError::AuthenticationFailed("No active account found with the given credentials")
+            }
+            LoginError::Fault(fault) => fault.into(),
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(error: RefreshError) -> Self {
+        match error {
+            RefreshError::Token(rejection) => ApiError::TokenNotValid(rejection),
+            RefreshError::NoActiveAccount => {
+                ApiError::AuthenticationFailed("No active account found for the given token.")
+            }
+            RefreshError::Fault(fault) => fault.into(),
+        }
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(error: VerifyError) -> Self {
+        match error {
+            VerifyError::Token(rejection) => ApiError::TokenNotValid(rejection),
+            VerifyError::Fault(fault) => fault.into(),
+        }
+    }
+}
+
+impl From<LogoutError> for ApiError {
+    fn from(error: LogoutError) -> Self {
+        match error {
+            LogoutError::Token(rejection) => ApiError::TokenNotValid(rejection),
+            LogoutError::Fault(fault) => fault.into(),
+        }
+    }
+}
+
+impl From<AuthenticateError> for ApiError {
+    fn from(error: AuthenticateError) -> Self {
+        match error {
+            AuthenticateError::Token(rejection) => ApiError::AccessTokenNotValid(rejection),
+            AuthenticateError::UserNotFound => {
+                ApiError::AuthenticationFailedWithCode { detail: "User not found", code: "user_not_found" }
+            }
+            AuthenticateError::UserInactive => {
+                ApiError::AuthenticationFailedWithCode { detail: "User is inactive", code: "user_inactive" }
+            }
+            AuthenticateError::PasswordChanged => ApiError::AuthenticationFailedWithCode {
+                detail: "The user's password has been changed.",
+                code: "password_changed",
+            },
+            AuthenticateError::Fault(fault) => fault.into(),
+        }
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(error: RegisterError) -> Self {
+        match error {
+            RegisterError::Disabled => ApiError::PermissionDenied,
+            RegisterError::Invalid(errors) => ApiError::Validation(errors),
+            RegisterError::Fault(fault) => fault.into(),
+        }
+    }
+}
+
+impl From<MeError> for ApiError {
+    fn from(error: MeError) -> Self {
+        match error {
+            // The account vanished between authentication and the change.
+            MeError::NotFound => ApiError::AuthenticationFailedWithCode {
+                detail: "User not found",
+                code: "user_not_found",
+            },
+            MeError::Invalid(errors) => ApiError::Validation(errors),
+            MeError::Fault(fault) => fault.into(),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Liveness and readiness probes.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::startup::AppState;
+
+/// How long readiness waits for the database before calling it unreachable.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /healthz`: the process answers.
+///
+/// # Responses
+/// 200 `{"status": "ok"}`.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the database answers.
+///
+/// # Responses
+/// 200 `{"status": "ready", "database": "ok"}`; 503 with `"database": "unreachable"`.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let ping = tokio::time::timeout(READINESS_TIMEOUT, infrastructure::db::ping(&state.pool)).await;
+    match ping {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error, "readiness: database unreachable");
+            HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "database": "unreachable" }))
+        }
+        Err(_) => {
+            tracing::warn!("readiness: database did not answer in time");
+            HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "database": "unreachable" }))
+        }
+    }
+}

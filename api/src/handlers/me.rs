@@ -1,0 +1,60 @@
+//! The current user's own account.
+
+use actix_web::{HttpResponse, web};
+use application::use_cases::me::UpdateMeCommand;
+use domain::Password;
+
+use crate::auth::Authenticated;
+use crate::body::{Char, Payload};
+use crate::errors::ApiError;
+use crate::representation::UserResponse;
+use crate::startup::AppState;
+
+/// `GET /auth/me/`.
+///
+/// # Responses
+/// 200 the user; 401 without valid credentials.
+pub async fn get(state: web::Data<AppState>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
+    let profile = state.gatehouse.me(&caller.0.user).await?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(profile)))
+}
+
+/// `PATCH|PUT /auth/me/` — `{first_name?, last_name?, username?}`; other fields are
+/// ignored.
+///
+/// # Responses
+/// 200 the user; 400 field errors; 401 without valid credentials.
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = payload.fields();
+    let command = UpdateMeCommand {
+        username: fields.char("username", Char::OPTIONAL.max(150)),
+        first_name: fields.char("first_name", Char::OPTIONAL_BLANK.max(150)),
+        last_name: fields.char("last_name", Char::OPTIONAL_BLANK.max(150)),
+    };
+    fields.finish()?;
+    let profile = state.gatehouse.update_me(&caller.0.user, command).await?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(profile)))
+}
+
+/// `DELETE /auth/me/` — `{current_password}`.
+///
+/// # Responses
+/// 204; 400 `current_password: ["Invalid password."]` or field errors; 401 without
+/// valid credentials.
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = payload.fields();
+    let current_password = fields.char("current_password", Char::PASSWORD);
+    fields.finish()?;
+    let current_password = current_password
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated field went missing")))?;
+    state.gatehouse.delete_me(&caller.0.user, &Password::new(current_password)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,6 @@
+//! HTTP handlers: request → command → use case → response. No business rules here.
+
+pub mod health;
+pub mod me;
+pub mod register;
+pub mod tokens;

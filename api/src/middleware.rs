@@ -1,0 +1,60 @@
+//! Request observation: a request id per request (echoed as `X-Request-Id`), one log
+//! line per request naming the route pattern — never the raw path, which may carry a
+//! token — and the `WWW-Authenticate` challenge on every 401.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use actix_web::middleware::Next;
+use actix_web::{Error, web};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::startup::AppState;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A client's request id is kept when it is short and plain; otherwise a new one.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 64)
+        .filter(|id| id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned)
+}
+
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = request_id(&req);
+    let challenge = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| format!("{} realm=\"api\"", state.header_types[0]));
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method());
+    let started = Instant::now();
+    let mut response = next.call(req).instrument(span.clone()).await?;
+    let status = response.status();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    if status == StatusCode::UNAUTHORIZED
+        && let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok())
+    {
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+    let route = response.request().match_pattern().unwrap_or_else(|| "<unmatched>".to_owned());
+    span.in_scope(|| {
+        tracing::info!(
+            route = %route,
+            status = status.as_u16(),
+            latency_ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+    });
+    Ok(response)
+}

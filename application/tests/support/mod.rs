@@ -1,0 +1,774 @@
+//! In-memory fakes of the domain ports, and a builder that wires them into a
+//! `Gatehouse`, for the use-case tests.
+#![allow(
+    dead_code,
+    reason = "every test file compiles this module and uses a different part of it"
+)]
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use application::use_cases::login::{LoginCommand, LoginIdentifier};
+use application::use_cases::refresh::{RefreshCommand, Refreshed, RefreshError};
+use application::{ClientInfo, Deps, Gatehouse, Settings, TokenPair};
+use chrono::{DateTime, Duration, Utc};
+use domain::ports::{
+    AuthState, Clock, CreateUserError, HashError, PasswordCheck, PasswordHasher,
+    SessionRepository, TokenCodec, UpdateUserError, UserRepository,
+};
+use domain::{
+    Claims, EmailAddress, NewRefreshToken, NewUser, Password, ProfileChanges, RefreshTokenRecord,
+    RepositoryError, RotateOutcome, TokenError, User, UserId, UserProfile, Username,
+};
+use uuid::Uuid;
+
+/// A password every validator accepts.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The permissions the migration seeds: what a superuser holds.
+pub const SEEDED_PERMISSIONS: [&str; 13] = [
+    "auth.add_group",
+    "auth.add_permission",
+    "auth.add_user",
+    "auth.change_group",
+    "auth.change_permission",
+    "auth.change_user",
+    "auth.delete_group",
+    "auth.delete_permission",
+    "auth.delete_user",
+    "auth.view_auditevent",
+    "auth.view_group",
+    "auth.view_permission",
+    "auth.view_user",
+];
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+// ---------------------------------------------------------------------------
+// Clock
+
+/// A clock that moves only when a test moves it.
+#[derive(Debug, Clone)]
+pub struct FakeClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl FakeClock {
+    /// Starts on a whole second, so `iat`/`exp` round-trip exactly.
+    pub fn new() -> Self {
+        let start = DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z")
+            .expect("a valid start time")
+            .with_timezone(&Utc);
+        Self(Arc::new(Mutex::new(start)))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *lock(&self.0) += by;
+    }
+
+    pub fn set(&self, to: DateTime<Utc>) {
+        *lock(&self.0) = to;
+    }
+}
+
+impl Default for FakeClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> DateTime<Utc> {
+        *lock(&self.0)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Users and sessions: one store, two port handles, so that `auth_state` and
+// `delete` see the sessions as the database does.
+
+#[derive(Debug, Default)]
+struct StoreState {
+    next_user_id: i64,
+    users: BTreeMap<UserId, User>,
+    user_groups: HashMap<UserId, BTreeSet<String>>,
+    user_permissions: HashMap<UserId, BTreeSet<String>>,
+    group_permissions: HashMap<String, BTreeSet<String>>,
+    /// Refresh-token rows in the order they were stored.
+    tokens: Vec<RefreshTokenRecord>,
+}
+
+impl StoreState {
+    fn profile(&self, id: UserId) -> Option<UserProfile> {
+        let user = self.users.get(&id)?.clone();
+        let groups = self.user_groups.get(&id).cloned().unwrap_or_default();
+        let permissions: BTreeSet<String> = if user.is_superuser {
+            self.known_permissions()
+        } else {
+            let direct = self.user_permissions.get(&id).into_iter().flatten();
+            let from_groups = groups
+                .iter()
+                .filter_map(|group| self.group_permissions.get(group))
+                .flatten();
+            direct.chain(from_groups).cloned().collect()
+        };
+        Some(UserProfile {
+            user,
+            groups: groups.into_iter().collect(),
+            permissions: permissions.into_iter().collect(),
+        })
+    }
+
+    /// The permissions table: the seeded ones and any a test granted.
+    fn known_permissions(&self) -> BTreeSet<String> {
+        SEEDED_PERMISSIONS
+            .iter()
+            .map(|p| (*p).to_owned())
+            .chain(self.user_permissions.values().flatten().cloned())
+            .chain(self.group_permissions.values().flatten().cloned())
+            .collect()
+    }
+
+    fn email_taken(&self, email: &str, except: Option<UserId>) -> bool {
+        let email = email.to_lowercase();
+        self.users
+            .values()
+            .any(|u| Some(u.id) != except && u.email.as_str().to_lowercase() == email)
+    }
+
+    fn username_taken(&self, username: &str, except: Option<UserId>) -> bool {
+        self.users
+            .values()
+            .any(|u| Some(u.id) != except && u.username.as_str() == username)
+    }
+
+    fn token_mut(&mut self, jti: Uuid) -> Option<&mut RefreshTokenRecord> {
+        self.tokens.iter_mut().find(|t| t.jti == jti)
+    }
+
+    fn revoke_where(
+        &mut self,
+        at: DateTime<Utc>,
+        which: impl Fn(&RefreshTokenRecord) -> bool,
+    ) -> u64 {
+        let mut revoked = 0;
+        for token in self
+            .tokens
+            .iter_mut()
+            .filter(|t| t.revoked_at.is_none() && which(t))
+        {
+            token.revoked_at = Some(at);
+            revoked += 1;
+        }
+        revoked
+    }
+}
+
+fn record_of(token: NewRefreshToken) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        jti: token.jti,
+        user_id: token.user_id,
+        family_id: token.family_id,
+        parent_jti: token.parent_jti,
+        created_at: token.created_at,
+        expires_at: token.expires_at,
+        session_started_at: token.session_started_at,
+        revoked_at: None,
+        replaced_by: None,
+        last_used_at: None,
+        user_agent: token.user_agent,
+        ip: token.ip,
+    }
+}
+
+/// The shared state behind `InMemoryUsers` and `InMemorySessions`, with the
+/// helpers tests use to arrange and inspect it.
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryStore(Arc<Mutex<StoreState>>);
+
+impl InMemoryStore {
+    pub fn users(&self) -> InMemoryUsers {
+        InMemoryUsers(self.clone())
+    }
+
+    pub fn sessions(&self) -> InMemorySessions {
+        InMemorySessions(self.clone())
+    }
+
+    fn state(&self) -> MutexGuard<'_, StoreState> {
+        lock(&self.0)
+    }
+
+    /// Stores an active, unprivileged user with the given password hash.
+    pub fn insert_user(
+        &self,
+        username: &str,
+        email: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> User {
+        let mut state = self.state();
+        state.next_user_id += 1;
+        let user = User {
+            id: UserId(state.next_user_id),
+            username: Username::parse(username).expect("a valid test username"),
+            email: EmailAddress::parse(email).expect("a valid test email"),
+            password_hash: password_hash.to_owned(),
+            first_name: String::new(),
+            last_name: String::new(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            date_joined: now,
+            last_login: None,
+            password_changed_at: now,
+        };
+        state.users.insert(user.id, user.clone());
+        user
+    }
+
+    pub fn user(&self, id: UserId) -> Option<User> {
+        self.state().users.get(&id).cloned()
+    }
+
+    pub fn user_by_username(&self, username: &str) -> Option<User> {
+        self.state()
+            .users
+            .values()
+            .find(|u| u.username.as_str() == username)
+            .cloned()
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.state().users.len()
+    }
+
+    /// Changes a stored user in place, as an admin or another request would.
+    pub fn update_user(&self, id: UserId, change: impl FnOnce(&mut User)) {
+        let mut state = self.state();
+        change(state.users.get_mut(&id).expect("the user exists"));
+    }
+
+    pub fn add_to_group(&self, id: UserId, group: &str) {
+        self.state()
+            .user_groups
+            .entry(id)
+            .or_default()
+            .insert(group.to_owned());
+    }
+
+    pub fn grant_group_permission(&self, group: &str, permission: &str) {
+        self.state()
+            .group_permissions
+            .entry(group.to_owned())
+            .or_default()
+            .insert(permission.to_owned());
+    }
+
+    pub fn grant_user_permission(&self, id: UserId, permission: &str) {
+        self.state()
+            .user_permissions
+            .entry(id)
+            .or_default()
+            .insert(permission.to_owned());
+    }
+
+    pub fn token(&self, jti: Uuid) -> Option<RefreshTokenRecord> {
+        self.state().tokens.iter().find(|t| t.jti == jti).cloned()
+    }
+
+    /// Every stored refresh token of the user, in the order they were issued.
+    pub fn tokens_of(&self, id: UserId) -> Vec<RefreshTokenRecord> {
+        self.state()
+            .tokens
+            .iter()
+            .filter(|t| t.user_id == id)
+            .cloned()
+            .collect()
+    }
+
+    /// Every stored refresh token of one session, in the order they were issued.
+    pub fn family(&self, family_id: Uuid) -> Vec<RefreshTokenRecord> {
+        self.state()
+            .tokens
+            .iter()
+            .filter(|t| t.family_id == family_id)
+            .cloned()
+            .collect()
+    }
+}
+
+/// `UserRepository` over the in-memory store.
+#[derive(Debug, Clone)]
+pub struct InMemoryUsers(InMemoryStore);
+
+impl UserRepository for InMemoryUsers {
+    async fn create(&self, user: NewUser) -> Result<UserProfile, CreateUserError> {
+        let mut state = self.0.state();
+        if state.email_taken(user.email.as_str(), None) {
+            return Err(CreateUserError::DuplicateEmail);
+        }
+        if state.username_taken(user.username.as_str(), None) {
+            return Err(CreateUserError::DuplicateUsername);
+        }
+        state.next_user_id += 1;
+        let id = UserId(state.next_user_id);
+        state.users.insert(
+            id,
+            User {
+                id,
+                username: user.username,
+                email: user.email,
+                password_hash: user.password_hash,
+                first_name: user.first_name,
+                last_name: user.last_name,
+                is_active: user.is_active,
+                is_staff: user.is_staff,
+                is_superuser: user.is_superuser,
+                date_joined: user.now,
+                last_login: None,
+                password_changed_at: user.now,
+            },
+        );
+        Ok(state.profile(id).expect("the user was just stored"))
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
+        Ok(self.0.user(id))
+    }
+
+    async fn find_by_username(&self, username: &str) -> Result<Option<User>, RepositoryError> {
+        Ok(self.0.user_by_username(username))
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, RepositoryError> {
+        let email = email.to_lowercase();
+        Ok(self
+            .0
+            .state()
+            .users
+            .values()
+            .find(|u| u.email.as_str().to_lowercase() == email)
+            .cloned())
+    }
+
+    async fn profile(&self, id: UserId) -> Result<Option<UserProfile>, RepositoryError> {
+        Ok(self.0.state().profile(id))
+    }
+
+    async fn auth_state(
+        &self,
+        id: UserId,
+        sid: Uuid,
+    ) -> Result<Option<AuthState>, RepositoryError> {
+        let state = self.0.state();
+        Ok(state.users.get(&id).map(|user| AuthState {
+            user: user.clone(),
+            session_live: state
+                .tokens
+                .iter()
+                .any(|t| t.family_id == sid && t.revoked_at.is_none()),
+        }))
+    }
+
+    async fn update_profile(
+        &self,
+        id: UserId,
+        changes: ProfileChanges,
+    ) -> Result<UserProfile, UpdateUserError> {
+        let mut state = self.0.state();
+        if !state.users.contains_key(&id) {
+            return Err(UpdateUserError::NotFound);
+        }
+        if let Some(username) = &changes.username
+            && state.username_taken(username.as_str(), Some(id))
+        {
+            return Err(UpdateUserError::DuplicateUsername);
+        }
+        let user = state.users.get_mut(&id).expect("checked above");
+        if let Some(username) = changes.username {
+            user.username = username;
+        }
+        if let Some(first_name) = changes.first_name {
+            user.first_name = first_name;
+        }
+        if let Some(last_name) = changes.last_name {
+            user.last_name = last_name;
+        }
+        Ok(state.profile(id).expect("checked above"))
+    }
+
+    async fn record_login(
+        &self,
+        id: UserId,
+        at: DateTime<Utc>,
+        new_password_hash: Option<String>,
+    ) -> Result<(), RepositoryError> {
+        let mut state = self.0.state();
+        if let Some(user) = state.users.get_mut(&id) {
+            user.last_login = Some(at);
+            if let Some(hash) = new_password_hash {
+                user.password_hash = hash;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: UserId) -> Result<bool, RepositoryError> {
+        let mut state = self.0.state();
+        let existed = state.users.remove(&id).is_some();
+        state.user_groups.remove(&id);
+        state.user_permissions.remove(&id);
+        state.tokens.retain(|t| t.user_id != id);
+        Ok(existed)
+    }
+}
+
+/// `SessionRepository` over the in-memory store; every method runs under the one
+/// mutex, which makes `rotate` atomic as the port demands.
+#[derive(Debug, Clone)]
+pub struct InMemorySessions(InMemoryStore);
+
+impl SessionRepository for InMemorySessions {
+    async fn start(&self, token: NewRefreshToken) -> Result<(), RepositoryError> {
+        self.0.state().tokens.push(record_of(token));
+        Ok(())
+    }
+
+    async fn find(&self, jti: Uuid) -> Result<Option<RefreshTokenRecord>, RepositoryError> {
+        Ok(self.0.token(jti))
+    }
+
+    async fn rotate(
+        &self,
+        presented: Uuid,
+        successor: NewRefreshToken,
+        reuse_interval: Duration,
+    ) -> Result<RotateOutcome, RepositoryError> {
+        let mut state = self.0.state();
+        let now = successor.created_at;
+        let Some(row) = state.token_mut(presented) else {
+            return Ok(RotateOutcome::Unknown);
+        };
+        match (row.revoked_at, row.replaced_by) {
+            (None, _) => {
+                row.revoked_at = Some(now);
+                row.replaced_by = Some(successor.jti);
+                row.last_used_at = Some(now);
+                state.tokens.push(record_of(successor));
+                Ok(RotateOutcome::Rotated)
+            }
+            (Some(rotated_at), Some(next)) => {
+                let family_id = row.family_id;
+                // A zero interval means no grace at all (SPEC §3: of two concurrent
+                // refreshes exactly one succeeds), even within the same instant.
+                let in_grace =
+                    reuse_interval > Duration::zero() && now - rotated_at <= reuse_interval;
+                let live_successor = state
+                    .tokens
+                    .iter()
+                    .find(|t| t.jti == next && t.revoked_at.is_none())
+                    .cloned();
+                match live_successor {
+                    Some(successor) if in_grace => Ok(RotateOutcome::AlreadyRotated(successor)),
+                    _ => {
+                        state.revoke_where(now, |t| t.family_id == family_id);
+                        Ok(RotateOutcome::Reused)
+                    }
+                }
+            }
+            (Some(_), None) => Ok(RotateOutcome::Revoked),
+        }
+    }
+
+    async fn touch(&self, jti: Uuid, at: DateTime<Utc>) -> Result<(), RepositoryError> {
+        if let Some(token) = self.0.state().token_mut(jti) {
+            token.last_used_at = Some(at);
+        }
+        Ok(())
+    }
+
+    async fn revoke_family(
+        &self,
+        family_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
+        Ok(self
+            .0
+            .state()
+            .revoke_where(at, |t| t.family_id == family_id))
+    }
+
+    async fn revoke_all_for_user(
+        &self,
+        user_id: UserId,
+        keep: Option<Uuid>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
+        Ok(self.0.state().revoke_where(at, |t| {
+            t.user_id == user_id && Some(t.family_id) != keep
+        }))
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        let mut state = self.0.state();
+        let before = state.tokens.len();
+        state.tokens.retain(|t| t.expires_at >= now);
+        Ok((before - state.tokens.len()) as u64)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Password hasher
+
+#[derive(Debug)]
+struct HasherState {
+    cost: u32,
+    hash_calls: usize,
+    verify_calls: usize,
+    dummy_calls: usize,
+}
+
+/// Hashes `pw` as `fake$<cost>$pw`; a hash of another cost, or in the `legacy$pw`
+/// format of an older algorithm, verifies with `needs_rehash`. Counts every call.
+#[derive(Debug, Clone)]
+pub struct FakeHasher(Arc<Mutex<HasherState>>);
+
+impl Default for FakeHasher {
+    fn default() -> Self {
+        Self(Arc::new(Mutex::new(HasherState {
+            cost: Self::DEFAULT_COST,
+            hash_calls: 0,
+            verify_calls: 0,
+            dummy_calls: 0,
+        })))
+    }
+}
+
+impl FakeHasher {
+    pub const DEFAULT_COST: u32 = 12;
+
+    /// The hash a hasher at the default cost gives `password`.
+    pub fn hash_of(password: &str) -> String {
+        Self::hash_at_cost(Self::DEFAULT_COST, password)
+    }
+
+    pub fn hash_at_cost(cost: u32, password: &str) -> String {
+        format!("fake${cost}${password}")
+    }
+
+    /// A hash of `password` made by an older algorithm.
+    pub fn legacy_hash_of(password: &str) -> String {
+        format!("legacy${password}")
+    }
+
+    /// Changes the cost new hashes get, as a configuration change would.
+    pub fn set_cost(&self, cost: u32) {
+        lock(&self.0).cost = cost;
+    }
+
+    pub fn hash_calls(&self) -> usize {
+        lock(&self.0).hash_calls
+    }
+
+    pub fn verify_calls(&self) -> usize {
+        lock(&self.0).verify_calls
+    }
+
+    pub fn dummy_calls(&self) -> usize {
+        lock(&self.0).dummy_calls
+    }
+
+    /// `verify` and `verify_dummy` calls together: the expensive work done so far.
+    pub fn verifications(&self) -> usize {
+        let state = lock(&self.0);
+        state.verify_calls + state.dummy_calls
+    }
+}
+
+impl PasswordHasher for FakeHasher {
+    async fn hash(&self, password: &Password) -> Result<String, HashError> {
+        let mut state = lock(&self.0);
+        state.hash_calls += 1;
+        Ok(Self::hash_at_cost(state.cost, password.expose()))
+    }
+
+    async fn verify(&self, password: &Password, hash: &str) -> Result<PasswordCheck, HashError> {
+        let mut state = lock(&self.0);
+        state.verify_calls += 1;
+        if hash == Self::legacy_hash_of(password.expose()) {
+            return Ok(PasswordCheck::Match { needs_rehash: true });
+        }
+        let parsed = hash
+            .strip_prefix("fake$")
+            .and_then(|rest| rest.split_once('$'))
+            .and_then(|(cost, plain)| Some((cost.parse::<u32>().ok()?, plain)));
+        Ok(match parsed {
+            Some((cost, plain)) if plain == password.expose() => PasswordCheck::Match {
+                needs_rehash: cost != state.cost,
+            },
+            _ => PasswordCheck::Mismatch,
+        })
+    }
+
+    async fn verify_dummy(&self, _password: &Password) -> Result<(), HashError> {
+        lock(&self.0).dummy_calls += 1;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Token codec
+
+/// Signs by remembering: a token is `tok.` followed by its claims' debug form, and
+/// only strings this codec issued decode (anything else is a bad signature). The
+/// same claims always give the same string, as a deterministic signature does.
+/// `exp` is checked against the shared clock with no leeway, as jsonwebtoken does.
+#[derive(Debug, Clone)]
+pub struct FakeTokenCodec {
+    issued: Arc<Mutex<HashMap<String, Claims>>>,
+    clock: FakeClock,
+}
+
+impl FakeTokenCodec {
+    pub fn new(clock: FakeClock) -> Self {
+        Self {
+            issued: Arc::default(),
+            clock,
+        }
+    }
+
+    /// The claims of an issued token, whether or not it has expired.
+    pub fn peek(&self, token: &str) -> Claims {
+        lock(&self.issued)
+            .get(token)
+            .cloned()
+            .unwrap_or_else(|| panic!("{token:?} was not issued by this codec"))
+    }
+}
+
+impl TokenCodec for FakeTokenCodec {
+    fn encode(&self, claims: &Claims) -> Result<String, TokenError> {
+        let token = format!("tok.{claims:?}");
+        lock(&self.issued).insert(token.clone(), claims.clone());
+        Ok(token)
+    }
+
+    fn decode(&self, token: &str) -> Result<Claims, TokenError> {
+        let claims = lock(&self.issued)
+            .get(token)
+            .cloned()
+            .ok_or(TokenError::Invalid)?;
+        if self.clock.now().timestamp() > claims.exp {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Wiring
+
+pub struct TestDeps;
+
+impl Deps for TestDeps {
+    type Users = InMemoryUsers;
+    type Sessions = InMemorySessions;
+    type Hasher = FakeHasher;
+    type Tokens = FakeTokenCodec;
+    type Clock = FakeClock;
+}
+
+/// The fakes behind a test's `Gatehouse`, for arranging and inspecting.
+#[derive(Debug, Clone)]
+pub struct Fakes {
+    pub store: InMemoryStore,
+    pub hasher: FakeHasher,
+    pub tokens: FakeTokenCodec,
+    pub clock: FakeClock,
+}
+
+impl Fakes {
+    /// An active user whose password is `PASSWORD`.
+    pub fn add_user(&self, username: &str, email: &str) -> User {
+        self.add_user_with_password(username, email, PASSWORD)
+    }
+
+    pub fn add_user_with_password(&self, username: &str, email: &str, password: &str) -> User {
+        self.store.insert_user(
+            username,
+            email,
+            &FakeHasher::hash_of(password),
+            self.clock.now(),
+        )
+    }
+
+    /// The claims of a token this test's codec issued, expired or not.
+    pub fn claims(&self, token: &str) -> Claims {
+        self.tokens.peek(token)
+    }
+
+    pub fn jti(&self, token: &str) -> Uuid {
+        Uuid::try_parse(&self.claims(token).jti).expect("a uuid jti")
+    }
+
+    pub fn sid(&self, token: &str) -> Uuid {
+        Uuid::try_parse(&self.claims(token).sid).expect("a uuid sid")
+    }
+
+    /// Another `Gatehouse` over these same fakes, as after a configuration change.
+    pub fn gatehouse(&self, settings: Settings) -> Gatehouse<TestDeps> {
+        Gatehouse::new(
+            self.store.users(),
+            self.store.sessions(),
+            self.hasher.clone(),
+            self.tokens.clone(),
+            self.clock.clone(),
+            settings,
+        )
+    }
+}
+
+pub fn gatehouse(settings: Settings) -> (Gatehouse<TestDeps>, Fakes) {
+    let clock = FakeClock::new();
+    let fakes = Fakes {
+        store: InMemoryStore::default(),
+        hasher: FakeHasher::default(),
+        tokens: FakeTokenCodec::new(clock.clone()),
+        clock,
+    };
+    (fakes.gatehouse(settings), fakes)
+}
+
+/// A `Gatehouse` with default settings.
+pub fn default_gatehouse() -> (Gatehouse<TestDeps>, Fakes) {
+    gatehouse(Settings::default())
+}
+
+pub fn login_command(username: &str, password: &str) -> LoginCommand {
+    LoginCommand {
+        identifier: LoginIdentifier::Username(username.to_owned()),
+        password: Password::new(password),
+        client: ClientInfo::default(),
+    }
+}
+
+/// Logs in with `PASSWORD`, which must succeed.
+pub async fn log_in(gatehouse: &Gatehouse<TestDeps>, username: &str) -> TokenPair {
+    gatehouse
+        .login(login_command(username, PASSWORD))
+        .await
+        .expect("the login succeeds")
+}
+
+pub async fn refresh(
+    gatehouse: &Gatehouse<TestDeps>,
+    refresh_token: &str,
+) -> Result<Refreshed, RefreshError> {
+    gatehouse
+        .refresh(RefreshCommand {
+            refresh: refresh_token.to_owned(),
+            client: ClientInfo::default(),
+        })
+        .await
+}
