@@ -1,0 +1,75 @@
+//! Test support (feature `testing`): a fresh, migrated database per test, dropped
+//! when the test ends. The server comes from `GATEHOUSE_TEST_PG_URL` (a URL without a
+//! database name), by default the local `postgres://postgres@127.0.0.1:5432`.
+
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use crate::db::{create_database_if_missing, run_migrations};
+
+pub struct TestDatabase {
+    pub url: SecretString,
+    server: String,
+    name: String,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Scalar {
+    #[diesel(sql_type = BigInt)]
+    value: i64,
+}
+
+pub fn server_url() -> String {
+    std::env::var("GATEHOUSE_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+impl TestDatabase {
+    /// Creates and migrates `gh_test_<random>`.
+    pub async fn create() -> Self {
+        let server = server_url();
+        let name = format!("gh_test_{}", Uuid::new_v4().simple());
+        let url = SecretString::from(format!("{server}/{name}"));
+        create_database_if_missing(&url).await.expect("create the test database");
+        run_migrations(&url).await.expect("migrate the test database");
+        Self { url, server, name }
+    }
+
+    pub async fn connect(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(self.url.expose_secret()).await.expect("connect to the test database")
+    }
+
+    /// Runs a statement; returns the number of rows it touched.
+    pub async fn execute(&self, sql: &str) -> usize {
+        let mut conn = self.connect().await;
+        diesel::sql_query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Runs a query returning one `bigint` column `value` in one row.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let mut conn = self.connect().await;
+        let row: Scalar =
+            diesel::sql_query(sql).get_result(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        row.value
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let maintenance = format!("{}/postgres", self.server);
+        let statement = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        // Drop may run inside a runtime: do the I/O on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let mut conn = AsyncPgConnection::establish(&maintenance).await.ok()?;
+                diesel::sql_query(statement).execute(&mut conn).await.ok()
+            })
+        })
+        .join();
+    }
+}
