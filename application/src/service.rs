@@ -43,7 +43,11 @@ pub struct RegistrationSettings {
 
 impl Default for RegistrationSettings {
     fn default() -> Self {
-        Self { enabled: true, require_activation: false, password_retype: false }
+        Self {
+            enabled: true,
+            require_activation: false,
+            password_retype: false,
+        }
     }
 }
 
@@ -87,7 +91,14 @@ impl<D: Deps> Gatehouse<D> {
         clock: D::Clock,
         settings: Settings,
     ) -> Self {
-        Self { users, sessions, hasher, tokens, clock, settings }
+        Self {
+            users,
+            sessions,
+            hasher,
+            tokens,
+            clock,
+            settings,
+        }
     }
 
     pub fn settings(&self) -> &Settings {

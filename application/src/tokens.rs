@@ -64,8 +64,17 @@ impl<D: Deps> Gatehouse<D> {
         }
         let jti = Uuid::try_parse(&claims.jti).map_err(|_| TokenRejection::Invalid)?;
         let sid = Uuid::try_parse(&claims.sid).map_err(|_| TokenRejection::Invalid)?;
-        let user_id = claims.user_id.parse().map(UserId).map_err(|_| TokenRejection::Invalid)?;
-        Ok(Presented { claims, jti, sid, user_id })
+        let user_id = claims
+            .user_id
+            .parse()
+            .map(UserId)
+            .map_err(|_| TokenRejection::Invalid)?;
+        Ok(Presented {
+            claims,
+            jti,
+            sid,
+            user_id,
+        })
     }
 
     /// Signs an access token for the profile, in session `sid`, with fresh claims.

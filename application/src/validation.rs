@@ -30,11 +30,16 @@ impl ValidationErrors {
     }
 
     pub fn fields(&self) -> impl Iterator<Item = (&str, &[String])> {
-        self.0.iter().map(|(field, messages)| (field.as_str(), messages.as_slice()))
+        self.0
+            .iter()
+            .map(|(field, messages)| (field.as_str(), messages.as_slice()))
     }
 
     pub fn messages(&self, field: &str) -> &[String] {
-        self.0.iter().find(|(name, _)| name == field).map_or(&[], |(_, m)| m.as_slice())
+        self.0
+            .iter()
+            .find(|(name, _)| name == field)
+            .map_or(&[], |(_, m)| m.as_slice())
     }
 
     /// `Err(self)` when any error was recorded.

@@ -267,8 +267,12 @@ async fn the_access_token_carries_the_users_claims_groups_and_permissions() {
     fakes
         .store
         .grant_group_permission("auditors", "auth.view_auditevent");
-    fakes.store.grant_user_permission(alice.id, "auth.view_user");
-    fakes.store.grant_user_permission(alice.id, "auth.change_user");
+    fakes
+        .store
+        .grant_user_permission(alice.id, "auth.view_user");
+    fakes
+        .store
+        .grant_user_permission(alice.id, "auth.change_user");
     let now = fakes.clock.now();
 
     let pair = log_in(&gatehouse, "alice").await;

@@ -65,7 +65,11 @@ impl PasswordPolicy {
             errors.push(format!("The password is too similar to the {attribute}."));
         }
         if password.chars().count() < self.min_length {
-            let noun = if self.min_length == 1 { "character" } else { "characters" };
+            let noun = if self.min_length == 1 {
+                "character"
+            } else {
+                "characters"
+            };
             errors.push(format!(
                 "This password is too short. It must contain at least {} {noun}.",
                 self.min_length
@@ -181,12 +185,18 @@ mod tests {
             ..UserAttributes::default()
         };
         let errors = PasswordPolicy::default().validate("marguerite.dupont", &user);
-        assert_eq!(errors, vec!["The password is too similar to the email address."]);
+        assert_eq!(
+            errors,
+            vec!["The password is too similar to the email address."]
+        );
     }
 
     #[test]
     fn a_password_like_the_username_names_the_username() {
-        let user = UserAttributes { username: "bartholomew", ..UserAttributes::default() };
+        let user = UserAttributes {
+            username: "bartholomew",
+            ..UserAttributes::default()
+        };
         let errors = PasswordPolicy::default().validate("Bartholomew7", &user);
         assert_eq!(errors, vec!["The password is too similar to the username."]);
     }

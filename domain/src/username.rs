@@ -66,7 +66,10 @@ mod tests {
 
     #[test]
     fn more_than_150_characters_is_too_long() {
-        assert_eq!(Username::parse(&"a".repeat(151)), Err(UsernameError::TooLong));
+        assert_eq!(
+            Username::parse(&"a".repeat(151)),
+            Err(UsernameError::TooLong)
+        );
         assert!(Username::parse(&"a".repeat(150)).is_ok());
     }
 }

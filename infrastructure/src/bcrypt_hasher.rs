@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use domain::ports::{HashError, PasswordCheck, PasswordHasher};
 use domain::Password;
+use domain::ports::{HashError, PasswordCheck, PasswordHasher};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
@@ -35,8 +35,14 @@ impl BcryptPasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|e| HashError(e.into()))?;
-        tokio::task::spawn_blocking(work).await.map_err(|e| HashError(e.into()))
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError(e.into()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| HashError(e.into()))
     }
 }
 
@@ -51,8 +57,13 @@ fn check(password: &str, encoded: &str, current_cost: u32) -> PasswordCheck {
     };
     match bcrypt::verify(prehash(password), bcrypt_hash) {
         Ok(true) => {
-            let cost = bcrypt_hash.split('$').nth(2).and_then(|c| c.parse::<u32>().ok());
-            PasswordCheck::Match { needs_rehash: cost != Some(current_cost) }
+            let cost = bcrypt_hash
+                .split('$')
+                .nth(2)
+                .and_then(|c| c.parse::<u32>().ok());
+            PasswordCheck::Match {
+                needs_rehash: cost != Some(current_cost),
+            }
         }
         _ => PasswordCheck::Mismatch,
     }
@@ -77,7 +88,9 @@ impl PasswordHasher for BcryptPasswordHasher {
     }
 
     async fn verify_dummy(&self, password: &Password) -> Result<(), HashError> {
-        self.verify(password, &self.dummy_hash.clone()).await.map(|_| ())
+        self.verify(password, &self.dummy_hash.clone())
+            .await
+            .map(|_| ())
     }
 }
 
@@ -91,11 +104,19 @@ mod tests {
         let hash = hasher.hash(&Password::new("s3cret-enough")).await.unwrap();
         assert!(hash.starts_with("bcrypt_sha256$$2b$04$"), "{hash}");
         assert_eq!(
-            hasher.verify(&Password::new("s3cret-enough"), &hash).await.unwrap(),
-            PasswordCheck::Match { needs_rehash: false }
+            hasher
+                .verify(&Password::new("s3cret-enough"), &hash)
+                .await
+                .unwrap(),
+            PasswordCheck::Match {
+                needs_rehash: false
+            }
         );
         assert_eq!(
-            hasher.verify(&Password::new("s3cret-enougH"), &hash).await.unwrap(),
+            hasher
+                .verify(&Password::new("s3cret-enougH"), &hash)
+                .await
+                .unwrap(),
             PasswordCheck::Mismatch
         );
     }
@@ -104,9 +125,15 @@ mod tests {
     async fn passwords_differing_only_after_byte_72_are_different() {
         let hasher = BcryptPasswordHasher::new(4, 2).unwrap();
         let base = "x".repeat(72);
-        let hash = hasher.hash(&Password::new(format!("{base}A"))).await.unwrap();
+        let hash = hasher
+            .hash(&Password::new(format!("{base}A")))
+            .await
+            .unwrap();
         assert_eq!(
-            hasher.verify(&Password::new(format!("{base}B")), &hash).await.unwrap(),
+            hasher
+                .verify(&Password::new(format!("{base}B")), &hash)
+                .await
+                .unwrap(),
             PasswordCheck::Mismatch
         );
     }
@@ -117,7 +144,10 @@ mod tests {
         let hash = old.hash(&Password::new("pw-one-two")).await.unwrap();
         let current = BcryptPasswordHasher::new(5, 1).unwrap();
         assert_eq!(
-            current.verify(&Password::new("pw-one-two"), &hash).await.unwrap(),
+            current
+                .verify(&Password::new("pw-one-two"), &hash)
+                .await
+                .unwrap(),
             PasswordCheck::Match { needs_rehash: true }
         );
     }
@@ -128,8 +158,16 @@ mod tests {
         let password = "django-pass";
         let bcrypt_hash = bcrypt::hash(prehash(password), 4).unwrap();
         let encoded = format!("bcrypt_sha256${bcrypt_hash}");
-        assert_eq!(check(password, &encoded, 4), PasswordCheck::Match { needs_rehash: false });
-        assert_eq!(check(password, "pbkdf2_sha256$1$x$y", 4), PasswordCheck::Mismatch);
+        assert_eq!(
+            check(password, &encoded, 4),
+            PasswordCheck::Match {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            check(password, "pbkdf2_sha256$1$x$y", 4),
+            PasswordCheck::Mismatch
+        );
         assert_eq!(check(password, "garbage", 4), PasswordCheck::Mismatch);
     }
 }

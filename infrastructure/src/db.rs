@@ -63,7 +63,9 @@ pub fn query_error(error: DieselError) -> RepositoryError {
 /// The name of the unique constraint a query violated, if that is what failed.
 pub fn violated_unique_constraint(error: &DieselError) -> Option<&str> {
     match error {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => info.constraint_name(),
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            info.constraint_name()
+        }
         _ => None,
     }
 }
@@ -72,7 +74,10 @@ pub fn violated_unique_constraint(error: &DieselError) -> Option<&str> {
 pub async fn ping(pool: &PgPool) -> Result<(), RepositoryError> {
     use diesel_async::RunQueryDsl as _;
     let mut conn = connection(pool).await?;
-    diesel::sql_query("SELECT 1").execute(&mut conn).await.map_err(query_error)?;
+    diesel::sql_query("SELECT 1")
+        .execute(&mut conn)
+        .await
+        .map_err(query_error)?;
     Ok(())
 }
 
@@ -148,7 +153,10 @@ pub async fn create_database_if_missing(url: &SecretString) -> anyhow::Result<bo
         return Ok(false);
     }
     let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-    match diesel::sql_query(format!("CREATE DATABASE {quoted}")).execute(&mut conn).await {
+    match diesel::sql_query(format!("CREATE DATABASE {quoted}"))
+        .execute(&mut conn)
+        .await
+    {
         Ok(_) => Ok(true),
         // Another process created it between our check and our statement.
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
@@ -165,7 +173,10 @@ mod tests {
     fn database_url_is_split_into_maintenance_url_and_name() {
         assert_eq!(
             split_database_url("postgres://u:p@h:5432/gate?sslmode=disable").unwrap(),
-            ("postgres://u:p@h:5432/postgres?sslmode=disable".to_owned(), "gate".to_owned())
+            (
+                "postgres://u:p@h:5432/postgres?sslmode=disable".to_owned(),
+                "gate".to_owned()
+            )
         );
         assert!(split_database_url("postgres://h:5432").is_err());
         assert!(split_database_url("postgres://h:5432/").is_err());

@@ -29,7 +29,9 @@ pub struct JwtTokenCodec {
 
 impl std::fmt::Debug for JwtTokenCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtTokenCodec").field("algorithm", &self.header.alg).finish_non_exhaustive()
+        f.debug_struct("JwtTokenCodec")
+            .field("algorithm", &self.header.alg)
+            .finish_non_exhaustive()
     }
 }
 

@@ -148,7 +148,11 @@ impl SessionRepository for PgSessionRepository {
                     Ok(RotateOutcome::Rotated)
                 }
                 (Some(rotated_at), Some(next)) => {
-                    if now - rotated_at <= reuse_interval {
+                    // `now` was read before the row lock was granted, so it may precede
+                    // `rotated_at`; a zero interval means no grace at all.
+                    if reuse_interval > chrono::Duration::zero()
+                        && now - rotated_at <= reuse_interval
+                    {
                         let next_row = refresh_tokens::table
                             .find(next)
                             .select(RefreshTokenRow::as_select())
@@ -186,7 +190,11 @@ impl SessionRepository for PgSessionRepository {
         Ok(())
     }
 
-    async fn revoke_family(&self, family_id: Uuid, at: DateTime<Utc>) -> Result<u64, RepositoryError> {
+    async fn revoke_family(
+        &self,
+        family_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
         let revoked = diesel::update(
             refresh_tokens::table
@@ -217,7 +225,12 @@ impl SessionRepository for PgSessionRepository {
                     .execute(&mut conn)
                     .await
             }
-            None => diesel::update(live).set(refresh_tokens::revoked_at.eq(at)).execute(&mut conn).await,
+            None => {
+                diesel::update(live)
+                    .set(refresh_tokens::revoked_at.eq(at))
+                    .execute(&mut conn)
+                    .await
+            }
         }
         .map_err(query_error)?;
         Ok(revoked as u64)
@@ -225,10 +238,11 @@ impl SessionRepository for PgSessionRepository {
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        let deleted = diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now)))
-            .execute(&mut conn)
-            .await
-            .map_err(query_error)?;
+        let deleted =
+            diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now)))
+                .execute(&mut conn)
+                .await
+                .map_err(query_error)?;
         Ok(deleted as u64)
     }
 }

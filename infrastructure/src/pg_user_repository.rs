@@ -108,7 +108,11 @@ FROM users u WHERE u.id = $1";
 
 impl From<ProfileRow> for UserProfile {
     fn from(row: ProfileRow) -> Self {
-        UserProfile { user: row.user.into(), groups: row.group_names, permissions: row.permission_names }
+        UserProfile {
+            user: row.user.into(),
+            groups: row.group_names,
+            permissions: row.permission_names,
+        }
     }
 }
 
@@ -183,7 +187,11 @@ impl UserRepository for PgUserRepository {
         Ok(row.map(UserProfile::from))
     }
 
-    async fn auth_state(&self, id: UserId, sid: Uuid) -> Result<Option<AuthState>, RepositoryError> {
+    async fn auth_state(
+        &self,
+        id: UserId,
+        sid: Uuid,
+    ) -> Result<Option<AuthState>, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
         let live_session = diesel::dsl::exists(
             refresh_tokens::table
@@ -197,7 +205,10 @@ impl UserRepository for PgUserRepository {
             .await
             .optional()
             .map_err(query_error)?;
-        Ok(row.map(|(user, session_live)| AuthState { user: user.into(), session_live }))
+        Ok(row.map(|(user, session_live)| AuthState {
+            user: user.into(),
+            session_live,
+        }))
     }
 
     async fn update_profile(
@@ -236,11 +247,18 @@ impl UserRepository for PgUserRepository {
         let mut conn = connection(&self.pool).await?;
         let target = diesel::update(users::table.find(id.0));
         match new_password_hash {
-            Some(hash) => target
-                .set((users::last_login.eq(at), users::password.eq(hash)))
-                .execute(&mut conn)
-                .await,
-            None => target.set(users::last_login.eq(at)).execute(&mut conn).await,
+            Some(hash) => {
+                target
+                    .set((users::last_login.eq(at), users::password.eq(hash)))
+                    .execute(&mut conn)
+                    .await
+            }
+            None => {
+                target
+                    .set(users::last_login.eq(at))
+                    .execute(&mut conn)
+                    .await
+            }
         }
         .map_err(query_error)?;
         Ok(())

@@ -34,26 +34,37 @@ impl TestDatabase {
         let server = server_url();
         let name = format!("gh_test_{}", Uuid::new_v4().simple());
         let url = SecretString::from(format!("{server}/{name}"));
-        create_database_if_missing(&url).await.expect("create the test database");
-        run_migrations(&url).await.expect("migrate the test database");
+        create_database_if_missing(&url)
+            .await
+            .expect("create the test database");
+        run_migrations(&url)
+            .await
+            .expect("migrate the test database");
         Self { url, server, name }
     }
 
     pub async fn connect(&self) -> AsyncPgConnection {
-        AsyncPgConnection::establish(self.url.expose_secret()).await.expect("connect to the test database")
+        AsyncPgConnection::establish(self.url.expose_secret())
+            .await
+            .expect("connect to the test database")
     }
 
     /// Runs a statement; returns the number of rows it touched.
     pub async fn execute(&self, sql: &str) -> usize {
         let mut conn = self.connect().await;
-        diesel::sql_query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+        diesel::sql_query(sql)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// Runs a query returning one `bigint` column `value` in one row.
     pub async fn scalar(&self, sql: &str) -> i64 {
         let mut conn = self.connect().await;
-        let row: Scalar =
-            diesel::sql_query(sql).get_result(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let row: Scalar = diesel::sql_query(sql)
+            .get_result(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
         row.value
     }
 }
@@ -64,7 +75,10 @@ impl Drop for TestDatabase {
         let statement = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
         // Drop may run inside a runtime: do the I/O on a thread of its own.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
                 let mut conn = AsyncPgConnection::establish(&maintenance).await.ok()?;
                 diesel::sql_query(statement).execute(&mut conn).await.ok()

@@ -53,6 +53,10 @@ impl<D: Deps> Gatehouse<D> {
         if presented.claims.iat < state.user.password_changed_at.timestamp() {
             return Err(AuthenticateError::PasswordChanged);
         }
-        Ok(Principal { user: state.user, sid: presented.sid, claims: presented.claims })
+        Ok(Principal {
+            user: state.user,
+            sid: presented.sid,
+            claims: presented.claims,
+        })
     }
 }

@@ -34,7 +34,9 @@ impl<D: Deps> Gatehouse<D> {
         let username = Username::parse(&command.username)
             .map_err(|e| errors.add("username", e.to_string()))
             .ok();
-        let email = EmailAddress::parse(&command.email).map_err(|e| errors.add("email", e.to_string())).ok();
+        let email = EmailAddress::parse(&command.email)
+            .map_err(|e| errors.add("email", e.to_string()))
+            .ok();
         let (Some(username), Some(email)) = (username, email) else {
             return Err(CreateSuperuserError::Invalid(errors));
         };
@@ -43,10 +45,16 @@ impl<D: Deps> Gatehouse<D> {
             email: email.as_str(),
             ..UserAttributes::default()
         };
-        for message in self.settings.passwords.validate(command.password.expose(), &attributes) {
+        for message in self
+            .settings
+            .passwords
+            .validate(command.password.expose(), &attributes)
+        {
             errors.add("password", message);
         }
-        errors.into_result().map_err(CreateSuperuserError::Invalid)?;
+        errors
+            .into_result()
+            .map_err(CreateSuperuserError::Invalid)?;
         let password_hash = self.hasher.hash(&command.password).await?;
         let user = NewUser {
             username,
@@ -63,9 +71,9 @@ impl<D: Deps> Gatehouse<D> {
             CreateUserError::DuplicateEmail => {
                 CreateSuperuserError::Invalid(ValidationErrors::single("email", DUPLICATE_EMAIL))
             }
-            CreateUserError::DuplicateUsername => {
-                CreateSuperuserError::Invalid(ValidationErrors::single("username", DUPLICATE_USERNAME))
-            }
+            CreateUserError::DuplicateUsername => CreateSuperuserError::Invalid(
+                ValidationErrors::single("username", DUPLICATE_USERNAME),
+            ),
             CreateUserError::Repository(error) => error.into(),
         })
     }

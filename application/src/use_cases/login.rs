@@ -1,7 +1,7 @@
 //! Login: credentials in, a new session's token pair out.
 
-use domain::ports::{Clock, PasswordCheck, PasswordHasher, UserRepository};
 use domain::Password;
+use domain::ports::{Clock, PasswordCheck, PasswordHasher, UserRepository};
 
 use crate::fault::faults_into;
 use crate::{ClientInfo, Deps, Fault, Gatehouse, TokenPair};
@@ -44,8 +44,10 @@ impl<D: Deps> Gatehouse<D> {
             self.hasher.verify_dummy(&command.password).await?;
             return Err(LoginError::InvalidCredentials);
         };
-        let PasswordCheck::Match { needs_rehash } =
-            self.hasher.verify(&command.password, &user.password_hash).await?
+        let PasswordCheck::Match { needs_rehash } = self
+            .hasher
+            .verify(&command.password, &user.password_hash)
+            .await?
         else {
             return Err(LoginError::InvalidCredentials);
         };
@@ -56,7 +58,9 @@ impl<D: Deps> Gatehouse<D> {
             true => Some(self.hasher.hash(&command.password).await?),
             false => None,
         };
-        self.users.record_login(user.id, self.clock.now(), new_hash).await?;
+        self.users
+            .record_login(user.id, self.clock.now(), new_hash)
+            .await?;
         let profile = self
             .users
             .profile(user.id)

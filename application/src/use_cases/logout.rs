@@ -20,17 +20,26 @@ impl<D: Deps> Gatehouse<D> {
     /// access token of the session on this service. Also SimpleJWT's "blacklist".
     pub async fn logout(&self, refresh: &str) -> Result<(), LogoutError> {
         let presented = self.read_token(refresh, Some(TokenType::Refresh))?;
-        let record = self.sessions.find(presented.jti).await?.ok_or(TokenRejection::Invalid)?;
+        let record = self
+            .sessions
+            .find(presented.jti)
+            .await?
+            .ok_or(TokenRejection::Invalid)?;
         if record.revoked_at.is_some() {
             return Err(TokenRejection::Blacklisted.into());
         }
-        self.sessions.revoke_family(record.family_id, self.clock.now()).await?;
+        self.sessions
+            .revoke_family(record.family_id, self.clock.now())
+            .await?;
         Ok(())
     }
 
     /// Revokes every session of the user ("log out everywhere").
     pub async fn logout_all(&self, user_id: UserId) -> Result<u64, Fault> {
-        Ok(self.sessions.revoke_all_for_user(user_id, None, self.clock.now()).await?)
+        Ok(self
+            .sessions
+            .revoke_all_for_user(user_id, None, self.clock.now())
+            .await?)
     }
 }
 

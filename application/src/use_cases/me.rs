@@ -34,10 +34,16 @@ impl<D: Deps> Gatehouse<D> {
     }
 
     /// Changes the user's username and names; nothing else is settable here.
-    pub async fn update_me(&self, user: &User, command: UpdateMeCommand) -> Result<UserProfile, MeError> {
+    pub async fn update_me(
+        &self,
+        user: &User,
+        command: UpdateMeCommand,
+    ) -> Result<UserProfile, MeError> {
         let mut errors = ValidationErrors::new();
         let username = command.username.as_deref().and_then(|raw| {
-            Username::parse(raw).map_err(|e| errors.add("username", e.to_string())).ok()
+            Username::parse(raw)
+                .map_err(|e| errors.add("username", e.to_string()))
+                .ok()
         });
         if let Some(first_name) = &command.first_name {
             check_name(&mut errors, "first_name", first_name);
@@ -51,18 +57,25 @@ impl<D: Deps> Gatehouse<D> {
             first_name: command.first_name,
             last_name: command.last_name,
         };
-        self.users.update_profile(user.id, changes).await.map_err(|error| match error {
-            UpdateUserError::NotFound => MeError::NotFound,
-            UpdateUserError::DuplicateUsername => {
-                MeError::Invalid(ValidationErrors::single("username", DUPLICATE_USERNAME))
-            }
-            UpdateUserError::Repository(error) => error.into(),
-        })
+        self.users
+            .update_profile(user.id, changes)
+            .await
+            .map_err(|error| match error {
+                UpdateUserError::NotFound => MeError::NotFound,
+                UpdateUserError::DuplicateUsername => {
+                    MeError::Invalid(ValidationErrors::single("username", DUPLICATE_USERNAME))
+                }
+                UpdateUserError::Repository(error) => error.into(),
+            })
     }
 
     /// Deletes the account after checking the current password.
     pub async fn delete_me(&self, user: &User, current_password: &Password) -> Result<(), MeError> {
-        match self.hasher.verify(current_password, &user.password_hash).await? {
+        match self
+            .hasher
+            .verify(current_password, &user.password_hash)
+            .await?
+        {
             PasswordCheck::Match { .. } => {}
             PasswordCheck::Mismatch => {
                 return Err(MeError::Invalid(ValidationErrors::single(

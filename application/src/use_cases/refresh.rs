@@ -39,11 +39,19 @@ impl<D: Deps> Gatehouse<D> {
     /// Claims are read afresh from the store every time.
     pub async fn refresh(&self, command: RefreshCommand) -> Result<Refreshed, RefreshError> {
         let presented = self.read_token(&command.refresh, Some(TokenType::Refresh))?;
-        let record = self.sessions.find(presented.jti).await?.ok_or(TokenRejection::Invalid)?;
+        let record = self
+            .sessions
+            .find(presented.jti)
+            .await?
+            .ok_or(TokenRejection::Invalid)?;
         if record.user_id != presented.user_id || record.family_id != presented.sid {
             return Err(TokenRejection::Invalid.into());
         }
-        if record.revoked_at.is_some() && record.replaced_by.is_none() {
+        // A rotated token is judged by `rotate` (grace or reuse); any other revoked
+        // token, and every revoked token when rotation is off, is dead.
+        if record.revoked_at.is_some()
+            && (record.replaced_by.is_none() || !self.settings.tokens.rotate_refresh_tokens)
+        {
             return Err(TokenRejection::Blacklisted.into());
         }
         let profile = self
@@ -58,7 +66,10 @@ impl<D: Deps> Gatehouse<D> {
         if !tokens.rotate_refresh_tokens {
             self.sessions.touch(record.jti, now).await?;
             let access = self.access_token(&profile, record.family_id, now)?;
-            return Ok(Refreshed { access, refresh: None });
+            return Ok(Refreshed {
+                access,
+                refresh: None,
+            });
         }
 
         let expires_at = self.refresh_expiry(now, record.session_started_at);
@@ -101,6 +112,9 @@ impl<D: Deps> Gatehouse<D> {
             RotateOutcome::Unknown => return Err(TokenRejection::Invalid.into()),
         };
         let access = self.access_token(&profile, record.family_id, now)?;
-        Ok(Refreshed { access, refresh: Some(refresh) })
+        Ok(Refreshed {
+            access,
+            refresh: Some(refresh),
+        })
     }
 }

@@ -68,24 +68,34 @@ impl<D: Deps> Gatehouse<D> {
         {
             errors.add("email", DUPLICATE_EMAIL);
         }
-        let username_field = if command.username.is_some() { "username" } else { "email" };
+        let username_field = if command.username.is_some() {
+            "username"
+        } else {
+            "email"
+        };
         let raw_username = match (&command.username, &email) {
             (Some(username), _) => Some(username.clone()),
             (None, Some(email)) => Some(email.to_string()),
             (None, None) => None,
         };
         let username = raw_username.and_then(|raw| {
-            Username::parse(&raw).map_err(|e| errors.add(username_field, e.to_string())).ok()
+            Username::parse(&raw)
+                .map_err(|e| errors.add(username_field, e.to_string()))
+                .ok()
         });
         if let Some(username) = &username
             && self.users.find_by_username(username.as_str()).await?.is_some()
-            && errors.messages("email") != [DUPLICATE_EMAIL]
+            // A defaulted username is the email: its clash is already reported there.
+            && !(command.username.is_none() && errors.messages("email") == [DUPLICATE_EMAIL])
         {
             errors.add(username_field, DUPLICATE_USERNAME);
         }
         check_name(&mut errors, "first_name", &command.first_name);
         check_name(&mut errors, "last_name", &command.last_name);
-        errors.clone().into_result().map_err(RegisterError::Invalid)?;
+        errors
+            .clone()
+            .into_result()
+            .map_err(RegisterError::Invalid)?;
         let (Some(email), Some(username)) = (email, username) else {
             return Err(RegisterError::Invalid(errors));
         };
@@ -103,7 +113,11 @@ impl<D: Deps> Gatehouse<D> {
             last_name: &command.last_name,
             email: email.as_str(),
         };
-        for message in self.settings.passwords.validate(command.password.expose(), &attributes) {
+        for message in self
+            .settings
+            .passwords
+            .validate(command.password.expose(), &attributes)
+        {
             errors.add("password", message);
         }
         errors.into_result().map_err(RegisterError::Invalid)?;
@@ -120,15 +134,19 @@ impl<D: Deps> Gatehouse<D> {
             is_superuser: false,
             now: self.clock.now(),
         };
-        let profile = self.users.create(new_user).await.map_err(|error| match error {
-            CreateUserError::DuplicateEmail => {
-                RegisterError::Invalid(ValidationErrors::single("email", DUPLICATE_EMAIL))
-            }
-            CreateUserError::DuplicateUsername => {
-                RegisterError::Invalid(ValidationErrors::single(username_field, DUPLICATE_USERNAME))
-            }
-            CreateUserError::Repository(error) => error.into(),
-        })?;
+        let profile = self
+            .users
+            .create(new_user)
+            .await
+            .map_err(|error| match error {
+                CreateUserError::DuplicateEmail => {
+                    RegisterError::Invalid(ValidationErrors::single("email", DUPLICATE_EMAIL))
+                }
+                CreateUserError::DuplicateUsername => RegisterError::Invalid(
+                    ValidationErrors::single(username_field, DUPLICATE_USERNAME),
+                ),
+                CreateUserError::Repository(error) => error.into(),
+            })?;
         let tokens = match profile.user.is_active {
             true => Some(self.start_session(&profile, &command.client).await?),
             false => None,

@@ -29,8 +29,11 @@ impl<D: Deps> Gatehouse<D> {
                 Err(_) => Err(TokenRejection::Invalid.into()),
             },
             TokenType::Refresh => {
-                let record =
-                    self.sessions.find(presented.jti).await?.ok_or(TokenRejection::Invalid)?;
+                let record = self
+                    .sessions
+                    .find(presented.jti)
+                    .await?
+                    .ok_or(TokenRejection::Invalid)?;
                 if record.revoked_at.is_some() {
                     return Err(TokenRejection::Blacklisted.into());
                 }

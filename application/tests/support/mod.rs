@@ -9,12 +9,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use application::use_cases::login::{LoginCommand, LoginIdentifier};
-use application::use_cases::refresh::{RefreshCommand, Refreshed, RefreshError};
+use application::use_cases::refresh::{RefreshCommand, RefreshError, Refreshed};
 use application::{ClientInfo, Deps, Gatehouse, Settings, TokenPair};
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::{
-    AuthState, Clock, CreateUserError, HashError, PasswordCheck, PasswordHasher,
-    SessionRepository, TokenCodec, UpdateUserError, UserRepository,
+    AuthState, Clock, CreateUserError, HashError, PasswordCheck, PasswordHasher, SessionRepository,
+    TokenCodec, UpdateUserError, UserRepository,
 };
 use domain::{
     Claims, EmailAddress, NewRefreshToken, NewUser, Password, ProfileChanges, RefreshTokenRecord,
@@ -43,7 +43,9 @@ pub const SEEDED_PERMISSIONS: [&str; 13] = [
 ];
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 // ---------------------------------------------------------------------------
@@ -505,9 +507,10 @@ impl SessionRepository for InMemorySessions {
         keep: Option<Uuid>,
         at: DateTime<Utc>,
     ) -> Result<u64, RepositoryError> {
-        Ok(self.0.state().revoke_where(at, |t| {
-            t.user_id == user_id && Some(t.family_id) != keep
-        }))
+        Ok(self
+            .0
+            .state()
+            .revoke_where(at, |t| t.user_id == user_id && Some(t.family_id) != keep))
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {

@@ -10,7 +10,9 @@ pub enum PasswordCheck {
     Mismatch,
     /// The password is right; `needs_rehash` when the hash uses another algorithm
     /// or cost than the current setting.
-    Match { needs_rehash: bool },
+    Match {
+        needs_rehash: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,5 +38,8 @@ pub trait PasswordHasher: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<PasswordCheck, HashError>> + Send;
 
     /// Spends the time of a `verify` on a hash that matches nothing.
-    fn verify_dummy(&self, password: &Password) -> impl Future<Output = Result<(), HashError>> + Send;
+    fn verify_dummy(
+        &self,
+        password: &Password,
+    ) -> impl Future<Output = Result<(), HashError>> + Send;
 }

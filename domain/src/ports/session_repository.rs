@@ -14,7 +14,10 @@ use crate::{NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome,
 /// `RepositoryError::Unexpected` otherwise.
 pub trait SessionRepository: Clone + Send + Sync + 'static {
     /// Stores the first token of a new family.
-    fn start(&self, token: NewRefreshToken) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+    fn start(
+        &self,
+        token: NewRefreshToken,
+    ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
 
     fn find(
         &self,
@@ -23,7 +26,8 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
 
     /// Replaces `presented` by `successor` in one atomic step, so that of many
     /// concurrent calls with one token exactly one rotates it. A token rotated at most
-    /// `reuse_interval` ago whose successor is live yields `AlreadyRotated`; any other
+    /// `reuse_interval` ago whose successor is live yields `AlreadyRotated` (never with a
+    /// zero interval); any other
     /// presentation of a rotated token revokes the whole family and yields `Reused`.
     fn rotate(
         &self,
@@ -33,7 +37,11 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<RotateOutcome, RepositoryError>> + Send;
 
     /// Marks a token as used now (rotation off).
-    fn touch(&self, jti: Uuid, at: DateTime<Utc>) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+    fn touch(
+        &self,
+        jti: Uuid,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
 
     /// Revokes every live token of one family; returns how many were live.
     fn revoke_family(
@@ -51,5 +59,8 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
 
     /// Deletes rows whose expiry has passed; returns how many.
-    fn purge_expired(&self, now: DateTime<Utc>) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
+    fn purge_expired(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
 }
