@@ -45,10 +45,14 @@ createsuperuser: ## Create an admin: make createsuperuser ARGS="--username U --e
 	@$(WITH_DB) \
 	$(CARGO) run --release --bin gatehouse -- createsuperuser $(ARGS)
 
-test: ## Run the workspace tests (nextest if installed; no doctests)
-	@pg="$${GATEHOUSE_TEST_PG_URL:-}"; \
+# Shell snippet: export GATEHOUSE_TEST_PG_URL (given, or the dev server); tests and
+# benchmarks make a fresh database on it per test and drop it afterwards.
+WITH_TEST_PG = pg="$${GATEHOUSE_TEST_PG_URL:-}"; \
 	if [ -z "$$pg" ]; then pg=$$($(DEV_DB)) || exit 1; fi; \
-	export GATEHOUSE_TEST_PG_URL="$$pg"; \
+	export GATEHOUSE_TEST_PG_URL="$$pg";
+
+test: ## Run the workspace tests (nextest if installed; no doctests)
+	@$(WITH_TEST_PG) \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		echo "+ cargo nextest run --workspace --no-fail-fast"; \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
@@ -66,8 +70,9 @@ fmt-check: ## Check formatting (CI)
 lint: ## Clippy on every target, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-bench: ## Run the api benchmarks
-	$(CARGO) bench -p api
+bench: ## Benchmarks (release): login at bcrypt cost 12, token operations
+	@$(WITH_TEST_PG) \
+	$(CARGO) bench -p api --bench login
 
 db-stop: ## Stop the project-local PostgreSQL (.pgdata)
 	$(DEV_DB) stop

@@ -1,0 +1,89 @@
+//! `make bench`: wall time of one login at bcrypt cost 12 (the production default)
+//! against the real server and PostgreSQL, beside the two failures that must cost the
+//! same (wrong password, unknown user), and the cheap token operations for scale.
+//!
+//! Prints one line per operation: iterations, mean, median, p95, min, max (ms).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use api::settings::{Environment, load_from};
+use api::startup::Application;
+use infrastructure::testing::TestDatabase;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mean = samples.iter().map(|d| ms(*d)).sum::<f64>() / samples.len() as f64;
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{name:<28} n={:<4} mean={mean:>8.2}ms median={:>8.2}ms p95={:>8.2}ms min={:>8.2}ms max={:>8.2}ms",
+        samples.len(),
+        ms(at(0.5)),
+        ms(at(0.95)),
+        ms(samples[0]),
+        ms(samples[samples.len() - 1]),
+    );
+}
+
+async fn time<F, Fut>(iterations: usize, mut call: F) -> Vec<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let started = Instant::now();
+        std::hint::black_box(call().await);
+        samples.push(started.elapsed());
+    }
+    samples
+}
+
+#[tokio::main]
+async fn main() {
+    let cost: u32 = std::env::var("BENCH_BCRYPT_COST").ok().and_then(|c| c.parse().ok()).unwrap_or(12);
+    let iterations: usize = std::env::var("BENCH_ITERATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(30);
+    let db = TestDatabase::create().await;
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"));
+    let mut settings = load_from(&dir, Environment::Test, &HashMap::new()).expect("settings");
+    settings.database.url = Some(db.url.clone());
+    settings.server.port = 0;
+    settings.passwords.bcrypt_cost = cost;
+    let application = Application::build(&settings).await.expect("application");
+    let base = format!("http://127.0.0.1:{}", application.port());
+    tokio::spawn(application.run_until_stopped());
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        let request = client.post(format!("{base}{path}")).json(&body);
+        async move { request.send().await.expect("request").json::<Value>().await.unwrap_or(Value::Null) }
+    };
+
+    let registered = post("/auth/register/", json!({ "email": "bench@example.com", "password": PASSWORD })).await;
+    assert!(registered["id"].is_i64(), "registration failed: {registered}");
+    println!("bcrypt cost {cost}, {iterations} iterations each, sequential, one client, loopback");
+
+    let good = json!({ "email": "bench@example.com", "password": PASSWORD });
+    report("login (200)", time(iterations, || post("/auth/token/", good.clone())).await);
+    let wrong = json!({ "email": "bench@example.com", "password": "wrong password!" });
+    report("login wrong password (401)", time(iterations, || post("/auth/token/", wrong.clone())).await);
+    let unknown = json!({ "email": "nobody@example.com", "password": PASSWORD });
+    report("login unknown user (401)", time(iterations, || post("/auth/token/", unknown.clone())).await);
+
+    let tokens = post("/auth/token/", good.clone()).await;
+    let access = tokens["access"].as_str().expect("access").to_owned();
+    let verify = json!({ "token": access });
+    report("verify access token", time(iterations * 10, || post("/auth/token/verify/", verify.clone())).await);
+    let mut refresh = tokens["refresh"].as_str().expect("refresh").to_owned();
+    let mut samples = Vec::new();
+    for _ in 0..iterations * 10 {
+        let started = Instant::now();
+        let reply = post("/auth/token/refresh/", json!({ "refresh": refresh })).await;
+        samples.push(started.elapsed());
+        refresh = reply["refresh"].as_str().expect("rotated refresh").to_owned();
+    }
+    report("refresh (rotation)", samples);
+}
