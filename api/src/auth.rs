@@ -19,8 +19,10 @@ pub struct Authenticated(pub Principal);
 /// configured type, means "no credentials"; a known type must be followed by exactly
 /// one token.
 fn raw_token<'a>(header: &'a [u8], header_types: &[String]) -> Result<&'a [u8], ApiError> {
-    let parts: Vec<&[u8]> =
-        header.split(|b| b.is_ascii_whitespace()).filter(|part| !part.is_empty()).collect();
+    let parts: Vec<&[u8]> = header
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|part| !part.is_empty())
+        .collect();
     let Some(first) = parts.first() else {
         return Err(ApiError::NotAuthenticated);
     };
@@ -42,9 +44,13 @@ impl FromRequest for Authenticated {
 
     fn from_request(req: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes().to_vec());
+        let header = req
+            .headers()
+            .get(AUTHORIZATION)
+            .map(|v| v.as_bytes().to_vec());
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
+            let state =
+                state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
             let header = header.ok_or(ApiError::NotAuthenticated)?;
             let token = raw_token(&header, &state.header_types)?;
             let token = std::str::from_utf8(token)
@@ -65,10 +71,12 @@ impl FromRequest for Client {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
-        let user_agent = req
-            .headers()
-            .get(USER_AGENT)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(MAX_USER_AGENT_CHARS).collect());
+        let user_agent = req.headers().get(USER_AGENT).map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .chars()
+                .take(MAX_USER_AGENT_CHARS)
+                .collect()
+        });
         let ip = req.peer_addr().map(|addr| addr.ip().to_string());
         std::future::ready(Ok(Client(ClientInfo { user_agent, ip })))
     }
@@ -84,13 +92,19 @@ mod tests {
 
     #[test]
     fn a_bearer_token_is_read() {
-        assert_eq!(raw_token(b"Bearer abc.def.ghi", &types()).unwrap(), b"abc.def.ghi");
+        assert_eq!(
+            raw_token(b"Bearer abc.def.ghi", &types()).unwrap(),
+            b"abc.def.ghi"
+        );
     }
 
     #[test]
     fn another_or_lower_case_type_means_no_credentials() {
         for header in [&b"bearer abc"[..], b"Basic dXNlcjpwYXNz", b"", b"   "] {
-            assert!(matches!(raw_token(header, &types()), Err(ApiError::NotAuthenticated)));
+            assert!(matches!(
+                raw_token(header, &types()),
+                Err(ApiError::NotAuthenticated)
+            ));
         }
     }
 
@@ -99,7 +113,10 @@ mod tests {
         for header in [&b"Bearer"[..], b"Bearer a b"] {
             assert!(matches!(
                 raw_token(header, &types()),
-                Err(ApiError::AuthenticationFailedWithCode { code: "bad_authorization_header", .. })
+                Err(ApiError::AuthenticationFailedWithCode {
+                    code: "bad_authorization_header",
+                    ..
+                })
             ));
         }
     }

@@ -23,12 +23,19 @@ pub struct Payload(Map<String, Value>);
 
 impl Payload {
     pub fn fields(self) -> Fields {
-        Fields { map: self.0, errors: ValidationErrors::new() }
+        Fields {
+            map: self.0,
+            errors: ValidationErrors::new(),
+        }
     }
 }
 
 fn media_type(raw: &str) -> String {
-    raw.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+    raw.split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
 fn python_type_name(value: &Value) -> &'static str {
@@ -65,7 +72,10 @@ fn parse_json(body: &[u8]) -> Result<Payload, ApiError> {
         Value::Object(map) => Ok(Payload(map)),
         other => Err(ApiError::Validation(ValidationErrors::single(
             ValidationErrors::NON_FIELD,
-            format!("Invalid data. Expected a dictionary, but got {}.", python_type_name(&other)),
+            format!(
+                "Invalid data. Expected a dictionary, but got {}.",
+                python_type_name(&other)
+            ),
         ))),
     }
 }
@@ -73,7 +83,12 @@ fn parse_json(body: &[u8]) -> Result<Payload, ApiError> {
 fn parse_form(body: &[u8]) -> Result<Payload, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|error| ApiError::Parse(format!("Form parse error - {error}")))?;
-    Ok(Payload(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect()))
+    Ok(Payload(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    ))
 }
 
 async fn parse_multipart(req: &HttpRequest, payload: dev::Payload) -> Result<Payload, ApiError> {
@@ -86,8 +101,14 @@ async fn parse_multipart(req: &HttpRequest, payload: dev::Payload) -> Result<Pay
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(parse_error)?;
         let disposition = field.content_disposition().cloned();
-        let name = disposition.as_ref().and_then(|d| d.get_name()).map(str::to_owned);
-        let is_file = disposition.as_ref().and_then(|d| d.get_filename()).is_some();
+        let name = disposition
+            .as_ref()
+            .and_then(|d| d.get_name())
+            .map(str::to_owned);
+        let is_file = disposition
+            .as_ref()
+            .and_then(|d| d.get_filename())
+            .is_some();
         let mut value = BytesMut::new();
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(parse_error)?;
@@ -99,8 +120,9 @@ async fn parse_multipart(req: &HttpRequest, payload: dev::Payload) -> Result<Pay
         }
         // Files are not fields of any Gatehouse endpoint: read past them.
         if let (Some(name), false) = (name, is_file) {
-            let text = String::from_utf8(value.to_vec())
-                .map_err(|_| ApiError::Parse("Multipart form parse error - invalid UTF-8".to_owned()))?;
+            let text = String::from_utf8(value.to_vec()).map_err(|_| {
+                ApiError::Parse("Multipart form parse error - invalid UTF-8".to_owned())
+            })?;
             map.insert(name, Value::String(text));
         }
     }
@@ -156,18 +178,46 @@ pub struct Char {
 
 impl Char {
     /// Required, not blank, trimmed.
-    pub const REQUIRED: Char = Char { required: true, allow_blank: false, trim: true, max_length: None };
+    pub const REQUIRED: Char = Char {
+        required: true,
+        allow_blank: false,
+        trim: true,
+        max_length: None,
+    };
     /// Optional, not blank, trimmed.
-    pub const OPTIONAL: Char = Char { required: false, allow_blank: false, trim: true, max_length: None };
+    pub const OPTIONAL: Char = Char {
+        required: false,
+        allow_blank: false,
+        trim: true,
+        max_length: None,
+    };
     /// Optional, may be blank (model fields with `blank=True`), trimmed.
-    pub const OPTIONAL_BLANK: Char = Char { required: false, allow_blank: true, trim: true, max_length: None };
+    pub const OPTIONAL_BLANK: Char = Char {
+        required: false,
+        allow_blank: true,
+        trim: true,
+        max_length: None,
+    };
     /// A password: required, never trimmed (SimpleJWT's `PasswordField`).
-    pub const PASSWORD: Char = Char { required: true, allow_blank: false, trim: false, max_length: None };
+    pub const PASSWORD: Char = Char {
+        required: true,
+        allow_blank: false,
+        trim: false,
+        max_length: None,
+    };
     /// An optional password, never trimmed.
-    pub const OPTIONAL_PASSWORD: Char = Char { required: false, allow_blank: false, trim: false, max_length: None };
+    pub const OPTIONAL_PASSWORD: Char = Char {
+        required: false,
+        allow_blank: false,
+        trim: false,
+        max_length: None,
+    };
 
     pub const fn max(self, max_length: usize) -> Char {
-        Char { max_length: Some(max_length), ..self }
+        Char {
+            max_length: Some(max_length),
+            ..self
+        }
     }
 }
 
@@ -204,7 +254,11 @@ impl Fields {
                 return None;
             }
         };
-        let value = if spec.trim { raw.trim().to_owned() } else { raw };
+        let value = if spec.trim {
+            raw.trim().to_owned()
+        } else {
+            raw
+        };
         if value.is_empty() && !spec.allow_blank {
             self.errors.add(name, "This field may not be blank.");
             return None;
@@ -216,7 +270,10 @@ impl Fields {
         if let Some(max) = spec.max_length
             && value.chars().count() > max
         {
-            self.errors.add(name, format!("Ensure this field has no more than {max} characters."));
+            self.errors.add(
+                name,
+                format!("Ensure this field has no more than {max} characters."),
+            );
             return None;
         }
         Some(value)
@@ -246,7 +303,9 @@ mod tests {
         assert_eq!(f.char("d", Char::REQUIRED), None);
         assert_eq!(f.char("e", Char::REQUIRED).as_deref(), Some("42"));
         assert_eq!(f.char("f", Char::REQUIRED), None);
-        let Err(ApiError::Validation(errors)) = f.finish() else { panic!("expected errors") };
+        let Err(ApiError::Validation(errors)) = f.finish() else {
+            panic!("expected errors")
+        };
         assert_eq!(errors.messages("a"), ["This field is required."]);
         assert_eq!(errors.messages("b"), ["This field may not be null."]);
         assert_eq!(errors.messages("c"), ["This field may not be blank."]);
@@ -257,8 +316,14 @@ mod tests {
     #[test]
     fn passwords_are_not_trimmed_and_names_may_be_blank() {
         let mut f = fields(json!({"password": " secret ", "first_name": ""}));
-        assert_eq!(f.char("password", Char::PASSWORD).as_deref(), Some(" secret "));
-        assert_eq!(f.char("first_name", Char::OPTIONAL_BLANK).as_deref(), Some(""));
+        assert_eq!(
+            f.char("password", Char::PASSWORD).as_deref(),
+            Some(" secret ")
+        );
+        assert_eq!(
+            f.char("first_name", Char::OPTIONAL_BLANK).as_deref(),
+            Some("")
+        );
         assert!(f.finish().is_ok());
     }
 
@@ -266,13 +331,20 @@ mod tests {
     fn max_length_counts_characters() {
         let mut f = fields(json!({"name": "é".repeat(151)}));
         assert_eq!(f.char("name", Char::OPTIONAL_BLANK.max(150)), None);
-        let Err(ApiError::Validation(errors)) = f.finish() else { panic!("expected errors") };
-        assert_eq!(errors.messages("name"), ["Ensure this field has no more than 150 characters."]);
+        let Err(ApiError::Validation(errors)) = f.finish() else {
+            panic!("expected errors")
+        };
+        assert_eq!(
+            errors.messages("name"),
+            ["Ensure this field has no more than 150 characters."]
+        );
     }
 
     #[test]
     fn a_json_list_is_not_a_dictionary() {
-        let Err(ApiError::Validation(errors)) = parse_json(b"[1, 2]") else { panic!() };
+        let Err(ApiError::Validation(errors)) = parse_json(b"[1, 2]") else {
+            panic!()
+        };
         assert_eq!(
             errors.messages("non_field_errors"),
             ["Invalid data. Expected a dictionary, but got list."]
@@ -281,7 +353,9 @@ mod tests {
 
     #[test]
     fn broken_json_is_a_parse_error() {
-        let Err(ApiError::Parse(detail)) = parse_json(b"{\"a\":") else { panic!() };
+        let Err(ApiError::Parse(detail)) = parse_json(b"{\"a\":") else {
+            panic!()
+        };
         assert!(detail.starts_with("JSON parse error - "), "{detail}");
     }
 

@@ -13,7 +13,11 @@ use crate::startup::{Application, build_state};
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
-#[command(name = "gatehouse", version, about = "Gatehouse: authentication and user management over HTTP")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Gatehouse: authentication and user management over HTTP"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -46,10 +50,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&settings).await,
         Command::Migrate => migrate(&settings).await,
-        Command::Createsuperuser { username, email } => create_superuser(&settings, username, email).await,
+        Command::Createsuperuser { username, email } => {
+            create_superuser(&settings, username, email).await
+        }
         Command::Flushexpiredtokens => {
             let state = build_state(&settings).await?;
-            let deleted = state.gatehouse.flush_expired_tokens().await.context("while flushing tokens")?;
+            let deleted = state
+                .gatehouse
+                .flush_expired_tokens()
+                .await
+                .context("while flushing tokens")?;
             println!("Deleted {deleted} expired refresh token(s).");
             Ok(())
         }
@@ -64,7 +74,10 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         port = application.port(),
         "gatehouse is listening"
     );
-    application.run_until_stopped().await.context("while serving")?;
+    application
+        .run_until_stopped()
+        .await
+        .context("while serving")?;
     tracing::info!("gatehouse stopped");
     Ok(())
 }
@@ -99,13 +112,24 @@ fn read_password() -> anyhow::Result<Password> {
     Ok(Password::new(first))
 }
 
-async fn create_superuser(settings: &Settings, username: String, email: String) -> anyhow::Result<()> {
+async fn create_superuser(
+    settings: &Settings,
+    username: String,
+    email: String,
+) -> anyhow::Result<()> {
     let password = read_password()?;
     let state = build_state(settings).await?;
-    let command = CreateSuperuserCommand { username, email, password };
+    let command = CreateSuperuserCommand {
+        username,
+        email,
+        password,
+    };
     match state.gatehouse.create_superuser(command).await {
         Ok(profile) => {
-            println!("Superuser {} created (id {}).", profile.user.username, profile.user.id);
+            println!(
+                "Superuser {} created (id {}).",
+                profile.user.username, profile.user.id
+            );
             Ok(())
         }
         Err(CreateSuperuserError::Invalid(errors)) => {
@@ -121,7 +145,9 @@ async fn create_superuser(settings: &Settings, username: String, email: String) 
 
 async fn check(settings: &Settings) -> anyhow::Result<()> {
     let state = build_state(settings).await?;
-    db::ping(&state.pool).await.context("the database is unreachable")?;
+    db::ping(&state.pool)
+        .await
+        .context("the database is unreachable")?;
     println!("System check identified no issues (0 silenced).");
     Ok(())
 }

@@ -33,7 +33,10 @@ pub enum ApiError {
     AuthenticationFailed(&'static str),
     /// 401 with `detail` and `code` (SimpleJWT's `AuthenticationFailed`).
     #[error("{detail}")]
-    AuthenticationFailedWithCode { detail: &'static str, code: &'static str },
+    AuthenticationFailedWithCode {
+        detail: &'static str,
+        code: &'static str,
+    },
     /// 401 from the token endpoints: `{"detail": "Token is …", "code": "token_not_valid"}`.
     #[error("{0}")]
     TokenNotValid(TokenRejection),
@@ -60,12 +63,16 @@ impl ApiError {
     fn body(&self) -> Value {
         match self {
             ApiError::Validation(errors) => {
-                let fields: Map<String, Value> =
-                    errors.fields().map(|(field, messages)| (field.to_owned(), json!(messages))).collect();
+                let fields: Map<String, Value> = errors
+                    .fields()
+                    .map(|(field, messages)| (field.to_owned(), json!(messages)))
+                    .collect();
                 Value::Object(fields)
             }
             ApiError::Parse(detail) => json!({ "detail": detail }),
-            ApiError::AuthenticationFailedWithCode { detail, code } => json!({ "detail": detail, "code": code }),
+            ApiError::AuthenticationFailedWithCode { detail, code } => {
+                json!({ "detail": detail, "code": code })
+            }
             ApiError::TokenNotValid(rejection) => {
                 json!({ "detail": rejection.to_string(), "code": "token_not_valid" })
             }
@@ -181,12 +188,14 @@ impl From<AuthenticateError> for ApiError {
     fn from(error: AuthenticateError) -> Self {
         match error {
             AuthenticateError::Token(rejection) => ApiError::AccessTokenNotValid(rejection),
-            AuthenticateError::UserNotFound => {
-                ApiError::AuthenticationFailedWithCode { detail: "User not found", code: "user_not_found" }
-            }
-            AuthenticateError::UserInactive => {
-                ApiError::AuthenticationFailedWithCode { detail: "User is inactive", code: "user_inactive" }
-            }
+            AuthenticateError::UserNotFound => ApiError::AuthenticationFailedWithCode {
+                detail: "User not found",
+                code: "user_not_found",
+            },
+            AuthenticateError::UserInactive => ApiError::AuthenticationFailedWithCode {
+                detail: "User is inactive",
+                code: "user_inactive",
+            },
             AuthenticateError::PasswordChanged => ApiError::AuthenticationFailedWithCode {
                 detail: "The user's password has been changed.",
                 code: "password_changed",

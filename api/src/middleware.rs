@@ -23,7 +23,10 @@ fn request_id(req: &ServiceRequest) -> String {
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|id| !id.is_empty() && id.len() <= 64)
-        .filter(|id| id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .filter(|id| {
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
         .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned)
 }
 
@@ -47,7 +50,10 @@ pub async fn observe(
     {
         response.headers_mut().insert(WWW_AUTHENTICATE, value);
     }
-    let route = response.request().match_pattern().unwrap_or_else(|| "<unmatched>".to_owned());
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "<unmatched>".to_owned());
     span.in_scope(|| {
         tracing::info!(
             route = %route,

@@ -4,11 +4,11 @@
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::Method;
 use actix_web::http::header::ALLOW;
-use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, Resource, web};
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, web};
 use serde_json::json;
 
 use crate::errors::ApiError;
-use crate::handlers::{health, me, register, tokens};
+use crate::handlers::{health, jwks, me, register, tokens};
 
 /// DRF's order for the `Allow` header.
 const METHOD_ORDER: [Method; 7] = [
@@ -22,7 +22,11 @@ const METHOD_ORDER: [Method; 7] = [
 ];
 
 /// Parsers every endpoint accepts, as DRF's OPTIONS metadata lists them.
-const PARSES: [&str; 3] = ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"];
+const PARSES: [&str; 3] = [
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+];
 
 /// One path with its methods; other methods get DRF's 405 with `Allow`, and OPTIONS
 /// answers DRF's metadata.
@@ -34,7 +38,11 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn new(path: &str, name: &'static str) -> Self {
-        Self { name, resource: web::resource(path), methods: Vec::new() }
+        Self {
+            name,
+            resource: web::resource(path),
+            methods: Vec::new(),
+        }
     }
 
     fn route<F, Args>(mut self, method: Method, handler: F) -> Self
@@ -101,12 +109,14 @@ impl Endpoint {
             .route(web::method(Method::OPTIONS).to(move || {
                 let allow = options_allow.clone();
                 async move {
-                    HttpResponse::Ok().insert_header((ALLOW, allow)).json(json!({
-                        "name": name,
-                        "description": "",
-                        "renders": ["application/json"],
-                        "parses": PARSES,
-                    }))
+                    HttpResponse::Ok()
+                        .insert_header((ALLOW, allow))
+                        .json(json!({
+                            "name": name,
+                            "description": "",
+                            "renders": ["application/json"],
+                            "parses": PARSES,
+                        }))
                 }
             }))
             .default_service(web::to(move |req: HttpRequest| {
@@ -124,21 +134,42 @@ impl Endpoint {
 /// Every endpoint of SPEC §5.1 served so far.
 pub fn endpoints() -> Vec<impl HttpServiceFactory> {
     vec![
-        Endpoint::new("/auth/token", "Token Obtain Pair").post(tokens::obtain).build(),
-        Endpoint::new("/auth/token/refresh", "Token Refresh").post(tokens::refresh).build(),
-        Endpoint::new("/auth/token/verify", "Token Verify").post(tokens::verify).build(),
-        Endpoint::new("/auth/token/blacklist", "Token Blacklist").post(tokens::blacklist).build(),
-        Endpoint::new("/auth/logout", "Logout").post(tokens::logout).build(),
-        Endpoint::new("/auth/logout/all", "Logout All").post(tokens::logout_all).build(),
-        Endpoint::new("/auth/register", "Register").post(register::register).build(),
+        Endpoint::new("/auth/token", "Token Obtain Pair")
+            .post(tokens::obtain)
+            .build(),
+        Endpoint::new("/auth/token/refresh", "Token Refresh")
+            .post(tokens::refresh)
+            .build(),
+        Endpoint::new("/auth/token/verify", "Token Verify")
+            .post(tokens::verify)
+            .build(),
+        Endpoint::new("/auth/token/blacklist", "Token Blacklist")
+            .post(tokens::blacklist)
+            .build(),
+        Endpoint::new("/auth/logout", "Logout")
+            .post(tokens::logout)
+            .build(),
+        Endpoint::new("/auth/logout/all", "Logout All")
+            .post(tokens::logout_all)
+            .build(),
+        Endpoint::new("/auth/register", "Register")
+            .post(register::register)
+            .build(),
         Endpoint::new("/auth/me", "Me")
             .get(me::get)
             .put(me::update)
             .patch(me::update)
             .delete(me::delete)
             .build(),
-        Endpoint::new("/healthz", "Health").get(health::healthz).build(),
-        Endpoint::new("/readyz", "Readiness").get(health::readyz).build(),
+        Endpoint::new("/.well-known/jwks.json", "JWKS")
+            .get(jwks::jwks)
+            .build(),
+        Endpoint::new("/healthz", "Health")
+            .get(health::healthz)
+            .build(),
+        Endpoint::new("/readyz", "Readiness")
+            .get(health::readyz)
+            .build(),
     ]
 }
 

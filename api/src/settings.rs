@@ -29,7 +29,9 @@ impl Environment {
             "development" => Ok(Self::Development),
             "test" => Ok(Self::Test),
             "production" => Ok(Self::Production),
-            other => bail!("GATEHOUSE_ENV: unknown environment {other:?} (development, test, production)"),
+            other => bail!(
+                "GATEHOUSE_ENV: unknown environment {other:?} (development, test, production)"
+            ),
         }
     }
 
@@ -187,7 +189,10 @@ fn parse_rate(raw: &str) -> Result<Rate, String> {
         Some('d') => 86_400,
         _ => return Err(invalid()),
     };
-    Ok(Rate { requests, period: Duration::from_secs(seconds) })
+    Ok(Rate {
+        requests,
+        period: Duration::from_secs(seconds),
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -231,7 +236,9 @@ fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::E
     match Raw::deserialize(deserializer)? {
         Raw::Seconds(seconds) => Ok(Duration::from_secs(seconds)),
         Raw::Text(text) => humantime::parse_duration(text.trim()).map_err(|e| {
-            serde::de::Error::custom(format!("invalid duration {text:?} ({e}); use e.g. 2s, 5m, 1h, 1d"))
+            serde::de::Error::custom(format!(
+                "invalid duration {text:?} ({e}); use e.g. 2s, 5m, 1h, 1d"
+            ))
         }),
     }
 }
@@ -261,7 +268,11 @@ const PLAIN_NAMES: &[(&str, &str)] = &[
     ("PORT", "SERVER__PORT"),
 ];
 
-const LIST_KEYS: &[&str] = &["jwt.auth_header_types", "jwt.extra_verification_keys", "throttle.trusted_proxies"];
+const LIST_KEYS: &[&str] = &[
+    "jwt.auth_header_types",
+    "jwt.extra_verification_keys",
+    "throttle.trusted_proxies",
+];
 
 /// Finds `config/`: `GATEHOUSE_CONFIG_DIR`, else `./config`, else next to the binary's
 /// workspace when run through cargo.
@@ -290,23 +301,42 @@ pub fn load_from(
 ) -> anyhow::Result<Settings> {
     let default = dir.join("default.toml");
     if !default.is_file() {
-        bail!("configuration file {} not found (set GATEHOUSE_CONFIG_DIR)", default.display());
+        bail!(
+            "configuration file {} not found (set GATEHOUSE_CONFIG_DIR)",
+            default.display()
+        );
     }
     let plain: config::Map<String, String> = PLAIN_NAMES
         .iter()
         .filter_map(|(name, key)| vars.get(*name).map(|v| ((*key).to_owned(), v.clone())))
         .collect();
-    let prefixed: config::Map<String, String> =
-        vars.iter().filter(|(k, _)| k.starts_with("GATEHOUSE__")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let prefixed: config::Map<String, String> = vars
+        .iter()
+        .filter(|(k, _)| k.starts_with("GATEHOUSE__"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let with_lists = |env: config::Environment| {
-        LIST_KEYS.iter().fold(env.list_separator(",").try_parsing(true), |env, key| env.with_list_parse_key(key))
+        LIST_KEYS
+            .iter()
+            .fold(env.list_separator(",").try_parsing(true), |env, key| {
+                env.with_list_parse_key(key)
+            })
     };
     let built = config::Config::builder()
         .add_source(config::File::from(default))
-        .add_source(config::File::from(dir.join(format!("{}.toml", environment.as_str()))).required(false))
-        .add_source(with_lists(config::Environment::default().separator("__").source(Some(plain))))
+        .add_source(
+            config::File::from(dir.join(format!("{}.toml", environment.as_str()))).required(false),
+        )
         .add_source(with_lists(
-            config::Environment::with_prefix("GATEHOUSE").prefix_separator("__").separator("__").source(Some(prefixed)),
+            config::Environment::default()
+                .separator("__")
+                .source(Some(plain)),
+        ))
+        .add_source(with_lists(
+            config::Environment::with_prefix("GATEHOUSE")
+                .prefix_separator("__")
+                .separator("__")
+                .source(Some(prefixed)),
         ))
         .build()
         .context("invalid configuration")?;
@@ -323,21 +353,38 @@ impl Settings {
     fn validate(&self, environment: Environment) -> anyhow::Result<()> {
         if environment != Environment::Development {
             match &self.jwt.signing_key {
-                None => bail!("invalid configuration: jwt.signing_key: SECRET_KEY is required outside development"),
+                None => bail!(
+                    "invalid configuration: jwt.signing_key: SECRET_KEY is required outside development"
+                ),
                 Some(key) if key.expose_secret() == DEVELOPMENT_SIGNING_KEY => {
-                    bail!("invalid configuration: jwt.signing_key: the development key must not be used outside development")
+                    bail!(
+                        "invalid configuration: jwt.signing_key: the development key must not be used outside development"
+                    )
                 }
                 Some(key) if key.expose_secret().len() < 32 => {
-                    bail!("invalid configuration: jwt.signing_key: must be at least 32 bytes outside development")
+                    bail!(
+                        "invalid configuration: jwt.signing_key: must be at least 32 bytes outside development"
+                    )
                 }
                 Some(_) => {}
             }
-        } else if self.jwt.signing_key.as_ref().is_none_or(|k| k.expose_secret().is_empty()) {
+        } else if self
+            .jwt
+            .signing_key
+            .as_ref()
+            .is_none_or(|k| k.expose_secret().is_empty())
+        {
             bail!("invalid configuration: jwt.signing_key: a signing key is required (SECRET_KEY)");
         }
-        let min_cost = if environment == Environment::Test { 4 } else { 10 };
+        let min_cost = if environment == Environment::Test {
+            4
+        } else {
+            10
+        };
         if !(min_cost..=31).contains(&self.passwords.bcrypt_cost) {
-            bail!("invalid configuration: passwords.bcrypt_cost: must be between {min_cost} and 31");
+            bail!(
+                "invalid configuration: passwords.bcrypt_cost: must be between {min_cost} and 31"
+            );
         }
         if self.passwords.min_length == 0 {
             bail!("invalid configuration: passwords.min_length: must be at least 1");
@@ -346,27 +393,37 @@ impl Settings {
             bail!("invalid configuration: database.max_connections: must be at least 1");
         }
         if self.jwt.access_token_lifetime.is_zero() || self.jwt.refresh_token_lifetime.is_zero() {
-            bail!("invalid configuration: jwt.access_token_lifetime/refresh_token_lifetime: must be positive");
+            bail!(
+                "invalid configuration: jwt.access_token_lifetime/refresh_token_lifetime: must be positive"
+            );
         }
         if self.jwt.auth_header_types.is_empty()
-            || self.jwt.auth_header_types.iter().any(|t| t.is_empty() || t.contains(char::is_whitespace))
+            || self
+                .jwt
+                .auth_header_types
+                .iter()
+                .any(|t| t.is_empty() || t.contains(char::is_whitespace))
         {
             bail!("invalid configuration: jwt.auth_header_types: one or more words without spaces");
         }
         if self.jwt.private_key_file.is_some() || self.jwt.public_key_file.is_some() {
-            bail!("invalid configuration: jwt.private_key_file: key files need an asymmetric jwt.algorithm, and only HS256 is supported");
+            bail!(
+                "invalid configuration: jwt.private_key_file: key files need an asymmetric jwt.algorithm, and only HS256 is supported"
+            );
         }
         if self.server.workers == Some(0) {
             bail!("invalid configuration: server.workers: must be at least 1");
         }
-        tracing_subscriber::EnvFilter::try_new(&self.logging.level).map_err(|e| {
-            anyhow::anyhow!("invalid configuration: logging.level: {e}")
-        })?;
+        tracing_subscriber::EnvFilter::try_new(&self.logging.level)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: logging.level: {e}"))?;
         Ok(())
     }
 
     pub fn database_url(&self) -> anyhow::Result<&SecretString> {
-        self.database.url.as_ref().context("invalid configuration: database.url: DATABASE_URL is not set")
+        self.database
+            .url
+            .as_ref()
+            .context("invalid configuration: database.url: DATABASE_URL is not set")
     }
 }
 
@@ -379,7 +436,10 @@ mod tests {
     }
 
     fn load_with(environment: Environment, vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
-        let vars = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let vars = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         load_from(&dir(), environment, &vars)
     }
 
@@ -394,10 +454,22 @@ mod tests {
         let settings = load_with(Environment::Development, &[]).unwrap();
         assert_eq!(settings.server.port, 8000);
         assert_eq!(settings.jwt.access_token_lifetime, Duration::from_secs(300));
-        assert_eq!(settings.jwt.refresh_token_lifetime, Duration::from_secs(86_400));
-        assert_eq!(settings.jwt.session_max_lifetime, Duration::from_secs(30 * 86_400));
+        assert_eq!(
+            settings.jwt.refresh_token_lifetime,
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            settings.jwt.session_max_lifetime,
+            Duration::from_secs(30 * 86_400)
+        );
         assert_eq!(settings.jwt.auth_header_types, vec!["Bearer"]);
-        assert_eq!(settings.throttle.login, Rate { requests: 5, period: Duration::from_secs(60) });
+        assert_eq!(
+            settings.throttle.login,
+            Rate {
+                requests: 5,
+                period: Duration::from_secs(60)
+            }
+        );
         assert_eq!(settings.passwords.bcrypt_cost, 12);
     }
 
@@ -417,7 +489,10 @@ mod tests {
         .unwrap();
         assert_eq!(settings.jwt.access_token_lifetime, Duration::from_secs(2));
         assert_eq!(settings.jwt.auth_header_types, vec!["Bearer", "JWT"]);
-        assert_eq!(settings.database.url.unwrap().expose_secret(), "postgres://db/gatehouse");
+        assert_eq!(
+            settings.database.url.unwrap().expose_secret(),
+            "postgres://db/gatehouse"
+        );
         assert_eq!(settings.server.port, 9001);
         assert!(settings.registration.require_activation);
         assert_eq!(settings.logging.format, LogFormat::Json);
@@ -425,34 +500,52 @@ mod tests {
 
     #[test]
     fn a_prefixed_variable_beats_its_plain_name() {
-        let settings =
-            load_with(Environment::Development, &[("PORT", "9001"), ("GATEHOUSE__SERVER__PORT", "9002")]).unwrap();
+        let settings = load_with(
+            Environment::Development,
+            &[("PORT", "9001"), ("GATEHOUSE__SERVER__PORT", "9002")],
+        )
+        .unwrap();
         assert_eq!(settings.server.port, 9002);
     }
 
     #[test]
     fn a_bad_duration_names_its_key() {
-        let message = error(Environment::Development, &[("GATEHOUSE__JWT__REUSE_INTERVAL", "soon")]);
+        let message = error(
+            Environment::Development,
+            &[("GATEHOUSE__JWT__REUSE_INTERVAL", "soon")],
+        );
         assert!(message.contains("jwt.reuse_interval"), "{message}");
     }
 
     #[test]
     fn a_bad_number_names_its_key() {
-        let message = error(Environment::Development, &[("GATEHOUSE__SERVER__PORT", "eighty")]);
+        let message = error(
+            Environment::Development,
+            &[("GATEHOUSE__SERVER__PORT", "eighty")],
+        );
         assert!(message.contains("server.port"), "{message}");
     }
 
     #[test]
     fn an_unknown_key_is_refused_by_name() {
-        let message = error(Environment::Development, &[("GATEHOUSE__JWT__ACCESS_LIFETIME", "5m")]);
+        let message = error(
+            Environment::Development,
+            &[("GATEHOUSE__JWT__ACCESS_LIFETIME", "5m")],
+        );
         assert!(message.contains("access_lifetime"), "{message}");
     }
 
     #[test]
     fn an_unknown_enum_value_names_its_key() {
-        let message = error(Environment::Development, &[("GATEHOUSE__LOGGING__FORMAT", "xml")]);
+        let message = error(
+            Environment::Development,
+            &[("GATEHOUSE__LOGGING__FORMAT", "xml")],
+        );
         assert!(message.contains("logging.format"), "{message}");
-        let message = error(Environment::Development, &[("GATEHOUSE__THROTTLE__LOGIN", "5/fortnight")]);
+        let message = error(
+            Environment::Development,
+            &[("GATEHOUSE__THROTTLE__LOGIN", "5/fortnight")],
+        );
         assert!(message.contains("throttle.login"), "{message}");
     }
 
@@ -471,14 +564,29 @@ mod tests {
 
     #[test]
     fn production_refuses_a_test_bcrypt_cost() {
-        let message = error(Environment::Production, &[GOOD_KEY, ("GATEHOUSE__PASSWORDS__BCRYPT_COST", "4")]);
+        let message = error(
+            Environment::Production,
+            &[GOOD_KEY, ("GATEHOUSE__PASSWORDS__BCRYPT_COST", "4")],
+        );
         assert!(message.contains("passwords.bcrypt_cost"), "{message}");
     }
 
     #[test]
     fn rates_read_like_drf() {
-        assert_eq!(parse_rate("5/minute").unwrap(), Rate { requests: 5, period: Duration::from_secs(60) });
-        assert_eq!(parse_rate("10/h").unwrap(), Rate { requests: 10, period: Duration::from_secs(3600) });
+        assert_eq!(
+            parse_rate("5/minute").unwrap(),
+            Rate {
+                requests: 5,
+                period: Duration::from_secs(60)
+            }
+        );
+        assert_eq!(
+            parse_rate("10/h").unwrap(),
+            Rate {
+                requests: 10,
+                period: Duration::from_secs(3600)
+            }
+        );
         assert!(parse_rate("ten/minute").is_err());
         assert!(parse_rate("5").is_err());
     }

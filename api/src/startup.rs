@@ -55,7 +55,10 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         .context("while preparing the password hasher")??;
     let jwt = &settings.jwt;
     let codec = JwtTokenCodec::new(&JwtSettings {
-        signing_key: jwt.signing_key.clone().unwrap_or_else(|| SecretString::from("")),
+        signing_key: jwt
+            .signing_key
+            .clone()
+            .unwrap_or_else(|| SecretString::from("")),
         issuer: jwt.issuer.clone(),
         audience: jwt.audience.clone(),
         leeway_seconds: jwt.leeway.as_secs(),
@@ -73,7 +76,9 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
             require_activation: settings.registration.require_activation,
             password_retype: settings.registration.password_retype,
         },
-        passwords: domain::password::PasswordPolicy { min_length: settings.passwords.min_length },
+        passwords: domain::password::PasswordPolicy {
+            min_length: settings.passwords.min_length,
+        },
     };
     let gatehouse = Gatehouse::new(
         PgUserRepository::new(pool.clone()),
@@ -83,7 +88,11 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         SystemClock,
         use_case_settings,
     );
-    Ok(AppState { gatehouse, pool, header_types: jwt.auth_header_types.clone() })
+    Ok(AppState {
+        gatehouse,
+        pool,
+        header_types: jwt.auth_header_types.clone(),
+    })
 }
 
 /// The running HTTP server and the port it listens on.
@@ -107,7 +116,9 @@ impl Application {
         let server = HttpServer::new(move || {
             let app = App::new()
                 .app_data(state.clone())
-                .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
+                .app_data(
+                    web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()),
+                )
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {
                     ApiError::Parse(format!("Invalid query string - {error}")).into()
                 }))

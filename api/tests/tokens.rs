@@ -494,7 +494,11 @@ async fn logout_all_revokes_every_session_of_the_user_and_no_one_elses() {
 fn resign(access: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
     let mut payload = claims(access);
     edit(&mut payload);
-    forge(&json!({ "alg": "HS256", "typ": "JWT" }), &payload, Some(TEST_SIGNING_KEY))
+    forge(
+        &json!({ "alg": "HS256", "typ": "JWT" }),
+        &payload,
+        Some(TEST_SIGNING_KEY),
+    )
 }
 
 #[tokio::test]
@@ -538,5 +542,17 @@ async fn without_leeway_an_expired_access_token_is_refused_as_expired() {
     let now = claims(&access)["iat"].as_i64().unwrap();
     let expired = resign(&access, |c| c["exp"] = json!(now - 1));
     assert_access_token_rejected(&app.me(&expired).await, "Token is expired");
-    assert_token_not_valid(&app.post("/auth/token/verify/", json!({ "token": expired })).await, "Token is expired");
+    assert_token_not_valid(
+        &app.post("/auth/token/verify/", json!({ "token": expired }))
+            .await,
+        "Token is expired",
+    );
+}
+
+#[tokio::test]
+async fn the_jwks_document_is_an_empty_key_set_under_hs256() {
+    let app = spawn_app().await;
+    let reply = app.get("/.well-known/jwks.json", None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, json!({ "keys": [] }));
 }

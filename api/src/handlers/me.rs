@@ -14,7 +14,10 @@ use crate::startup::AppState;
 ///
 /// # Responses
 /// 200 the user; 401 without valid credentials.
-pub async fn get(state: web::Data<AppState>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+) -> Result<HttpResponse, ApiError> {
     let profile = state.gatehouse.me(&caller.0.user).await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(profile)))
 }
@@ -55,6 +58,9 @@ pub async fn delete(
     fields.finish()?;
     let current_password = current_password
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated field went missing")))?;
-    state.gatehouse.delete_me(&caller.0.user, &Password::new(current_password)).await?;
+    state
+        .gatehouse
+        .delete_me(&caller.0.user, &Password::new(current_password))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

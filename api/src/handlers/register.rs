@@ -31,7 +31,9 @@ pub async fn register(
     let last_name = fields.char("last_name", Char::OPTIONAL_BLANK.max(150));
     fields.finish()?;
     let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::Internal(anyhow::anyhow!("validated fields went missing")));
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "validated fields went missing"
+        )));
     };
     let command = RegisterCommand {
         email,

@@ -23,16 +23,26 @@ pub async fn obtain(
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = payload.fields();
     let identifier = if fields.has("username") {
-        fields.char("username", Char::REQUIRED).map(LoginIdentifier::Username)
+        fields
+            .char("username", Char::REQUIRED)
+            .map(LoginIdentifier::Username)
     } else {
-        fields.char("email", Char::REQUIRED).map(LoginIdentifier::Email)
+        fields
+            .char("email", Char::REQUIRED)
+            .map(LoginIdentifier::Email)
     };
     let password = fields.char("password", Char::PASSWORD);
     fields.finish()?;
     let (Some(identifier), Some(password)) = (identifier, password) else {
-        return Err(ApiError::Internal(anyhow::anyhow!("validated fields went missing")));
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "validated fields went missing"
+        )));
     };
-    let command = LoginCommand { identifier, password: Password::new(password), client: client.0 };
+    let command = LoginCommand {
+        identifier,
+        password: Password::new(password),
+        client: client.0,
+    };
     let tokens = state.gatehouse.login(command).await?;
     Ok(HttpResponse::Ok().json(json!({ "refresh": tokens.refresh, "access": tokens.access })))
 }
@@ -56,7 +66,13 @@ pub async fn refresh(
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
     let refresh = token_field(payload, "refresh")?;
-    let refreshed = state.gatehouse.refresh(RefreshCommand { refresh, client: client.0 }).await?;
+    let refreshed = state
+        .gatehouse
+        .refresh(RefreshCommand {
+            refresh,
+            client: client.0,
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(match refreshed.refresh {
         Some(refresh) => json!({ "access": refreshed.access, "refresh": refresh }),
         None => json!({ "access": refreshed.access }),
@@ -67,7 +83,10 @@ pub async fn refresh(
 ///
 /// # Responses
 /// 200 `{}`; 400 field errors; 401 `Token is invalid|expired|blacklisted`.
-pub async fn verify(state: web::Data<AppState>, payload: Payload) -> Result<HttpResponse, ApiError> {
+pub async fn verify(
+    state: web::Data<AppState>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
     let token = token_field(payload, "token")?;
     state.gatehouse.verify(&token).await?;
     Ok(HttpResponse::Ok().json(json!({})))
@@ -77,7 +96,10 @@ pub async fn verify(state: web::Data<AppState>, payload: Payload) -> Result<Http
 ///
 /// # Responses
 /// 200 `{}`; 400 field errors; 401 as refresh.
-pub async fn blacklist(state: web::Data<AppState>, payload: Payload) -> Result<HttpResponse, ApiError> {
+pub async fn blacklist(
+    state: web::Data<AppState>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
     let refresh = token_field(payload, "refresh")?;
     state.gatehouse.logout(&refresh).await?;
     Ok(HttpResponse::Ok().json(json!({})))
@@ -87,7 +109,10 @@ pub async fn blacklist(state: web::Data<AppState>, payload: Payload) -> Result<H
 ///
 /// # Responses
 /// 205 with an empty body; 400 field errors; 401 as refresh.
-pub async fn logout(state: web::Data<AppState>, payload: Payload) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    state: web::Data<AppState>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
     let refresh = token_field(payload, "refresh")?;
     state.gatehouse.logout(&refresh).await?;
     Ok(HttpResponse::ResetContent().finish())
