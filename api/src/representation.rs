@@ -20,9 +20,30 @@ pub struct UserResponse {
     pub permissions: Vec<String>,
 }
 
-/// DRF's `DateTimeField` output: ISO 8601 with microseconds and `Z`.
+/// DRF's `DateTimeField` output, Python's `isoformat()` with `Z`: six fraction
+/// digits when there are microseconds, none otherwise.
 pub fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    let format = if at.timestamp_subsec_micros() == 0 {
+        SecondsFormat::Secs
+    } else {
+        SecondsFormat::Micros
+    };
+    at.to_rfc3339_opts(format, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn timestamps_read_like_drf() {
+        let at = Utc.with_ymd_and_hms(2024, 9, 3, 5, 44, 30).unwrap();
+        assert_eq!(timestamp(at), "2024-09-03T05:44:30Z");
+        let with_micros = at + chrono::Duration::microseconds(120_000);
+        assert_eq!(timestamp(with_micros), "2024-09-03T05:44:30.120000Z");
+    }
 }
 
 impl From<UserProfile> for UserResponse {

@@ -146,7 +146,8 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM/SIGINT, then finishes in-flight requests and returns.
+    /// Serves until stopped: SIGTERM finishes in-flight requests (up to 30 s) and
+    /// returns; SIGINT and SIGQUIT stop at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }

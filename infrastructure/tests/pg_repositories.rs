@@ -1,0 +1,440 @@
+//! The PostgreSQL adapters against a real, fresh database per test.
+
+use chrono::{Duration, Utc};
+use domain::ports::{CreateUserError, SessionRepository, UpdateUserError, UserRepository};
+use domain::{
+    EmailAddress, NewRefreshToken, NewUser, ProfileChanges, RotateOutcome, UserId, Username,
+};
+use infrastructure::db::{PoolSettings, build_pool, run_migrations};
+use infrastructure::testing::TestDatabase;
+use infrastructure::{PgPool, PgSessionRepository, PgUserRepository};
+use uuid::Uuid;
+
+async fn pool(db: &TestDatabase) -> PgPool {
+    build_pool(&PoolSettings {
+        url: db.url.clone(),
+        max_connections: 8,
+        acquire_timeout: std::time::Duration::from_secs(5),
+    })
+    .unwrap()
+}
+
+fn new_user(username: &str, email: &str) -> NewUser {
+    NewUser {
+        username: Username::parse(username).unwrap(),
+        email: EmailAddress::parse(email).unwrap(),
+        password_hash: "bcrypt_sha256$x".to_owned(),
+        first_name: String::new(),
+        last_name: String::new(),
+        is_active: true,
+        is_staff: false,
+        is_superuser: false,
+        now: Utc::now(),
+    }
+}
+
+fn first_token(user_id: UserId) -> NewRefreshToken {
+    let now = Utc::now();
+    NewRefreshToken {
+        jti: Uuid::new_v4(),
+        user_id,
+        family_id: Uuid::new_v4(),
+        parent_jti: None,
+        created_at: now,
+        expires_at: now + Duration::days(1),
+        session_started_at: now,
+        user_agent: Some("test".to_owned()),
+        ip: Some("127.0.0.1".to_owned()),
+    }
+}
+
+fn successor_of(token: &NewRefreshToken) -> NewRefreshToken {
+    NewRefreshToken {
+        jti: Uuid::new_v4(),
+        parent_jti: Some(token.jti),
+        created_at: Utc::now(),
+        ..token.clone()
+    }
+}
+
+struct Fixture {
+    db: TestDatabase,
+    users: PgUserRepository,
+    sessions: PgSessionRepository,
+}
+
+async fn fixture() -> Fixture {
+    let db = TestDatabase::create().await;
+    let pool = pool(&db).await;
+    Fixture {
+        users: PgUserRepository::new(pool.clone()),
+        sessions: PgSessionRepository::new(pool),
+        db,
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_seed_the_auth_permissions() {
+    let f = fixture().await;
+    assert!(run_migrations(&f.db.url).await.unwrap().is_empty());
+    assert_eq!(
+        f.db.scalar("SELECT count(*) AS value FROM permissions WHERE app_label = 'auth'")
+            .await,
+        13
+    );
+    let audit = "SELECT count(*) AS value FROM permissions WHERE codename = 'view_auditevent'";
+    assert_eq!(f.db.scalar(audit).await, 1);
+}
+
+#[tokio::test]
+async fn emails_are_unique_case_insensitively_and_usernames_exactly() {
+    let f = fixture().await;
+    f.users
+        .create(new_user("alice", "alice@example.com"))
+        .await
+        .unwrap();
+    let clash = f
+        .users
+        .create(new_user("alice2", "ALICE@example.com"))
+        .await;
+    assert!(
+        matches!(clash, Err(CreateUserError::DuplicateEmail)),
+        "{clash:?}"
+    );
+    let clash = f.users.create(new_user("alice", "other@example.com")).await;
+    assert!(
+        matches!(clash, Err(CreateUserError::DuplicateUsername)),
+        "{clash:?}"
+    );
+    assert!(
+        f.users
+            .create(new_user("Alice", "third@example.com"))
+            .await
+            .is_ok()
+    );
+    let found = f
+        .users
+        .find_by_email("Alice@EXAMPLE.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.username.as_str(), "alice");
+    assert!(f.users.find_by_username("ALICE").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_profile_has_group_names_and_effective_permissions_in_one_query() {
+    let f = fixture().await;
+    let id = f
+        .users
+        .create(new_user("bob", "bob@example.com"))
+        .await
+        .unwrap()
+        .user
+        .id;
+    f.db.execute("INSERT INTO groups (name) VALUES ('b-group'), ('a-group')")
+        .await;
+    f.db.execute(&format!(
+        "INSERT INTO user_groups SELECT {id}, id FROM groups"
+    ))
+    .await;
+    f.db.execute(
+        "INSERT INTO group_permissions SELECT g.id, p.id FROM groups g, permissions p \
+         WHERE g.name = 'a-group' AND p.codename IN ('view_user', 'add_user')",
+    )
+    .await;
+    f.db.execute(&format!(
+        "INSERT INTO user_permissions SELECT {id}, id FROM permissions WHERE codename IN ('view_user', 'view_group')"
+    ))
+    .await;
+
+    let profile = f.users.profile(id).await.unwrap().unwrap();
+
+    assert_eq!(profile.groups, ["a-group", "b-group"]);
+    assert_eq!(
+        profile.permissions,
+        ["auth.add_user", "auth.view_group", "auth.view_user"]
+    );
+    f.db.execute(&format!(
+        "UPDATE users SET is_superuser = true WHERE id = {id}"
+    ))
+    .await;
+    assert_eq!(
+        f.users
+            .profile(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .permissions
+            .len(),
+        13
+    );
+}
+
+#[tokio::test]
+async fn profile_changes_refuse_a_taken_username_and_keep_other_fields() {
+    let f = fixture().await;
+    f.users
+        .create(new_user("carol", "carol@example.com"))
+        .await
+        .unwrap();
+    let id = f
+        .users
+        .create(new_user("dave", "dave@example.com"))
+        .await
+        .unwrap()
+        .user
+        .id;
+    let taken = ProfileChanges {
+        username: Some(Username::parse("carol").unwrap()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        f.users.update_profile(id, taken).await,
+        Err(UpdateUserError::DuplicateUsername)
+    ));
+    let rename = ProfileChanges {
+        first_name: Some("Dave".to_owned()),
+        ..Default::default()
+    };
+    let profile = f.users.update_profile(id, rename).await.unwrap();
+    assert_eq!(
+        (
+            profile.user.first_name.as_str(),
+            profile.user.username.as_str()
+        ),
+        ("Dave", "dave")
+    );
+    let missing = f
+        .users
+        .update_profile(UserId(9_999), ProfileChanges::default())
+        .await;
+    assert!(matches!(missing, Err(UpdateUserError::NotFound)));
+}
+
+#[tokio::test]
+async fn rotation_outcomes_follow_the_token_state() {
+    let f = fixture().await;
+    let user = f
+        .users
+        .create(new_user("erin", "erin@example.com"))
+        .await
+        .unwrap()
+        .user
+        .id;
+    let first = first_token(user);
+    f.sessions.start(first.clone()).await.unwrap();
+    let second = successor_of(&first);
+
+    let outcome = f
+        .sessions
+        .rotate(first.jti, second.clone(), Duration::seconds(10))
+        .await
+        .unwrap();
+    assert_eq!(outcome, RotateOutcome::Rotated);
+    let rotated = f.sessions.find(first.jti).await.unwrap().unwrap();
+    assert_eq!(rotated.replaced_by, Some(second.jti));
+    assert!(rotated.revoked_at.is_some());
+
+    let again = f
+        .sessions
+        .rotate(first.jti, successor_of(&first), Duration::seconds(10))
+        .await
+        .unwrap();
+    let RotateOutcome::AlreadyRotated(current) = again else {
+        panic!("{again:?}")
+    };
+    assert_eq!(current.jti, second.jti);
+
+    let reuse = f
+        .sessions
+        .rotate(first.jti, successor_of(&first), Duration::zero())
+        .await
+        .unwrap();
+    assert_eq!(reuse, RotateOutcome::Reused);
+    let live = format!(
+        "SELECT count(*) AS value FROM refresh_tokens WHERE family_id = '{}' AND revoked_at IS NULL",
+        first.family_id
+    );
+    assert_eq!(
+        f.db.scalar(&live).await,
+        0,
+        "reuse revokes the newest token too"
+    );
+
+    let unknown = f
+        .sessions
+        .rotate(Uuid::new_v4(), successor_of(&first), Duration::zero())
+        .await
+        .unwrap();
+    assert_eq!(unknown, RotateOutcome::Unknown);
+}
+
+#[tokio::test]
+async fn a_logged_out_token_is_revoked_not_reused() {
+    let f = fixture().await;
+    let user = f
+        .users
+        .create(new_user("finn", "finn@example.com"))
+        .await
+        .unwrap()
+        .user
+        .id;
+    let token = first_token(user);
+    f.sessions.start(token.clone()).await.unwrap();
+    assert_eq!(
+        f.sessions
+            .revoke_family(token.family_id, Utc::now())
+            .await
+            .unwrap(),
+        1
+    );
+    let outcome = f
+        .sessions
+        .rotate(token.jti, successor_of(&token), Duration::seconds(10))
+        .await
+        .unwrap();
+    assert_eq!(outcome, RotateOutcome::Revoked);
+    let state = f
+        .users
+        .auth_state(user, token.family_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!state.session_live);
+}
+
+#[tokio::test]
+async fn concurrent_rotations_of_one_token_rotate_it_exactly_once() {
+    let f = fixture().await;
+    let user = f
+        .users
+        .create(new_user("gwen", "gwen@example.com"))
+        .await
+        .unwrap()
+        .user
+        .id;
+    let token = first_token(user);
+    f.sessions.start(token.clone()).await.unwrap();
+
+    let outcomes = futures_util::future::join_all((0..16).map(|_| {
+        let sessions = f.sessions.clone();
+        let successor = successor_of(&token);
+        tokio::spawn(async move {
+            sessions
+                .rotate(token.jti, successor, Duration::seconds(10))
+                .await
+                .unwrap()
+        })
+    }))
+    .await;
+
+    let rotated = outcomes
+        .iter()
+        .filter(|o| matches!(o.as_ref().unwrap(), RotateOutcome::Rotated))
+        .count();
+    let replayed = outcomes
+        .iter()
+        .filter(|o| matches!(o.as_ref().unwrap(), RotateOutcome::AlreadyRotated(_)))
+        .count();
+    assert_eq!((rotated, replayed), (1, 15));
+    let rows = format!(
+        "SELECT count(*) AS value FROM refresh_tokens WHERE family_id = '{}'",
+        token.family_id
+    );
+    assert_eq!(f.db.scalar(&rows).await, 2);
+}
+
+#[tokio::test]
+async fn logout_everywhere_can_keep_one_session_and_deleting_a_user_drops_his_tokens() {
+    let f = fixture().await;
+    let user = f
+        .users
+        .create(new_user("hugo", "hugo@example.com"))
+        .await
+        .unwrap()
+        .user
+        .id;
+    let (kept, dropped) = (first_token(user), first_token(user));
+    f.sessions.start(kept.clone()).await.unwrap();
+    f.sessions.start(dropped.clone()).await.unwrap();
+    assert_eq!(
+        f.sessions
+            .revoke_all_for_user(user, Some(kept.family_id), Utc::now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        f.users
+            .auth_state(user, kept.family_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .session_live
+    );
+    assert!(
+        !f.users
+            .auth_state(user, dropped.family_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .session_live
+    );
+
+    assert!(f.users.delete(user).await.unwrap());
+    assert_eq!(
+        f.db.scalar("SELECT count(*) AS value FROM refresh_tokens")
+            .await,
+        0
+    );
+    assert!(!f.users.delete(user).await.unwrap());
+}
+
+#[tokio::test]
+async fn purging_deletes_only_expired_rows_and_login_records_a_rehash() {
+    let f = fixture().await;
+    let user = f
+        .users
+        .create(new_user("ivy", "ivy@example.com"))
+        .await
+        .unwrap()
+        .user
+        .id;
+    let live = first_token(user);
+    let expired = NewRefreshToken {
+        expires_at: Utc::now() - Duration::seconds(1),
+        ..first_token(user)
+    };
+    f.sessions.start(live.clone()).await.unwrap();
+    f.sessions.start(expired.clone()).await.unwrap();
+    assert_eq!(f.sessions.purge_expired(Utc::now()).await.unwrap(), 1);
+    assert!(f.sessions.find(live.jti).await.unwrap().is_some());
+    assert!(f.sessions.find(expired.jti).await.unwrap().is_none());
+
+    f.users
+        .record_login(user, Utc::now(), Some("bcrypt_sha256$new".to_owned()))
+        .await
+        .unwrap();
+    let stored = f.users.find_by_id(user).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, "bcrypt_sha256$new");
+    assert!(stored.last_login.is_some());
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_unavailable_not_unexpected() {
+    let pool = build_pool(&PoolSettings {
+        url: secrecy::SecretString::from("postgres://postgres@127.0.0.1:1/nowhere"),
+        max_connections: 1,
+        acquire_timeout: std::time::Duration::from_millis(500),
+    })
+    .unwrap();
+    let error = PgUserRepository::new(pool)
+        .find_by_id(UserId(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, domain::RepositoryError::Unavailable(_)),
+        "{error:?}"
+    );
+}
