@@ -45,8 +45,14 @@ where
 
 #[tokio::main]
 async fn main() {
-    let cost: u32 = std::env::var("BENCH_BCRYPT_COST").ok().and_then(|c| c.parse().ok()).unwrap_or(12);
-    let iterations: usize = std::env::var("BENCH_ITERATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(30);
+    let cost: u32 = std::env::var("BENCH_BCRYPT_COST")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(12);
+    let iterations: usize = std::env::var("BENCH_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(30);
     let db = TestDatabase::create().await;
     let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"));
     let mut settings = load_from(&dir, Environment::Test, &HashMap::new()).expect("settings");
@@ -59,31 +65,64 @@ async fn main() {
     let client = reqwest::Client::new();
     let post = |path: &str, body: Value| {
         let request = client.post(format!("{base}{path}")).json(&body);
-        async move { request.send().await.expect("request").json::<Value>().await.unwrap_or(Value::Null) }
+        async move {
+            request
+                .send()
+                .await
+                .expect("request")
+                .json::<Value>()
+                .await
+                .unwrap_or(Value::Null)
+        }
     };
 
-    let registered = post("/auth/register/", json!({ "email": "bench@example.com", "password": PASSWORD })).await;
-    assert!(registered["id"].is_i64(), "registration failed: {registered}");
+    let registered = post(
+        "/auth/register/",
+        json!({ "email": "bench@example.com", "password": PASSWORD }),
+    )
+    .await;
+    assert!(
+        registered["id"].is_i64(),
+        "registration failed: {registered}"
+    );
     println!("bcrypt cost {cost}, {iterations} iterations each, sequential, one client, loopback");
 
     let good = json!({ "email": "bench@example.com", "password": PASSWORD });
-    report("login (200)", time(iterations, || post("/auth/token/", good.clone())).await);
+    report(
+        "login (200)",
+        time(iterations, || post("/auth/token/", good.clone())).await,
+    );
     let wrong = json!({ "email": "bench@example.com", "password": "wrong password!" });
-    report("login wrong password (401)", time(iterations, || post("/auth/token/", wrong.clone())).await);
+    report(
+        "login wrong password (401)",
+        time(iterations, || post("/auth/token/", wrong.clone())).await,
+    );
     let unknown = json!({ "email": "nobody@example.com", "password": PASSWORD });
-    report("login unknown user (401)", time(iterations, || post("/auth/token/", unknown.clone())).await);
+    report(
+        "login unknown user (401)",
+        time(iterations, || post("/auth/token/", unknown.clone())).await,
+    );
 
     let tokens = post("/auth/token/", good.clone()).await;
     let access = tokens["access"].as_str().expect("access").to_owned();
     let verify = json!({ "token": access });
-    report("verify access token", time(iterations * 10, || post("/auth/token/verify/", verify.clone())).await);
+    report(
+        "verify access token",
+        time(iterations * 10, || {
+            post("/auth/token/verify/", verify.clone())
+        })
+        .await,
+    );
     let mut refresh = tokens["refresh"].as_str().expect("refresh").to_owned();
     let mut samples = Vec::new();
     for _ in 0..iterations * 10 {
         let started = Instant::now();
         let reply = post("/auth/token/refresh/", json!({ "refresh": refresh })).await;
         samples.push(started.elapsed());
-        refresh = reply["refresh"].as_str().expect("rotated refresh").to_owned();
+        refresh = reply["refresh"]
+            .as_str()
+            .expect("rotated refresh")
+            .to_owned();
     }
     report("refresh (rotation)", samples);
 }

@@ -39,14 +39,21 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.server.port = 0;
     settings.server.workers = Some(2);
     configure(&mut settings);
-    let application = Application::build(&settings).await.expect("build the application");
+    let application = Application::build(&settings)
+        .await
+        .expect("build the application");
     let address = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("http client");
-    TestApp { address, client, db, settings }
+    TestApp {
+        address,
+        client,
+        db,
+        settings,
+    }
 }
 
 /// A response read whole: status, headers and JSON body (`Null` when empty).
@@ -63,8 +70,17 @@ impl Reply {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.expect("response body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
-        Reply { status, headers, text, body }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        };
+        Reply {
+            status,
+            headers,
+            text,
+            body,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -78,15 +94,35 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
-        Reply::read(self.client.post(self.url(path)).json(&body).send().await.expect("request")).await
+        Reply::read(
+            self.client
+                .post(self.url(path))
+                .json(&body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
     }
 
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Reply {
-        Reply::read(self.client.post(self.url(path)).form(form).send().await.expect("request")).await
+        Reply::read(
+            self.client
+                .post(self.url(path))
+                .form(form)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
     }
 
     pub async fn post_authed(&self, path: &str, access: &str, body: Value) -> Reply {
-        let request = self.client.post(self.url(path)).bearer_auth(access).json(&body);
+        let request = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(access)
+            .json(&body);
         Reply::read(request.send().await.expect("request")).await
     }
 
@@ -99,21 +135,35 @@ impl TestApp {
     }
 
     pub async fn me(&self, access: &str) -> Reply {
-        self.get("/auth/me/", Some(&format!("Bearer {access}"))).await
+        self.get("/auth/me/", Some(&format!("Bearer {access}")))
+            .await
     }
 
     /// Registers `email` with `PASSWORD`; returns the 201 body.
     pub async fn register(&self, email: &str) -> Value {
-        let reply = self.post("/auth/register/", json!({ "email": email, "password": PASSWORD })).await;
+        let reply = self
+            .post(
+                "/auth/register/",
+                json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
         reply.body
     }
 
     /// Logs in by email with `PASSWORD`; returns `(access, refresh)`.
     pub async fn login(&self, email: &str) -> (String, String) {
-        let reply = self.post("/auth/token/", json!({ "email": email, "password": PASSWORD })).await;
+        let reply = self
+            .post(
+                "/auth/token/",
+                json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-        (str_of(&reply.body, "access"), str_of(&reply.body, "refresh"))
+        (
+            str_of(&reply.body, "access"),
+            str_of(&reply.body, "refresh"),
+        )
     }
 
     /// Registers and logs in; returns `(user id, access, refresh)`.
@@ -124,18 +174,24 @@ impl TestApp {
     }
 
     pub async fn refresh(&self, refresh: &str) -> Reply {
-        self.post("/auth/token/refresh/", json!({ "refresh": refresh })).await
+        self.post("/auth/token/refresh/", json!({ "refresh": refresh }))
+            .await
     }
 }
 
 pub fn str_of(body: &Value, key: &str) -> String {
-    body[key].as_str().unwrap_or_else(|| panic!("no string {key:?} in {body}")).to_owned()
+    body[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {key:?} in {body}"))
+        .to_owned()
 }
 
 /// The decoded payload of a JWT (no verification).
 pub fn claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("a JWT");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
     serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
@@ -158,8 +214,16 @@ pub fn forge(header: &Value, payload: &Value, key: Option<&str>) -> String {
 
 pub fn assert_token_not_valid(reply: &Reply, detail: &str) {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
-    assert_eq!(reply.body, json!({ "detail": detail, "code": "token_not_valid" }), "{}", reply.text);
-    assert_eq!(reply.header("www-authenticate"), Some("Bearer realm=\"api\""));
+    assert_eq!(
+        reply.body,
+        json!({ "detail": detail, "code": "token_not_valid" }),
+        "{}",
+        reply.text
+    );
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some("Bearer realm=\"api\"")
+    );
 }
 
 pub fn assert_access_token_rejected(reply: &Reply, message: &str) {
@@ -174,5 +238,8 @@ pub fn assert_access_token_rejected(reply: &Reply, message: &str) {
         "{}",
         reply.text
     );
-    assert_eq!(reply.header("www-authenticate"), Some("Bearer realm=\"api\""));
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some("Bearer realm=\"api\"")
+    );
 }
