@@ -4,8 +4,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::http::header::CONTENT_TYPE;
-use actix_web::web::BytesMut;
+use actix_web::error::PayloadError;
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use actix_web::web::{Bytes, BytesMut};
 use actix_web::{FromRequest, HttpRequest, dev};
 use application::ValidationErrors;
 use futures_util::StreamExt;
@@ -70,6 +71,10 @@ fn parse_json(body: &[u8]) -> Result<Payload, ApiError> {
         .map_err(|error| ApiError::Parse(format!("JSON parse error - {error}")))?;
     match value {
         Value::Object(map) => Ok(Payload(map)),
+        Value::Null => Err(ApiError::Validation(ValidationErrors::single(
+            ValidationErrors::NON_FIELD,
+            "No data provided",
+        ))),
         other => Err(ApiError::Validation(ValidationErrors::single(
             ValidationErrors::NON_FIELD,
             format!(
@@ -91,14 +96,25 @@ fn parse_form(body: &[u8]) -> Result<Payload, ApiError> {
     ))
 }
 
-async fn parse_multipart(req: &HttpRequest, payload: dev::Payload) -> Result<Payload, ApiError> {
+/// Most fields a multipart body may carry; no endpoint takes more than a handful.
+const MAX_MULTIPART_FIELDS: usize = 64;
+
+/// Parses a multipart body that was already read whole (and so is within the limit).
+async fn parse_multipart(req: &HttpRequest, body: Bytes) -> Result<Payload, ApiError> {
     let parse_error = |error: actix_multipart::MultipartError| {
         ApiError::Parse(format!("Multipart form parse error - {error}"))
     };
-    let mut multipart = actix_multipart::Multipart::new(req.headers(), payload);
+    let stream = futures_util::stream::once(async move { Ok::<_, PayloadError>(body) });
+    let mut multipart = actix_multipart::Multipart::new(req.headers(), stream);
     let mut map = Map::new();
-    let mut total = 0usize;
+    let mut count = 0usize;
     while let Some(field) = multipart.next().await {
+        count += 1;
+        if count > MAX_MULTIPART_FIELDS {
+            return Err(ApiError::Parse(
+                "Multipart form parse error - too many fields".to_owned(),
+            ));
+        }
         let mut field = field.map_err(parse_error)?;
         let disposition = field.content_disposition().cloned();
         let name = disposition
@@ -111,12 +127,7 @@ async fn parse_multipart(req: &HttpRequest, payload: dev::Payload) -> Result<Pay
             .is_some();
         let mut value = BytesMut::new();
         while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(parse_error)?;
-            total += chunk.len();
-            if total > MAX_BODY_BYTES {
-                return Err(ApiError::PayloadTooLarge);
-            }
-            value.extend_from_slice(&chunk);
+            value.extend_from_slice(&chunk.map_err(parse_error)?);
         }
         // Files are not fields of any Gatehouse endpoint: read past them.
         if let (Some(name), false) = (name, is_file) {
@@ -127,6 +138,16 @@ async fn parse_multipart(req: &HttpRequest, payload: dev::Payload) -> Result<Pay
         }
     }
     Ok(Payload(map))
+}
+
+fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 impl FromRequest for Payload {
@@ -141,31 +162,39 @@ impl FromRequest for Payload {
                 .headers()
                 .get(CONTENT_TYPE)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-            let Some(content_type) = content_type.filter(|ct| !ct.trim().is_empty()) else {
-                // DRF ignores a body that does not say what it is.
-                return Ok(Payload::default());
-            };
+            // DRF reads an absent Content-Type as "", which no parser takes.
+            let content_type = content_type.unwrap_or_default();
             let media = media_type(&content_type);
-            if media == "multipart/form-data" {
-                return parse_multipart(&req, payload).await;
-            }
-            let body = read_body(payload).await?;
-            let supported = media == "application/json"
-                || (media.starts_with("application/") && media.ends_with("+json"))
-                || media == "application/x-www-form-urlencoded";
-            if body.is_empty() {
+            let supported = matches!(
+                media.as_str(),
+                "application/json" | "application/x-www-form-urlencoded" | "multipart/form-data"
+            );
+            // No body at all is no data, whatever the type says (DRF).
+            let chunked = req.headers().contains_key(TRANSFER_ENCODING);
+            if declared_length(&req).unwrap_or(0) == 0 && !chunked {
                 return Ok(Payload::default());
             }
             if !supported {
                 return Err(ApiError::UnsupportedMediaType(content_type));
             }
+            if declared_length(&req).is_some_and(|length| length > MAX_BODY_BYTES) {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            // Every body is read whole, within the limit, before any parser sees it.
+            let body = read_body(payload).await?;
+            if body.is_empty() {
+                return Ok(Payload::default());
+            }
             match media.as_str() {
+                "multipart/form-data" => parse_multipart(&req, body.freeze()).await,
                 "application/x-www-form-urlencoded" => parse_form(&body),
                 _ => parse_json(&body),
             }
         })
     }
 }
+
+const NOT_A_STRING: &str = "Not a valid string.";
 
 /// How a string field is read: DRF `CharField` options.
 #[derive(Debug, Clone, Copy)]
@@ -174,6 +203,8 @@ pub struct Char {
     pub allow_blank: bool,
     pub trim: bool,
     pub max_length: Option<usize>,
+    /// The message for a value that is no string at all (DRF's `invalid`).
+    pub invalid: &'static str,
 }
 
 impl Char {
@@ -183,6 +214,7 @@ impl Char {
         allow_blank: false,
         trim: true,
         max_length: None,
+        invalid: NOT_A_STRING,
     };
     /// Optional, not blank, trimmed.
     pub const OPTIONAL: Char = Char {
@@ -190,6 +222,7 @@ impl Char {
         allow_blank: false,
         trim: true,
         max_length: None,
+        invalid: NOT_A_STRING,
     };
     /// Optional, may be blank (model fields with `blank=True`), trimmed.
     pub const OPTIONAL_BLANK: Char = Char {
@@ -197,6 +230,7 @@ impl Char {
         allow_blank: true,
         trim: true,
         max_length: None,
+        invalid: NOT_A_STRING,
     };
     /// A password: required, never trimmed (SimpleJWT's `PasswordField`).
     pub const PASSWORD: Char = Char {
@@ -204,6 +238,7 @@ impl Char {
         allow_blank: false,
         trim: false,
         max_length: None,
+        invalid: NOT_A_STRING,
     };
     /// An optional password, never trimmed.
     pub const OPTIONAL_PASSWORD: Char = Char {
@@ -211,11 +246,20 @@ impl Char {
         allow_blank: false,
         trim: false,
         max_length: None,
+        invalid: NOT_A_STRING,
     };
 
     pub const fn max(self, max_length: usize) -> Char {
         Char {
             max_length: Some(max_length),
+            ..self
+        }
+    }
+
+    /// An `EmailField`: its `invalid` message replaces `CharField`'s.
+    pub const fn email(self) -> Char {
+        Char {
+            invalid: "Enter a valid email address.",
             ..self
         }
     }
@@ -250,7 +294,7 @@ impl Fields {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
             Some(_) => {
-                self.errors.add(name, "Not a valid string.");
+                self.errors.add(name, spec.invalid);
                 return None;
             }
         };

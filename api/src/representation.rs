@@ -31,21 +31,6 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(format, true)
 }
 
-#[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
-
-    use super::*;
-
-    #[test]
-    fn timestamps_read_like_drf() {
-        let at = Utc.with_ymd_and_hms(2024, 9, 3, 5, 44, 30).unwrap();
-        assert_eq!(timestamp(at), "2024-09-03T05:44:30Z");
-        let with_micros = at + chrono::Duration::microseconds(120_000);
-        assert_eq!(timestamp(with_micros), "2024-09-03T05:44:30.120000Z");
-    }
-}
-
 impl From<UserProfile> for UserResponse {
     fn from(profile: UserProfile) -> Self {
         let user = profile.user;
@@ -63,5 +48,20 @@ impl From<UserProfile> for UserResponse {
             groups: profile.groups,
             permissions: profile.permissions,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn timestamps_read_like_drf() {
+        let at = Utc.with_ymd_and_hms(2024, 9, 3, 5, 44, 30).unwrap();
+        assert_eq!(timestamp(at), "2024-09-03T05:44:30Z");
+        let with_micros = at + chrono::Duration::microseconds(120_000);
+        assert_eq!(timestamp(with_micros), "2024-09-03T05:44:30.120000Z");
     }
 }

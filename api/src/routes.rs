@@ -7,6 +7,7 @@ use actix_web::http::header::ALLOW;
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, web};
 use serde_json::json;
 
+use crate::auth::Authenticated;
 use crate::errors::ApiError;
 use crate::handlers::{health, jwks, me, register, tokens};
 
@@ -34,6 +35,7 @@ pub struct Endpoint {
     name: &'static str,
     resource: Resource,
     methods: Vec<Method>,
+    authenticated: bool,
 }
 
 impl Endpoint {
@@ -42,7 +44,15 @@ impl Endpoint {
             name,
             resource: web::resource(path),
             methods: Vec::new(),
+            authenticated: false,
         }
+    }
+
+    /// Every method needs a signed-in caller. As in DRF, authentication comes before
+    /// method dispatch: an anonymous caller gets 401 even for a method not allowed.
+    pub fn authenticated(mut self) -> Self {
+        self.authenticated = true;
+        self
     }
 
     fn route<F, Args>(mut self, method: Method, handler: F) -> Self
@@ -103,25 +113,31 @@ impl Endpoint {
             .map(Method::as_str)
             .collect::<Vec<_>>()
             .join(", ");
-        let name = self.name;
+        let (name, authenticated) = (self.name, self.authenticated);
         let options_allow = allow.clone();
         self.resource
-            .route(web::method(Method::OPTIONS).to(move || {
+            .route(web::method(Method::OPTIONS).to(move |req: HttpRequest| {
                 let allow = options_allow.clone();
                 async move {
-                    HttpResponse::Ok()
-                        .insert_header((ALLOW, allow))
-                        .json(json!({
+                    if authenticated {
+                        Authenticated::extract(&req).await?;
+                    }
+                    Ok::<_, ApiError>(HttpResponse::Ok().insert_header((ALLOW, allow)).json(
+                        json!({
                             "name": name,
                             "description": "",
                             "renders": ["application/json"],
                             "parses": PARSES,
-                        }))
+                        }),
+                    ))
                 }
             }))
             .default_service(web::to(move |req: HttpRequest| {
                 let allow = allow.clone();
                 async move {
+                    if authenticated {
+                        Authenticated::extract(&req).await?;
+                    }
                     Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
                         method: req.method().to_string(),
                         allow,
@@ -150,12 +166,14 @@ pub fn endpoints() -> Vec<impl HttpServiceFactory> {
             .post(tokens::logout)
             .build(),
         Endpoint::new("/auth/logout/all", "Logout All")
+            .authenticated()
             .post(tokens::logout_all)
             .build(),
         Endpoint::new("/auth/register", "Register")
             .post(register::register)
             .build(),
         Endpoint::new("/auth/me", "Me")
+            .authenticated()
             .get(me::get)
             .put(me::update)
             .patch(me::update)

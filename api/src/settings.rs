@@ -14,6 +14,12 @@ use serde::{Deserialize, Deserializer};
 /// The development signing key shipped in `config/development.toml`.
 pub const DEVELOPMENT_SIGNING_KEY: &str = "gatehouse-development-signing-key-not-for-production";
 
+/// The signing key shipped in `config/test.toml`: public too, so refused elsewhere.
+pub const TEST_SIGNING_KEY: &str = "gatehouse-test-signing-key-0123456789abcdef";
+
+/// No duration setting may exceed this: larger ones overflow date arithmetic.
+const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
@@ -91,6 +97,7 @@ pub struct JwtSettings {
     pub private_key_file: Option<PathBuf>,
     #[serde(default)]
     pub public_key_file: Option<PathBuf>,
+    #[serde(deserialize_with = "list")]
     pub extra_verification_keys: Vec<String>,
     #[serde(deserialize_with = "duration")]
     pub access_token_lifetime: Duration,
@@ -107,6 +114,7 @@ pub struct JwtSettings {
     pub issuer: Option<String>,
     #[serde(default)]
     pub audience: Option<String>,
+    #[serde(deserialize_with = "list")]
     pub auth_header_types: Vec<String>,
 }
 
@@ -243,8 +251,27 @@ fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::E
     }
 }
 
+/// A TOML array, or (from the environment) one string of comma-separated items.
+fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Items(Vec<String>),
+        Joined(String),
+    }
+    Ok(match Raw::deserialize(deserializer)? {
+        Raw::Items(items) => items,
+        Raw::Joined(joined) => joined
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
 fn proxies<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpAddr>, D::Error> {
-    Vec::<String>::deserialize(deserializer)?
+    list(deserializer)?
         .iter()
         .map(|raw| {
             raw.trim()
@@ -266,12 +293,6 @@ const PLAIN_NAMES: &[(&str, &str)] = &[
     ("SMTP_USERNAME", "EMAIL__SMTP_USERNAME"),
     ("SMTP_PASSWORD", "EMAIL__SMTP_PASSWORD"),
     ("PORT", "SERVER__PORT"),
-];
-
-const LIST_KEYS: &[&str] = &[
-    "jwt.auth_header_types",
-    "jwt.extra_verification_keys",
-    "throttle.trusted_proxies",
 ];
 
 /// Finds `config/`: `GATEHOUSE_CONFIG_DIR`, else `./config`, else next to the binary's
@@ -315,29 +336,24 @@ pub fn load_from(
         .filter(|(k, _)| k.starts_with("GATEHOUSE__"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let with_lists = |env: config::Environment| {
-        LIST_KEYS
-            .iter()
-            .fold(env.list_separator(",").try_parsing(true), |env, key| {
-                env.with_list_parse_key(key)
-            })
-    };
     let built = config::Config::builder()
         .add_source(config::File::from(default))
         .add_source(
             config::File::from(dir.join(format!("{}.toml", environment.as_str()))).required(false),
         )
-        .add_source(with_lists(
+        // Values stay strings (no `try_parsing`, which would turn a digits-only
+        // SECRET_KEY into a number); typed fields parse them, lists split on commas.
+        .add_source(
             config::Environment::default()
                 .separator("__")
                 .source(Some(plain)),
-        ))
-        .add_source(with_lists(
+        )
+        .add_source(
             config::Environment::with_prefix("GATEHOUSE")
                 .prefix_separator("__")
                 .separator("__")
                 .source(Some(prefixed)),
-        ))
+        )
         .build()
         .context("invalid configuration")?;
     let settings: Settings = serde_path_to_error::deserialize(built).map_err(|error| {
@@ -359,6 +375,14 @@ impl Settings {
                 Some(key) if key.expose_secret() == DEVELOPMENT_SIGNING_KEY => {
                     bail!(
                         "invalid configuration: jwt.signing_key: the development key must not be used outside development"
+                    )
+                }
+                Some(key)
+                    if key.expose_secret() == TEST_SIGNING_KEY
+                        && environment != Environment::Test =>
+                {
+                    bail!(
+                        "invalid configuration: jwt.signing_key: the test key must not be used outside tests"
                     )
                 }
                 Some(key) if key.expose_secret().len() < 32 => {
@@ -410,6 +434,28 @@ impl Settings {
             bail!(
                 "invalid configuration: jwt.private_key_file: key files need an asymmetric jwt.algorithm, and only HS256 is supported"
             );
+        }
+        let durations = [
+            ("database.acquire_timeout", self.database.acquire_timeout),
+            ("jwt.access_token_lifetime", self.jwt.access_token_lifetime),
+            (
+                "jwt.refresh_token_lifetime",
+                self.jwt.refresh_token_lifetime,
+            ),
+            ("jwt.reuse_interval", self.jwt.reuse_interval),
+            ("jwt.session_max_lifetime", self.jwt.session_max_lifetime),
+            ("jwt.leeway", self.jwt.leeway),
+            (
+                "email.reset_token_lifetime",
+                self.email.reset_token_lifetime,
+            ),
+            (
+                "email.activation_token_lifetime",
+                self.email.activation_token_lifetime,
+            ),
+        ];
+        if let Some((key, _)) = durations.iter().find(|(_, d)| *d > MAX_DURATION) {
+            bail!("invalid configuration: {key}: must not exceed 100 years");
         }
         if self.server.workers == Some(0) {
             bail!("invalid configuration: server.workers: must be at least 1");
@@ -589,5 +635,27 @@ mod tests {
         );
         assert!(parse_rate("ten/minute").is_err());
         assert!(parse_rate("5").is_err());
+    }
+
+    #[test]
+    fn a_digits_only_secret_key_is_kept_as_written() {
+        let key = "1234567890123456789012345678901234567890";
+        let settings = load_with(Environment::Production, &[("SECRET_KEY", key)]).unwrap();
+        assert_eq!(settings.jwt.signing_key.unwrap().expose_secret(), key);
+    }
+
+    #[test]
+    fn the_shipped_test_key_is_refused_outside_tests() {
+        let message = error(Environment::Production, &[("SECRET_KEY", TEST_SIGNING_KEY)]);
+        assert!(message.contains("jwt.signing_key"), "{message}");
+    }
+
+    #[test]
+    fn an_absurd_duration_is_refused_by_name() {
+        let message = error(
+            Environment::Development,
+            &[("GATEHOUSE__JWT__SESSION_MAX_LIFETIME", "100000years")],
+        );
+        assert!(message.contains("jwt.session_max_lifetime"), "{message}");
     }
 }

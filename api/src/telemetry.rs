@@ -5,10 +5,18 @@ use tracing_subscriber::EnvFilter;
 
 use crate::settings::{LogFormat, LoggingSettings};
 
+/// Dependencies whose debug output carries query parameters (password hashes, emails):
+/// held at `info` whatever level is configured.
+const QUIET_TARGETS: &[&str] = &["tokio_postgres=info", "diesel=info", "diesel_async=info"];
+
 pub fn init(settings: &LoggingSettings) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = QUIET_TARGETS
+        .iter()
+        .filter_map(|directive| directive.parse().ok())
+        .fold(filter, EnvFilter::add_directive);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);

@@ -556,3 +556,15 @@ async fn the_jwks_document_is_an_empty_key_set_under_hs256() {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body, json!({ "keys": [] }));
 }
+
+#[tokio::test]
+async fn logout_with_a_rotated_token_still_ends_the_session() {
+    let app = spawn_app().await;
+    let (_, _, stale) = app.signed_in_user("abel@example.com").await;
+    let current = str_of(&app.refresh(&stale).await.body, "refresh");
+
+    let reply = app.post("/auth/logout/", json!({ "refresh": stale })).await;
+
+    assert_token_not_valid(&reply, "Token is blacklisted");
+    assert_token_not_valid(&app.refresh(&current).await, "Token is blacklisted");
+}

@@ -65,11 +65,17 @@ pub struct ClientInfo {
     pub ip: Option<String>,
 }
 
-/// An access token and the refresh token of the same session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An access token and the refresh token of the same session. `Debug` hides both.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TokenPair {
     pub access: String,
     pub refresh: String,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenPair { access: ***, refresh: *** }")
+    }
 }
 
 /// The use cases, over one set of adapters.

@@ -209,7 +209,9 @@ async fn an_invalid_email_is_refused_with_djangos_message() {
 #[tokio::test]
 async fn an_email_over_254_characters_is_too_long() {
     let (gatehouse, _fakes) = default_gatehouse();
-    let email = format!("{}@example.com", "a".repeat(250));
+    // Well formed (labels of at most 63, a local part of at most 64), 308 characters.
+    let label = "b".repeat(60);
+    let email = format!("{}@{label}.{label}.{label}.{label}.com", "a".repeat(60));
 
     let errors = invalid(
         gatehouse
@@ -220,6 +222,23 @@ async fn an_email_over_254_characters_is_too_long() {
     assert_eq!(
         errors.messages("email"),
         ["Ensure this field has no more than 254 characters."]
+    );
+}
+
+#[tokio::test]
+async fn an_overlong_malformed_email_gets_both_drf_messages() {
+    let (gatehouse, _fakes) = default_gatehouse();
+    let errors = invalid(
+        gatehouse
+            .register(command(&"x".repeat(300), Some("zed"), PASSWORD))
+            .await,
+    );
+    assert_eq!(
+        errors.messages("email"),
+        [
+            "Ensure this field has no more than 254 characters.",
+            "Enter a valid email address."
+        ]
     );
 }
 

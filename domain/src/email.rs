@@ -13,6 +13,22 @@ pub enum EmailError {
     Invalid,
     #[error("Ensure this field has no more than 254 characters.")]
     TooLong,
+    /// Both, as Django REST framework reports both validators' messages.
+    #[error("Ensure this field has no more than 254 characters.")]
+    TooLongAndInvalid,
+}
+
+impl EmailError {
+    /// Every message, in the order DRF's validators give them.
+    pub fn messages(&self) -> &'static [&'static str] {
+        const TOO_LONG: &str = "Ensure this field has no more than 254 characters.";
+        const INVALID: &str = "Enter a valid email address.";
+        match self {
+            EmailError::Invalid => &[INVALID],
+            EmailError::TooLong => &[TOO_LONG],
+            EmailError::TooLongAndInvalid => &[TOO_LONG, INVALID],
+        }
+    }
 }
 
 impl EmailAddress {
@@ -22,11 +38,11 @@ impl EmailAddress {
     /// surrounding whitespace is dropped and the domain part is lower-cased.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
         let raw = raw.trim();
-        if raw.chars().count() > Self::MAX_LEN {
-            return Err(EmailError::TooLong);
-        }
-        if !raw.validate_email() {
-            return Err(EmailError::Invalid);
+        match (raw.chars().count() > Self::MAX_LEN, raw.validate_email()) {
+            (true, true) => return Err(EmailError::TooLong),
+            (true, false) => return Err(EmailError::TooLongAndInvalid),
+            (false, false) => return Err(EmailError::Invalid),
+            (false, true) => {}
         }
         let (local, domain) = raw.rsplit_once('@').ok_or(EmailError::Invalid)?;
         Ok(Self(format!("{local}@{}", domain.to_lowercase())))
@@ -71,7 +87,17 @@ mod tests {
 
     #[test]
     fn more_than_254_characters_is_too_long() {
-        let raw = format!("{}@example.com", "a".repeat(250));
+        let label = "b".repeat(60);
+        let raw = format!("{}@{label}.{label}.{label}.{label}.com", "a".repeat(60));
         assert_eq!(EmailAddress::parse(&raw), Err(EmailError::TooLong));
+        let huge = "a".repeat(10_000);
+        let error = EmailAddress::parse(&huge).unwrap_err();
+        assert_eq!(
+            error.messages(),
+            [
+                "Ensure this field has no more than 254 characters.",
+                "Enter a valid email address."
+            ]
+        );
     }
 }

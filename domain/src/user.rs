@@ -14,8 +14,8 @@ impl std::fmt::Display for UserId {
     }
 }
 
-/// An account as stored.
-#[derive(Debug, Clone, PartialEq)]
+/// An account as stored. Its `Debug` leaves the password hash out.
+#[derive(Clone, PartialEq)]
 pub struct User {
     pub id: UserId,
     pub username: Username,
@@ -30,6 +30,19 @@ pub struct User {
     pub date_joined: DateTime<Utc>,
     pub last_login: Option<DateTime<Utc>>,
     pub password_changed_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("is_active", &self.is_active)
+            .field("is_staff", &self.is_staff)
+            .field("is_superuser", &self.is_superuser)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A user with the names of his groups and his effective permissions

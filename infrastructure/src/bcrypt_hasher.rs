@@ -51,8 +51,14 @@ fn prehash(password: &str) -> String {
     hex::encode(Sha256::digest(password.as_bytes()))
 }
 
-fn check(password: &str, encoded: &str, current_cost: u32) -> PasswordCheck {
-    let Some(bcrypt_hash) = encoded.strip_prefix(PREFIX) else {
+/// Checks `password` against `encoded`. A hash this hasher cannot read still costs one
+/// bcrypt verification (against `dummy`), so its account is not told apart by timing.
+fn check(password: &str, encoded: &str, current_cost: u32, dummy: &str) -> PasswordCheck {
+    let Some(bcrypt_hash) = encoded.strip_prefix(PREFIX).filter(|h| h.starts_with("$2")) else {
+        let _ = bcrypt::verify(
+            prehash(password),
+            dummy.strip_prefix(PREFIX).unwrap_or(dummy),
+        );
         return PasswordCheck::Mismatch;
     };
     match bcrypt::verify(prehash(password), bcrypt_hash) {
@@ -84,7 +90,9 @@ impl PasswordHasher for BcryptPasswordHasher {
         let password = password.expose().to_owned();
         let hash = hash.to_owned();
         let cost = self.cost;
-        self.run(move || check(&password, &hash, cost)).await
+        let dummy = self.dummy_hash.clone();
+        self.run(move || check(&password, &hash, cost, &dummy))
+            .await
     }
 
     async fn verify_dummy(&self, password: &Password) -> Result<(), HashError> {
@@ -154,20 +162,27 @@ mod tests {
 
     #[test]
     fn a_django_bcrypt_sha256_hash_verifies() {
-        // Made by Django 5.2: make_password("django-pass", hasher="bcrypt_sha256") at 4 rounds.
-        let password = "django-pass";
-        let bcrypt_hash = bcrypt::hash(prehash(password), 4).unwrap();
-        let encoded = format!("bcrypt_sha256${bcrypt_hash}");
+        // Made by Django 5.2's BCryptSHA256PasswordHasher (rounds = 4) for "django-pass".
+        let django = "bcrypt_sha256$$2b$04$oe1LII1WRayTjknL6/rSU.xom4HsgPzGxffK0e8t4aUIBC0RsLmVO";
+        let dummy = format!("{PREFIX}{}", bcrypt::hash("x", 4).unwrap());
+        let matched = PasswordCheck::Match {
+            needs_rehash: false,
+        };
+        assert_eq!(check("django-pass", django, 4, &dummy), matched);
         assert_eq!(
-            check(password, &encoded, 4),
-            PasswordCheck::Match {
-                needs_rehash: false
-            }
-        );
-        assert_eq!(
-            check(password, "pbkdf2_sha256$1$x$y", 4),
+            check("django-pasS", django, 4, &dummy),
             PasswordCheck::Mismatch
         );
-        assert_eq!(check(password, "garbage", 4), PasswordCheck::Mismatch);
+        for unreadable in [
+            "pbkdf2_sha256$1$x$y",
+            "garbage",
+            "!unusable",
+            "bcrypt_sha256$x",
+        ] {
+            assert_eq!(
+                check("django-pass", unreadable, 4, &dummy),
+                PasswordCheck::Mismatch
+            );
+        }
     }
 }

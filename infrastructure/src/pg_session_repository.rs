@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use domain::ports::SessionRepository;
 use domain::{NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome, UserId};
 use uuid::Uuid;
@@ -87,6 +88,34 @@ impl<'a> From<&'a NewRefreshToken> for NewRefreshTokenRow<'a> {
     }
 }
 
+/// Serialises every write to one user's sessions (rotation, revocation) for the rest
+/// of the transaction. Under READ COMMITTED an `UPDATE … WHERE family_id = …` cannot see
+/// a successor inserted by a rotation that commits after the statement began; taking
+/// this lock first makes the revocation wait for that rotation and then see its row.
+async fn lock_sessions_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<BigInt, _>(user_id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Revokes the live tokens of one family; the caller holds the user's lock.
+async fn revoke_live_family(
+    conn: &mut AsyncPgConnection,
+    family_id: Uuid,
+    at: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(at))
+    .execute(conn)
+    .await
+}
+
 impl SessionRepository for PgSessionRepository {
     async fn start(&self, token: NewRefreshToken) -> Result<(), RepositoryError> {
         let mut conn = connection(&self.pool).await?;
@@ -119,6 +148,7 @@ impl SessionRepository for PgSessionRepository {
         let mut conn = connection(&self.pool).await?;
         let now = successor.created_at;
         conn.transaction(async |conn| {
+            lock_sessions_of(conn, successor.user_id.0).await?;
             // The row lock makes concurrent rotations of one token queue here: the first
             // rotates, the others see its `replaced_by`.
             let Some(row) = refresh_tokens::table
@@ -163,14 +193,7 @@ impl SessionRepository for PgSessionRepository {
                             return Ok(RotateOutcome::AlreadyRotated(next_row.into()));
                         }
                     }
-                    diesel::update(
-                        refresh_tokens::table
-                            .filter(refresh_tokens::family_id.eq(row.family_id))
-                            .filter(refresh_tokens::revoked_at.is_null()),
-                    )
-                    .set(refresh_tokens::revoked_at.eq(now))
-                    .execute(conn)
-                    .await?;
+                    revoke_live_family(conn, row.family_id, now).await?;
                     Ok(RotateOutcome::Reused)
                 }
                 (Some(_), None) => Ok(RotateOutcome::Revoked),
@@ -196,16 +219,21 @@ impl SessionRepository for PgSessionRepository {
         at: DateTime<Utc>,
     ) -> Result<u64, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        let revoked = diesel::update(
-            refresh_tokens::table
+        conn.transaction(async |conn| {
+            let owner: Option<i64> = refresh_tokens::table
                 .filter(refresh_tokens::family_id.eq(family_id))
-                .filter(refresh_tokens::revoked_at.is_null()),
-        )
-        .set(refresh_tokens::revoked_at.eq(at))
-        .execute(&mut conn)
+                .select(refresh_tokens::user_id)
+                .first(conn)
+                .await
+                .optional()?;
+            let Some(owner) = owner else { return Ok(0) };
+            lock_sessions_of(conn, owner).await?;
+            revoke_live_family(conn, family_id, at)
+                .await
+                .map(|n| n as u64)
+        })
         .await
-        .map_err(query_error)?;
-        Ok(revoked as u64)
+        .map_err(query_error)
     }
 
     async fn revoke_all_for_user(
@@ -215,25 +243,29 @@ impl SessionRepository for PgSessionRepository {
         at: DateTime<Utc>,
     ) -> Result<u64, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        let live = refresh_tokens::table
-            .filter(refresh_tokens::user_id.eq(user_id.0))
-            .filter(refresh_tokens::revoked_at.is_null());
-        let revoked = match keep {
-            Some(family) => {
-                diesel::update(live.filter(refresh_tokens::family_id.ne(family)))
-                    .set(refresh_tokens::revoked_at.eq(at))
-                    .execute(&mut conn)
-                    .await
-            }
-            None => {
-                diesel::update(live)
-                    .set(refresh_tokens::revoked_at.eq(at))
-                    .execute(&mut conn)
-                    .await
-            }
-        }
-        .map_err(query_error)?;
-        Ok(revoked as u64)
+        conn.transaction(async |conn| {
+            lock_sessions_of(conn, user_id.0).await?;
+            let live = refresh_tokens::table
+                .filter(refresh_tokens::user_id.eq(user_id.0))
+                .filter(refresh_tokens::revoked_at.is_null());
+            let revoked = match keep {
+                Some(family) => {
+                    diesel::update(live.filter(refresh_tokens::family_id.ne(family)))
+                        .set(refresh_tokens::revoked_at.eq(at))
+                        .execute(conn)
+                        .await?
+                }
+                None => {
+                    diesel::update(live)
+                        .set(refresh_tokens::revoked_at.eq(at))
+                        .execute(conn)
+                        .await?
+                }
+            };
+            Ok(revoked as u64)
+        })
+        .await
+        .map_err(query_error)
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {

@@ -196,6 +196,7 @@ impl UserRepository for PgUserRepository {
         let live_session = diesel::dsl::exists(
             refresh_tokens::table
                 .filter(refresh_tokens::family_id.eq(sid))
+                .filter(refresh_tokens::user_id.eq(id.0))
                 .filter(refresh_tokens::revoked_at.is_null()),
         );
         let row: Option<(UserRow, bool)> = users::table

@@ -438,3 +438,37 @@ async fn an_unreachable_database_is_unavailable_not_unexpected() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn a_revocation_racing_a_rotation_leaves_no_live_token() {
+    let f = fixture().await;
+    let user = f
+        .users
+        .create(new_user("jade", "jade@example.com"))
+        .await
+        .unwrap()
+        .user
+        .id;
+    for _ in 0..40 {
+        let token = first_token(user);
+        f.sessions.start(token.clone()).await.unwrap();
+        let (sessions, successor) = (f.sessions.clone(), successor_of(&token));
+        let rotation = tokio::spawn(async move {
+            sessions
+                .rotate(token.jti, successor, Duration::seconds(10))
+                .await
+                .unwrap()
+        });
+        let sessions = f.sessions.clone();
+        let revocation =
+            tokio::spawn(async move { sessions.revoke_all_for_user(user, None, Utc::now()).await });
+        rotation.await.unwrap();
+        revocation.await.unwrap().unwrap();
+        let live = "SELECT count(*) AS value FROM refresh_tokens WHERE revoked_at IS NULL";
+        assert_eq!(
+            f.db.scalar(live).await,
+            0,
+            "a successor outlived logout everywhere"
+        );
+    }
+}

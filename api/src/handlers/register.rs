@@ -23,7 +23,7 @@ pub async fn register(
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = payload.fields();
-    let email = fields.char("email", Char::REQUIRED.max(254));
+    let email = fields.char("email", Char::REQUIRED.email());
     let username = fields.char("username", Char::OPTIONAL.max(150));
     let password = fields.char("password", Char::PASSWORD);
     let password2 = fields.char("password2", Char::OPTIONAL_PASSWORD);

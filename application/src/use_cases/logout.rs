@@ -25,12 +25,18 @@ impl<D: Deps> Gatehouse<D> {
             .find(presented.jti)
             .await?
             .ok_or(TokenRejection::Invalid)?;
-        if record.revoked_at.is_some() {
-            return Err(TokenRejection::Blacklisted.into());
+        if record.user_id != presented.user_id || record.family_id != presented.sid {
+            return Err(TokenRejection::Invalid.into());
         }
+        // A token rotated away still names its session: whoever holds it wants the
+        // session ended, and whoever holds the successor (another tab, or a thief) must
+        // not keep it alive.
         self.sessions
             .revoke_family(record.family_id, self.clock.now())
             .await?;
+        if record.revoked_at.is_some() {
+            return Err(TokenRejection::Blacklisted.into());
+        }
         Ok(())
     }
 

@@ -7,17 +7,34 @@ use uuid::Uuid;
 use crate::fault::faults_into;
 use crate::{ClientInfo, Deps, Fault, Gatehouse, TokenRejection};
 
-#[derive(Debug, Clone)]
+/// `Debug` hides the token.
+#[derive(Clone)]
 pub struct RefreshCommand {
     pub refresh: String,
     pub client: ClientInfo,
 }
 
-/// The new access token, and the refresh token to use next when rotating.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl std::fmt::Debug for RefreshCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshCommand")
+            .field("refresh", &"***")
+            .field("client", &self.client)
+            .finish()
+    }
+}
+
+/// The new access token, and the refresh token to use next when rotating. `Debug`
+/// hides both.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Refreshed {
     pub access: String,
     pub refresh: Option<String>,
+}
+
+impl std::fmt::Debug for Refreshed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Refreshed { access: ***, refresh: *** }")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

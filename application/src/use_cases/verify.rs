@@ -34,6 +34,9 @@ impl<D: Deps> Gatehouse<D> {
                     .find(presented.jti)
                     .await?
                     .ok_or(TokenRejection::Invalid)?;
+                if record.user_id != presented.user_id || record.family_id != presented.sid {
+                    return Err(TokenRejection::Invalid.into());
+                }
                 if record.revoked_at.is_some() {
                     return Err(TokenRejection::Blacklisted.into());
                 }

@@ -71,7 +71,7 @@ pub trait UserRepository: Clone + Send + Sync + 'static {
         id: UserId,
     ) -> impl Future<Output = Result<Option<UserProfile>, RepositoryError>> + Send;
 
-    /// The user and whether session `sid` is still live.
+    /// The user and whether session `sid` is one of his and still live.
     fn auth_state(
         &self,
         id: UserId,
