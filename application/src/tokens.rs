@@ -77,6 +77,26 @@ impl<D: Deps> Gatehouse<D> {
         })
     }
 
+    /// The stored row of a presented refresh token, which must name the same user and
+    /// session as the token's claims.
+    pub(crate) async fn stored_refresh_token<E>(
+        &self,
+        presented: &Presented,
+    ) -> Result<RefreshTokenRecord, E>
+    where
+        E: From<TokenRejection> + From<domain::RepositoryError>,
+    {
+        let record = self
+            .sessions
+            .find(presented.jti)
+            .await?
+            .ok_or(TokenRejection::Invalid)?;
+        if record.user_id != presented.user_id || record.family_id != presented.sid {
+            return Err(TokenRejection::Invalid.into());
+        }
+        Ok(record)
+    }
+
     /// Signs an access token for the profile, in session `sid`, with fresh claims.
     pub(crate) fn access_token(
         &self,

@@ -20,14 +20,7 @@ impl<D: Deps> Gatehouse<D> {
     /// access token of the session on this service. Also SimpleJWT's "blacklist".
     pub async fn logout(&self, refresh: &str) -> Result<(), LogoutError> {
         let presented = self.read_token(refresh, Some(TokenType::Refresh))?;
-        let record = self
-            .sessions
-            .find(presented.jti)
-            .await?
-            .ok_or(TokenRejection::Invalid)?;
-        if record.user_id != presented.user_id || record.family_id != presented.sid {
-            return Err(TokenRejection::Invalid.into());
-        }
+        let record = self.stored_refresh_token::<LogoutError>(&presented).await?;
         // A token rotated away still names its session: whoever holds it wants the
         // session ended, and whoever holds the successor (another tab, or a thief) must
         // not keep it alive.

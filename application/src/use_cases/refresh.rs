@@ -57,13 +57,8 @@ impl<D: Deps> Gatehouse<D> {
     pub async fn refresh(&self, command: RefreshCommand) -> Result<Refreshed, RefreshError> {
         let presented = self.read_token(&command.refresh, Some(TokenType::Refresh))?;
         let record = self
-            .sessions
-            .find(presented.jti)
-            .await?
-            .ok_or(TokenRejection::Invalid)?;
-        if record.user_id != presented.user_id || record.family_id != presented.sid {
-            return Err(TokenRejection::Invalid.into());
-        }
+            .stored_refresh_token::<RefreshError>(&presented)
+            .await?;
         // A rotated token is judged by `rotate` (grace or reuse); any other revoked
         // token, and every revoked token when rotation is off, is dead.
         if record.revoked_at.is_some()

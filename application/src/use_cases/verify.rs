@@ -1,7 +1,6 @@
 //! Verify: is this token, access or refresh, good here and now?
 
 use domain::TokenType;
-use domain::ports::SessionRepository;
 
 use crate::fault::faults_into;
 use crate::use_cases::authenticate::AuthenticateError;
@@ -29,14 +28,7 @@ impl<D: Deps> Gatehouse<D> {
                 Err(_) => Err(TokenRejection::Invalid.into()),
             },
             TokenType::Refresh => {
-                let record = self
-                    .sessions
-                    .find(presented.jti)
-                    .await?
-                    .ok_or(TokenRejection::Invalid)?;
-                if record.user_id != presented.user_id || record.family_id != presented.sid {
-                    return Err(TokenRejection::Invalid.into());
-                }
+                let record = self.stored_refresh_token::<VerifyError>(&presented).await?;
                 if record.revoked_at.is_some() {
                     return Err(TokenRejection::Blacklisted.into());
                 }
