@@ -3,14 +3,17 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use application::use_cases::activate::ActivateError;
 use application::use_cases::authenticate::AuthenticateError;
+use application::use_cases::change_password::ChangePasswordError;
 use application::use_cases::login::LoginError;
 use application::use_cases::logout::LogoutError;
 use application::use_cases::me::MeError;
+use application::use_cases::password_reset::ConfirmResetError;
 use application::use_cases::refresh::RefreshError;
 use application::use_cases::register::RegisterError;
 use application::use_cases::verify::VerifyError;
-use application::{Fault, TokenRejection, ValidationErrors};
+use application::{Fault, OneTimeTokenRejection, TokenRejection, ValidationErrors};
 use serde_json::{Map, Value, json};
 
 /// The challenge of every 401; `middleware::observe` names the configured first
@@ -47,6 +50,12 @@ pub enum ApiError {
     PermissionDenied,
     #[error("Not found.")]
     NotFound,
+    /// 404 with a message of its own (`reveal_unknown_email`).
+    #[error("{0}")]
+    NotFoundBecause(&'static str),
+    /// 400 `{"detail": …}` for a refused one-time token.
+    #[error("{0}")]
+    BadToken(OneTimeTokenRejection),
     #[error("Method \"{method}\" not allowed.")]
     MethodNotAllowed { method: String, allow: String },
     #[error("Unsupported media type \"{0}\" in request.")]
@@ -93,14 +102,16 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Validation(_) | ApiError::Parse(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) | ApiError::Parse(_) | ApiError::BadToken(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::NotAuthenticated
             | ApiError::AuthenticationFailed(_)
             | ApiError::AuthenticationFailedWithCode { .. }
             | ApiError::TokenNotValid(_)
             | ApiError::AccessTokenNotValid(_) => StatusCode::UNAUTHORIZED,
             ApiError::PermissionDenied => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NotFoundBecause(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -225,6 +236,34 @@ impl From<MeError> for ApiError {
             },
             MeError::Invalid(errors) => ApiError::Validation(errors),
             MeError::Fault(fault) => fault.into(),
+        }
+    }
+}
+
+impl From<ActivateError> for ApiError {
+    fn from(error: ActivateError) -> Self {
+        match error {
+            ActivateError::Token(rejection) => ApiError::BadToken(rejection),
+            ActivateError::Fault(fault) => fault.into(),
+        }
+    }
+}
+
+impl From<ChangePasswordError> for ApiError {
+    fn from(error: ChangePasswordError) -> Self {
+        match error {
+            ChangePasswordError::Invalid(errors) => ApiError::Validation(errors),
+            ChangePasswordError::Fault(fault) => fault.into(),
+        }
+    }
+}
+
+impl From<ConfirmResetError> for ApiError {
+    fn from(error: ConfirmResetError) -> Self {
+        match error {
+            ConfirmResetError::Token(rejection) => ApiError::BadToken(rejection),
+            ConfirmResetError::Invalid(errors) => ApiError::Validation(errors),
+            ConfirmResetError::Fault(fault) => fault.into(),
         }
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::auth::Authenticated;
 use crate::errors::ApiError;
-use crate::handlers::{health, jwks, me, register, tokens};
+use crate::handlers::{accounts, health, jwks, me, register, tokens};
 
 /// DRF's order for the `Allow` header.
 const METHOD_ORDER: [Method; 7] = [
@@ -171,6 +171,23 @@ pub fn endpoints() -> Vec<impl HttpServiceFactory> {
             .build(),
         Endpoint::new("/auth/register", "Register")
             .post(register::register)
+            .build(),
+        // `resend` before `{token}`: routes match in the order they are registered.
+        Endpoint::new("/auth/activate/resend", "Resend Activation")
+            .post(accounts::resend_activation)
+            .build(),
+        Endpoint::new("/auth/activate/{token}", "Activate")
+            .post(accounts::activate)
+            .build(),
+        Endpoint::new("/auth/change-password", "Change Password")
+            .authenticated()
+            .post(accounts::change_password)
+            .build(),
+        Endpoint::new("/auth/reset-password", "Reset Password")
+            .post(accounts::request_reset)
+            .build(),
+        Endpoint::new("/auth/reset-password/{token}", "Reset Password Confirm")
+            .post(accounts::confirm_reset)
             .build(),
         Endpoint::new("/auth/me", "Me")
             .authenticated()

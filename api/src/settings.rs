@@ -123,6 +123,8 @@ pub struct JwtSettings {
 pub struct PasswordSettings {
     pub bcrypt_cost: u32,
     pub min_length: usize,
+    /// A password change ends the user's other sessions.
+    pub change_revokes_other_sessions: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +164,12 @@ pub struct EmailSettings {
     #[serde(deserialize_with = "duration")]
     pub activation_token_lifetime: Duration,
     pub reveal_unknown_email: bool,
+    /// The longest wait between two delivery attempts of one queued email.
+    #[serde(deserialize_with = "duration")]
+    pub max_retry_interval: Duration,
+    /// How long one SMTP exchange may take.
+    #[serde(deserialize_with = "duration")]
+    pub smtp_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -453,9 +461,19 @@ impl Settings {
                 "email.activation_token_lifetime",
                 self.email.activation_token_lifetime,
             ),
+            ("email.max_retry_interval", self.email.max_retry_interval),
+            ("email.smtp_timeout", self.email.smtp_timeout),
         ];
         if let Some((key, _)) = durations.iter().find(|(_, d)| *d > MAX_DURATION) {
             bail!("invalid configuration: {key}: must not exceed 100 years");
+        }
+        if environment == Environment::Production && self.email.smtp_host.is_none() {
+            bail!(
+                "invalid configuration: email.smtp_host: SMTP_HOST is required in production (emails are only logged in development and tests)"
+            );
+        }
+        if self.email.max_retry_interval.is_zero() || self.email.smtp_timeout.is_zero() {
+            bail!("invalid configuration: email.max_retry_interval/smtp_timeout: must be positive");
         }
         if self.server.workers == Some(0) {
             bail!("invalid configuration: server.workers: must be at least 1");
@@ -494,6 +512,7 @@ mod tests {
     }
 
     const GOOD_KEY: (&str, &str) = ("SECRET_KEY", "0123456789abcdef0123456789abcdef-production");
+    const SMTP: (&str, &str) = ("SMTP_HOST", "mail.example.com");
 
     #[test]
     fn defaults_load_in_development() {
@@ -525,6 +544,7 @@ mod tests {
             Environment::Production,
             &[
                 GOOD_KEY,
+                SMTP,
                 ("GATEHOUSE__JWT__ACCESS_TOKEN_LIFETIME", "2s"),
                 ("GATEHOUSE__JWT__AUTH_HEADER_TYPES", "Bearer,JWT"),
                 ("DATABASE_URL", "postgres://db/gatehouse"),
@@ -605,7 +625,7 @@ mod tests {
             let message = error(Environment::Production, &vars);
             assert!(message.contains("jwt.signing_key"), "{message}");
         }
-        assert!(load_with(Environment::Production, &[GOOD_KEY]).is_ok());
+        assert!(load_with(Environment::Production, &[GOOD_KEY, SMTP]).is_ok());
     }
 
     #[test]
@@ -640,7 +660,7 @@ mod tests {
     #[test]
     fn a_digits_only_secret_key_is_kept_as_written() {
         let key = "1234567890123456789012345678901234567890";
-        let settings = load_with(Environment::Production, &[("SECRET_KEY", key)]).unwrap();
+        let settings = load_with(Environment::Production, &[("SECRET_KEY", key), SMTP]).unwrap();
         assert_eq!(settings.jwt.signing_key.unwrap().expose_secret(), key);
     }
 
@@ -657,5 +677,11 @@ mod tests {
             &[("GATEHOUSE__JWT__SESSION_MAX_LIFETIME", "100000years")],
         );
         assert!(message.contains("jwt.session_max_lifetime"), "{message}");
+    }
+
+    #[test]
+    fn production_needs_an_smtp_host() {
+        let message = error(Environment::Production, &[GOOD_KEY]);
+        assert!(message.contains("email.smtp_host"), "{message}");
     }
 }

@@ -6,13 +6,19 @@ use actix_web::dev::Server;
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use application::Gatehouse;
+use application::{Adapters, Gatehouse};
 use domain::clock::SystemClock;
 use infrastructure::db::{PoolSettings, build_pool};
+use infrastructure::email::{
+    EmailComposer, EmailTemplates, LogMailer, Outbox, OutboxSettings, OutboxWorker, SmtpMailer,
+    SmtpSettings,
+};
 use infrastructure::{
-    BcryptPasswordHasher, JwtSettings, JwtTokenCodec, PgPool, PgSessionRepository, PgUserRepository,
+    BcryptPasswordHasher, JwtSettings, JwtTokenCodec, PgAccountRepository, PgPool,
+    PgSessionRepository, PgUserRepository, Sha256TokenGenerator,
 };
 use secrecy::SecretString;
+use tokio::sync::oneshot;
 
 use crate::errors::ApiError;
 use crate::settings::Settings;
@@ -24,6 +30,8 @@ pub struct ProdDeps;
 impl application::Deps for ProdDeps {
     type Users = PgUserRepository;
     type Sessions = PgSessionRepository;
+    type Accounts = PgAccountRepository;
+    type OneTimeTokens = Sha256TokenGenerator;
     type Hasher = BcryptPasswordHasher;
     type Tokens = JwtTokenCodec;
     type Clock = SystemClock;
@@ -35,6 +43,10 @@ pub struct AppState {
     pub pool: PgPool,
     /// `Authorization` types accepted, the first one named in challenges.
     pub header_types: Vec<String>,
+    /// Where state changes queue their emails; the worker delivers from it.
+    pub outbox: Outbox,
+    /// Answer a reset request for an unknown address with 404.
+    pub reveal_unknown_email: bool,
 }
 
 fn chrono_duration(duration: std::time::Duration) -> anyhow::Result<chrono::Duration> {
@@ -79,26 +91,92 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         passwords: domain::password::PasswordPolicy {
             min_length: settings.passwords.min_length,
         },
+        accounts: application::AccountSettings {
+            reset_token_lifetime: chrono_duration(settings.email.reset_token_lifetime)?,
+            activation_token_lifetime: chrono_duration(settings.email.activation_token_lifetime)?,
+            reveal_unknown_email: settings.email.reveal_unknown_email,
+            change_revokes_other_sessions: settings.passwords.change_revokes_other_sessions,
+        },
     };
-    let gatehouse = Gatehouse::new(
-        PgUserRepository::new(pool.clone()),
-        PgSessionRepository::new(pool.clone()),
+    let email = &settings.email;
+    let outbox = Outbox::new(EmailComposer::new(EmailTemplates {
+        site_name: email.site_name.clone(),
+        frontend_url: email.frontend_url.clone(),
+        reset_url_template: email.reset_url_template.clone(),
+        activation_url_template: email.activation_url_template.clone(),
+    }));
+    let adapters = Adapters::<ProdDeps> {
+        users: PgUserRepository::new(pool.clone(), outbox.clone()),
+        sessions: PgSessionRepository::new(pool.clone()),
+        accounts: PgAccountRepository::new(pool.clone(), outbox.clone()),
+        one_time_tokens: Sha256TokenGenerator,
         hasher,
-        codec,
-        SystemClock,
-        use_case_settings,
-    );
+        tokens: codec,
+        clock: SystemClock,
+    };
     Ok(AppState {
-        gatehouse,
+        gatehouse: Gatehouse::new(adapters, use_case_settings),
         pool,
         header_types: jwt.auth_header_types.clone(),
+        outbox,
+        reveal_unknown_email: email.reveal_unknown_email,
     })
 }
 
-/// The running HTTP server and the port it listens on.
+/// Starts the outbox worker on this runtime: SMTP when `email.smtp_host` is set, the
+/// log otherwise (development and tests only; production requires a host). It stops
+/// when the returned sender is dropped or fires.
+pub fn spawn_outbox_worker(
+    settings: &Settings,
+    state: &AppState,
+) -> anyhow::Result<oneshot::Sender<()>> {
+    let email = &settings.email;
+    let outbox_settings = OutboxSettings {
+        max_backoff: email.max_retry_interval,
+        ..OutboxSettings::default()
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let stopped = async move {
+        let _ = stopped.await;
+    };
+    match &email.smtp_host {
+        Some(host) => {
+            let mailer = SmtpMailer::new(&SmtpSettings {
+                host: host.clone(),
+                port: email.smtp_port,
+                username: email.smtp_username.clone(),
+                password: email.smtp_password.clone(),
+                tls: match email.smtp_tls {
+                    crate::settings::SmtpTls::None => infrastructure::email::SmtpTls::None,
+                    crate::settings::SmtpTls::Starttls => infrastructure::email::SmtpTls::Starttls,
+                    crate::settings::SmtpTls::Tls => infrastructure::email::SmtpTls::Tls,
+                },
+                from: email.default_from_email.clone(),
+                timeout: email.smtp_timeout,
+            })?;
+            let worker =
+                OutboxWorker::new(state.pool.clone(), mailer, &state.outbox, outbox_settings);
+            tokio::spawn(worker.run(stopped));
+        }
+        None => {
+            tracing::warn!("email.smtp_host is not set: emails are written to the log, not sent");
+            let worker = OutboxWorker::new(
+                state.pool.clone(),
+                LogMailer,
+                &state.outbox,
+                outbox_settings,
+            );
+            tokio::spawn(worker.run(stopped));
+        }
+    }
+    Ok(stop)
+}
+
+/// The running HTTP server, its outbox worker, and the port it listens on.
 pub struct Application {
     port: u16,
     server: Server,
+    stop_outbox: oneshot::Sender<()>,
 }
 
 impl Application {
@@ -108,7 +186,9 @@ impl Application {
         let listener = TcpListener::bind(address)
             .with_context(|| format!("while binding {}:{}", address.0, address.1))?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(build_state(settings).await?);
+        let state = build_state(settings).await?;
+        let stop_outbox = spawn_outbox_worker(settings, &state)?;
+        let state = web::Data::new(state);
         let workers = settings
             .server
             .workers
@@ -139,7 +219,11 @@ impl Application {
         .shutdown_timeout(30)
         .listen(listener)?
         .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            stop_outbox,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -149,6 +233,8 @@ impl Application {
     /// Serves until stopped: SIGTERM finishes in-flight requests (up to 30 s) and
     /// returns; SIGINT and SIGQUIT stop at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let _ = self.stop_outbox.send(());
+        served
     }
 }

@@ -612,7 +612,8 @@ async fn production_with_a_long_secret_key_passes_check() {
         gatehouse(&url_of(&db))
             .arg("check")
             .env("GATEHOUSE_ENV", "production")
-            .env("SECRET_KEY", PRODUCTION_KEY),
+            .env("SECRET_KEY", PRODUCTION_KEY)
+            .env("SMTP_HOST", "mail.example.com"),
     )
     .await;
     assert!(finished.succeeded(), "{finished:?}");

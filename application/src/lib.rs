@@ -2,14 +2,17 @@
 //! commands, outcomes and errors. No I/O here: adapters are injected through `Deps`.
 
 mod fault;
+mod one_time_tokens;
 mod service;
 mod tokens;
 pub mod use_cases;
 mod validation;
 
 pub use fault::Fault;
+pub use one_time_tokens::OneTimeTokenRejection;
 pub use service::{
-    ClientInfo, Deps, Gatehouse, RegistrationSettings, Settings, TokenPair, TokenSettings,
+    AccountSettings, Adapters, ClientInfo, Deps, Gatehouse, RegistrationSettings, Settings,
+    TokenPair, TokenSettings,
 };
 pub use tokens::TokenRejection;
 pub use validation::ValidationErrors;

@@ -2,12 +2,17 @@
 
 use chrono::Duration;
 use domain::password::PasswordPolicy;
-use domain::ports::{Clock, PasswordHasher, SessionRepository, TokenCodec, UserRepository};
+use domain::ports::{
+    AccountRepository, Clock, PasswordHasher, SessionRepository, TokenCodec, TokenGenerator,
+    UserRepository,
+};
 
 /// The adapters a `Gatehouse` runs on, chosen once at the composition root.
 pub trait Deps: Send + Sync + 'static {
     type Users: UserRepository;
     type Sessions: SessionRepository;
+    type Accounts: AccountRepository;
+    type OneTimeTokens: TokenGenerator;
     type Hasher: PasswordHasher;
     type Tokens: TokenCodec;
     type Clock: Clock;
@@ -51,11 +56,34 @@ impl Default for RegistrationSettings {
     }
 }
 
+/// The email-driven flows (SPEC §7).
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    pub reset_token_lifetime: Duration,
+    pub activation_token_lifetime: Duration,
+    /// Answer a reset request for an unknown address with 404 (seed 001).
+    pub reveal_unknown_email: bool,
+    /// A password change ends the user's other sessions.
+    pub change_revokes_other_sessions: bool,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            reset_token_lifetime: Duration::hours(1),
+            activation_token_lifetime: Duration::days(3),
+            reveal_unknown_email: false,
+            change_revokes_other_sessions: true,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub tokens: TokenSettings,
     pub registration: RegistrationSettings,
     pub passwords: PasswordPolicy,
+    pub accounts: AccountSettings,
 }
 
 /// Who is calling, as far as the transport knows: kept with each session.
@@ -78,10 +106,23 @@ impl std::fmt::Debug for TokenPair {
     }
 }
 
+/// One of each adapter, to build a `Gatehouse` from.
+pub struct Adapters<D: Deps> {
+    pub users: D::Users,
+    pub sessions: D::Sessions,
+    pub accounts: D::Accounts,
+    pub one_time_tokens: D::OneTimeTokens,
+    pub hasher: D::Hasher,
+    pub tokens: D::Tokens,
+    pub clock: D::Clock,
+}
+
 /// The use cases, over one set of adapters.
 pub struct Gatehouse<D: Deps> {
     pub(crate) users: D::Users,
     pub(crate) sessions: D::Sessions,
+    pub(crate) accounts: D::Accounts,
+    pub(crate) one_time_tokens: D::OneTimeTokens,
     pub(crate) hasher: D::Hasher,
     pub(crate) tokens: D::Tokens,
     pub(crate) clock: D::Clock,
@@ -89,17 +130,21 @@ pub struct Gatehouse<D: Deps> {
 }
 
 impl<D: Deps> Gatehouse<D> {
-    pub fn new(
-        users: D::Users,
-        sessions: D::Sessions,
-        hasher: D::Hasher,
-        tokens: D::Tokens,
-        clock: D::Clock,
-        settings: Settings,
-    ) -> Self {
+    pub fn new(adapters: Adapters<D>, settings: Settings) -> Self {
+        let Adapters {
+            users,
+            sessions,
+            accounts,
+            one_time_tokens,
+            hasher,
+            tokens,
+            clock,
+        } = adapters;
         Self {
             users,
             sessions,
+            accounts,
+            one_time_tokens,
             hasher,
             tokens,
             clock,

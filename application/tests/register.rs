@@ -4,9 +4,10 @@ mod support;
 
 use application::use_cases::login::LoginError;
 use application::use_cases::register::{RegisterCommand, RegisterError, Registered};
-use application::{ClientInfo, RegistrationSettings, Settings, ValidationErrors};
+use application::{AccountSettings, ClientInfo, RegistrationSettings, Settings, ValidationErrors};
+use chrono::Duration;
 use domain::ports::Clock;
-use domain::{Password, TokenType};
+use domain::{EmailKind, OneTimeTokenRecord, Password, TokenPurpose, TokenType};
 use support::{FakeHasher, PASSWORD, default_gatehouse, gatehouse, login_command};
 
 const DUPLICATE_EMAIL: &str = "user with this email already exists.";
@@ -515,4 +516,128 @@ async fn a_username_over_150_characters_is_too_long() {
     );
 
     assert_eq!(errors.messages("username"), [TOO_LONG_150]);
+}
+
+// --- activation --------------------------------------------------------------
+
+fn requiring_activation() -> Settings {
+    with_registration(RegistrationSettings {
+        require_activation: true,
+        ..RegistrationSettings::default()
+    })
+}
+
+#[tokio::test]
+async fn with_activation_required_one_activation_link_is_queued_and_it_activates_the_account() {
+    let (gatehouse, fakes) = gatehouse(requiring_activation());
+    let now = fakes.clock.now();
+
+    let registered = gatehouse
+        .register(command("erin@example.com", Some("erin"), PASSWORD))
+        .await
+        .expect("registered");
+
+    assert!(registered.tokens.is_none());
+    let id = registered.profile.user.id;
+    assert!(!registered.profile.user.is_active);
+    assert!(!fakes.user(id).is_active);
+    assert_eq!(
+        fakes.store.sent_to(id),
+        [EmailKind::Activation {
+            token: "tok-1".to_owned()
+        }]
+    );
+    assert_eq!(fakes.store.outbox().len(), 1);
+    let token = fakes.store.last_link_token(id).expect("an activation link");
+    // Stored under its digest only, for one purpose, expiring after three days.
+    assert_eq!(
+        fakes.store.one_time_tokens_of(id),
+        [OneTimeTokenRecord {
+            id: fakes.one_time_token(&token).id,
+            user_id: id,
+            purpose: TokenPurpose::Activation,
+            created_at: now,
+            expires_at: now + Duration::days(3),
+            used_at: None,
+        }]
+    );
+
+    gatehouse.activate(&token).await.expect("activated");
+
+    assert!(fakes.user(id).is_active);
+    assert_eq!(
+        fakes.store.sent_to(id),
+        [
+            EmailKind::Activation { token },
+            EmailKind::ActivationConfirmed
+        ]
+    );
+    gatehouse
+        .login(login_command("erin", PASSWORD))
+        .await
+        .expect("an activated user can log in");
+}
+
+#[tokio::test]
+async fn the_activation_link_lives_as_long_as_configured() {
+    let (gatehouse, fakes) = gatehouse(Settings {
+        accounts: AccountSettings {
+            activation_token_lifetime: Duration::hours(6),
+            ..AccountSettings::default()
+        },
+        ..requiring_activation()
+    });
+    let now = fakes.clock.now();
+
+    let registered = gatehouse
+        .register(command("erin@example.com", Some("erin"), PASSWORD))
+        .await
+        .expect("registered");
+
+    let tokens = fakes.store.one_time_tokens_of(registered.profile.user.id);
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].expires_at, now + Duration::hours(6));
+}
+
+#[tokio::test]
+async fn without_activation_required_no_token_is_made_and_nothing_is_mailed() {
+    let (gatehouse, fakes) = default_gatehouse();
+
+    let registered = gatehouse
+        .register(command("erin@example.com", Some("erin"), PASSWORD))
+        .await
+        .expect("registered");
+
+    assert!(registered.profile.user.is_active);
+    assert_eq!(fakes.one_time_tokens.generated(), 0);
+    assert!(
+        fakes
+            .store
+            .one_time_tokens_of(registered.profile.user.id)
+            .is_empty()
+    );
+    assert_eq!(fakes.store.outbox(), []);
+}
+
+#[tokio::test]
+async fn a_refused_registration_queues_no_activation_link() {
+    let (gatehouse, fakes) = gatehouse(requiring_activation());
+    let existing = fakes.add_user("erin", "erin@example.com");
+
+    let errors = invalid(
+        gatehouse
+            .register(command("ERIN@example.com", Some("erin2"), PASSWORD))
+            .await,
+    );
+    assert_eq!(errors.messages("email"), [DUPLICATE_EMAIL]);
+    let errors = invalid(
+        gatehouse
+            .register(command("other@example.com", Some("other"), "1234567"))
+            .await,
+    );
+    assert_eq!(fields(&errors), ["password"]);
+
+    assert_eq!(fakes.store.user_count(), 1);
+    assert!(fakes.store.one_time_tokens_of(existing.id).is_empty());
+    assert_eq!(fakes.store.outbox(), []);
 }

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod email;
 pub mod error;
+pub mod one_time_token;
 pub mod password;
 pub mod ports;
 pub mod session;
@@ -13,6 +14,9 @@ pub mod username;
 
 pub use email::EmailAddress;
 pub use error::{BoxError, RepositoryError};
+pub use one_time_token::{
+    EmailKind, EmailMessage, NewOneTimeToken, OneTimeTokenRecord, TokenPurpose,
+};
 pub use password::Password;
 pub use session::{NewRefreshToken, RefreshTokenRecord, RotateOutcome};
 pub use token::{Claims, TokenError, TokenType, UserClaims};

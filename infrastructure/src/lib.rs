@@ -3,15 +3,20 @@
 
 pub mod bcrypt_hasher;
 pub mod db;
+pub mod email;
 pub mod jwt_codec;
+pub mod pg_account_repository;
 pub mod pg_session_repository;
 pub mod pg_user_repository;
 mod schema;
+pub mod sha256_token_generator;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use bcrypt_hasher::BcryptPasswordHasher;
 pub use db::PgPool;
 pub use jwt_codec::{JwtSettings, JwtTokenCodec};
+pub use pg_account_repository::PgAccountRepository;
 pub use pg_session_repository::PgSessionRepository;
 pub use pg_user_repository::PgUserRepository;
+pub use sha256_token_generator::Sha256TokenGenerator;

@@ -92,7 +92,10 @@ impl<'a> From<&'a NewRefreshToken> for NewRefreshTokenRow<'a> {
 /// of the transaction. Under READ COMMITTED an `UPDATE … WHERE family_id = …` cannot see
 /// a successor inserted by a rotation that commits after the statement began; taking
 /// this lock first makes the revocation wait for that rotation and then see its row.
-async fn lock_sessions_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<()> {
+pub(crate) async fn lock_sessions_of(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+) -> QueryResult<()> {
     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
         .bind::<BigInt, _>(user_id)
         .execute(conn)
@@ -101,7 +104,7 @@ async fn lock_sessions_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryRe
 }
 
 /// Revokes the live tokens of one family; the caller holds the user's lock.
-async fn revoke_live_family(
+pub(crate) async fn revoke_live_family(
     conn: &mut AsyncPgConnection,
     family_id: Uuid,
     at: DateTime<Utc>,
@@ -114,6 +117,34 @@ async fn revoke_live_family(
     .set(refresh_tokens::revoked_at.eq(at))
     .execute(conn)
     .await
+}
+
+/// Takes the user's session lock and revokes his live tokens, but those of `keep`.
+pub(crate) async fn revoke_user_sessions(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    keep: Option<Uuid>,
+    at: DateTime<Utc>,
+) -> QueryResult<u64> {
+    lock_sessions_of(conn, user_id).await?;
+    let live = refresh_tokens::table
+        .filter(refresh_tokens::user_id.eq(user_id))
+        .filter(refresh_tokens::revoked_at.is_null());
+    let revoked = match keep {
+        Some(family) => {
+            diesel::update(live.filter(refresh_tokens::family_id.ne(family)))
+                .set(refresh_tokens::revoked_at.eq(at))
+                .execute(conn)
+                .await?
+        }
+        None => {
+            diesel::update(live)
+                .set(refresh_tokens::revoked_at.eq(at))
+                .execute(conn)
+                .await?
+        }
+    };
+    Ok(revoked as u64)
 }
 
 impl SessionRepository for PgSessionRepository {
@@ -243,29 +274,9 @@ impl SessionRepository for PgSessionRepository {
         at: DateTime<Utc>,
     ) -> Result<u64, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        conn.transaction(async |conn| {
-            lock_sessions_of(conn, user_id.0).await?;
-            let live = refresh_tokens::table
-                .filter(refresh_tokens::user_id.eq(user_id.0))
-                .filter(refresh_tokens::revoked_at.is_null());
-            let revoked = match keep {
-                Some(family) => {
-                    diesel::update(live.filter(refresh_tokens::family_id.ne(family)))
-                        .set(refresh_tokens::revoked_at.eq(at))
-                        .execute(conn)
-                        .await?
-                }
-                None => {
-                    diesel::update(live)
-                        .set(refresh_tokens::revoked_at.eq(at))
-                        .execute(conn)
-                        .await?
-                }
-            };
-            Ok(revoked as u64)
-        })
-        .await
-        .map_err(query_error)
+        conn.transaction(async |conn| revoke_user_sessions(conn, user_id.0, keep, at).await)
+            .await
+            .map_err(query_error)
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {

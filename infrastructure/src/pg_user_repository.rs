@@ -3,24 +3,29 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Int8, Text};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain::ports::{AuthState, CreateUserError, UpdateUserError, UserRepository};
 use domain::{
-    EmailAddress, NewUser, ProfileChanges, RepositoryError, User, UserId, UserProfile, Username,
+    EmailAddress, NewOneTimeToken, NewUser, ProfileChanges, RepositoryError, User, UserId,
+    UserProfile, Username,
 };
 use uuid::Uuid;
 
 use crate::db::{PgPool, connection, query_error, violated_unique_constraint};
+use crate::email::Outbox;
+use crate::email::composer::Recipient;
+use crate::pg_account_repository::{link_email, store_token};
 use crate::schema::{refresh_tokens, users};
 
 #[derive(Clone)]
 pub struct PgUserRepository {
     pool: PgPool,
+    outbox: Outbox,
 }
 
 impl PgUserRepository {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, outbox: Outbox) -> Self {
+        Self { pool, outbox }
     }
 }
 
@@ -134,7 +139,11 @@ macro_rules! find_user {
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Varchar) -> diesel::sql_types::Varchar);
 
 impl UserRepository for PgUserRepository {
-    async fn create(&self, user: NewUser) -> Result<UserProfile, CreateUserError> {
+    async fn create(
+        &self,
+        user: NewUser,
+        activation: Option<NewOneTimeToken>,
+    ) -> Result<UserProfile, CreateUserError> {
         let mut conn = connection(&self.pool).await?;
         let row = NewUserRow {
             username: user.username.as_str(),
@@ -148,10 +157,25 @@ impl UserRepository for PgUserRepository {
             date_joined: user.now,
             password_changed_at: user.now,
         };
-        let id: i64 = diesel::insert_into(users::table)
-            .values(&row)
-            .returning(users::id)
-            .get_result(&mut conn)
+        let outbox = &self.outbox;
+        let id: i64 = conn
+            .transaction(async |conn| {
+                let id: i64 = diesel::insert_into(users::table)
+                    .values(&row)
+                    .returning(users::id)
+                    .get_result(conn)
+                    .await?;
+                if let Some(token) = &activation {
+                    store_token(conn, id, token).await?;
+                    let to = Recipient {
+                        id,
+                        username: row.username,
+                        email: row.email,
+                    };
+                    outbox.enqueue(conn, &link_email(token), &to).await?;
+                }
+                Ok::<_, diesel::result::Error>(id)
+            })
             .await
             .map_err(|error| match violated_unique_constraint(&error) {
                 Some("users_email_lower_key") => CreateUserError::DuplicateEmail,
@@ -159,6 +183,9 @@ impl UserRepository for PgUserRepository {
                 _ => query_error(error).into(),
             })?;
         drop(conn);
+        if activation.is_some() {
+            self.outbox.ring();
+        }
         self.profile(UserId(id)).await?.ok_or_else(|| {
             RepositoryError::Unexpected("a user vanished right after being created".into()).into()
         })

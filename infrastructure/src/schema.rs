@@ -36,3 +36,33 @@ diesel::table! {
 
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, refresh_tokens);
+
+diesel::table! {
+    one_time_tokens (id) {
+        id -> Int8,
+        token_hash -> Bytea,
+        user_id -> Int8,
+        purpose -> Varchar,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    email_outbox (id) {
+        id -> Int8,
+        recipient -> Varchar,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        created_at -> Timestamptz,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(one_time_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, one_time_tokens);

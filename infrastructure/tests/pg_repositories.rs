@@ -6,6 +6,7 @@ use domain::{
     EmailAddress, NewRefreshToken, NewUser, ProfileChanges, RotateOutcome, UserId, Username,
 };
 use infrastructure::db::{PoolSettings, build_pool, run_migrations};
+use infrastructure::email::{EmailComposer, EmailTemplates, Outbox};
 use infrastructure::testing::TestDatabase;
 use infrastructure::{PgPool, PgSessionRepository, PgUserRepository};
 use uuid::Uuid;
@@ -57,8 +58,18 @@ fn successor_of(token: &NewRefreshToken) -> NewRefreshToken {
     }
 }
 
+fn outbox() -> Outbox {
+    Outbox::new(EmailComposer::new(EmailTemplates {
+        site_name: "Gatehouse".to_owned(),
+        frontend_url: "http://frontend.test".to_owned(),
+        reset_url_template: "reset-password/{token}".to_owned(),
+        activation_url_template: "activate/{token}".to_owned(),
+    }))
+}
+
 struct Fixture {
     db: TestDatabase,
+    pool: PgPool,
     users: PgUserRepository,
     sessions: PgSessionRepository,
 }
@@ -67,8 +78,9 @@ async fn fixture() -> Fixture {
     let db = TestDatabase::create().await;
     let pool = pool(&db).await;
     Fixture {
-        users: PgUserRepository::new(pool.clone()),
-        sessions: PgSessionRepository::new(pool),
+        users: PgUserRepository::new(pool.clone(), outbox()),
+        sessions: PgSessionRepository::new(pool.clone()),
+        pool,
         db,
     }
 }
@@ -90,25 +102,28 @@ async fn migrations_are_idempotent_and_seed_the_auth_permissions() {
 async fn emails_are_unique_case_insensitively_and_usernames_exactly() {
     let f = fixture().await;
     f.users
-        .create(new_user("alice", "alice@example.com"))
+        .create(new_user("alice", "alice@example.com"), None)
         .await
         .unwrap();
     let clash = f
         .users
-        .create(new_user("alice2", "ALICE@example.com"))
+        .create(new_user("alice2", "ALICE@example.com"), None)
         .await;
     assert!(
         matches!(clash, Err(CreateUserError::DuplicateEmail)),
         "{clash:?}"
     );
-    let clash = f.users.create(new_user("alice", "other@example.com")).await;
+    let clash = f
+        .users
+        .create(new_user("alice", "other@example.com"), None)
+        .await;
     assert!(
         matches!(clash, Err(CreateUserError::DuplicateUsername)),
         "{clash:?}"
     );
     assert!(
         f.users
-            .create(new_user("Alice", "third@example.com"))
+            .create(new_user("Alice", "third@example.com"), None)
             .await
             .is_ok()
     );
@@ -127,7 +142,7 @@ async fn a_profile_has_group_names_and_effective_permissions_in_one_query() {
     let f = fixture().await;
     let id = f
         .users
-        .create(new_user("bob", "bob@example.com"))
+        .create(new_user("bob", "bob@example.com"), None)
         .await
         .unwrap()
         .user
@@ -175,12 +190,12 @@ async fn a_profile_has_group_names_and_effective_permissions_in_one_query() {
 async fn profile_changes_refuse_a_taken_username_and_keep_other_fields() {
     let f = fixture().await;
     f.users
-        .create(new_user("carol", "carol@example.com"))
+        .create(new_user("carol", "carol@example.com"), None)
         .await
         .unwrap();
     let id = f
         .users
-        .create(new_user("dave", "dave@example.com"))
+        .create(new_user("dave", "dave@example.com"), None)
         .await
         .unwrap()
         .user
@@ -217,7 +232,7 @@ async fn rotation_outcomes_follow_the_token_state() {
     let f = fixture().await;
     let user = f
         .users
-        .create(new_user("erin", "erin@example.com"))
+        .create(new_user("erin", "erin@example.com"), None)
         .await
         .unwrap()
         .user
@@ -275,7 +290,7 @@ async fn a_logged_out_token_is_revoked_not_reused() {
     let f = fixture().await;
     let user = f
         .users
-        .create(new_user("finn", "finn@example.com"))
+        .create(new_user("finn", "finn@example.com"), None)
         .await
         .unwrap()
         .user
@@ -309,7 +324,7 @@ async fn concurrent_rotations_of_one_token_rotate_it_exactly_once() {
     let f = fixture().await;
     let user = f
         .users
-        .create(new_user("gwen", "gwen@example.com"))
+        .create(new_user("gwen", "gwen@example.com"), None)
         .await
         .unwrap()
         .user
@@ -350,7 +365,7 @@ async fn logout_everywhere_can_keep_one_session_and_deleting_a_user_drops_his_to
     let f = fixture().await;
     let user = f
         .users
-        .create(new_user("hugo", "hugo@example.com"))
+        .create(new_user("hugo", "hugo@example.com"), None)
         .await
         .unwrap()
         .user
@@ -396,7 +411,7 @@ async fn purging_deletes_only_expired_rows_and_login_records_a_rehash() {
     let f = fixture().await;
     let user = f
         .users
-        .create(new_user("ivy", "ivy@example.com"))
+        .create(new_user("ivy", "ivy@example.com"), None)
         .await
         .unwrap()
         .user
@@ -429,7 +444,7 @@ async fn an_unreachable_database_is_unavailable_not_unexpected() {
         acquire_timeout: std::time::Duration::from_millis(500),
     })
     .unwrap();
-    let error = PgUserRepository::new(pool)
+    let error = PgUserRepository::new(pool, outbox())
         .find_by_id(UserId(1))
         .await
         .unwrap_err();
@@ -444,7 +459,7 @@ async fn a_revocation_racing_a_rotation_leaves_no_live_token() {
     let f = fixture().await;
     let user = f
         .users
-        .create(new_user("jade", "jade@example.com"))
+        .create(new_user("jade", "jade@example.com"), None)
         .await
         .unwrap()
         .user
@@ -471,4 +486,63 @@ async fn a_revocation_racing_a_rotation_leaves_no_live_token() {
             "a successor outlived logout everywhere"
         );
     }
+}
+
+#[tokio::test]
+async fn two_outbox_workers_deliver_every_message_exactly_once() {
+    use infrastructure::email::{OutboxSettings, OutboxWorker, SmtpMailer, SmtpSettings, SmtpTls};
+    use infrastructure::testing::SmtpCatcher;
+
+    let f = fixture().await;
+    let catcher = SmtpCatcher::start().await;
+    f.db.execute(
+        "INSERT INTO email_outbox (recipient, subject, body_text, body_html) \
+         SELECT 'user' || n || '@example.com', 'Message ' || n, 'text ' || n, '<p>html</p>' \
+         FROM generate_series(1, 40) AS n",
+    )
+    .await;
+    let worker = || {
+        let mailer = SmtpMailer::new(&SmtpSettings {
+            host: "127.0.0.1".to_owned(),
+            port: catcher.port(),
+            username: None,
+            password: None,
+            tls: SmtpTls::None,
+            from: "no-reply@gatehouse.test".to_owned(),
+            timeout: std::time::Duration::from_secs(5),
+        })
+        .unwrap();
+        let settings = OutboxSettings {
+            batch: 3,
+            ..OutboxSettings::default()
+        };
+        OutboxWorker::new(f.pool.clone(), mailer, &outbox(), settings)
+    };
+    let (first, second) = (worker(), worker());
+    let drain = async |worker: &OutboxWorker<SmtpMailer>| {
+        let mut claimed = 0;
+        loop {
+            match worker.deliver_due().await.unwrap() {
+                0 => return claimed,
+                n => claimed += n,
+            }
+        }
+    };
+
+    let (a, b) = tokio::join!(drain(&first), drain(&second));
+
+    assert_eq!(a + b, 40);
+    assert!(a > 0 && b > 0, "both workers took part: {a} + {b}");
+    let mut recipients: Vec<String> = catcher.received().into_iter().flat_map(|m| m.to).collect();
+    recipients.sort();
+    recipients.dedup();
+    assert_eq!(recipients.len(), 40);
+    assert_eq!(
+        catcher.received().len(),
+        40,
+        "no message was delivered twice"
+    );
+    let pending =
+        "SELECT count(*) AS value FROM email_outbox WHERE sent_at IS NULL OR body_text <> ''";
+    assert_eq!(f.db.scalar(pending).await, 0);
 }

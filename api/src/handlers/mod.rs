@@ -1,5 +1,6 @@
 //! HTTP handlers: request → command → use case → response. No business rules here.
 
+pub mod accounts;
 pub mod health;
 pub mod jwks;
 pub mod me;

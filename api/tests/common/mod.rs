@@ -243,3 +243,35 @@ pub fn assert_access_token_rejected(reply: &Reply, message: &str) {
         Some("Bearer realm=\"api\"")
     );
 }
+
+/// An app whose outbox delivers over SMTP to a catcher the test owns; links point at
+/// `http://frontend.test`, and retries back off at most 1 s.
+pub async fn spawn_app_with_mail(
+    configure: impl FnOnce(&mut Settings),
+) -> (TestApp, infrastructure::testing::SmtpCatcher) {
+    let catcher = infrastructure::testing::SmtpCatcher::start().await;
+    let port = catcher.port();
+    let app = spawn_app_with(|s| {
+        s.email.smtp_host = Some("127.0.0.1".to_owned());
+        s.email.smtp_port = port;
+        s.email.frontend_url = "http://frontend.test".to_owned();
+        s.email.default_from_email = "Gatehouse <no-reply@gatehouse.test>".to_owned();
+        s.email.max_retry_interval = std::time::Duration::from_secs(1);
+        configure(s);
+    })
+    .await;
+    (app, catcher)
+}
+
+/// The token at the end of the first link of an email.
+pub fn link_token(email: &infrastructure::testing::ReceivedEmail) -> String {
+    let links = email.links();
+    let link = links
+        .first()
+        .unwrap_or_else(|| panic!("no link in {}", email.text()));
+    link.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .expect("a token")
+        .to_owned()
+}

@@ -67,14 +67,17 @@ impl<D: Deps> Gatehouse<D> {
             is_superuser: true,
             now: self.clock.now(),
         };
-        self.users.create(user).await.map_err(|error| match error {
-            CreateUserError::DuplicateEmail => {
-                CreateSuperuserError::Invalid(ValidationErrors::single("email", DUPLICATE_EMAIL))
-            }
-            CreateUserError::DuplicateUsername => CreateSuperuserError::Invalid(
-                ValidationErrors::single("username", DUPLICATE_USERNAME),
-            ),
-            CreateUserError::Repository(error) => error.into(),
-        })
+        self.users
+            .create(user, None)
+            .await
+            .map_err(|error| match error {
+                CreateUserError::DuplicateEmail => CreateSuperuserError::Invalid(
+                    ValidationErrors::single("email", DUPLICATE_EMAIL),
+                ),
+                CreateUserError::DuplicateUsername => CreateSuperuserError::Invalid(
+                    ValidationErrors::single("username", DUPLICATE_USERNAME),
+                ),
+                CreateUserError::Repository(error) => error.into(),
+            })
     }
 }

@@ -4,6 +4,7 @@ use domain::ports::{PasswordCheck, PasswordHasher, UpdateUserError, UserReposito
 use domain::{Password, ProfileChanges, User, UserProfile, Username};
 
 use crate::fault::faults_into;
+use crate::use_cases::change_password::INVALID_PASSWORD;
 use crate::use_cases::register::{DUPLICATE_USERNAME, check_name};
 use crate::{Deps, Fault, Gatehouse, ValidationErrors};
 
@@ -25,8 +26,6 @@ pub enum MeError {
     Fault(Fault),
 }
 faults_into!(MeError);
-
-const INVALID_PASSWORD: &str = "Invalid password.";
 
 impl<D: Deps> Gatehouse<D> {
     pub async fn me(&self, user: &User) -> Result<UserProfile, MeError> {

@@ -2,7 +2,7 @@
 
 use domain::password::UserAttributes;
 use domain::ports::{Clock, CreateUserError, PasswordHasher, UserRepository};
-use domain::{EmailAddress, NewUser, Password, UserProfile, Username};
+use domain::{EmailAddress, NewUser, Password, TokenPurpose, UserProfile, Username};
 
 use crate::fault::faults_into;
 use crate::{ClientInfo, Deps, Fault, Gatehouse, TokenPair, ValidationErrors};
@@ -134,19 +134,23 @@ impl<D: Deps> Gatehouse<D> {
             is_superuser: false,
             now: self.clock.now(),
         };
-        let profile = self
-            .users
-            .create(new_user)
-            .await
-            .map_err(|error| match error {
-                CreateUserError::DuplicateEmail => {
-                    RegisterError::Invalid(ValidationErrors::single("email", DUPLICATE_EMAIL))
-                }
-                CreateUserError::DuplicateUsername => RegisterError::Invalid(
-                    ValidationErrors::single(username_field, DUPLICATE_USERNAME),
-                ),
-                CreateUserError::Repository(error) => error.into(),
-            })?;
+        // An inactive account gets its activation link in the same transaction.
+        let activation = settings
+            .require_activation
+            .then(|| self.new_one_time_token(TokenPurpose::Activation));
+        let profile =
+            self.users
+                .create(new_user, activation)
+                .await
+                .map_err(|error| match error {
+                    CreateUserError::DuplicateEmail => {
+                        RegisterError::Invalid(ValidationErrors::single("email", DUPLICATE_EMAIL))
+                    }
+                    CreateUserError::DuplicateUsername => RegisterError::Invalid(
+                        ValidationErrors::single(username_field, DUPLICATE_USERNAME),
+                    ),
+                    CreateUserError::Repository(error) => error.into(),
+                })?;
         let tokens = match profile.user.is_active {
             true => Some(self.start_session(&profile, &command.client).await?),
             false => None,

@@ -6,19 +6,22 @@
 )]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use application::use_cases::login::{LoginCommand, LoginIdentifier};
 use application::use_cases::refresh::{RefreshCommand, RefreshError, Refreshed};
-use application::{ClientInfo, Deps, Gatehouse, Settings, TokenPair};
+use application::{Adapters, ClientInfo, Deps, Gatehouse, Settings, TokenPair};
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::{
-    AuthState, Clock, CreateUserError, HashError, PasswordCheck, PasswordHasher, SessionRepository,
-    TokenCodec, UpdateUserError, UserRepository,
+    AccountRepository, AuthState, Clock, CreateUserError, HashError, PasswordChange, PasswordCheck,
+    PasswordHasher, SessionRepository, SessionRevocation, TokenCodec, TokenGenerator,
+    UpdateUserError, UserRepository,
 };
 use domain::{
-    Claims, EmailAddress, NewRefreshToken, NewUser, Password, ProfileChanges, RefreshTokenRecord,
-    RepositoryError, RotateOutcome, TokenError, User, UserId, UserProfile, Username,
+    Claims, EmailAddress, EmailKind, NewOneTimeToken, NewRefreshToken, NewUser, OneTimeTokenRecord,
+    Password, ProfileChanges, RefreshTokenRecord, RepositoryError, RotateOutcome, TokenError,
+    TokenPurpose, User, UserId, UserProfile, Username,
 };
 use uuid::Uuid;
 
@@ -86,10 +89,22 @@ impl Clock for FakeClock {
 }
 
 // ---------------------------------------------------------------------------
-// Users and sessions: one store, two port handles, so that `auth_state` and
-// `delete` see the sessions as the database does.
+// Users, sessions and accounts: one store, three port handles, so that
+// `auth_state`, `delete` and the account changes see the sessions, the one-time
+// tokens and the outbox as the database does.
 
-#[derive(Debug, Default)]
+/// A stored one-time token: its record and the digest it is stored under.
+#[derive(Debug, Clone)]
+struct StoredOneTimeToken {
+    digest: Vec<u8>,
+    record: OneTimeTokenRecord,
+}
+
+/// Runs once, right after the next `find_token`, outside the store's lock: a
+/// concurrent request slipping in between a use case's read and its write.
+type TokenLookupHook = Box<dyn FnOnce(&InMemoryStore) + Send>;
+
+#[derive(Default)]
 struct StoreState {
     next_user_id: i64,
     users: BTreeMap<UserId, User>,
@@ -98,6 +113,23 @@ struct StoreState {
     group_permissions: HashMap<String, BTreeSet<String>>,
     /// Refresh-token rows in the order they were stored.
     tokens: Vec<RefreshTokenRecord>,
+    next_one_time_token_id: i64,
+    /// One-time token rows in the order they were stored.
+    one_time_tokens: Vec<StoredOneTimeToken>,
+    /// Queued emails in the order they were queued, with their recipient.
+    outbox: Vec<(UserId, EmailKind)>,
+    after_next_token_lookup: Option<TokenLookupHook>,
+}
+
+impl std::fmt::Debug for StoreState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreState")
+            .field("users", &self.users)
+            .field("tokens", &self.tokens)
+            .field("one_time_tokens", &self.one_time_tokens)
+            .field("outbox", &self.outbox)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StoreState {
@@ -148,6 +180,62 @@ impl StoreState {
         self.tokens.iter_mut().find(|t| t.jti == jti)
     }
 
+    /// Retires the user's unused tokens of the token's purpose and stores it.
+    fn store_one_time_token(&mut self, user_id: UserId, token: &NewOneTimeToken) {
+        self.retire_one_time_tokens(user_id, token.purpose, token.created_at);
+        self.next_one_time_token_id += 1;
+        self.one_time_tokens.push(StoredOneTimeToken {
+            digest: token.digest.clone(),
+            record: OneTimeTokenRecord {
+                id: self.next_one_time_token_id,
+                user_id,
+                purpose: token.purpose,
+                created_at: token.created_at,
+                expires_at: token.expires_at,
+                used_at: None,
+            },
+        });
+    }
+
+    fn retire_one_time_tokens(
+        &mut self,
+        user_id: UserId,
+        purpose: TokenPurpose,
+        at: DateTime<Utc>,
+    ) {
+        for token in self.one_time_tokens.iter_mut().filter(|t| {
+            t.record.user_id == user_id && t.record.purpose == purpose && t.record.used_at.is_none()
+        }) {
+            token.record.used_at = Some(at);
+        }
+    }
+
+    /// Marks one token used; `false` when it already was, or is not stored.
+    fn consume_one_time_token(&mut self, id: i64, at: DateTime<Utc>) -> bool {
+        match self
+            .one_time_tokens
+            .iter_mut()
+            .find(|t| t.record.id == id && t.record.used_at.is_none())
+        {
+            Some(token) => {
+                token.record.used_at = Some(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Queues an email to an existing user, as the outbox row's join would demand.
+    fn queue_email(&mut self, user_id: UserId, kind: EmailKind) -> Result<(), RepositoryError> {
+        if !self.users.contains_key(&user_id) {
+            return Err(RepositoryError::Unexpected(
+                format!("no user {user_id} to email").into(),
+            ));
+        }
+        self.outbox.push((user_id, kind));
+        Ok(())
+    }
+
     fn revoke_where(
         &mut self,
         at: DateTime<Utc>,
@@ -163,6 +251,18 @@ impl StoreState {
             revoked += 1;
         }
         revoked
+    }
+}
+
+/// The email that carries a token's link.
+pub fn link_email(token: &NewOneTimeToken) -> EmailKind {
+    match token.purpose {
+        TokenPurpose::Reset => EmailKind::PasswordReset {
+            token: token.raw.clone(),
+        },
+        TokenPurpose::Activation => EmailKind::Activation {
+            token: token.raw.clone(),
+        },
     }
 }
 
@@ -195,6 +295,10 @@ impl InMemoryStore {
 
     pub fn sessions(&self) -> InMemorySessions {
         InMemorySessions(self.clone())
+    }
+
+    pub fn accounts(&self) -> InMemoryAccounts {
+        InMemoryAccounts(self.clone())
     }
 
     fn state(&self) -> MutexGuard<'_, StoreState> {
@@ -289,6 +393,73 @@ impl InMemoryStore {
             .collect()
     }
 
+    /// Every stored one-time token of the user, in the order they were issued.
+    pub fn one_time_tokens_of(&self, id: UserId) -> Vec<OneTimeTokenRecord> {
+        self.state()
+            .one_time_tokens
+            .iter()
+            .filter(|t| t.record.user_id == id)
+            .map(|t| t.record.clone())
+            .collect()
+    }
+
+    /// The one-time token stored under this digest.
+    pub fn one_time_token(&self, digest: &[u8]) -> Option<OneTimeTokenRecord> {
+        self.state()
+            .one_time_tokens
+            .iter()
+            .find(|t| t.digest == digest)
+            .map(|t| t.record.clone())
+    }
+
+    /// Stores a one-time token as `issue_token` does, without queueing its email.
+    pub fn insert_one_time_token(&self, user_id: UserId, token: &NewOneTimeToken) {
+        self.state().store_one_time_token(user_id, token);
+    }
+
+    /// Every queued email, with its recipient, in the order they were queued.
+    pub fn outbox(&self) -> Vec<(UserId, EmailKind)> {
+        self.state().outbox.clone()
+    }
+
+    /// The emails queued to the user, in order.
+    pub fn sent_to(&self, id: UserId) -> Vec<EmailKind> {
+        self.state()
+            .outbox
+            .iter()
+            .filter(|(to, _)| *to == id)
+            .map(|(_, kind)| kind.clone())
+            .collect()
+    }
+
+    /// The token in the last activation or reset link queued to the user.
+    pub fn last_link_token(&self, id: UserId) -> Option<String> {
+        self.sent_to(id)
+            .into_iter()
+            .rev()
+            .find_map(|kind| match kind {
+                EmailKind::Activation { token } | EmailKind::PasswordReset { token } => Some(token),
+                EmailKind::ActivationConfirmed | EmailKind::PasswordChanged => None,
+            })
+    }
+
+    /// Runs `hook` once, right after the next one-time token lookup.
+    pub fn after_next_token_lookup(&self, hook: impl FnOnce(&InMemoryStore) + Send + 'static) {
+        self.state().after_next_token_lookup = Some(Box::new(hook));
+    }
+
+    /// Marks the one-time token stored under `digest` used, as a concurrent request
+    /// consuming it would.
+    pub fn use_one_time_token(&self, digest: &[u8], at: DateTime<Utc>) {
+        let mut state = self.state();
+        let token = state
+            .one_time_tokens
+            .iter_mut()
+            .find(|t| t.digest == digest)
+            .expect("the token is stored");
+        token.record.used_at = Some(at);
+    }
+
     /// Every stored refresh token of one session, in the order they were issued.
     pub fn family(&self, family_id: Uuid) -> Vec<RefreshTokenRecord> {
         self.state()
@@ -305,7 +476,11 @@ impl InMemoryStore {
 pub struct InMemoryUsers(InMemoryStore);
 
 impl UserRepository for InMemoryUsers {
-    async fn create(&self, user: NewUser) -> Result<UserProfile, CreateUserError> {
+    async fn create(
+        &self,
+        user: NewUser,
+        activation: Option<NewOneTimeToken>,
+    ) -> Result<UserProfile, CreateUserError> {
         let mut state = self.0.state();
         if state.email_taken(user.email.as_str(), None) {
             return Err(CreateUserError::DuplicateEmail);
@@ -332,6 +507,10 @@ impl UserRepository for InMemoryUsers {
                 password_changed_at: user.now,
             },
         );
+        if let Some(token) = activation {
+            state.store_one_time_token(id, &token);
+            state.queue_email(id, link_email(&token))?;
+        }
         Ok(state.profile(id).expect("the user was just stored"))
     }
 
@@ -422,7 +601,101 @@ impl UserRepository for InMemoryUsers {
         state.user_groups.remove(&id);
         state.user_permissions.remove(&id);
         state.tokens.retain(|t| t.user_id != id);
+        state.one_time_tokens.retain(|t| t.record.user_id != id);
         Ok(existed)
+    }
+}
+
+/// `AccountRepository` over the in-memory store; each method changes the state and
+/// queues its email under the one mutex, as one transaction.
+#[derive(Debug, Clone)]
+pub struct InMemoryAccounts(InMemoryStore);
+
+impl AccountRepository for InMemoryAccounts {
+    async fn issue_token(
+        &self,
+        user_id: UserId,
+        token: NewOneTimeToken,
+    ) -> Result<(), RepositoryError> {
+        let mut state = self.0.state();
+        if !state.users.contains_key(&user_id) {
+            return Err(RepositoryError::Unexpected(
+                format!("no user {user_id} to issue a token to").into(),
+            ));
+        }
+        state.store_one_time_token(user_id, &token);
+        state.queue_email(user_id, link_email(&token))
+    }
+
+    async fn find_token(
+        &self,
+        digest: &[u8],
+    ) -> Result<Option<OneTimeTokenRecord>, RepositoryError> {
+        let (found, hook) = {
+            let mut state = self.0.state();
+            let found = state
+                .one_time_tokens
+                .iter()
+                .find(|t| t.digest == digest)
+                .map(|t| t.record.clone());
+            (found, state.after_next_token_lookup.take())
+        };
+        if let Some(hook) = hook {
+            hook(&self.0);
+        }
+        Ok(found)
+    }
+
+    async fn activate(
+        &self,
+        token_id: i64,
+        user_id: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut state = self.0.state();
+        if !state.users.contains_key(&user_id) {
+            return Err(RepositoryError::Unexpected(
+                format!("no user {user_id} to activate").into(),
+            ));
+        }
+        if !state.consume_one_time_token(token_id, at) {
+            return Ok(false);
+        }
+        state
+            .users
+            .get_mut(&user_id)
+            .expect("checked above")
+            .is_active = true;
+        state.queue_email(user_id, EmailKind::ActivationConfirmed)?;
+        Ok(true)
+    }
+
+    async fn set_password(&self, change: PasswordChange) -> Result<bool, RepositoryError> {
+        let mut state = self.0.state();
+        let user_id = change.user_id;
+        if !state.users.contains_key(&user_id) {
+            return Err(RepositoryError::Unexpected(
+                format!("no user {user_id} to change the password of").into(),
+            ));
+        }
+        if let Some(token_id) = change.consume_token
+            && !state.consume_one_time_token(token_id, change.at)
+        {
+            return Ok(false);
+        }
+        let user = state.users.get_mut(&user_id).expect("checked above");
+        user.password_hash = change.password_hash;
+        user.password_changed_at = change.at;
+        state.retire_one_time_tokens(user_id, TokenPurpose::Reset, change.at);
+        match change.revoke {
+            SessionRevocation::None => 0,
+            SessionRevocation::AllBut(keep) => {
+                state.revoke_where(change.at, |t| t.user_id == user_id && t.family_id != keep)
+            }
+            SessionRevocation::All => state.revoke_where(change.at, |t| t.user_id == user_id),
+        };
+        state.queue_email(user_id, EmailKind::PasswordChanged)?;
+        Ok(true)
     }
 }
 
@@ -530,6 +803,8 @@ struct HasherState {
     hash_calls: usize,
     verify_calls: usize,
     dummy_calls: usize,
+    /// Every `verify`: the password presented and the hash it was checked against.
+    verified: Vec<(String, String)>,
 }
 
 /// Hashes `pw` as `fake$<cost>$pw`; a hash of another cost, or in the `legacy$pw`
@@ -544,6 +819,7 @@ impl Default for FakeHasher {
             hash_calls: 0,
             verify_calls: 0,
             dummy_calls: 0,
+            verified: Vec::new(),
         })))
     }
 }
@@ -578,6 +854,11 @@ impl FakeHasher {
         lock(&self.0).verify_calls
     }
 
+    /// Every `verify` so far: the password presented and the hash checked against.
+    pub fn verified(&self) -> Vec<(String, String)> {
+        lock(&self.0).verified.clone()
+    }
+
     pub fn dummy_calls(&self) -> usize {
         lock(&self.0).dummy_calls
     }
@@ -599,6 +880,9 @@ impl PasswordHasher for FakeHasher {
     async fn verify(&self, password: &Password, hash: &str) -> Result<PasswordCheck, HashError> {
         let mut state = lock(&self.0);
         state.verify_calls += 1;
+        state
+            .verified
+            .push((password.expose().to_owned(), hash.to_owned()));
         if hash == Self::legacy_hash_of(password.expose()) {
             return Ok(PasswordCheck::Match { needs_rehash: true });
         }
@@ -670,6 +954,38 @@ impl TokenCodec for FakeTokenCodec {
 }
 
 // ---------------------------------------------------------------------------
+// One-time token generator
+
+/// Numbers its tokens (`tok-1`, `tok-2`, …), so each is unique and a test can tell
+/// which is which; the digest is `digest:` followed by the token.
+#[derive(Debug, Clone, Default)]
+pub struct FakeTokenGenerator(Arc<AtomicU64>);
+
+impl FakeTokenGenerator {
+    pub fn digest_of(raw: &str) -> Vec<u8> {
+        format!("digest:{raw}").into_bytes()
+    }
+
+    /// How many tokens were generated so far.
+    pub fn generated(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl TokenGenerator for FakeTokenGenerator {
+    fn generate(&self) -> (String, Vec<u8>) {
+        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        let raw = format!("tok-{n}");
+        let digest = Self::digest_of(&raw);
+        (raw, digest)
+    }
+
+    fn digest(&self, raw: &str) -> Vec<u8> {
+        Self::digest_of(raw)
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Wiring
 
 pub struct TestDeps;
@@ -677,6 +993,8 @@ pub struct TestDeps;
 impl Deps for TestDeps {
     type Users = InMemoryUsers;
     type Sessions = InMemorySessions;
+    type Accounts = InMemoryAccounts;
+    type OneTimeTokens = FakeTokenGenerator;
     type Hasher = FakeHasher;
     type Tokens = FakeTokenCodec;
     type Clock = FakeClock;
@@ -688,6 +1006,7 @@ pub struct Fakes {
     pub store: InMemoryStore,
     pub hasher: FakeHasher,
     pub tokens: FakeTokenCodec,
+    pub one_time_tokens: FakeTokenGenerator,
     pub clock: FakeClock,
 }
 
@@ -706,6 +1025,26 @@ impl Fakes {
         )
     }
 
+    /// An inactive user whose password is `PASSWORD`, as after a registration
+    /// awaiting activation or a deactivation by an admin.
+    pub fn add_inactive_user(&self, username: &str, email: &str) -> User {
+        let user = self.add_user(username, email);
+        self.store.update_user(user.id, |u| u.is_active = false);
+        self.store.user(user.id).expect("just stored")
+    }
+
+    /// The stored user, which must exist.
+    pub fn user(&self, id: UserId) -> User {
+        self.store.user(id).expect("the user exists")
+    }
+
+    /// The stored one-time token a raw token stands for, which must exist.
+    pub fn one_time_token(&self, raw: &str) -> OneTimeTokenRecord {
+        self.store
+            .one_time_token(&FakeTokenGenerator::digest_of(raw))
+            .unwrap_or_else(|| panic!("no one-time token {raw:?} is stored"))
+    }
+
     /// The claims of a token this test's codec issued, expired or not.
     pub fn claims(&self, token: &str) -> Claims {
         self.tokens.peek(token)
@@ -722,11 +1061,15 @@ impl Fakes {
     /// Another `Gatehouse` over these same fakes, as after a configuration change.
     pub fn gatehouse(&self, settings: Settings) -> Gatehouse<TestDeps> {
         Gatehouse::new(
-            self.store.users(),
-            self.store.sessions(),
-            self.hasher.clone(),
-            self.tokens.clone(),
-            self.clock.clone(),
+            Adapters {
+                users: self.store.users(),
+                sessions: self.store.sessions(),
+                accounts: self.store.accounts(),
+                one_time_tokens: self.one_time_tokens.clone(),
+                hasher: self.hasher.clone(),
+                tokens: self.tokens.clone(),
+                clock: self.clock.clone(),
+            },
             settings,
         )
     }
@@ -738,6 +1081,7 @@ pub fn gatehouse(settings: Settings) -> (Gatehouse<TestDeps>, Fakes) {
         store: InMemoryStore::default(),
         hasher: FakeHasher::default(),
         tokens: FakeTokenCodec::new(clock.clone()),
+        one_time_tokens: FakeTokenGenerator::default(),
         clock,
     };
     (fakes.gatehouse(settings), fakes)

@@ -5,7 +5,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{NewUser, ProfileChanges, RepositoryError, User, UserId, UserProfile};
+use crate::{NewOneTimeToken, NewUser, ProfileChanges, RepositoryError, User, UserId, UserProfile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
@@ -42,10 +42,13 @@ pub struct AuthState {
 /// reached in time and `RepositoryError::Unexpected` otherwise; the per-method
 /// error enums add the outcomes a caller must handle.
 pub trait UserRepository: Clone + Send + Sync + 'static {
-    /// Creates a user; `DuplicateEmail` compares emails case-insensitively.
+    /// Creates a user; `DuplicateEmail` compares emails case-insensitively. With an
+    /// activation token, stores it and queues the activation email in the same
+    /// transaction.
     fn create(
         &self,
         user: NewUser,
+        activation: Option<NewOneTimeToken>,
     ) -> impl Future<Output = Result<UserProfile, CreateUserError>> + Send;
 
     fn find_by_id(

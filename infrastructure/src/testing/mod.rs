@@ -87,3 +87,6 @@ impl Drop for TestDatabase {
         .join();
     }
 }
+
+mod smtp;
+pub use smtp::{ReceivedEmail, SmtpCatcher};

@@ -1,0 +1,155 @@
+//! Email-driven account flows: activation, password change and password reset.
+
+use actix_web::{HttpResponse, web};
+use application::ValidationErrors;
+use application::use_cases::change_password::ChangePasswordCommand;
+use application::use_cases::password_reset::{ConfirmResetCommand, ResetRequested};
+use domain::{EmailAddress, Password};
+use serde_json::json;
+
+use crate::auth::Authenticated;
+use crate::body::{Char, Fields, Payload};
+use crate::errors::ApiError;
+use crate::startup::AppState;
+
+fn detail(message: &str) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "detail": message }))
+}
+
+/// The `email` field of a request that mails someone: present and well formed.
+fn email_field(payload: Payload) -> Result<EmailAddress, ApiError> {
+    let mut fields = payload.fields();
+    let raw = fields.char("email", Char::REQUIRED.email());
+    fields.finish()?;
+    let raw = raw.unwrap_or_default();
+    EmailAddress::parse(&raw).map_err(|error| {
+        let mut errors = ValidationErrors::new();
+        error
+            .messages()
+            .iter()
+            .for_each(|m| errors.add("email", *m));
+        ApiError::Validation(errors)
+    })
+}
+
+/// The first of `names` present in the body (the last one when none is), read as a
+/// password; returns its field name too, to name it in errors.
+fn password_field(fields: &mut Fields, names: &[&'static str]) -> (&'static str, Option<Password>) {
+    let name = names
+        .iter()
+        .copied()
+        .find(|n| fields.has(n))
+        .unwrap_or(names[names.len() - 1]);
+    (name, fields.char(name, Char::PASSWORD).map(Password::new))
+}
+
+/// `POST /auth/activate/{token}/`.
+///
+/// # Responses
+/// 200 `{detail}`; 400 `{"detail": "Invalid token."}` (unknown, used, of another
+/// purpose) or `{"detail": "Token has expired."}`.
+pub async fn activate(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.gatehouse.activate(&token).await?;
+    Ok(detail("Your account has been activated."))
+}
+
+/// `POST /auth/activate/resend/` — `{email}`.
+///
+/// # Responses
+/// 200 `{detail}` for unknown, active and inactive addresses alike (only an inactive
+/// account is mailed); 400 for a missing or malformed address.
+pub async fn resend_activation(
+    state: web::Data<AppState>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    let email = email_field(payload)?;
+    state.gatehouse.resend_activation(email.as_str()).await?;
+    Ok(detail(
+        "If an inactive account uses this address, a new activation link has been sent to it.",
+    ))
+}
+
+/// `POST /auth/change-password/` — `{old_password or current_password, new_password}`.
+///
+/// # Responses
+/// 200 `{detail}`; 400 `{"old_password": ["Invalid password."]}` (or
+/// `current_password`), Django's messages on `new_password`; 401.
+pub async fn change_password(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = payload.fields();
+    let (current_field, current) =
+        password_field(&mut fields, &["current_password", "old_password"]);
+    let (new_field, new) = password_field(&mut fields, &["new_password"]);
+    fields.finish()?;
+    let (Some(current_password), Some(new_password)) = (current, new) else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "validated fields went missing"
+        )));
+    };
+    let principal = caller.0;
+    let command = ChangePasswordCommand {
+        user: principal.user,
+        session: principal.sid,
+        current_password,
+        current_password_field: current_field,
+        new_password,
+        new_password_field: new_field,
+    };
+    state.gatehouse.change_password(command).await?;
+    Ok(detail("Password updated successfully."))
+}
+
+/// `POST /auth/reset-password/` — `{email}`.
+///
+/// # Responses
+/// 200 `{detail}` whether or not the address is known (only an active account is
+/// mailed); 404 for an unknown address when `email.reveal_unknown_email` is on; 400
+/// for a missing or malformed address.
+pub async fn request_reset(
+    state: web::Data<AppState>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    let email = email_field(payload)?;
+    let outcome = state
+        .gatehouse
+        .request_password_reset(email.as_str())
+        .await?;
+    if outcome == ResetRequested::UnknownEmail && state.reveal_unknown_email {
+        return Err(ApiError::NotFoundBecause(
+            "No active account uses this email address.",
+        ));
+    }
+    Ok(detail(
+        "If an active account uses this address, a password reset link has been sent to it.",
+    ))
+}
+
+/// `POST /auth/reset-password/{token}/` — `{password}` or `{new_password}`.
+///
+/// # Responses
+/// 200 `{detail}`; 400 `{"detail": "Invalid token."}`, `{"detail": "Token has
+/// expired."}`, or Django's messages on the password field.
+pub async fn confirm_reset(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = payload.fields();
+    let (field, new_password) = password_field(&mut fields, &["new_password", "password"]);
+    fields.finish()?;
+    let new_password = new_password
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated field went missing")))?;
+    let command = ConfirmResetCommand {
+        token: token.into_inner(),
+        new_password,
+        new_password_field: field,
+    };
+    state.gatehouse.confirm_password_reset(command).await?;
+    Ok(detail("Your password has been reset."))
+}

@@ -1,0 +1,653 @@
+//! Email-driven flows end to end over real SMTP: password reset, activation, password
+//! change, the outbox surviving a mail server outage.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+const NEW_PASSWORD: &str = "a brand new passphrase";
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn outbox_rows(app: &TestApp) -> i64 {
+    app.db
+        .scalar("SELECT count(*) AS value FROM email_outbox")
+        .await
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_through_the_emailed_link_and_every_session_dies() {
+    let (app, mail) = spawn_app_with_mail(|_| {}).await;
+    let (_, access, refresh) = app.signed_in_user("alice@example.com").await;
+    let (_, other_refresh) = app.login("alice@example.com").await;
+
+    let reply = app
+        .post(
+            "/auth/reset-password/",
+            json!({ "email": "ALICE@example.com" }),
+        )
+        .await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let detail = reply.body["detail"].as_str().unwrap().to_owned();
+    let email = mail.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(email.to, ["alice@example.com"]);
+    assert_eq!(email.from, "no-reply@gatehouse.test");
+    assert_eq!(email.subject(), "Password reset on Gatehouse");
+    let link = email.links().remove(0);
+    assert!(
+        link.starts_with("http://frontend.test/reset-password/"),
+        "{link}"
+    );
+    assert!(
+        email.html().contains(&link),
+        "the HTML part carries the link too"
+    );
+    let token = link_token(&email);
+
+    let reply = app
+        .post(
+            &format!("/auth/reset-password/{token}/"),
+            json!({ "password": NEW_PASSWORD }),
+        )
+        .await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    for old in [&refresh, &other_refresh] {
+        assert_token_not_valid(&app.refresh(old).await, "Token is blacklisted");
+    }
+    assert_eq!(app.me(&access).await.status, StatusCode::UNAUTHORIZED);
+    let old_login = app
+        .post(
+            "/auth/token/",
+            json!({ "email": "alice@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(old_login.status, StatusCode::UNAUTHORIZED);
+    let new_login = app
+        .post(
+            "/auth/token/",
+            json!({ "email": "alice@example.com", "password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(new_login.status, StatusCode::OK);
+    let notice = mail.wait_for(2, WAIT).await.remove(1);
+    assert_eq!(notice.subject(), "Your password on Gatehouse was changed");
+    assert!(notice.links().is_empty());
+    for sent in mail.received() {
+        assert!(
+            !sent.data.contains(NEW_PASSWORD) && !sent.data.contains(PASSWORD),
+            "no password in mail"
+        );
+    }
+    let reused = app
+        .post(
+            &format!("/auth/reset-password/{token}/"),
+            json!({ "password": "yet another passphrase" }),
+        )
+        .await;
+    assert_eq!(reused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reused.body, json!({ "detail": "Invalid token." }));
+    assert!(!detail.is_empty());
+}
+
+#[tokio::test]
+async fn a_reset_request_answers_the_same_for_unknown_inactive_and_known_addresses() {
+    let (app, mail) = spawn_app_with_mail(|_| {}).await;
+    app.register("known@example.com").await;
+    app.register("sleeper@example.com").await;
+    app.db
+        .execute("UPDATE users SET is_active = false WHERE email = 'sleeper@example.com'")
+        .await;
+
+    let unknown = app
+        .post(
+            "/auth/reset-password/",
+            json!({ "email": "nobody@example.com" }),
+        )
+        .await;
+    let inactive = app
+        .post(
+            "/auth/reset-password/",
+            json!({ "email": "sleeper@example.com" }),
+        )
+        .await;
+    assert_eq!(
+        outbox_rows(&app).await,
+        0,
+        "strangers and inactive accounts are mailed nothing"
+    );
+    let known = app
+        .post(
+            "/auth/reset-password/",
+            json!({ "email": "known@example.com" }),
+        )
+        .await;
+
+    for reply in [&unknown, &inactive, &known] {
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, known.body);
+    }
+    assert_eq!(outbox_rows(&app).await, 1);
+    assert_eq!(mail.wait_for(1, WAIT).await[0].to, ["known@example.com"]);
+}
+
+#[tokio::test]
+async fn reveal_unknown_email_makes_an_unknown_address_a_404() {
+    let (app, _mail) = spawn_app_with_mail(|s| s.email.reveal_unknown_email = true).await;
+    let reply = app
+        .post(
+            "/auth/reset-password/",
+            json!({ "email": "nobody@example.com" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(reply.body["detail"].is_string());
+}
+
+#[tokio::test]
+async fn a_reset_request_needs_a_well_formed_email() {
+    let (app, _mail) = spawn_app_with_mail(|_| {}).await;
+    let reply = app.post("/auth/reset-password/", json!({})).await;
+    assert_eq!(reply.body, json!({ "email": ["This field is required."] }));
+    let reply = app
+        .post("/auth/reset-password/", json!({ "email": "not-an-email" }))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        reply.body,
+        json!({ "email": ["Enter a valid email address."] })
+    );
+}
+
+/// Registers `email`, asks for a reset and returns the emailed token.
+async fn reset_token_for(
+    app: &TestApp,
+    mail: &infrastructure::testing::SmtpCatcher,
+    email: &str,
+) -> String {
+    let before = mail.received().len();
+    app.post("/auth/reset-password/", json!({ "email": email }))
+        .await;
+    link_token(&mail.wait_for(before + 1, WAIT).await[before])
+}
+
+#[tokio::test]
+async fn an_expired_reset_token_says_so() {
+    let (app, mail) = spawn_app_with_mail(|_| {}).await;
+    app.register("bob@example.com").await;
+    let token = reset_token_for(&app, &mail, "bob@example.com").await;
+    app.db
+        .execute("UPDATE one_time_tokens SET expires_at = now() - interval '1 second'")
+        .await;
+    let reply = app
+        .post(
+            &format!("/auth/reset-password/{token}/"),
+            json!({ "password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body, json!({ "detail": "Token has expired." }));
+}
+
+#[tokio::test]
+async fn tampered_and_unknown_reset_tokens_are_invalid_and_weak_passwords_get_djangos_messages() {
+    let (app, mail) = spawn_app_with_mail(|_| {}).await;
+    app.register("carl@example.com").await;
+    let token = reset_token_for(&app, &mail, "carl@example.com").await;
+    let mut tampered = token.clone();
+    tampered.replace_range(0..1, if token.starts_with('A') { "B" } else { "A" });
+    for bad in [tampered.as_str(), "garbage", &"x".repeat(300)] {
+        let reply = app
+            .post(
+                &format!("/auth/reset-password/{bad}/"),
+                json!({ "password": NEW_PASSWORD }),
+            )
+            .await;
+        assert_eq!(reply.body, json!({ "detail": "Invalid token." }), "{bad}");
+    }
+    let weak = app
+        .post(
+            &format!("/auth/reset-password/{token}/"),
+            json!({ "new_password": "12345678" }),
+        )
+        .await;
+    assert_eq!(
+        weak.body,
+        json!({ "new_password": ["This password is too common.", "This password is entirely numeric."] })
+    );
+    let ok = app
+        .post(
+            &format!("/auth/reset-password/{token}/"),
+            json!({ "new_password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(
+        ok.status,
+        StatusCode::OK,
+        "a refused weak password leaves the token usable"
+    );
+}
+
+#[tokio::test]
+async fn a_newer_reset_request_and_a_password_change_kill_older_reset_links() {
+    let (app, mail) = spawn_app_with_mail(|_| {}).await;
+    let (_, access, _) = app.signed_in_user("dora@example.com").await;
+    let first = reset_token_for(&app, &mail, "dora@example.com").await;
+    let second = reset_token_for(&app, &mail, "dora@example.com").await;
+    let reply = app
+        .post(
+            &format!("/auth/reset-password/{first}/"),
+            json!({ "password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(
+        reply.body,
+        json!({ "detail": "Invalid token." }),
+        "only the newest link works"
+    );
+
+    let change = app
+        .post_authed(
+            "/auth/change-password/",
+            &access,
+            json!({ "old_password": PASSWORD, "new_password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(change.status, StatusCode::OK, "{}", change.text);
+
+    let reply = app
+        .post(
+            &format!("/auth/reset-password/{second}/"),
+            json!({ "password": "third passphrase here" }),
+        )
+        .await;
+    assert_eq!(
+        reply.body,
+        json!({ "detail": "Invalid token." }),
+        "a password change kills reset links"
+    );
+}
+
+#[tokio::test]
+async fn a_reset_token_only_resets_its_own_user() {
+    let (app, mail) = spawn_app_with_mail(|_| {}).await;
+    let (_, eve_access, _) = app.signed_in_user("eve@example.com").await;
+    app.register("fay@example.com").await;
+    let fays = reset_token_for(&app, &mail, "fay@example.com").await;
+    // Eve, signed in, presents Fay's token: it sets Fay's password, not hers.
+    let request = app
+        .client
+        .post(app.url(&format!("/auth/reset-password/{fays}/")))
+        .bearer_auth(&eve_access);
+    let reply = Reply::read(
+        request
+            .json(&json!({ "password": NEW_PASSWORD }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let fay = app
+        .post(
+            "/auth/token/",
+            json!({ "email": "fay@example.com", "password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(fay.status, StatusCode::OK);
+    let eve = app
+        .post(
+            "/auth/token/",
+            json!({ "email": "eve@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(eve.status, StatusCode::OK, "Eve's password is untouched");
+}
+
+#[tokio::test]
+async fn tokens_are_stored_hashed_and_a_delivered_message_keeps_no_usable_link() {
+    let (app, mail) = spawn_app_with_mail(|_| {}).await;
+    app.register("gus@example.com").await;
+    let token = reset_token_for(&app, &mail, "gus@example.com").await;
+    // The worker records the delivery right after the server accepted it.
+    let mut wiped = 0;
+    for _ in 0..100 {
+        wiped = app.db.scalar("SELECT count(*) AS value FROM email_outbox WHERE sent_at IS NOT NULL AND body_text = '' AND body_html = ''").await;
+        if wiped == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(wiped, 1);
+    let leaks = format!(
+        "SELECT count(*) AS value FROM email_outbox WHERE body_text LIKE '%{token}%' OR body_html LIKE '%{token}%' OR subject LIKE '%{token}%'"
+    );
+    assert_eq!(app.db.scalar(&leaks).await, 0);
+    let stored_raw = format!(
+        "SELECT count(*) AS value FROM one_time_tokens WHERE convert_from(token_hash, 'LATIN1') LIKE '%{token}%'"
+    );
+    assert_eq!(app.db.scalar(&stored_raw).await, 0);
+    let by_digest = format!(
+        "SELECT count(*) AS value FROM one_time_tokens WHERE token_hash = sha256('{token}'::bytea)"
+    );
+    assert_eq!(app.db.scalar(&by_digest).await, 1, "stored as its SHA-256");
+}
+
+#[tokio::test]
+async fn with_activation_required_a_new_account_is_activated_through_the_emailed_link() {
+    let (app, mail) = spawn_app_with_mail(|s| s.registration.require_activation = true).await;
+
+    let reply = app
+        .post(
+            "/auth/register/",
+            json!({ "email": "hal@example.com", "password": PASSWORD }),
+        )
+        .await;
+
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    assert_eq!(reply.body["is_active"], false);
+    assert!(reply.body.get("tokens").is_none());
+    let login = json!({ "email": "hal@example.com", "password": PASSWORD });
+    let refused = app.post("/auth/token/", login.clone()).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refused.body,
+        json!({ "detail": "No active account found with the given credentials" })
+    );
+    let email = mail.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(email.subject(), "Activate your account on Gatehouse");
+    assert!(
+        email.links()[0].starts_with("http://frontend.test/activate/"),
+        "{:?}",
+        email.links()
+    );
+    let token = link_token(&email);
+    let wrong_purpose = app
+        .post(
+            &format!("/auth/reset-password/{token}/"),
+            json!({ "password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(
+        wrong_purpose.body,
+        json!({ "detail": "Invalid token." }),
+        "an activation token never resets"
+    );
+
+    let activated = app
+        .post(&format!("/auth/activate/{token}/"), json!({}))
+        .await;
+
+    assert_eq!(activated.status, StatusCode::OK, "{}", activated.text);
+    assert_eq!(app.post("/auth/token/", login).await.status, StatusCode::OK);
+    assert_eq!(
+        mail.wait_for(2, WAIT).await[1].subject(),
+        "Your account on Gatehouse is active"
+    );
+    let again = app
+        .post(&format!("/auth/activate/{token}/"), json!({}))
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert_eq!(again.body, json!({ "detail": "Invalid token." }));
+}
+
+#[tokio::test]
+async fn a_reset_token_never_activates_and_an_expired_activation_says_so() {
+    let (app, mail) = spawn_app_with_mail(|s| s.registration.require_activation = true).await;
+    app.post(
+        "/auth/register/",
+        json!({ "email": "ida@example.com", "password": PASSWORD }),
+    )
+    .await;
+    let activation = link_token(&mail.wait_for(1, WAIT).await[0]);
+    app.db
+        .execute("UPDATE users SET is_active = true WHERE email = 'ida@example.com'")
+        .await;
+    let reset = reset_token_for(&app, &mail, "ida@example.com").await;
+    app.db
+        .execute("UPDATE users SET is_active = false WHERE email = 'ida@example.com'")
+        .await;
+    let reply = app
+        .post(&format!("/auth/activate/{reset}/"), json!({}))
+        .await;
+    assert_eq!(reply.body, json!({ "detail": "Invalid token." }));
+    app.db.execute("UPDATE one_time_tokens SET expires_at = now() - interval '1 second' WHERE purpose = 'activation'").await;
+    let reply = app
+        .post(&format!("/auth/activate/{activation}/"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body, json!({ "detail": "Token has expired." }));
+}
+
+#[tokio::test]
+async fn resend_activation_answers_alike_and_mails_only_an_inactive_account() {
+    let (app, mail) = spawn_app_with_mail(|s| s.registration.require_activation = true).await;
+    app.post(
+        "/auth/register/",
+        json!({ "email": "jon@example.com", "password": PASSWORD }),
+    )
+    .await;
+    app.post(
+        "/auth/register/",
+        json!({ "email": "kim@example.com", "password": PASSWORD }),
+    )
+    .await;
+    let first = link_token(&mail.wait_for(2, WAIT).await[0]);
+    app.post(
+        &format!("/auth/activate/{}/", link_token(&mail.received()[1])),
+        json!({}),
+    )
+    .await;
+    let rows = outbox_rows(&app).await;
+
+    let unknown = app
+        .post(
+            "/auth/activate/resend/",
+            json!({ "email": "nobody@example.com" }),
+        )
+        .await;
+    let active = app
+        .post(
+            "/auth/activate/resend/",
+            json!({ "email": "kim@example.com" }),
+        )
+        .await;
+    assert_eq!(
+        outbox_rows(&app).await,
+        rows,
+        "nothing for strangers or active accounts"
+    );
+    let inactive = app
+        .post(
+            "/auth/activate/resend/",
+            json!({ "email": "jon@example.com" }),
+        )
+        .await;
+
+    for reply in [&unknown, &active, &inactive] {
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, inactive.body);
+    }
+    assert_eq!(outbox_rows(&app).await, rows + 1);
+    let resent = mail
+        .wait_for(4, WAIT)
+        .await
+        .into_iter()
+        .find(|m| m.to == ["jon@example.com"] && link_token(m) != first);
+    let token = link_token(&resent.expect("a second activation email to jon"));
+    let stale = app
+        .post(&format!("/auth/activate/{first}/"), json!({}))
+        .await;
+    assert_eq!(
+        stale.body,
+        json!({ "detail": "Invalid token." }),
+        "the older link is retired"
+    );
+    assert_eq!(
+        app.post(&format!("/auth/activate/{token}/"), json!({}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn change_password_checks_the_old_one_and_validates_the_new_one() {
+    let (app, _mail) = spawn_app_with_mail(|_| {}).await;
+    let (_, access, _) = app.signed_in_user("lea@example.com").await;
+    let wrong = app
+        .post_authed(
+            "/auth/change-password/",
+            &access,
+            json!({ "old_password": "nope", "new_password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert_eq!(wrong.body, json!({ "old_password": ["Invalid password."] }));
+    let wrong = app
+        .post_authed(
+            "/auth/change-password/",
+            &access,
+            json!({ "current_password": "nope", "new_password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(
+        wrong.body,
+        json!({ "current_password": ["Invalid password."] })
+    );
+    let weak = app
+        .post_authed(
+            "/auth/change-password/",
+            &access,
+            json!({ "old_password": PASSWORD, "new_password": "lea@example.com" }),
+        )
+        .await;
+    assert_eq!(
+        weak.body,
+        json!({ "new_password": ["The password is too similar to the username."] })
+    );
+    let missing = app
+        .post_authed("/auth/change-password/", &access, json!({}))
+        .await;
+    assert_eq!(
+        missing.body,
+        json!({ "old_password": ["This field is required."], "new_password": ["This field is required."] })
+    );
+    let anonymous = app.post("/auth/change-password/", json!({})).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn change_password_ends_other_sessions_and_older_access_tokens_but_keeps_this_session() {
+    let (app, mail) = spawn_app_with_mail(|_| {}).await;
+    let (_, old_access, _) = app.signed_in_user("max@example.com").await;
+    let (other_access, other_refresh) = app.login("max@example.com").await;
+    // `iat` has whole seconds: let the old tokens be from an earlier second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (access, refresh) = app.login("max@example.com").await;
+
+    let reply = app
+        .post_authed(
+            "/auth/change-password/",
+            &access,
+            json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD }),
+        )
+        .await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(
+        reply.body,
+        json!({ "detail": "Password updated successfully." })
+    );
+    assert_token_not_valid(&app.refresh(&other_refresh).await, "Token is blacklisted");
+    assert_eq!(app.me(&other_access).await.status, StatusCode::UNAUTHORIZED);
+    let stale = app.me(&old_access).await;
+    assert_eq!(stale.status, StatusCode::UNAUTHORIZED);
+    let renewed = app.refresh(&refresh).await;
+    assert_eq!(
+        renewed.status,
+        StatusCode::OK,
+        "this session survives: {}",
+        renewed.text
+    );
+    assert_eq!(
+        app.me(&str_of(&renewed.body, "access")).await.status,
+        StatusCode::OK
+    );
+    let login = app
+        .post(
+            "/auth/token/",
+            json!({ "email": "max@example.com", "password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert_eq!(
+        mail.wait_for(1, WAIT).await[0].subject(),
+        "Your password on Gatehouse was changed"
+    );
+}
+
+#[tokio::test]
+async fn change_password_can_keep_the_other_sessions() {
+    let (app, _mail) =
+        spawn_app_with_mail(|s| s.passwords.change_revokes_other_sessions = false).await;
+    let (_, access, _) = app.signed_in_user("ned@example.com").await;
+    let (_, other_refresh) = app.login("ned@example.com").await;
+    let reply = app
+        .post_authed(
+            "/auth/change-password/",
+            &access,
+            json!({ "old_password": PASSWORD, "new_password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(app.refresh(&other_refresh).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_mail_server_outage_delays_messages_but_loses_none() {
+    let (app, mail) = spawn_app_with_mail(|_| {}).await;
+    app.register("ola@example.com").await;
+    app.register("pat@example.com").await;
+    mail.stop();
+
+    for email in ["ola@example.com", "pat@example.com"] {
+        let reply = app
+            .post("/auth/reset-password/", json!({ "email": email }))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "the request never waits on SMTP"
+        );
+    }
+    let mut failed = 0;
+    for _ in 0..100 {
+        failed = app.db.scalar("SELECT count(*) AS value FROM email_outbox WHERE sent_at IS NULL AND last_error IS NOT NULL").await;
+        if failed == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(failed, 2, "both deliveries were tried and failed");
+    assert!(mail.received().is_empty());
+
+    mail.resume().await;
+
+    let delivered = mail.wait_for(2, WAIT).await;
+    let mut recipients: Vec<_> = delivered.iter().flat_map(|m| m.to.clone()).collect();
+    recipients.sort();
+    assert_eq!(recipients, ["ola@example.com", "pat@example.com"]);
+    let token = link_token(&delivered[0]);
+    let reply = app
+        .post(
+            &format!("/auth/reset-password/{token}/"),
+            json!({ "password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "a delayed link still works");
+}

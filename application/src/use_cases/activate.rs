@@ -1,0 +1,50 @@
+//! Activation: the link from the activation email makes the account usable; a resend
+//! mails a fresh link to an inactive account and says nothing about others.
+
+use domain::TokenPurpose;
+use domain::ports::{AccountRepository, Clock, UserRepository};
+
+use crate::fault::faults_into;
+use crate::{Deps, Fault, Gatehouse, OneTimeTokenRejection};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActivateError {
+    #[error(transparent)]
+    Token(#[from] OneTimeTokenRejection),
+    #[error(transparent)]
+    Fault(Fault),
+}
+faults_into!(ActivateError);
+
+impl<D: Deps> Gatehouse<D> {
+    /// Consumes an activation token: the user becomes active and gets the
+    /// confirmation email, in one transaction.
+    pub async fn activate(&self, token: &str) -> Result<(), ActivateError> {
+        let record = self
+            .usable_one_time_token(token, TokenPurpose::Activation)
+            .await??;
+        if !self
+            .accounts
+            .activate(record.id, record.user_id, self.clock.now())
+            .await?
+        {
+            // Consumed by a concurrent request between our read and our write.
+            return Err(OneTimeTokenRejection::Invalid.into());
+        }
+        Ok(())
+    }
+
+    /// Mails a new activation link when `email` names an inactive account; does
+    /// nothing otherwise. The caller answers the same in every case.
+    pub async fn resend_activation(&self, email: &str) -> Result<(), Fault> {
+        let Some(user) = self.users.find_by_email(email.trim()).await? else {
+            return Ok(());
+        };
+        if user.is_active {
+            return Ok(());
+        }
+        let token = self.new_one_time_token(TokenPurpose::Activation);
+        self.accounts.issue_token(user.id, token).await?;
+        Ok(())
+    }
+}

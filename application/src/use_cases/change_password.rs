@@ -1,0 +1,98 @@
+//! Change password: the signed-in user, knowing his password, sets a new one.
+
+use domain::password::UserAttributes;
+use domain::ports::{
+    AccountRepository, Clock, PasswordChange, PasswordCheck, PasswordHasher, SessionRevocation,
+};
+use domain::{Password, User};
+use uuid::Uuid;
+
+use crate::fault::faults_into;
+use crate::{Deps, Fault, Gatehouse, ValidationErrors};
+
+#[derive(Debug, Clone)]
+pub struct ChangePasswordCommand {
+    pub user: User,
+    /// The session the request comes from; kept when other sessions are revoked.
+    pub session: Uuid,
+    pub current_password: Password,
+    /// The field the current password came in (`old_password` or `current_password`),
+    /// named in its error.
+    pub current_password_field: &'static str,
+    pub new_password: Password,
+    /// The field the new password came in, named in its errors.
+    pub new_password_field: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangePasswordError {
+    #[error("invalid input")]
+    Invalid(ValidationErrors),
+    #[error(transparent)]
+    Fault(Fault),
+}
+faults_into!(ChangePasswordError);
+
+pub(crate) const INVALID_PASSWORD: &str = "Invalid password.";
+
+impl<D: Deps> Gatehouse<D> {
+    /// Checks the current password and the new one's strength, then sets it: older
+    /// access tokens are refused from now on, the other sessions end (configurable),
+    /// pending reset links die and a notification is queued — all in one transaction.
+    pub async fn change_password(
+        &self,
+        command: ChangePasswordCommand,
+    ) -> Result<(), ChangePasswordError> {
+        let user = &command.user;
+        if let PasswordCheck::Mismatch = self
+            .hasher
+            .verify(&command.current_password, &user.password_hash)
+            .await?
+        {
+            return Err(ChangePasswordError::Invalid(ValidationErrors::single(
+                command.current_password_field,
+                INVALID_PASSWORD,
+            )));
+        }
+        self.check_new_password(user, &command.new_password, command.new_password_field)
+            .map_err(ChangePasswordError::Invalid)?;
+        let password_hash = self.hasher.hash(&command.new_password).await?;
+        let revoke = match self.settings.accounts.change_revokes_other_sessions {
+            true => SessionRevocation::AllBut(command.session),
+            false => SessionRevocation::None,
+        };
+        let change = PasswordChange {
+            user_id: user.id,
+            password_hash,
+            at: self.clock.now(),
+            revoke,
+            consume_token: None,
+        };
+        self.accounts.set_password(change).await?;
+        Ok(())
+    }
+
+    /// Django's validators on a new password for `user`, reported under `field`.
+    pub(crate) fn check_new_password(
+        &self,
+        user: &User,
+        password: &Password,
+        field: &str,
+    ) -> Result<(), ValidationErrors> {
+        let attributes = UserAttributes {
+            username: user.username.as_str(),
+            first_name: &user.first_name,
+            last_name: &user.last_name,
+            email: user.email.as_str(),
+        };
+        let mut errors = ValidationErrors::new();
+        for message in self
+            .settings
+            .passwords
+            .validate(password.expose(), &attributes)
+        {
+            errors.add(field, message);
+        }
+        errors.into_result()
+    }
+}

@@ -1,0 +1,92 @@
+//! Password reset: a link by email to whoever owns an active account, and the
+//! confirmation that sets a new password with the link's token.
+
+use domain::ports::{
+    AccountRepository, Clock, PasswordChange, PasswordHasher, SessionRevocation, UserRepository,
+};
+use domain::{Password, TokenPurpose};
+
+use crate::fault::faults_into;
+use crate::{Deps, Fault, Gatehouse, OneTimeTokenRejection, ValidationErrors};
+
+/// Whether a reset request found an account to mail. Only `reveal_unknown_email`
+/// lets the caller tell the two apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetRequested {
+    Mailed,
+    UnknownEmail,
+}
+
+/// `Debug` hides the token.
+#[derive(Clone)]
+pub struct ConfirmResetCommand {
+    pub token: String,
+    pub new_password: Password,
+    /// The field the new password came in (`password` or `new_password`).
+    pub new_password_field: &'static str,
+}
+
+impl std::fmt::Debug for ConfirmResetCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfirmResetCommand")
+            .field("token", &"***")
+            .field("new_password", &self.new_password)
+            .field("new_password_field", &self.new_password_field)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmResetError {
+    #[error(transparent)]
+    Token(#[from] OneTimeTokenRejection),
+    #[error("invalid input")]
+    Invalid(ValidationErrors),
+    #[error(transparent)]
+    Fault(Fault),
+}
+faults_into!(ConfirmResetError);
+
+impl<D: Deps> Gatehouse<D> {
+    /// Mails a reset link to an active account with this email; nothing to anyone else.
+    pub async fn request_password_reset(&self, email: &str) -> Result<ResetRequested, Fault> {
+        let user = self.users.find_by_email(email.trim()).await?;
+        let Some(user) = user.filter(|u| u.is_active) else {
+            return Ok(ResetRequested::UnknownEmail);
+        };
+        let token = self.new_one_time_token(TokenPurpose::Reset);
+        self.accounts.issue_token(user.id, token).await?;
+        Ok(ResetRequested::Mailed)
+    }
+
+    /// Sets the new password with a reset token: every session ends, the token and
+    /// any other pending reset link die, and a notification is queued.
+    pub async fn confirm_password_reset(
+        &self,
+        command: ConfirmResetCommand,
+    ) -> Result<(), ConfirmResetError> {
+        let record = self
+            .usable_one_time_token(&command.token, TokenPurpose::Reset)
+            .await??;
+        let user = self
+            .users
+            .find_by_id(record.user_id)
+            .await?
+            .filter(|u| u.is_active)
+            .ok_or(OneTimeTokenRejection::Invalid)?;
+        self.check_new_password(&user, &command.new_password, command.new_password_field)
+            .map_err(ConfirmResetError::Invalid)?;
+        let password_hash = self.hasher.hash(&command.new_password).await?;
+        let change = PasswordChange {
+            user_id: user.id,
+            password_hash,
+            at: self.clock.now(),
+            revoke: SessionRevocation::All,
+            consume_token: Some(record.id),
+        };
+        if !self.accounts.set_password(change).await? {
+            return Err(OneTimeTokenRejection::Invalid.into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,472 @@
+//! Change password: the signed-in user, knowing his password, sets a new one; his
+//! other sessions, older access tokens and pending reset links end with it.
+
+mod support;
+
+use application::use_cases::authenticate::AuthenticateError;
+use application::use_cases::change_password::{ChangePasswordCommand, ChangePasswordError};
+use application::use_cases::password_reset::{ConfirmResetCommand, ConfirmResetError};
+use application::use_cases::refresh::RefreshError;
+use application::{
+    AccountSettings, OneTimeTokenRejection, Settings, TokenPair, TokenRejection, ValidationErrors,
+};
+use chrono::Duration;
+use domain::ports::Clock;
+use domain::{EmailKind, Password, TokenPurpose, User};
+use support::{
+    FakeHasher, Fakes, PASSWORD, TestDeps, default_gatehouse, gatehouse, log_in, login_command,
+    refresh,
+};
+
+type Gatehouse = application::Gatehouse<TestDeps>;
+
+const NEW_PASSWORD: &str = "a brand new passphrase";
+const INVALID_PASSWORD: &str = "Invalid password.";
+
+/// Alice, logged in twice: `this` is the session the change comes from.
+struct Alice {
+    user: User,
+    this: TokenPair,
+    other: TokenPair,
+}
+
+async fn alice_with_two_sessions(gatehouse: &Gatehouse, fakes: &Fakes) -> Alice {
+    let user = fakes.add_user("alice", "alice@example.com");
+    let this = log_in(gatehouse, "alice").await;
+    let other = log_in(gatehouse, "alice").await;
+    // The change comes a while after the logins (within the access tokens' five
+    // minutes), as it would.
+    fakes.clock.advance(Duration::minutes(2));
+    Alice { user, this, other }
+}
+
+/// The command the API builds from an authenticated request in session `from`.
+async fn command(
+    gatehouse: &Gatehouse,
+    from: &TokenPair,
+    current: &str,
+    new: &str,
+) -> ChangePasswordCommand {
+    let principal = gatehouse
+        .authenticate(&from.access)
+        .await
+        .expect("the caller is authenticated");
+    ChangePasswordCommand {
+        user: principal.user,
+        session: principal.sid,
+        current_password: Password::new(current),
+        current_password_field: "old_password",
+        new_password: Password::new(new),
+        new_password_field: "new_password",
+    }
+}
+
+#[track_caller]
+fn invalid(result: Result<(), ChangePasswordError>) -> ValidationErrors {
+    match result {
+        Err(ChangePasswordError::Invalid(errors)) => errors,
+        other => panic!("expected validation errors, got {other:?}"),
+    }
+}
+
+fn fields(errors: &ValidationErrors) -> Vec<&str> {
+    errors.fields().map(|(field, _)| field).collect()
+}
+
+/// Whether any refresh token of the session is revoked.
+fn revoked(fakes: &Fakes, pair: &TokenPair) -> bool {
+    fakes
+        .store
+        .family(fakes.sid(&pair.refresh))
+        .iter()
+        .any(|t| t.revoked_at.is_some())
+}
+
+/// Asserts that nothing about the user changed and nothing was queued.
+#[track_caller]
+fn assert_unchanged(fakes: &Fakes, alice: &Alice) {
+    let stored = fakes.user(alice.user.id);
+    assert_eq!(stored.password_hash, alice.user.password_hash);
+    assert_eq!(stored.password_changed_at, alice.user.password_changed_at);
+    assert!(!revoked(fakes, &alice.this));
+    assert!(!revoked(fakes, &alice.other));
+    assert_eq!(fakes.store.outbox(), []);
+}
+
+#[tokio::test]
+async fn a_wrong_current_password_is_refused_under_old_password() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = alice_with_two_sessions(&gatehouse, &fakes).await;
+
+    let errors = invalid(
+        gatehouse
+            .change_password(command(&gatehouse, &alice.this, "wrong password", NEW_PASSWORD).await)
+            .await,
+    );
+
+    assert_eq!(fields(&errors), ["old_password"]);
+    assert_eq!(errors.messages("old_password"), [INVALID_PASSWORD]);
+    assert_eq!(fakes.hasher.hash_calls(), 0);
+    assert_unchanged(&fakes, &alice);
+}
+
+#[tokio::test]
+async fn a_wrong_current_password_is_refused_under_current_password() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = alice_with_two_sessions(&gatehouse, &fakes).await;
+
+    let errors = invalid(
+        gatehouse
+            .change_password(ChangePasswordCommand {
+                current_password_field: "current_password",
+                ..command(&gatehouse, &alice.this, "wrong password", NEW_PASSWORD).await
+            })
+            .await,
+    );
+
+    assert_eq!(fields(&errors), ["current_password"]);
+    assert_eq!(errors.messages("current_password"), [INVALID_PASSWORD]);
+    assert_unchanged(&fakes, &alice);
+}
+
+#[tokio::test]
+async fn a_wrong_current_password_is_reported_alone_even_with_a_weak_new_one() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = alice_with_two_sessions(&gatehouse, &fakes).await;
+
+    let errors = invalid(
+        gatehouse
+            .change_password(command(&gatehouse, &alice.this, "wrong password", "123").await)
+            .await,
+    );
+
+    assert_eq!(fields(&errors), ["old_password"]);
+    assert_eq!(errors.messages("old_password"), [INVALID_PASSWORD]);
+    assert_unchanged(&fakes, &alice);
+}
+
+#[tokio::test]
+async fn the_current_password_is_verified_against_the_users_hash() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = alice_with_two_sessions(&gatehouse, &fakes).await;
+    let before = fakes.hasher.verified().len();
+
+    gatehouse
+        .change_password(command(&gatehouse, &alice.this, PASSWORD, NEW_PASSWORD).await)
+        .await
+        .expect("changed");
+
+    assert_eq!(
+        fakes.hasher.verified()[before..],
+        [(PASSWORD.to_owned(), FakeHasher::hash_of(PASSWORD))]
+    );
+    assert_eq!(fakes.hasher.dummy_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_weak_new_password_gets_djangos_messages_under_new_password() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = alice_with_two_sessions(&gatehouse, &fakes).await;
+
+    let errors = invalid(
+        gatehouse
+            .change_password(command(&gatehouse, &alice.this, PASSWORD, "1234567").await)
+            .await,
+    );
+
+    assert_eq!(fields(&errors), ["new_password"]);
+    assert_eq!(
+        errors.messages("new_password"),
+        [
+            "This password is too short. It must contain at least 8 characters.",
+            "This password is too common.",
+            "This password is entirely numeric.",
+        ]
+    );
+    assert_eq!(fakes.hasher.hash_calls(), 0);
+    assert_unchanged(&fakes, &alice);
+}
+
+#[tokio::test]
+async fn a_weak_new_password_is_reported_under_the_field_it_came_in() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = alice_with_two_sessions(&gatehouse, &fakes).await;
+
+    let errors = invalid(
+        gatehouse
+            .change_password(ChangePasswordCommand {
+                new_password_field: "password",
+                ..command(&gatehouse, &alice.this, PASSWORD, "password").await
+            })
+            .await,
+    );
+
+    assert_eq!(fields(&errors), ["password"]);
+    assert_eq!(
+        errors.messages("password"),
+        ["This password is too common."]
+    );
+    assert_unchanged(&fakes, &alice);
+}
+
+#[tokio::test]
+async fn a_new_password_like_the_username_is_too_similar_to_it() {
+    let (gatehouse, fakes) = default_gatehouse();
+    fakes.add_user("bartholomew", "zed@example.com");
+    let pair = log_in(&gatehouse, "bartholomew").await;
+
+    let errors = invalid(
+        gatehouse
+            .change_password(command(&gatehouse, &pair, PASSWORD, "Bartholomew7").await)
+            .await,
+    );
+
+    assert_eq!(
+        errors.messages("new_password"),
+        ["The password is too similar to the username."]
+    );
+}
+
+#[tokio::test]
+async fn a_change_sets_the_hash_and_time_ends_the_other_sessions_and_queues_a_notice() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = alice_with_two_sessions(&gatehouse, &fakes).await;
+    let now = fakes.clock.now();
+
+    gatehouse
+        .change_password(command(&gatehouse, &alice.this, PASSWORD, NEW_PASSWORD).await)
+        .await
+        .expect("changed");
+
+    let stored = fakes.user(alice.user.id);
+    assert_eq!(stored.password_hash, FakeHasher::hash_of(NEW_PASSWORD));
+    assert_eq!(stored.password_changed_at, now);
+    assert!(stored.is_active);
+    assert!(
+        !revoked(&fakes, &alice.this),
+        "the caller's session is kept"
+    );
+    let other = fakes.store.family(fakes.sid(&alice.other.refresh));
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].revoked_at, Some(now));
+    assert_eq!(
+        fakes.store.outbox(),
+        [(alice.user.id, EmailKind::PasswordChanged)]
+    );
+    assert_eq!(fakes.hasher.hash_calls(), 1);
+}
+
+#[tokio::test]
+async fn only_the_new_password_logs_in_afterwards() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = alice_with_two_sessions(&gatehouse, &fakes).await;
+
+    gatehouse
+        .change_password(command(&gatehouse, &alice.this, PASSWORD, NEW_PASSWORD).await)
+        .await
+        .expect("changed");
+
+    assert!(
+        gatehouse
+            .login(login_command("alice", PASSWORD))
+            .await
+            .is_err()
+    );
+    gatehouse
+        .login(login_command("alice", NEW_PASSWORD))
+        .await
+        .expect("the new password logs in");
+}
+
+#[tokio::test]
+async fn older_access_tokens_are_refused_and_only_the_kept_session_refreshes() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = alice_with_two_sessions(&gatehouse, &fakes).await;
+
+    gatehouse
+        .change_password(command(&gatehouse, &alice.this, PASSWORD, NEW_PASSWORD).await)
+        .await
+        .expect("changed");
+
+    let error = gatehouse
+        .authenticate(&alice.this.access)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, AuthenticateError::PasswordChanged),
+        "{error:?}"
+    );
+    assert!(gatehouse.authenticate(&alice.other.access).await.is_err());
+    let error = refresh(&gatehouse, &alice.other.refresh).await.unwrap_err();
+    assert!(
+        matches!(error, RefreshError::Token(TokenRejection::Blacklisted)),
+        "{error:?}"
+    );
+    let refreshed = refresh(&gatehouse, &alice.this.refresh)
+        .await
+        .expect("the caller's session goes on");
+    gatehouse
+        .authenticate(&refreshed.access)
+        .await
+        .expect("a fresh access token is accepted");
+}
+
+#[tokio::test]
+async fn with_change_revokes_other_sessions_off_no_session_ends() {
+    let (gatehouse, fakes) = gatehouse(Settings {
+        accounts: AccountSettings {
+            change_revokes_other_sessions: false,
+            ..AccountSettings::default()
+        },
+        ..Settings::default()
+    });
+    let alice = alice_with_two_sessions(&gatehouse, &fakes).await;
+    let now = fakes.clock.now();
+
+    gatehouse
+        .change_password(command(&gatehouse, &alice.this, PASSWORD, NEW_PASSWORD).await)
+        .await
+        .expect("changed");
+
+    let stored = fakes.user(alice.user.id);
+    assert_eq!(stored.password_hash, FakeHasher::hash_of(NEW_PASSWORD));
+    assert_eq!(stored.password_changed_at, now);
+    assert!(
+        fakes
+            .store
+            .tokens_of(alice.user.id)
+            .iter()
+            .all(|t| t.revoked_at.is_none())
+    );
+    assert_eq!(
+        fakes.store.outbox(),
+        [(alice.user.id, EmailKind::PasswordChanged)]
+    );
+    refresh(&gatehouse, &alice.other.refresh)
+        .await
+        .expect("the other session goes on");
+}
+
+#[tokio::test]
+async fn another_users_sessions_are_left_alone() {
+    let (gatehouse, fakes) = default_gatehouse();
+    fakes.add_user("bob", "bob@example.com");
+    let bob = log_in(&gatehouse, "bob").await;
+    let alice = alice_with_two_sessions(&gatehouse, &fakes).await;
+
+    gatehouse
+        .change_password(command(&gatehouse, &alice.this, PASSWORD, NEW_PASSWORD).await)
+        .await
+        .expect("changed");
+
+    assert!(!revoked(&fakes, &bob));
+    let bob_user = fakes.store.user_by_username("bob").unwrap();
+    assert_eq!(bob_user.password_hash, FakeHasher::hash_of(PASSWORD));
+    assert_eq!(fakes.store.sent_to(bob_user.id), []);
+}
+
+#[tokio::test]
+async fn a_pending_reset_link_dies_with_the_change() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = alice_with_two_sessions(&gatehouse, &fakes).await;
+    gatehouse
+        .request_password_reset("alice@example.com")
+        .await
+        .expect("mailed");
+    let reset = fakes.store.last_link_token(alice.user.id).expect("a link");
+    fakes.clock.advance(Duration::minutes(1));
+    let now = fakes.clock.now();
+
+    gatehouse
+        .change_password(command(&gatehouse, &alice.this, PASSWORD, NEW_PASSWORD).await)
+        .await
+        .expect("changed");
+
+    assert_eq!(fakes.one_time_token(&reset).used_at, Some(now));
+    let error = gatehouse
+        .confirm_password_reset(ConfirmResetCommand {
+            token: reset.clone(),
+            new_password: Password::new("yet another passphrase"),
+            new_password_field: "new_password",
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ConfirmResetError::Token(OneTimeTokenRejection::Invalid)
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        fakes.user(alice.user.id).password_hash,
+        FakeHasher::hash_of(NEW_PASSWORD)
+    );
+    assert_eq!(
+        fakes.store.sent_to(alice.user.id),
+        [
+            EmailKind::PasswordReset { token: reset },
+            EmailKind::PasswordChanged
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_pending_activation_link_is_not_a_reset_link_and_survives_the_change() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = alice_with_two_sessions(&gatehouse, &fakes).await;
+    let now = fakes.clock.now();
+    fakes.store.insert_one_time_token(
+        alice.user.id,
+        &domain::NewOneTimeToken {
+            raw: "an-activation-token".to_owned(),
+            digest: support::FakeTokenGenerator::digest_of("an-activation-token"),
+            purpose: TokenPurpose::Activation,
+            created_at: now,
+            expires_at: now + Duration::days(3),
+        },
+    );
+
+    gatehouse
+        .change_password(command(&gatehouse, &alice.this, PASSWORD, NEW_PASSWORD).await)
+        .await
+        .expect("changed");
+
+    assert_eq!(fakes.one_time_token("an-activation-token").used_at, None);
+}
+
+#[tokio::test]
+async fn changing_twice_needs_the_new_password_the_second_time() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = alice_with_two_sessions(&gatehouse, &fakes).await;
+    gatehouse
+        .change_password(command(&gatehouse, &alice.this, PASSWORD, NEW_PASSWORD).await)
+        .await
+        .expect("changed");
+    fakes.clock.advance(Duration::minutes(1));
+    let pair = refresh(&gatehouse, &alice.this.refresh).await.unwrap();
+    let pair = TokenPair {
+        access: pair.access,
+        refresh: pair.refresh.expect("rotated"),
+    };
+
+    let errors = invalid(
+        gatehouse
+            .change_password(command(&gatehouse, &pair, PASSWORD, "third passphrase here").await)
+            .await,
+    );
+    assert_eq!(errors.messages("old_password"), [INVALID_PASSWORD]);
+
+    gatehouse
+        .change_password(command(&gatehouse, &pair, NEW_PASSWORD, "third passphrase here").await)
+        .await
+        .expect("changed again");
+    assert_eq!(
+        fakes.user(alice.user.id).password_hash,
+        FakeHasher::hash_of("third passphrase here")
+    );
+    assert_eq!(
+        fakes.store.sent_to(alice.user.id),
+        [EmailKind::PasswordChanged, EmailKind::PasswordChanged]
+    );
+}

@@ -1,0 +1,68 @@
+//! Port: the email-driven account changes, each one transaction with the email it
+//! causes queued in the outbox (SPEC §7: the message row commits with the change).
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{NewOneTimeToken, OneTimeTokenRecord, RepositoryError, UserId};
+
+/// Which sessions a password change ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRevocation {
+    None,
+    AllBut(Uuid),
+    All,
+}
+
+/// A password change by any route.
+#[derive(Debug, Clone)]
+pub struct PasswordChange {
+    pub user_id: UserId,
+    pub password_hash: String,
+    pub at: DateTime<Utc>,
+    pub revoke: SessionRevocation,
+    /// The reset token this change consumes; the change fails if it was used meanwhile.
+    pub consume_token: Option<i64>,
+}
+
+/// Stores one-time tokens and applies the changes they authorise.
+///
+/// Every method that changes state also queues its email and commits both together.
+///
+/// # Errors
+/// `RepositoryError::Unavailable` when the store cannot be reached in time,
+/// `RepositoryError::Unexpected` otherwise.
+pub trait AccountRepository: Clone + Send + Sync + 'static {
+    /// Stores the token, retires the user's earlier unused tokens of the same purpose,
+    /// and queues the email of its purpose (activation or reset link).
+    fn issue_token(
+        &self,
+        user_id: UserId,
+        token: NewOneTimeToken,
+    ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+
+    /// The token stored under this digest, used or not.
+    fn find_token(
+        &self,
+        digest: &[u8],
+    ) -> impl Future<Output = Result<Option<OneTimeTokenRecord>, RepositoryError>> + Send;
+
+    /// Consumes the activation token, activates the user and queues the confirmation.
+    /// `false` when the token was consumed meanwhile (nothing changes).
+    fn activate(
+        &self,
+        token_id: i64,
+        user_id: UserId,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
+
+    /// Sets the password and `password_changed_at`, revokes sessions as asked, retires
+    /// every unused reset token of the user, and queues the "password changed" email.
+    /// `false` when `consume_token` was consumed meanwhile (nothing changes).
+    fn set_password(
+        &self,
+        change: PasswordChange,
+    ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
+}

@@ -1,0 +1,280 @@
+//! The transactional outbox (SPEC §7). A state change and the email it causes are
+//! written in one transaction; a worker inside `gatehouse serve` delivers the rows.
+//!
+//! Delivery: the worker claims due rows with `FOR UPDATE SKIP LOCKED` and leases them
+//! (pushes `next_attempt_at` past the lease) in a short transaction, so several
+//! instances never take the same row and no connection is held while talking SMTP.
+//! A delivered row keeps its recipient and subject but loses its bodies (and so the
+//! link); a failed one is retried with exponential backoff, without limit, so a mail
+//! server that is down for a while costs no message. A worker that dies mid-send
+//! leaves its rows to be retried when the lease ends (at least once, never lost).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use domain::ports::Mailer;
+use domain::{EmailKind, EmailMessage};
+use tokio::sync::Notify;
+
+use crate::db::{PgPool, connection};
+use crate::email::composer::{EmailComposer, Recipient};
+use crate::schema::email_outbox;
+
+/// What enqueues messages: the templates, and a bell that wakes this instance's
+/// worker when a transaction that queued a message has committed.
+#[derive(Clone)]
+pub struct Outbox {
+    composer: Arc<EmailComposer>,
+    bell: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new(composer: EmailComposer) -> Self {
+        Self {
+            composer: Arc::new(composer),
+            bell: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Renders and inserts a message inside the caller's transaction.
+    pub(crate) async fn enqueue(
+        &self,
+        conn: &mut AsyncPgConnection,
+        kind: &EmailKind,
+        to: &Recipient<'_>,
+    ) -> QueryResult<()> {
+        let message = self.composer.render(kind, to);
+        diesel::insert_into(email_outbox::table)
+            .values((
+                email_outbox::recipient.eq(&message.to),
+                email_outbox::subject.eq(&message.subject),
+                email_outbox::body_text.eq(&message.text),
+                email_outbox::body_html.eq(&message.html),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Tells the worker that committed messages are waiting.
+    pub(crate) fn ring(&self) {
+        self.bell.notify_one();
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    /// How often the worker looks for due messages when nothing rang.
+    pub poll_interval: Duration,
+    /// The longest wait between two attempts of one message.
+    pub max_backoff: Duration,
+    /// How long a claimed message is left to its worker before another may retry it.
+    pub lease: Duration,
+    /// Messages claimed at once.
+    pub batch: i64,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+            lease: Duration::from_secs(60),
+            batch: 10,
+        }
+    }
+}
+
+#[derive(Queryable)]
+struct Claimed {
+    id: i64,
+    recipient: String,
+    subject: String,
+    body_text: String,
+    body_html: String,
+    attempts: i32,
+}
+
+/// Delivers the outbox through a `Mailer`.
+pub struct OutboxWorker<M: Mailer> {
+    pool: PgPool,
+    mailer: M,
+    bell: Arc<Notify>,
+    settings: OutboxSettings,
+}
+
+/// The wait before attempt `attempts + 1`: 1 s, 2 s, 4 s… up to `max`.
+fn backoff(attempts: i32, max: Duration) -> Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(20);
+    Duration::from_secs(1u64 << exponent).min(max)
+}
+
+fn interval(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+impl<M: Mailer> OutboxWorker<M> {
+    pub fn new(pool: PgPool, mailer: M, outbox: &Outbox, settings: OutboxSettings) -> Self {
+        Self {
+            pool,
+            mailer,
+            bell: outbox.bell.clone(),
+            settings,
+        }
+    }
+
+    /// Delivers until `stop` resolves; errors are logged and retried, never fatal.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            let delivered = match self.deliver_due().await {
+                Ok(count) => count,
+                Err(error) => {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "outbox: delivery round failed"
+                    );
+                    0
+                }
+            };
+            if delivered > 0 {
+                continue;
+            }
+            tokio::select! {
+                () = &mut stop => return,
+                () = self.bell.notified() => {}
+                () = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Claims the due messages, sends them and records each outcome; returns how many
+    /// were claimed.
+    pub async fn deliver_due(&self) -> anyhow::Result<usize> {
+        let claimed = self.claim().await?;
+        for message in &claimed {
+            let email = EmailMessage {
+                to: message.recipient.clone(),
+                subject: message.subject.clone(),
+                text: message.body_text.clone(),
+                html: message.body_html.clone(),
+            };
+            let outcome = self.mailer.send(&email).await;
+            self.record(message, outcome.as_ref().err()).await?;
+            match outcome {
+                Ok(()) => {
+                    tracing::info!(outbox_id = message.id, subject = %message.subject, "email delivered")
+                }
+                Err(error) => tracing::warn!(
+                    outbox_id = message.id,
+                    attempts = message.attempts,
+                    error = %error,
+                    cause = ?std::error::Error::source(&error).map(ToString::to_string),
+                    "email not delivered; will retry"
+                ),
+            }
+        }
+        Ok(claimed.len())
+    }
+
+    async fn claim(&self) -> anyhow::Result<Vec<Claimed>> {
+        let mut conn = connection(&self.pool).await?;
+        let lease_until = Utc::now() + interval(self.settings.lease);
+        let batch = self.settings.batch;
+        let claimed = conn
+            .transaction(async |conn| {
+                let due: Vec<Claimed> = email_outbox::table
+                    .filter(email_outbox::sent_at.is_null())
+                    .filter(email_outbox::next_attempt_at.le(diesel::dsl::now))
+                    .order(email_outbox::id)
+                    .limit(batch)
+                    .select((
+                        email_outbox::id,
+                        email_outbox::recipient,
+                        email_outbox::subject,
+                        email_outbox::body_text,
+                        email_outbox::body_html,
+                        email_outbox::attempts,
+                    ))
+                    .for_update()
+                    .skip_locked()
+                    .load(conn)
+                    .await?;
+                let ids: Vec<i64> = due.iter().map(|m| m.id).collect();
+                diesel::update(email_outbox::table.filter(email_outbox::id.eq_any(&ids)))
+                    .set((
+                        email_outbox::attempts.eq(email_outbox::attempts + 1),
+                        email_outbox::next_attempt_at.eq(lease_until),
+                    ))
+                    .execute(conn)
+                    .await?;
+                Ok::<_, diesel::result::Error>(
+                    due.into_iter()
+                        .map(|m| Claimed {
+                            attempts: m.attempts + 1,
+                            ..m
+                        })
+                        .collect(),
+                )
+            })
+            .await?;
+        Ok(claimed)
+    }
+
+    async fn record(
+        &self,
+        message: &Claimed,
+        failure: Option<&domain::ports::MailError>,
+    ) -> anyhow::Result<()> {
+        let mut conn = connection(&self.pool).await?;
+        let row = email_outbox::table.find(message.id);
+        match failure {
+            None => {
+                diesel::update(row)
+                    .set((
+                        email_outbox::sent_at.eq(diesel::dsl::now),
+                        email_outbox::body_text.eq(""),
+                        email_outbox::body_html.eq(""),
+                        email_outbox::last_error.eq(None::<String>),
+                    ))
+                    .execute(&mut conn)
+                    .await?;
+            }
+            Some(error) => {
+                let retry_at =
+                    Utc::now() + interval(backoff(message.attempts, self.settings.max_backoff));
+                let mut reason = error.to_string();
+                if let Some(cause) = std::error::Error::source(error) {
+                    reason = format!("{reason}: {cause}");
+                }
+                let reason: String = reason.chars().take(500).collect();
+                diesel::update(row)
+                    .set((
+                        email_outbox::next_attempt_at.eq(retry_at),
+                        email_outbox::last_error.eq(reason),
+                    ))
+                    .execute(&mut conn)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let max = Duration::from_secs(60);
+        let waits: Vec<u64> = (1..=8).map(|a| backoff(a, max).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(backoff(10_000, max), max);
+    }
+}

@@ -1,0 +1,286 @@
+//! A real SMTP server on loopback for tests: speaks enough ESMTP for lettre (EHLO,
+//! MAIL, RCPT, DATA, RSET, NOOP, QUIT), keeps every delivered message, and can be
+//! stopped and started again on the same port to play a mail server that is down.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// One message as the server received it.
+#[derive(Debug, Clone)]
+pub struct ReceivedEmail {
+    pub from: String,
+    pub to: Vec<String>,
+    /// The DATA section, dot-unstuffed, CRLF line ends.
+    pub data: String,
+}
+
+pub struct SmtpCatcher {
+    port: u16,
+    inbox: Arc<Mutex<Vec<ReceivedEmail>>>,
+    arrived: Arc<Notify>,
+    server: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SmtpCatcher {
+    /// Listens on `127.0.0.1:0`.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the SMTP catcher");
+        let port = listener.local_addr().expect("local address").port();
+        let catcher = Self {
+            port,
+            inbox: Arc::default(),
+            arrived: Arc::default(),
+            server: Mutex::new(None),
+        };
+        catcher.serve(listener);
+        catcher
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let (inbox, arrived) = (self.inbox.clone(), self.arrived.clone());
+        let task = tokio::spawn(async move {
+            let mut sessions = tokio::task::JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                sessions.spawn(session(stream, inbox.clone(), arrived.clone()));
+            }
+        });
+        *self.server.lock().expect("catcher lock") = Some(task);
+    }
+
+    /// Goes down: the port refuses connections and open sessions are cut.
+    pub fn stop(&self) {
+        if let Some(task) = self.server.lock().expect("catcher lock").take() {
+            task.abort();
+        }
+    }
+
+    /// Comes back on the same port.
+    pub async fn resume(&self) {
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(listener) => break listener,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        self.serve(listener);
+    }
+
+    pub fn received(&self) -> Vec<ReceivedEmail> {
+        self.inbox.lock().expect("catcher lock").clone()
+    }
+
+    /// Waits until at least `count` messages have arrived (panics after `limit`).
+    pub async fn wait_for(&self, count: usize, limit: Duration) -> Vec<ReceivedEmail> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.arrived.notified();
+            let received = self.received();
+            if received.len() >= count {
+                return received;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "expected {count} email(s) within {limit:?}, got {}",
+                    self.received().len()
+                );
+            }
+        }
+    }
+}
+
+impl Drop for SmtpCatcher {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn session(stream: TcpStream, inbox: Arc<Mutex<Vec<ReceivedEmail>>>, arrived: Arc<Notify>) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    let mut reply = async |text: &str| write.write_all(text.as_bytes()).await.is_ok();
+    if !reply("220 catcher.test ESMTP\r\n").await {
+        return;
+    }
+    let (mut from, mut to) = (String::new(), Vec::new());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let command = line.trim_end().to_owned();
+        let upper = command.to_ascii_uppercase();
+        let answer = if upper.starts_with("EHLO") {
+            "250-catcher.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n".to_owned()
+        } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
+            "250 OK\r\n".to_owned()
+        } else if upper.starts_with("RSET") {
+            (from, to) = (String::new(), Vec::new());
+            "250 OK\r\n".to_owned()
+        } else if upper.starts_with("MAIL FROM:") {
+            from = address(&command[10..]);
+            "250 OK\r\n".to_owned()
+        } else if upper.starts_with("RCPT TO:") {
+            to.push(address(&command[8..]));
+            "250 OK\r\n".to_owned()
+        } else if upper == "DATA" {
+            if !reply("354 End data with <CR><LF>.<CR><LF>\r\n").await {
+                return;
+            }
+            let mut data = String::new();
+            loop {
+                line.clear();
+                if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                if line == ".\r\n" || line == ".\n" {
+                    break;
+                }
+                data.push_str(line.strip_prefix('.').unwrap_or(&line));
+            }
+            let email = ReceivedEmail {
+                from: from.clone(),
+                to: to.clone(),
+                data,
+            };
+            inbox.lock().expect("catcher lock").push(email);
+            arrived.notify_waiters();
+            "250 OK queued\r\n".to_owned()
+        } else if upper.starts_with("QUIT") {
+            let _ = reply("221 Bye\r\n").await;
+            return;
+        } else {
+            "502 Command not implemented\r\n".to_owned()
+        };
+        if !reply(&answer).await {
+            return;
+        }
+    }
+}
+
+fn address(raw: &str) -> String {
+    let raw = raw.trim();
+    let raw = raw.split_whitespace().next().unwrap_or(raw);
+    raw.trim_start_matches('<').trim_end_matches('>').to_owned()
+}
+
+impl ReceivedEmail {
+    fn split(section: &str) -> (&str, &str) {
+        section.split_once("\r\n\r\n").unwrap_or((section, ""))
+    }
+
+    /// A header of the message (unfolded), case-insensitively.
+    pub fn header(&self, name: &str) -> Option<String> {
+        header_in(Self::split(&self.data).0, name)
+    }
+
+    pub fn subject(&self) -> String {
+        self.header("Subject").unwrap_or_default()
+    }
+
+    /// The decoded body of the first part whose content type starts with `mime`
+    /// (the whole body for a single-part message of that type).
+    pub fn part(&self, mime: &str) -> Option<String> {
+        let (headers, body) = Self::split(&self.data);
+        let content_type = header_in(headers, "Content-Type").unwrap_or_default();
+        if let Some(boundary) = content_type.split("boundary=").nth(1) {
+            let boundary = boundary
+                .trim_matches('"')
+                .split(';')
+                .next()
+                .unwrap_or_default();
+            return body
+                .split(&format!("--{boundary}"))
+                .map(|part| part.trim_start_matches("\r\n"))
+                .find_map(|part| {
+                    let (headers, body) = Self::split(part);
+                    let kind = header_in(headers, "Content-Type").unwrap_or_default();
+                    kind.to_ascii_lowercase()
+                        .starts_with(mime)
+                        .then(|| decode(headers, body))
+                });
+        }
+        content_type
+            .to_ascii_lowercase()
+            .starts_with(mime)
+            .then(|| decode(headers, body))
+    }
+
+    pub fn text(&self) -> String {
+        self.part("text/plain").unwrap_or_default()
+    }
+
+    pub fn html(&self) -> String {
+        self.part("text/html").unwrap_or_default()
+    }
+
+    /// Every `http(s)://…` link in the text part.
+    pub fn links(&self) -> Vec<String> {
+        self.text()
+            .split_whitespace()
+            .filter(|word| word.starts_with("http://") || word.starts_with("https://"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn header_in(headers: &str, name: &str) -> Option<String> {
+    let unfolded = headers.replace("\r\n ", " ").replace("\r\n\t", " ");
+    unfolded.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
+fn decode(headers: &str, body: &str) -> String {
+    let encoding = header_in(headers, "Content-Transfer-Encoding")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match encoding.as_str() {
+        "quoted-printable" => decode_quoted_printable(body),
+        "base64" => {
+            let compact: String = body.split_whitespace().collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .unwrap_or_default();
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        _ => body.to_owned(),
+    }
+}
+
+fn decode_quoted_printable(body: &str) -> String {
+    let joined = body.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() + 1 {
+            let hex = joined
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let Some(byte) = hex {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
