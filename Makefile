@@ -70,9 +70,10 @@ fmt-check: ## Check formatting (CI)
 lint: ## Clippy on every target, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-bench: ## Benchmarks (release): login at bcrypt cost 12, token operations
+bench: ## Benchmarks (release): login at bcrypt cost 12, token operations, email outbox
 	@$(WITH_TEST_PG) \
-	$(CARGO) bench -p api --bench login
+	$(CARGO) bench -p api --bench login && \
+	$(CARGO) bench -p api --bench email
 
 db-stop: ## Stop the project-local PostgreSQL (.pgdata)
 	$(DEV_DB) stop

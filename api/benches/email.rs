@@ -1,0 +1,98 @@
+//! `make bench`: the response time of `POST /auth/reset-password/` with the mail
+//! server up and with it down (the request never waits on SMTP), and how long queued
+//! messages wait once the server is back (the outbox's backoff, default settings:
+//! 1 s, 2 s, 4 s… up to `email.max_retry_interval` = 1 min).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use api::settings::{Environment, load_from};
+use api::startup::Application;
+use infrastructure::testing::{SmtpCatcher, TestDatabase};
+use serde_json::{Value, json};
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mean = samples.iter().map(|d| ms(*d)).sum::<f64>() / samples.len() as f64;
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{name:<34} n={:<4} mean={mean:>7.2}ms median={:>7.2}ms p95={:>7.2}ms max={:>7.2}ms",
+        samples.len(),
+        ms(at(0.5)),
+        ms(at(0.95)),
+        ms(samples[samples.len() - 1]),
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let iterations: usize = std::env::var("BENCH_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(30);
+    let outage = Duration::from_secs(
+        std::env::var("BENCH_OUTAGE_SECONDS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(20),
+    );
+    let db = TestDatabase::create().await;
+    let catcher = SmtpCatcher::start().await;
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"));
+    let mut settings = load_from(&dir, Environment::Test, &HashMap::new()).expect("settings");
+    settings.database.url = Some(db.url.clone());
+    settings.server.port = 0;
+    settings.email.smtp_host = Some("127.0.0.1".to_owned());
+    settings.email.smtp_port = catcher.port();
+    settings.email.max_retry_interval = Duration::from_secs(60);
+    let application = Application::build(&settings).await.expect("application");
+    let base = format!("http://127.0.0.1:{}", application.port());
+    tokio::spawn(application.run_until_stopped());
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        let request = client.post(format!("{base}{path}")).json(&body);
+        async move {
+            let response = request.send().await.expect("request");
+            assert!(response.status().is_success(), "{}", response.status());
+        }
+    };
+    post(
+        "/auth/register/",
+        json!({ "email": "bench@example.com", "password": "correct horse battery" }),
+    )
+    .await;
+    let reset = json!({ "email": "bench@example.com" });
+    println!(
+        "POST /auth/reset-password/ for a known, active user; {iterations} sequential requests"
+    );
+
+    let mut up = Vec::new();
+    for _ in 0..iterations {
+        let started = Instant::now();
+        post("/auth/reset-password/", reset.clone()).await;
+        up.push(started.elapsed());
+    }
+    report("reset request, SMTP up", up);
+    catcher.wait_for(iterations, Duration::from_secs(60)).await;
+
+    catcher.stop();
+    let mut down = Vec::new();
+    for _ in 0..iterations {
+        let started = Instant::now();
+        post("/auth/reset-password/", reset.clone()).await;
+        down.push(started.elapsed());
+    }
+    report("reset request, SMTP down", down);
+    tokio::time::sleep(outage).await;
+    let back = Instant::now();
+    catcher.resume().await;
+    catcher
+        .wait_for(2 * iterations, Duration::from_secs(180))
+        .await;
+    println!(
+        "after a {}s outage: all {iterations} queued messages delivered {:.2}s after SMTP came back",
+        outage.as_secs(),
+        back.elapsed().as_secs_f64()
+    );
+}
