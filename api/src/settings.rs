@@ -170,6 +170,9 @@ pub struct EmailSettings {
     /// How long one SMTP exchange may take.
     #[serde(deserialize_with = "duration")]
     pub smtp_timeout: Duration,
+    /// Per recipient: no second reset (or activation) email within this interval.
+    #[serde(deserialize_with = "duration")]
+    pub min_resend_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -463,6 +466,7 @@ impl Settings {
             ),
             ("email.max_retry_interval", self.email.max_retry_interval),
             ("email.smtp_timeout", self.email.smtp_timeout),
+            ("email.min_resend_interval", self.email.min_resend_interval),
         ];
         if let Some((key, _)) = durations.iter().find(|(_, d)| *d > MAX_DURATION) {
             bail!("invalid configuration: {key}: must not exceed 100 years");
@@ -470,6 +474,31 @@ impl Settings {
         if environment == Environment::Production && self.email.smtp_host.is_none() {
             bail!(
                 "invalid configuration: email.smtp_host: SMTP_HOST is required in production (emails are only logged in development and tests)"
+            );
+        }
+        let email = &self.email;
+        if email.smtp_username.is_some() != email.smtp_password.is_some() {
+            bail!(
+                "invalid configuration: email.smtp_username: set both SMTP_USERNAME and SMTP_PASSWORD, or neither"
+            );
+        }
+        if email.smtp_tls == SmtpTls::None && email.smtp_username.is_some() {
+            bail!(
+                "invalid configuration: email.smtp_tls: credentials are never sent unencrypted; use starttls or tls"
+            );
+        }
+        let loopback = |host: &str| {
+            host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        };
+        if environment == Environment::Production
+            && email.smtp_tls == SmtpTls::None
+            && email
+                .smtp_host
+                .as_deref()
+                .is_some_and(|host| !loopback(host))
+        {
+            bail!(
+                "invalid configuration: email.smtp_tls: reset links must not cross the network in plain text; use starttls or tls (none is allowed for a relay on localhost)"
             );
         }
         if self.email.max_retry_interval.is_zero() || self.email.smtp_timeout.is_zero() {
@@ -513,6 +542,7 @@ mod tests {
 
     const GOOD_KEY: (&str, &str) = ("SECRET_KEY", "0123456789abcdef0123456789abcdef-production");
     const SMTP: (&str, &str) = ("SMTP_HOST", "mail.example.com");
+    const STARTTLS: (&str, &str) = ("GATEHOUSE__EMAIL__SMTP_TLS", "starttls");
 
     #[test]
     fn defaults_load_in_development() {
@@ -545,6 +575,7 @@ mod tests {
             &[
                 GOOD_KEY,
                 SMTP,
+                STARTTLS,
                 ("GATEHOUSE__JWT__ACCESS_TOKEN_LIFETIME", "2s"),
                 ("GATEHOUSE__JWT__AUTH_HEADER_TYPES", "Bearer,JWT"),
                 ("DATABASE_URL", "postgres://db/gatehouse"),
@@ -625,7 +656,7 @@ mod tests {
             let message = error(Environment::Production, &vars);
             assert!(message.contains("jwt.signing_key"), "{message}");
         }
-        assert!(load_with(Environment::Production, &[GOOD_KEY, SMTP]).is_ok());
+        assert!(load_with(Environment::Production, &[GOOD_KEY, SMTP, STARTTLS]).is_ok());
     }
 
     #[test]
@@ -660,7 +691,11 @@ mod tests {
     #[test]
     fn a_digits_only_secret_key_is_kept_as_written() {
         let key = "1234567890123456789012345678901234567890";
-        let settings = load_with(Environment::Production, &[("SECRET_KEY", key), SMTP]).unwrap();
+        let settings = load_with(
+            Environment::Production,
+            &[("SECRET_KEY", key), SMTP, STARTTLS],
+        )
+        .unwrap();
         assert_eq!(settings.jwt.signing_key.unwrap().expose_secret(), key);
     }
 
@@ -683,5 +718,29 @@ mod tests {
     fn production_needs_an_smtp_host() {
         let message = error(Environment::Production, &[GOOD_KEY]);
         assert!(message.contains("email.smtp_host"), "{message}");
+    }
+
+    #[test]
+    fn smtp_credentials_and_plain_text_rules_name_their_keys() {
+        let half = error(
+            Environment::Development,
+            &[("SMTP_HOST", "mail"), ("SMTP_USERNAME", "u")],
+        );
+        assert!(half.contains("email.smtp_username"), "{half}");
+        let plain_auth = error(
+            Environment::Development,
+            &[
+                ("SMTP_HOST", "mail"),
+                ("SMTP_USERNAME", "u"),
+                ("SMTP_PASSWORD", "p"),
+            ],
+        );
+        assert!(plain_auth.contains("email.smtp_tls"), "{plain_auth}");
+        let remote_plain = error(Environment::Production, &[GOOD_KEY, SMTP]);
+        assert!(remote_plain.contains("email.smtp_tls"), "{remote_plain}");
+        let local_relay = [GOOD_KEY, ("SMTP_HOST", "127.0.0.1")];
+        assert!(load_with(Environment::Production, &local_relay).is_ok());
+        let tls = [GOOD_KEY, SMTP, ("GATEHOUSE__EMAIL__SMTP_TLS", "starttls")];
+        assert!(load_with(Environment::Production, &tls).is_ok());
     }
 }

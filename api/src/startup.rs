@@ -96,6 +96,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
             activation_token_lifetime: chrono_duration(settings.email.activation_token_lifetime)?,
             reveal_unknown_email: settings.email.reveal_unknown_email,
             change_revokes_other_sessions: settings.passwords.change_revokes_other_sessions,
+            min_resend_interval: chrono_duration(settings.email.min_resend_interval)?,
         },
     };
     let email = &settings.email;

@@ -651,3 +651,94 @@ async fn a_mail_server_outage_delays_messages_but_loses_none() {
         .await;
     assert_eq!(reply.status, StatusCode::OK, "a delayed link still works");
 }
+
+#[tokio::test]
+async fn an_account_deactivated_by_an_administrator_cannot_reactivate_itself() {
+    let (app, mail) = spawn_app_with_mail(|s| s.registration.require_activation = true).await;
+    app.post(
+        "/auth/register/",
+        json!({ "email": "quin@example.com", "password": PASSWORD }),
+    )
+    .await;
+    app.post(
+        "/auth/register/",
+        json!({ "email": "rex@example.com", "password": PASSWORD }),
+    )
+    .await;
+    let delivered = mail.wait_for(2, WAIT).await;
+    let quins = link_token(
+        delivered
+            .iter()
+            .find(|m| m.to == ["quin@example.com"])
+            .unwrap(),
+    );
+    let rexs = link_token(
+        delivered
+            .iter()
+            .find(|m| m.to == ["rex@example.com"])
+            .unwrap(),
+    );
+    assert_eq!(
+        app.post(&format!("/auth/activate/{quins}/"), json!({}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // An administrator deactivates Quin (active) and Rex (still pending).
+    app.db
+        .execute("UPDATE users SET is_active = false, pending_activation = false WHERE email IN ('quin@example.com', 'rex@example.com')")
+        .await;
+    let rows = outbox_rows(&app).await;
+
+    let resend = app
+        .post(
+            "/auth/activate/resend/",
+            json!({ "email": "quin@example.com" }),
+        )
+        .await;
+    assert_eq!(resend.status, StatusCode::OK, "the answer is the usual one");
+    assert_eq!(outbox_rows(&app).await, rows, "but no link is sent");
+    let reply = app
+        .post(&format!("/auth/activate/{rexs}/"), json!({}))
+        .await;
+    assert_eq!(
+        reply.body,
+        json!({ "detail": "Invalid token." }),
+        "an old link no longer activates"
+    );
+    let active = "SELECT count(*) AS value FROM users WHERE is_active";
+    assert_eq!(app.db.scalar(active).await, 0);
+}
+
+#[tokio::test]
+async fn repeated_reset_requests_mail_one_link_per_interval_and_it_keeps_working() {
+    let (app, mail) =
+        spawn_app_with_mail(|s| s.email.min_resend_interval = Duration::from_secs(60)).await;
+    app.register("sue@example.com").await;
+
+    let replies = futures_util::future::join_all((0..5).map(|_| {
+        app.post(
+            "/auth/reset-password/",
+            json!({ "email": "sue@example.com" }),
+        )
+    }))
+    .await;
+
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, replies[0].body);
+    }
+    assert_eq!(outbox_rows(&app).await, 1, "one email for five requests");
+    let token = link_token(&mail.wait_for(1, WAIT).await[0]);
+    let reply = app
+        .post(
+            &format!("/auth/reset-password/{token}/"),
+            json!({ "password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "the one link sent was not retired"
+    );
+}

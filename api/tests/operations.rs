@@ -613,7 +613,8 @@ async fn production_with_a_long_secret_key_passes_check() {
             .arg("check")
             .env("GATEHOUSE_ENV", "production")
             .env("SECRET_KEY", PRODUCTION_KEY)
-            .env("SMTP_HOST", "mail.example.com"),
+            .env("SMTP_HOST", "mail.example.com")
+            .env("GATEHOUSE__EMAIL__SMTP_TLS", "starttls"),
     )
     .await;
     assert!(finished.succeeded(), "{finished:?}");

@@ -65,6 +65,8 @@ pub struct AccountSettings {
     pub reveal_unknown_email: bool,
     /// A password change ends the user's other sessions.
     pub change_revokes_other_sessions: bool,
+    /// Per recipient: no second link email of one purpose within this interval.
+    pub min_resend_interval: Duration,
 }
 
 impl Default for AccountSettings {
@@ -74,6 +76,7 @@ impl Default for AccountSettings {
             activation_token_lifetime: Duration::days(3),
             reveal_unknown_email: false,
             change_revokes_other_sessions: true,
+            min_resend_interval: Duration::minutes(1),
         }
     }
 }

@@ -168,11 +168,14 @@ impl<D: Deps> Gatehouse<D> {
     }
 
     /// Opens a new session (refresh-token family) and signs its first pair.
+    /// Opens a new session; with `password_hash`, only if that is still the user's
+    /// hash and he is still active (`None` otherwise: a password change won the race).
     pub(crate) async fn start_session(
         &self,
         profile: &UserProfile,
         client: &ClientInfo,
-    ) -> Result<TokenPair, Fault> {
+        password_hash: Option<String>,
+    ) -> Result<Option<TokenPair>, Fault> {
         let now = self.clock.now();
         let token = NewRefreshToken {
             jti: Uuid::new_v4(),
@@ -193,7 +196,9 @@ impl<D: Deps> Gatehouse<D> {
             token.expires_at,
         )?;
         let access = self.access_token(profile, token.family_id, now)?;
-        self.sessions.start(token).await?;
-        Ok(TokenPair { access, refresh })
+        if !self.sessions.start(token, password_hash).await? {
+            return Ok(None);
+        }
+        Ok(Some(TokenPair { access, refresh }))
     }
 }

@@ -92,6 +92,7 @@ async fn issue(fakes: &Fakes, user_id: UserId, purpose: TokenPurpose, raw: &str)
                 created_at: now,
                 expires_at: now + Duration::hours(1),
             },
+            Duration::zero(),
         )
         .await
         .expect("issued");
@@ -428,6 +429,7 @@ async fn a_resent_link_also_retires_a_previous_resent_link() {
         .resend_activation("bob@example.com")
         .await
         .unwrap();
+    fakes.clock.advance(Duration::minutes(2));
     gatehouse
         .resend_activation("bob@example.com")
         .await
@@ -469,4 +471,41 @@ async fn an_expired_token_of_another_purpose_is_invalid_rather_than_expired() {
         rejection(gatehouse.activate("a-reset-token").await),
         OneTimeTokenRejection::Invalid
     );
+}
+
+#[tokio::test]
+async fn resend_sends_nothing_to_an_account_an_administrator_deactivated() {
+    let (gatehouse, fakes) = activating_gatehouse();
+    let user = fakes.add_user("deactivated", "deactivated@example.com");
+    fakes.store.update_user(user.id, |u| u.is_active = false);
+
+    gatehouse
+        .resend_activation("deactivated@example.com")
+        .await
+        .unwrap();
+
+    assert!(fakes.store.sent_to(user.id).is_empty());
+}
+
+#[tokio::test]
+async fn a_second_resend_within_the_cooldown_sends_nothing_and_keeps_the_first_link() {
+    let (gatehouse, fakes) = activating_gatehouse();
+    let bob = fakes.add_inactive_user("bob", "bob@example.com");
+    gatehouse
+        .resend_activation("bob@example.com")
+        .await
+        .unwrap();
+    fakes.clock.advance(Duration::seconds(59));
+
+    gatehouse
+        .resend_activation("bob@example.com")
+        .await
+        .unwrap();
+
+    assert_eq!(fakes.store.one_time_tokens_of(bob.id).len(), 1);
+    assert_eq!(fakes.store.sent_to(bob.id).len(), 1);
+    gatehouse
+        .activate("tok-1")
+        .await
+        .expect("the first link still works");
 }

@@ -30,6 +30,9 @@ pub struct User {
     pub date_joined: DateTime<Utc>,
     pub last_login: Option<DateTime<Utc>>,
     pub password_changed_at: DateTime<Utc>,
+    /// Registered under activation and not activated yet: the only inactive accounts
+    /// an activation link is (re)sent to or accepted for.
+    pub pending_activation: bool,
 }
 
 impl std::fmt::Debug for User {

@@ -12,7 +12,7 @@ use domain::{
 use crate::db::{PgPool, connection, query_error};
 use crate::email::Outbox;
 use crate::email::composer::Recipient;
-use crate::pg_session_repository::revoke_user_sessions;
+use crate::pg_session_repository::{lock_sessions_of, revoke_user_sessions};
 use crate::schema::{one_time_tokens, users};
 
 #[derive(Clone)]
@@ -75,7 +75,7 @@ async fn retire_tokens(
     .await
 }
 
-/// Marks one token used; `false` when it already was.
+/// Marks one token used; `false` when it already was, or has expired by now.
 async fn consume_token(
     conn: &mut AsyncPgConnection,
     id: i64,
@@ -84,7 +84,8 @@ async fn consume_token(
     let updated = diesel::update(
         one_time_tokens::table
             .find(id)
-            .filter(one_time_tokens::used_at.is_null()),
+            .filter(one_time_tokens::used_at.is_null())
+            .filter(one_time_tokens::expires_at.gt(at)),
     )
     .set(one_time_tokens::used_at.eq(at))
     .execute(conn)
@@ -129,17 +130,35 @@ impl AccountRepository for PgAccountRepository {
         &self,
         user_id: UserId,
         token: NewOneTimeToken,
-    ) -> Result<(), RepositoryError> {
+        cooldown: chrono::Duration,
+    ) -> Result<bool, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
         let outbox = &self.outbox;
-        conn.transaction(async |conn| {
-            store_token(conn, user_id.0, &token).await?;
-            email_user(outbox, conn, user_id.0, &link_email(&token)).await
-        })
-        .await
-        .map_err(query_error)?;
-        self.outbox.ring();
-        Ok(())
+        let issued = conn
+            .transaction(async |conn| {
+                // Concurrent requests for one user queue here, so the check holds.
+                lock_sessions_of(conn, user_id.0).await?;
+                let recent: bool = diesel::select(diesel::dsl::exists(
+                    one_time_tokens::table
+                        .filter(one_time_tokens::user_id.eq(user_id.0))
+                        .filter(one_time_tokens::purpose.eq(token.purpose.as_str()))
+                        .filter(one_time_tokens::created_at.gt(token.created_at - cooldown)),
+                ))
+                .get_result(conn)
+                .await?;
+                if recent {
+                    return Ok(false);
+                }
+                store_token(conn, user_id.0, &token).await?;
+                email_user(outbox, conn, user_id.0, &link_email(&token)).await?;
+                Ok::<_, diesel::result::Error>(true)
+            })
+            .await
+            .map_err(query_error)?;
+        if issued {
+            self.outbox.ring();
+        }
+        Ok(issued)
     }
 
     async fn find_token(
@@ -189,18 +208,33 @@ impl AccountRepository for PgAccountRepository {
         let outbox = &self.outbox;
         let activated = conn
             .transaction(async |conn| {
-                if !consume_token(conn, token_id, at).await? {
+                // Only an account still awaiting activation: not one an administrator
+                // has deactivated since, nor one already active.
+                let activated = diesel::update(
+                    users::table
+                        .find(user_id.0)
+                        .filter(users::pending_activation),
+                )
+                .set((
+                    users::is_active.eq(true),
+                    users::pending_activation.eq(false),
+                ))
+                .execute(conn)
+                .await?;
+                if activated == 0 {
                     return Ok(false);
                 }
-                diesel::update(users::table.find(user_id.0))
-                    .set(users::is_active.eq(true))
-                    .execute(conn)
-                    .await?;
+                if !consume_token(conn, token_id, at).await? {
+                    return Err(diesel::result::Error::RollbackTransaction);
+                }
                 email_user(outbox, conn, user_id.0, &EmailKind::ActivationConfirmed).await?;
                 Ok::<_, diesel::result::Error>(true)
             })
             .await
-            .map_err(query_error)?;
+            .or_else(|error| match error {
+                diesel::result::Error::RollbackTransaction => Ok(false),
+                other => Err(query_error(other)),
+            })?;
         if activated {
             self.outbox.ring();
         }
@@ -213,18 +247,32 @@ impl AccountRepository for PgAccountRepository {
         let user_id = change.user_id.0;
         let changed = conn
             .transaction(async |conn| {
+                // First, so that no login can start a session with the old password
+                // between this change and the revocation below.
+                lock_sessions_of(conn, user_id).await?;
                 if let Some(token_id) = change.consume_token
                     && !consume_token(conn, token_id, change.at).await?
                 {
                     return Ok(false);
                 }
-                diesel::update(users::table.find(user_id))
-                    .set((
-                        users::password.eq(&change.password_hash),
-                        users::password_changed_at.eq(change.at),
-                    ))
-                    .execute(conn)
-                    .await?;
+                let target = users::table.find(user_id);
+                let values = (
+                    users::password.eq(&change.password_hash),
+                    users::password_changed_at.eq(change.at),
+                );
+                let updated = match &change.replaces_hash {
+                    Some(old) => {
+                        diesel::update(target.filter(users::password.eq(old)))
+                            .set(values)
+                            .execute(conn)
+                            .await?
+                    }
+                    None => diesel::update(target).set(values).execute(conn).await?,
+                };
+                if updated == 0 {
+                    // The password changed since it was checked: undo the token's use.
+                    return Err(diesel::result::Error::RollbackTransaction);
+                }
                 // A reset link dies when the password changes by any route.
                 retire_tokens(conn, user_id, TokenPurpose::Reset, change.at).await?;
                 match change.revoke {
@@ -240,7 +288,10 @@ impl AccountRepository for PgAccountRepository {
                 Ok::<_, diesel::result::Error>(true)
             })
             .await
-            .map_err(query_error)?;
+            .or_else(|error| match error {
+                diesel::result::Error::RollbackTransaction => Ok(false),
+                other => Err(query_error(other)),
+            })?;
         if changed {
             self.outbox.ring();
         }

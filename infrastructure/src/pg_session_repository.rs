@@ -9,7 +9,7 @@ use domain::{NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome
 use uuid::Uuid;
 
 use crate::db::{PgPool, connection, query_error};
-use crate::schema::refresh_tokens;
+use crate::schema::{refresh_tokens, users};
 
 #[derive(Clone)]
 pub struct PgSessionRepository {
@@ -148,14 +148,35 @@ pub(crate) async fn revoke_user_sessions(
 }
 
 impl SessionRepository for PgSessionRepository {
-    async fn start(&self, token: NewRefreshToken) -> Result<(), RepositoryError> {
+    async fn start(
+        &self,
+        token: NewRefreshToken,
+        password_hash: Option<String>,
+    ) -> Result<bool, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        diesel::insert_into(refresh_tokens::table)
-            .values(NewRefreshTokenRow::from(&token))
-            .execute(&mut conn)
-            .await
-            .map_err(query_error)?;
-        Ok(())
+        conn.transaction(async |conn| {
+            lock_sessions_of(conn, token.user_id.0).await?;
+            if let Some(hash) = &password_hash {
+                let still_valid: bool = diesel::select(diesel::dsl::exists(
+                    users::table
+                        .find(token.user_id.0)
+                        .filter(users::password.eq(hash))
+                        .filter(users::is_active),
+                ))
+                .get_result(conn)
+                .await?;
+                if !still_valid {
+                    return Ok(false);
+                }
+            }
+            diesel::insert_into(refresh_tokens::table)
+                .values(NewRefreshTokenRow::from(&token))
+                .execute(conn)
+                .await?;
+            Ok(true)
+        })
+        .await
+        .map_err(query_error)
     }
 
     async fn find(&self, jti: Uuid) -> Result<Option<RefreshTokenRecord>, RepositoryError> {

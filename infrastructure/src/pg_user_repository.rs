@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Int8, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use domain::ports::{AuthState, CreateUserError, UpdateUserError, UserRepository};
+use domain::ports::{AuthState, CreateUserError, Rehash, UpdateUserError, UserRepository};
 use domain::{
     EmailAddress, NewOneTimeToken, NewUser, ProfileChanges, RepositoryError, User, UserId,
     UserProfile, Username,
@@ -44,6 +44,7 @@ pub(crate) struct UserRow {
     date_joined: DateTime<Utc>,
     last_login: Option<DateTime<Utc>>,
     password_changed_at: DateTime<Utc>,
+    pending_activation: bool,
 }
 
 impl From<UserRow> for User {
@@ -61,6 +62,7 @@ impl From<UserRow> for User {
             date_joined: row.date_joined,
             last_login: row.last_login,
             password_changed_at: row.password_changed_at,
+            pending_activation: row.pending_activation,
         }
     }
 }
@@ -78,6 +80,7 @@ struct NewUserRow<'a> {
     is_superuser: bool,
     date_joined: DateTime<Utc>,
     password_changed_at: DateTime<Utc>,
+    pending_activation: bool,
 }
 
 #[derive(AsChangeset)]
@@ -156,6 +159,7 @@ impl UserRepository for PgUserRepository {
             is_superuser: user.is_superuser,
             date_joined: user.now,
             password_changed_at: user.now,
+            pending_activation: activation.is_some(),
         };
         let outbox = &self.outbox;
         let id: i64 = conn
@@ -270,25 +274,25 @@ impl UserRepository for PgUserRepository {
         &self,
         id: UserId,
         at: DateTime<Utc>,
-        new_password_hash: Option<String>,
+        rehash: Option<Rehash>,
     ) -> Result<(), RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        let target = diesel::update(users::table.find(id.0));
-        match new_password_hash {
-            Some(hash) => {
-                target
-                    .set((users::last_login.eq(at), users::password.eq(hash)))
-                    .execute(&mut conn)
-                    .await
-            }
-            None => {
-                target
-                    .set(users::last_login.eq(at))
-                    .execute(&mut conn)
-                    .await
-            }
+        diesel::update(users::table.find(id.0))
+            .set(users::last_login.eq(at))
+            .execute(&mut conn)
+            .await
+            .map_err(query_error)?;
+        if let Some(rehash) = rehash {
+            diesel::update(
+                users::table
+                    .find(id.0)
+                    .filter(users::password.eq(&rehash.verified)),
+            )
+            .set(users::password.eq(&rehash.new))
+            .execute(&mut conn)
+            .await
+            .map_err(query_error)?;
         }
-        .map_err(query_error)?;
         Ok(())
     }
 

@@ -14,6 +14,7 @@ diesel::table! {
         date_joined -> Timestamptz,
         last_login -> Nullable<Timestamptz>,
         password_changed_at -> Timestamptz,
+        pending_activation -> Bool,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The PostgreSQL adapters against a real, fresh database per test.
 
 use chrono::{Duration, Utc};
-use domain::ports::{CreateUserError, SessionRepository, UpdateUserError, UserRepository};
+use domain::ports::{CreateUserError, Rehash, SessionRepository, UpdateUserError, UserRepository};
 use domain::{
     EmailAddress, NewRefreshToken, NewUser, ProfileChanges, RotateOutcome, UserId, Username,
 };
@@ -238,7 +238,7 @@ async fn rotation_outcomes_follow_the_token_state() {
         .user
         .id;
     let first = first_token(user);
-    f.sessions.start(first.clone()).await.unwrap();
+    f.sessions.start(first.clone(), None).await.unwrap();
     let second = successor_of(&first);
 
     let outcome = f
@@ -296,7 +296,7 @@ async fn a_logged_out_token_is_revoked_not_reused() {
         .user
         .id;
     let token = first_token(user);
-    f.sessions.start(token.clone()).await.unwrap();
+    f.sessions.start(token.clone(), None).await.unwrap();
     assert_eq!(
         f.sessions
             .revoke_family(token.family_id, Utc::now())
@@ -330,7 +330,7 @@ async fn concurrent_rotations_of_one_token_rotate_it_exactly_once() {
         .user
         .id;
     let token = first_token(user);
-    f.sessions.start(token.clone()).await.unwrap();
+    f.sessions.start(token.clone(), None).await.unwrap();
 
     let outcomes = futures_util::future::join_all((0..16).map(|_| {
         let sessions = f.sessions.clone();
@@ -371,8 +371,8 @@ async fn logout_everywhere_can_keep_one_session_and_deleting_a_user_drops_his_to
         .user
         .id;
     let (kept, dropped) = (first_token(user), first_token(user));
-    f.sessions.start(kept.clone()).await.unwrap();
-    f.sessions.start(dropped.clone()).await.unwrap();
+    f.sessions.start(kept.clone(), None).await.unwrap();
+    f.sessions.start(dropped.clone(), None).await.unwrap();
     assert_eq!(
         f.sessions
             .revoke_all_for_user(user, Some(kept.family_id), Utc::now())
@@ -421,14 +421,21 @@ async fn purging_deletes_only_expired_rows_and_login_records_a_rehash() {
         expires_at: Utc::now() - Duration::seconds(1),
         ..first_token(user)
     };
-    f.sessions.start(live.clone()).await.unwrap();
-    f.sessions.start(expired.clone()).await.unwrap();
+    f.sessions.start(live.clone(), None).await.unwrap();
+    f.sessions.start(expired.clone(), None).await.unwrap();
     assert_eq!(f.sessions.purge_expired(Utc::now()).await.unwrap(), 1);
     assert!(f.sessions.find(live.jti).await.unwrap().is_some());
     assert!(f.sessions.find(expired.jti).await.unwrap().is_none());
 
     f.users
-        .record_login(user, Utc::now(), Some("bcrypt_sha256$new".to_owned()))
+        .record_login(
+            user,
+            Utc::now(),
+            Some(Rehash {
+                verified: "bcrypt_sha256$x".to_owned(),
+                new: "bcrypt_sha256$new".to_owned(),
+            }),
+        )
         .await
         .unwrap();
     let stored = f.users.find_by_id(user).await.unwrap().unwrap();
@@ -466,7 +473,7 @@ async fn a_revocation_racing_a_rotation_leaves_no_live_token() {
         .id;
     for _ in 0..40 {
         let token = first_token(user);
-        f.sessions.start(token.clone()).await.unwrap();
+        f.sessions.start(token.clone(), None).await.unwrap();
         let (sessions, successor) = (f.sessions.clone(), successor_of(&token));
         let rotation = tokio::spawn(async move {
             sessions
@@ -545,4 +552,57 @@ async fn two_outbox_workers_deliver_every_message_exactly_once() {
     let pending =
         "SELECT count(*) AS value FROM email_outbox WHERE sent_at IS NULL OR body_text <> ''";
     assert_eq!(f.db.scalar(pending).await, 0);
+}
+
+#[tokio::test]
+async fn a_login_racing_a_password_change_opens_no_session_and_reverts_nothing() {
+    let f = fixture().await;
+    let user = f
+        .users
+        .create(new_user("kai", "kai@example.com"), None)
+        .await
+        .unwrap()
+        .user
+        .id;
+    // The password was verified against "bcrypt_sha256$x"; then a reset set another.
+    f.db.execute(&format!(
+        "UPDATE users SET password = 'bcrypt_sha256$reset' WHERE id = {user}"
+    ))
+    .await;
+
+    let stale = Rehash {
+        verified: "bcrypt_sha256$x".to_owned(),
+        new: "bcrypt_sha256$rehashed-old".to_owned(),
+    };
+    f.users
+        .record_login(user, Utc::now(), Some(stale))
+        .await
+        .unwrap();
+    let opened = f
+        .sessions
+        .start(first_token(user), Some("bcrypt_sha256$x".to_owned()))
+        .await
+        .unwrap();
+
+    assert!(!opened, "no session with the old password");
+    assert_eq!(
+        f.users
+            .find_by_id(user)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "bcrypt_sha256$reset"
+    );
+    assert_eq!(
+        f.db.scalar("SELECT count(*) AS value FROM refresh_tokens")
+            .await,
+        0
+    );
+    let current = f
+        .sessions
+        .start(first_token(user), Some("bcrypt_sha256$reset".to_owned()))
+        .await
+        .unwrap();
+    assert!(current);
 }

@@ -40,11 +40,14 @@ impl<D: Deps> Gatehouse<D> {
         let Some(user) = self.users.find_by_email(email.trim()).await? else {
             return Ok(());
         };
-        if user.is_active {
+        // Not to an active account, nor to one an administrator deactivated.
+        if user.is_active || !user.pending_activation {
             return Ok(());
         }
         let token = self.new_one_time_token(TokenPurpose::Activation);
-        self.accounts.issue_token(user.id, token).await?;
+        let cooldown = self.settings.accounts.min_resend_interval;
+        // Within the cooldown nothing is sent; the caller's answer is the same.
+        self.accounts.issue_token(user.id, token, cooldown).await?;
         Ok(())
     }
 }

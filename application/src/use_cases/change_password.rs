@@ -67,8 +67,15 @@ impl<D: Deps> Gatehouse<D> {
             at: self.clock.now(),
             revoke,
             consume_token: None,
+            replaces_hash: Some(user.password_hash.clone()),
         };
-        self.accounts.set_password(change).await?;
+        if !self.accounts.set_password(change).await? {
+            // The password changed (reset, another change) since it was checked here.
+            return Err(ChangePasswordError::Invalid(ValidationErrors::single(
+                command.current_password_field,
+                INVALID_PASSWORD,
+            )));
+        }
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Login: credentials in, a new session's token pair out.
 
 use domain::Password;
-use domain::ports::{Clock, PasswordCheck, PasswordHasher, UserRepository};
+use domain::ports::{Clock, PasswordCheck, PasswordHasher, Rehash, UserRepository};
 
 use crate::fault::faults_into;
 use crate::{ClientInfo, Deps, Fault, Gatehouse, TokenPair};
@@ -54,18 +54,29 @@ impl<D: Deps> Gatehouse<D> {
         if !user.is_active {
             return Err(LoginError::InvalidCredentials);
         }
-        let new_hash = match needs_rehash {
-            true => Some(self.hasher.hash(&command.password).await?),
+        let rehash = match needs_rehash {
+            true => Some(Rehash {
+                verified: user.password_hash.clone(),
+                new: self.hasher.hash(&command.password).await?,
+            }),
             false => None,
         };
+        // The session starts only if the password is still the one just checked: a
+        // reset or change that committed meanwhile wins, and this login fails.
+        let current_hash = rehash
+            .as_ref()
+            .map_or(&user.password_hash, |r| &r.new)
+            .clone();
         self.users
-            .record_login(user.id, self.clock.now(), new_hash)
+            .record_login(user.id, self.clock.now(), rehash)
             .await?;
         let profile = self
             .users
             .profile(user.id)
             .await?
             .ok_or(LoginError::InvalidCredentials)?;
-        Ok(self.start_session(&profile, &command.client).await?)
+        self.start_session(&profile, &command.client, Some(current_hash))
+            .await?
+            .ok_or(LoginError::InvalidCredentials)
     }
 }

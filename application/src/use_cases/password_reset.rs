@@ -55,7 +55,9 @@ impl<D: Deps> Gatehouse<D> {
             return Ok(ResetRequested::UnknownEmail);
         };
         let token = self.new_one_time_token(TokenPurpose::Reset);
-        self.accounts.issue_token(user.id, token).await?;
+        let cooldown = self.settings.accounts.min_resend_interval;
+        // Within the cooldown nothing is sent; the caller's answer is the same.
+        self.accounts.issue_token(user.id, token, cooldown).await?;
         Ok(ResetRequested::Mailed)
     }
 
@@ -83,6 +85,7 @@ impl<D: Deps> Gatehouse<D> {
             at: self.clock.now(),
             revoke: SessionRevocation::All,
             consume_token: Some(record.id),
+            replaces_hash: None,
         };
         if !self.accounts.set_password(change).await? {
             return Err(OneTimeTokenRejection::Invalid.into());

@@ -152,7 +152,7 @@ impl<D: Deps> Gatehouse<D> {
                     CreateUserError::Repository(error) => error.into(),
                 })?;
         let tokens = match profile.user.is_active {
-            true => Some(self.start_session(&profile, &command.client).await?),
+            true => self.start_session(&profile, &command.client, None).await?,
             false => None,
         };
         Ok(Registered { profile, tokens })

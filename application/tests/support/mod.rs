@@ -15,7 +15,7 @@ use application::{Adapters, ClientInfo, Deps, Gatehouse, Settings, TokenPair};
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::{
     AccountRepository, AuthState, Clock, CreateUserError, HashError, PasswordChange, PasswordCheck,
-    PasswordHasher, SessionRepository, SessionRevocation, TokenCodec, TokenGenerator,
+    PasswordHasher, Rehash, SessionRepository, SessionRevocation, TokenCodec, TokenGenerator,
     UpdateUserError, UserRepository,
 };
 use domain::{
@@ -328,6 +328,7 @@ impl InMemoryStore {
             date_joined: now,
             last_login: None,
             password_changed_at: now,
+            pending_activation: false,
         };
         state.users.insert(user.id, user.clone());
         user
@@ -505,6 +506,7 @@ impl UserRepository for InMemoryUsers {
                 date_joined: user.now,
                 last_login: None,
                 password_changed_at: user.now,
+                pending_activation: activation.is_some(),
             },
         );
         if let Some(token) = activation {
@@ -583,13 +585,15 @@ impl UserRepository for InMemoryUsers {
         &self,
         id: UserId,
         at: DateTime<Utc>,
-        new_password_hash: Option<String>,
+        rehash: Option<Rehash>,
     ) -> Result<(), RepositoryError> {
         let mut state = self.0.state();
         if let Some(user) = state.users.get_mut(&id) {
             user.last_login = Some(at);
-            if let Some(hash) = new_password_hash {
-                user.password_hash = hash;
+            if let Some(rehash) = rehash
+                && user.password_hash == rehash.verified
+            {
+                user.password_hash = rehash.new;
             }
         }
         Ok(())
@@ -616,15 +620,25 @@ impl AccountRepository for InMemoryAccounts {
         &self,
         user_id: UserId,
         token: NewOneTimeToken,
-    ) -> Result<(), RepositoryError> {
+        cooldown: Duration,
+    ) -> Result<bool, RepositoryError> {
         let mut state = self.0.state();
         if !state.users.contains_key(&user_id) {
             return Err(RepositoryError::Unexpected(
                 format!("no user {user_id} to issue a token to").into(),
             ));
         }
+        let recent = state.one_time_tokens.iter().any(|stored| {
+            stored.record.user_id == user_id
+                && stored.record.purpose == token.purpose
+                && stored.record.created_at > token.created_at - cooldown
+        });
+        if recent {
+            return Ok(false);
+        }
         state.store_one_time_token(user_id, &token);
-        state.queue_email(user_id, link_email(&token))
+        state.queue_email(user_id, link_email(&token))?;
+        Ok(true)
     }
 
     async fn find_token(
@@ -658,14 +672,15 @@ impl AccountRepository for InMemoryAccounts {
                 format!("no user {user_id} to activate").into(),
             ));
         }
+        if !state.users[&user_id].pending_activation {
+            return Ok(false);
+        }
         if !state.consume_one_time_token(token_id, at) {
             return Ok(false);
         }
-        state
-            .users
-            .get_mut(&user_id)
-            .expect("checked above")
-            .is_active = true;
+        let user = state.users.get_mut(&user_id).expect("checked above");
+        user.is_active = true;
+        user.pending_activation = false;
         state.queue_email(user_id, EmailKind::ActivationConfirmed)?;
         Ok(true)
     }
@@ -677,6 +692,13 @@ impl AccountRepository for InMemoryAccounts {
             return Err(RepositoryError::Unexpected(
                 format!("no user {user_id} to change the password of").into(),
             ));
+        }
+        if change
+            .replaces_hash
+            .as_ref()
+            .is_some_and(|old| *old != state.users[&user_id].password_hash)
+        {
+            return Ok(false);
         }
         if let Some(token_id) = change.consume_token
             && !state.consume_one_time_token(token_id, change.at)
@@ -705,9 +727,20 @@ impl AccountRepository for InMemoryAccounts {
 pub struct InMemorySessions(InMemoryStore);
 
 impl SessionRepository for InMemorySessions {
-    async fn start(&self, token: NewRefreshToken) -> Result<(), RepositoryError> {
-        self.0.state().tokens.push(record_of(token));
-        Ok(())
+    async fn start(
+        &self,
+        token: NewRefreshToken,
+        password_hash: Option<String>,
+    ) -> Result<bool, RepositoryError> {
+        let mut state = self.0.state();
+        if let Some(hash) = password_hash {
+            let current = state.users.get(&token.user_id);
+            if !current.is_some_and(|u| u.is_active && u.password_hash == hash) {
+                return Ok(false);
+            }
+        }
+        state.tokens.push(record_of(token));
+        Ok(true)
     }
 
     async fn find(&self, jti: Uuid) -> Result<Option<RefreshTokenRecord>, RepositoryError> {
@@ -1027,9 +1060,13 @@ impl Fakes {
 
     /// An inactive user whose password is `PASSWORD`, as after a registration
     /// awaiting activation or a deactivation by an admin.
+    /// An account registered under activation and not activated yet.
     pub fn add_inactive_user(&self, username: &str, email: &str) -> User {
         let user = self.add_user(username, email);
-        self.store.update_user(user.id, |u| u.is_active = false);
+        self.store.update_user(user.id, |u| {
+            u.is_active = false;
+            u.pending_activation = true;
+        });
         self.store.user(user.id).expect("just stored")
     }
 

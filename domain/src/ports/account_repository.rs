@@ -16,8 +16,8 @@ pub enum SessionRevocation {
     All,
 }
 
-/// A password change by any route.
-#[derive(Debug, Clone)]
+/// A password change by any route. `Debug` hides the hashes.
+#[derive(Clone)]
 pub struct PasswordChange {
     pub user_id: UserId,
     pub password_hash: String,
@@ -25,6 +25,20 @@ pub struct PasswordChange {
     pub revoke: SessionRevocation,
     /// The reset token this change consumes; the change fails if it was used meanwhile.
     pub consume_token: Option<i64>,
+    /// The hash the current password was verified against; the change fails if the
+    /// password changed meanwhile.
+    pub replaces_hash: Option<String>,
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordChange")
+            .field("user_id", &self.user_id)
+            .field("at", &self.at)
+            .field("revoke", &self.revoke)
+            .field("consume_token", &self.consume_token)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Stores one-time tokens and applies the changes they authorise.
@@ -36,12 +50,16 @@ pub struct PasswordChange {
 /// `RepositoryError::Unexpected` otherwise.
 pub trait AccountRepository: Clone + Send + Sync + 'static {
     /// Stores the token, retires the user's earlier unused tokens of the same purpose,
-    /// and queues the email of its purpose (activation or reset link).
+    /// and queues the email of its purpose (activation or reset link) — unless one of
+    /// that purpose was issued to him less than `cooldown` ago: then nothing happens
+    /// and the answer is `false` (a per-recipient limit: no mailbox flooding, and the
+    /// link already sent keeps working).
     fn issue_token(
         &self,
         user_id: UserId,
         token: NewOneTimeToken,
-    ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+        cooldown: chrono::Duration,
+    ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
 
     /// The token stored under this digest, used or not.
     fn find_token(
@@ -50,7 +68,8 @@ pub trait AccountRepository: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<OneTimeTokenRecord>, RepositoryError>> + Send;
 
     /// Consumes the activation token, activates the user and queues the confirmation.
-    /// `false` when the token was consumed meanwhile (nothing changes).
+    /// `false` (and nothing changes) when the token was consumed meanwhile or the user
+    /// no longer awaits activation (activated, or deactivated by an administrator).
     fn activate(
         &self,
         token_id: i64,
@@ -60,7 +79,8 @@ pub trait AccountRepository: Clone + Send + Sync + 'static {
 
     /// Sets the password and `password_changed_at`, revokes sessions as asked, retires
     /// every unused reset token of the user, and queues the "password changed" email.
-    /// `false` when `consume_token` was consumed meanwhile (nothing changes).
+    /// `false` (nothing changes) when `consume_token` was consumed meanwhile or the
+    /// password is no longer `replaces_hash`.
     fn set_password(
         &self,
         change: PasswordChange,

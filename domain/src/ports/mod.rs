@@ -16,4 +16,4 @@ pub use password_hasher::{HashError, PasswordCheck, PasswordHasher};
 pub use session_repository::SessionRepository;
 pub use token_codec::TokenCodec;
 pub use token_generator::TokenGenerator;
-pub use user_repository::{AuthState, CreateUserError, UpdateUserError, UserRepository};
+pub use user_repository::{AuthState, CreateUserError, Rehash, UpdateUserError, UserRepository};

@@ -13,11 +13,15 @@ use crate::{NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome,
 /// `RepositoryError::Unavailable` when the store cannot be reached in time,
 /// `RepositoryError::Unexpected` otherwise.
 pub trait SessionRepository: Clone + Send + Sync + 'static {
-    /// Stores the first token of a new family.
+    /// Stores the first token of a new family. With `password_hash`, only while the
+    /// user is active and that is still his password hash, checked under the same lock
+    /// as every session revocation: a login racing a password reset either ends before
+    /// the reset (and its session is revoked) or finds the password changed (`false`).
     fn start(
         &self,
         token: NewRefreshToken,
-    ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+        password_hash: Option<String>,
+    ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
 
     fn find(
         &self,

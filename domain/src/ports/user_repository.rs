@@ -27,6 +27,21 @@ pub enum UpdateUserError {
     Repository(#[from] RepositoryError),
 }
 
+/// A login's upgrade of the stored hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rehash {
+    /// The hash the password was verified against.
+    pub verified: String,
+    /// The hash at the current setting.
+    pub new: String,
+}
+
+impl std::fmt::Debug for Rehash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rehash(***)")
+    }
+}
+
 /// What an access token's bearer is, read in one round trip.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthState {
@@ -87,12 +102,14 @@ pub trait UserRepository: Clone + Send + Sync + 'static {
         changes: ProfileChanges,
     ) -> impl Future<Output = Result<UserProfile, UpdateUserError>> + Send;
 
-    /// Records a successful login, replacing the hash when it was upgraded.
+    /// Records a successful login. With a rehash, replaces the stored hash only if it
+    /// is still the one the password was verified against: a password changed
+    /// meanwhile is never overwritten with the old password's new hash.
     fn record_login(
         &self,
         id: UserId,
         at: DateTime<Utc>,
-        new_password_hash: Option<String>,
+        rehash: Option<Rehash>,
     ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
 
     /// Deletes the user and, with him, his sessions. `false` when he did not exist.

@@ -59,10 +59,12 @@ impl EmailComposer {
     pub fn render(&self, kind: &EmailKind, to: &Recipient<'_>) -> EmailMessage {
         let site = &self.templates.site_name;
         let (subject, lines, link) = match kind {
+            // Before activation nobody vouched for the name: a registrant could put a
+            // stranger's address beside a username that reads like a message.
             EmailKind::Activation { token } => (
                 format!("Activate your account on {site}"),
                 vec![
-                    format!("Hello {},", to.username),
+                    "Hello,".to_owned(),
                     format!(
                         "Thank you for registering on {site}. Open this link to activate your account:"
                     ),
@@ -91,9 +93,7 @@ impl EmailComposer {
                 format!("Your password on {site} was changed"),
                 vec![
                     format!("Hello {},", to.username),
-                    format!(
-                        "The password of your account on {site} was just changed, and your other sessions were signed out."
-                    ),
+                    format!("The password of your account on {site} was just changed."),
                     "If you did not do this, reset your password at once and contact us."
                         .to_owned(),
                 ],
@@ -200,6 +200,22 @@ mod tests {
             "{}",
             message.text
         );
+    }
+
+    #[test]
+    fn the_activation_email_does_not_repeat_the_unverified_username() {
+        let stranger = Recipient {
+            id: 7,
+            username: "visit.evil.example",
+            email: "ceo@example.com",
+        };
+        let message = composer().render(
+            &EmailKind::Activation {
+                token: "t".to_owned(),
+            },
+            &stranger,
+        );
+        assert!(!message.text.contains("evil") && !message.html.contains("evil"));
     }
 
     #[test]

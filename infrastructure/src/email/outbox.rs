@@ -12,7 +12,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use domain::ports::Mailer;
@@ -114,10 +113,6 @@ fn backoff(attempts: i32, max: Duration) -> Duration {
     Duration::from_secs(1u64 << exponent).min(max)
 }
 
-fn interval(duration: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
-}
-
 impl<M: Mailer> OutboxWorker<M> {
     pub fn new(pool: PgPool, mailer: M, outbox: &Outbox, settings: OutboxSettings) -> Self {
         Self {
@@ -158,6 +153,11 @@ impl<M: Mailer> OutboxWorker<M> {
     pub async fn deliver_due(&self) -> anyhow::Result<usize> {
         let claimed = self.claim().await?;
         for message in &claimed {
+            // A slow server may have used up the lease of the rest of the batch: renew it
+            // for this message, and leave the message alone if another worker took it.
+            if !self.renew_lease(message).await? {
+                continue;
+            }
             let email = EmailMessage {
                 to: message.recipient.clone(),
                 subject: message.subject.clone(),
@@ -182,9 +182,33 @@ impl<M: Mailer> OutboxWorker<M> {
         Ok(claimed.len())
     }
 
+    /// `now() + duration`, computed by the database: one clock for every instance.
+    fn from_now(
+        duration: Duration,
+    ) -> diesel::expression::SqlLiteral<diesel::sql_types::Timestamptz> {
+        let millis = u64::try_from(duration.as_millis())
+            .unwrap_or(u64::MAX)
+            .min(i32::MAX as u64);
+        diesel::dsl::sql(&format!("now() + interval '{millis} milliseconds'"))
+    }
+
+    async fn renew_lease(&self, message: &Claimed) -> anyhow::Result<bool> {
+        let mut conn = connection(&self.pool).await?;
+        let renewed = diesel::update(
+            email_outbox::table
+                .find(message.id)
+                .filter(email_outbox::attempts.eq(message.attempts))
+                .filter(email_outbox::sent_at.is_null()),
+        )
+        .set(email_outbox::next_attempt_at.eq(Self::from_now(self.settings.lease)))
+        .execute(&mut conn)
+        .await?;
+        Ok(renewed == 1)
+    }
+
     async fn claim(&self) -> anyhow::Result<Vec<Claimed>> {
         let mut conn = connection(&self.pool).await?;
-        let lease_until = Utc::now() + interval(self.settings.lease);
+        let lease_until = Self::from_now(self.settings.lease);
         let batch = self.settings.batch;
         let claimed = conn
             .transaction(async |conn| {
@@ -232,7 +256,10 @@ impl<M: Mailer> OutboxWorker<M> {
         failure: Option<&domain::ports::MailError>,
     ) -> anyhow::Result<()> {
         let mut conn = connection(&self.pool).await?;
-        let row = email_outbox::table.find(message.id);
+        // Only while this worker's claim stands (no other worker re-claimed it since).
+        let row = email_outbox::table
+            .find(message.id)
+            .filter(email_outbox::attempts.eq(message.attempts));
         match failure {
             None => {
                 diesel::update(row)
@@ -246,8 +273,7 @@ impl<M: Mailer> OutboxWorker<M> {
                     .await?;
             }
             Some(error) => {
-                let retry_at =
-                    Utc::now() + interval(backoff(message.attempts, self.settings.max_backoff));
+                let retry_at = Self::from_now(backoff(message.attempts, self.settings.max_backoff));
                 let mut reason = error.to_string();
                 if let Some(cause) = std::error::Error::source(error) {
                     reason = format!("{reason}: {cause}");
