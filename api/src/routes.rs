@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::auth::Authenticated;
 use crate::errors::ApiError;
-use crate::handlers::{accounts, health, jwks, me, register, tokens};
+use crate::handlers::{accounts, health, jwks, me, register, sessions, tokens};
 
 /// DRF's order for the `Allow` header.
 const METHOD_ORDER: [Method; 7] = [
@@ -188,6 +188,14 @@ pub fn endpoints() -> Vec<impl HttpServiceFactory> {
             .build(),
         Endpoint::new("/auth/reset-password/{token}", "Reset Password Confirm")
             .post(accounts::confirm_reset)
+            .build(),
+        Endpoint::new("/auth/sessions", "Sessions")
+            .authenticated()
+            .get(sessions::list)
+            .build(),
+        Endpoint::new("/auth/sessions/{id}", "Session")
+            .authenticated()
+            .delete(sessions::end)
             .build(),
         Endpoint::new("/auth/me", "Me")
             .authenticated()

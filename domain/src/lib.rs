@@ -18,7 +18,7 @@ pub use one_time_token::{
     EmailKind, EmailMessage, NewOneTimeToken, OneTimeTokenRecord, TokenPurpose,
 };
 pub use password::Password;
-pub use session::{NewRefreshToken, RefreshTokenRecord, RotateOutcome};
+pub use session::{NewRefreshToken, RefreshTokenRecord, RotateOutcome, SessionSummary};
 pub use token::{Claims, TokenError, TokenType, UserClaims};
 pub use user::{NewUser, ProfileChanges, User, UserId, UserProfile};
 pub use username::Username;

@@ -37,6 +37,18 @@ pub struct RefreshTokenRecord {
     pub ip: Option<String>,
 }
 
+/// A live session as its owner sees it: one refresh-token family.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionSummary {
+    pub id: Uuid,
+    /// The login that started it.
+    pub created: DateTime<Utc>,
+    /// The last refresh (or the login, when there was none).
+    pub last_used: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
 /// How an attempt to rotate a refresh token ended; decided atomically by the store.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RotateOutcome {

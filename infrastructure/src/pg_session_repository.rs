@@ -5,7 +5,9 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use domain::ports::SessionRepository;
-use domain::{NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome, UserId};
+use domain::{
+    NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome, SessionSummary, UserId,
+};
 use uuid::Uuid;
 
 use crate::db::{PgPool, connection, query_error};
@@ -298,6 +300,76 @@ impl SessionRepository for PgSessionRepository {
         conn.transaction(async |conn| revoke_user_sessions(conn, user_id.0, keep, at).await)
             .await
             .map_err(query_error)
+    }
+
+    async fn list_live(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionSummary>, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        let rows: Vec<(
+            Uuid,
+            DateTime<Utc>,
+            DateTime<Utc>,
+            Option<DateTime<Utc>>,
+            Option<String>,
+            Option<String>,
+        )> = refresh_tokens::table
+            .filter(refresh_tokens::user_id.eq(user_id.0))
+            .filter(refresh_tokens::revoked_at.is_null())
+            .filter(refresh_tokens::expires_at.gt(now))
+            .order((
+                refresh_tokens::session_started_at.desc(),
+                refresh_tokens::jti,
+            ))
+            .select((
+                refresh_tokens::family_id,
+                refresh_tokens::session_started_at,
+                refresh_tokens::created_at,
+                refresh_tokens::last_used_at,
+                refresh_tokens::user_agent,
+                refresh_tokens::ip,
+            ))
+            .load(&mut conn)
+            .await
+            .map_err(query_error)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, created, issued, used, user_agent, ip)| SessionSummary {
+                    id,
+                    created,
+                    last_used: used.map_or(issued, |used| used.max(issued)),
+                    user_agent,
+                    ip,
+                },
+            )
+            .collect())
+    }
+
+    async fn revoke_session(
+        &self,
+        user_id: UserId,
+        family_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        conn.transaction(async |conn| {
+            lock_sessions_of(conn, user_id.0).await?;
+            let revoked = diesel::update(
+                refresh_tokens::table
+                    .filter(refresh_tokens::user_id.eq(user_id.0))
+                    .filter(refresh_tokens::family_id.eq(family_id))
+                    .filter(refresh_tokens::revoked_at.is_null()),
+            )
+            .set(refresh_tokens::revoked_at.eq(at))
+            .execute(conn)
+            .await?;
+            Ok(revoked > 0)
+        })
+        .await
+        .map_err(query_error)
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {

@@ -5,4 +5,5 @@ pub mod health;
 pub mod jwks;
 pub mod me;
 pub mod register;
+pub mod sessions;
 pub mod tokens;

@@ -10,4 +10,5 @@ pub mod me;
 pub mod password_reset;
 pub mod refresh;
 pub mod register;
+pub mod sessions;
 pub mod verify;

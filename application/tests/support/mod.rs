@@ -20,8 +20,8 @@ use domain::ports::{
 };
 use domain::{
     Claims, EmailAddress, EmailKind, NewOneTimeToken, NewRefreshToken, NewUser, OneTimeTokenRecord,
-    Password, ProfileChanges, RefreshTokenRecord, RepositoryError, RotateOutcome, TokenError,
-    TokenPurpose, User, UserId, UserProfile, Username,
+    Password, ProfileChanges, RefreshTokenRecord, RepositoryError, RotateOutcome, SessionSummary,
+    TokenError, TokenPurpose, User, UserId, UserProfile, Username,
 };
 use uuid::Uuid;
 
@@ -817,6 +817,41 @@ impl SessionRepository for InMemorySessions {
             .0
             .state()
             .revoke_where(at, |t| t.user_id == user_id && Some(t.family_id) != keep))
+    }
+
+    async fn list_live(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionSummary>, RepositoryError> {
+        let state = self.0.state();
+        let mut live: Vec<SessionSummary> = state
+            .tokens
+            .iter()
+            .filter(|t| t.user_id == user_id && t.revoked_at.is_none() && t.expires_at > now)
+            .map(|t| SessionSummary {
+                id: t.family_id,
+                created: t.session_started_at,
+                last_used: t.last_used_at.map_or(t.created_at, |u| u.max(t.created_at)),
+                user_agent: t.user_agent.clone(),
+                ip: t.ip.clone(),
+            })
+            .collect();
+        live.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(live)
+    }
+
+    async fn revoke_session(
+        &self,
+        user_id: UserId,
+        family_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let revoked = self
+            .0
+            .state()
+            .revoke_where(at, |t| t.user_id == user_id && t.family_id == family_id);
+        Ok(revoked > 0)
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {

@@ -5,7 +5,9 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome, UserId};
+use crate::{
+    NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome, SessionSummary, UserId,
+};
 
 /// Stores issued refresh tokens.
 ///
@@ -61,6 +63,21 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
         keep: Option<Uuid>,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
+
+    /// The user's live sessions, newest login first.
+    fn list_live(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<SessionSummary>, RepositoryError>> + Send;
+
+    /// Ends one of the user's sessions; `false` when he has no such live session.
+    fn revoke_session(
+        &self,
+        user_id: UserId,
+        family_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
 
     /// Deletes rows whose expiry has passed; returns how many.
     fn purge_expired(

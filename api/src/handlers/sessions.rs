@@ -1,0 +1,60 @@
+//! The current user's sessions (refresh-token families).
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::Authenticated;
+use crate::errors::ApiError;
+use crate::representation::timestamp;
+use crate::startup::AppState;
+
+/// `GET /auth/sessions/`: the caller's live sessions, newest login first.
+///
+/// # Responses
+/// 200 `[{id, created, last_used, user_agent, ip, current}]`; 401.
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let principal = caller.0;
+    let sessions = state
+        .gatehouse
+        .sessions(principal.user.id, principal.sid)
+        .await?;
+    let body: Vec<_> = sessions
+        .into_iter()
+        .map(|view| {
+            json!({
+                "id": view.session.id.simple().to_string(),
+                "created": timestamp(view.session.created),
+                "last_used": timestamp(view.session.last_used),
+                "user_agent": view.session.user_agent,
+                "ip": view.session.ip,
+                "current": view.current,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `DELETE /auth/sessions/{id}/`: ends one of the caller's sessions (the current one
+/// too: that is a logout).
+///
+/// # Responses
+/// 204; 404 `Not found.` for an id that is not one of his live sessions; 401.
+pub async fn end(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let session = Uuid::try_parse(&id).map_err(|_| ApiError::NotFound)?;
+    if !state
+        .gatehouse
+        .end_session(caller.0.user.id, session)
+        .await?
+    {
+        return Err(ApiError::NotFound);
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

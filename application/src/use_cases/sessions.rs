@@ -1,0 +1,36 @@
+//! Sessions: the signed-in user lists his live sessions and ends any of them.
+
+use domain::ports::{Clock, SessionRepository};
+use domain::{SessionSummary, UserId};
+use uuid::Uuid;
+
+use crate::{Deps, Fault, Gatehouse};
+
+/// A session, and whether the caller is using it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionView {
+    pub session: SessionSummary,
+    pub current: bool,
+}
+
+impl<D: Deps> Gatehouse<D> {
+    /// The user's live sessions, newest first; `current` marks the caller's.
+    pub async fn sessions(&self, user: UserId, current: Uuid) -> Result<Vec<SessionView>, Fault> {
+        let sessions = self.sessions.list_live(user, self.clock.now()).await?;
+        Ok(sessions
+            .into_iter()
+            .map(|session| SessionView {
+                current: session.id == current,
+                session,
+            })
+            .collect())
+    }
+
+    /// Ends one of the user's live sessions; `false` when he has none with that id.
+    pub async fn end_session(&self, user: UserId, session: Uuid) -> Result<bool, Fault> {
+        Ok(self
+            .sessions
+            .revoke_session(user, session, self.clock.now())
+            .await?)
+    }
+}
