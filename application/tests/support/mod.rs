@@ -837,7 +837,7 @@ impl SessionRepository for InMemorySessions {
                 ip: t.ip.clone(),
             })
             .collect();
-        live.sort_by(|a, b| b.created.cmp(&a.created));
+        live.sort_by_key(|s| std::cmp::Reverse(s.created));
         Ok(live)
     }
 
