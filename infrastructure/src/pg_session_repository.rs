@@ -60,6 +60,18 @@ impl From<RefreshTokenRow> for RefreshTokenRecord {
     }
 }
 
+/// The live token of a session, as the session list shows it.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens, check_for_backend(diesel::pg::Pg))]
+struct LiveSessionRow {
+    family_id: Uuid,
+    session_started_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    user_agent: Option<String>,
+    ip: Option<String>,
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = refresh_tokens)]
 struct NewRefreshTokenRow<'a> {
@@ -308,14 +320,7 @@ impl SessionRepository for PgSessionRepository {
         now: DateTime<Utc>,
     ) -> Result<Vec<SessionSummary>, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        let rows: Vec<(
-            Uuid,
-            DateTime<Utc>,
-            DateTime<Utc>,
-            Option<DateTime<Utc>>,
-            Option<String>,
-            Option<String>,
-        )> = refresh_tokens::table
+        let rows: Vec<LiveSessionRow> = refresh_tokens::table
             .filter(refresh_tokens::user_id.eq(user_id.0))
             .filter(refresh_tokens::revoked_at.is_null())
             .filter(refresh_tokens::expires_at.gt(now))
@@ -323,28 +328,21 @@ impl SessionRepository for PgSessionRepository {
                 refresh_tokens::session_started_at.desc(),
                 refresh_tokens::jti,
             ))
-            .select((
-                refresh_tokens::family_id,
-                refresh_tokens::session_started_at,
-                refresh_tokens::created_at,
-                refresh_tokens::last_used_at,
-                refresh_tokens::user_agent,
-                refresh_tokens::ip,
-            ))
+            .select(LiveSessionRow::as_select())
             .load(&mut conn)
             .await
             .map_err(query_error)?;
         Ok(rows
             .into_iter()
-            .map(
-                |(id, created, issued, used, user_agent, ip)| SessionSummary {
-                    id,
-                    created,
-                    last_used: used.map_or(issued, |used| used.max(issued)),
-                    user_agent,
-                    ip,
-                },
-            )
+            .map(|row| SessionSummary {
+                id: row.family_id,
+                created: row.session_started_at,
+                last_used: row
+                    .last_used_at
+                    .map_or(row.created_at, |used| used.max(row.created_at)),
+                user_agent: row.user_agent,
+                ip: row.ip,
+            })
             .collect())
     }
 
