@@ -20,7 +20,7 @@ WITH_DB = url="$${DATABASE_URL:-}"; \
 	export DATABASE_URL="$$url"; \
 	export GATEHOUSE_ENV="$${GATEHOUSE_ENV:-development}";
 
-.PHONY: help build run migrate createsuperuser test fmt fmt-check lint bench \
+.PHONY: help build run migrate createsuperuser seed-users test fmt fmt-check lint bench \
 	db-stop docker-up docker-down clean
 
 help: ## List the targets
@@ -51,6 +51,13 @@ WITH_TEST_PG = pg="$${GATEHOUSE_TEST_PG_URL:-}"; \
 	if [ -z "$$pg" ]; then pg=$$($(DEV_DB)) || exit 1; fi; \
 	export GATEHOUSE_TEST_PG_URL="$$pg";
 
+N ?= 100000
+seed-users: ## Add N users (default 100000) to the dev database: make seed-users N=100000
+	@$(WITH_DB) \
+	$(CARGO) run --release --bin gatehouse -- migrate && \
+	psql "$$DATABASE_URL" -v ON_ERROR_STOP=1 -v count=$(N) -q -f scripts/seed-users.sql && \
+	echo "Seeded $(N) users."
+
 test: ## Run the workspace tests (nextest if installed; no doctests)
 	@$(WITH_TEST_PG) \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
@@ -70,10 +77,11 @@ fmt-check: ## Check formatting (CI)
 lint: ## Clippy on every target, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-bench: ## Benchmarks (release): login at bcrypt cost 12, token operations, email outbox
+bench: ## Benchmarks (release): login at cost 12, tokens, email outbox, admin list at 100k users
 	@$(WITH_TEST_PG) \
 	$(CARGO) bench -p api --bench login && \
-	$(CARGO) bench -p api --bench email
+	$(CARGO) bench -p api --bench email && \
+	$(CARGO) bench -p api --bench admin_list
 
 db-stop: ## Stop the project-local PostgreSQL (.pgdata)
 	$(DEV_DB) stop

@@ -323,6 +323,61 @@ impl Fields {
         Some(value)
     }
 
+    /// A DRF `BooleanField`: JSON booleans, 0/1, and the usual words in forms.
+    pub fn boolean(&mut self, name: &str) -> Option<bool> {
+        let value = match self.map.get(name)? {
+            Value::Bool(b) => Some(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(1) => Some(true),
+                Some(0) => Some(false),
+                _ => None,
+            },
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "t" | "yes" | "y" | "on" | "1" => Some(true),
+                "false" | "f" | "no" | "n" | "off" | "0" => Some(false),
+                _ => None,
+            },
+            Value::Null => {
+                self.errors.add(name, "This field may not be null.");
+                return None;
+            }
+            _ => None,
+        };
+        if value.is_none() {
+            self.errors.add(name, "Must be a valid boolean.");
+        }
+        value
+    }
+
+    /// A list of strings (a related field by slug). A form sends one value.
+    pub fn string_list(&mut self, name: &str) -> Option<Vec<String>> {
+        match self.map.get(name)? {
+            Value::Array(items) => {
+                let strings: Option<Vec<String>> = items
+                    .iter()
+                    .map(|item| item.as_str().map(str::to_owned))
+                    .collect();
+                if strings.is_none() {
+                    self.errors.add(name, "Invalid value.");
+                }
+                strings
+            }
+            Value::String(single) => Some(vec![single.clone()]),
+            Value::Null => {
+                self.errors.add(name, "This field may not be null.");
+                None
+            }
+            other => {
+                let kind = python_type_name(other);
+                self.errors.add(
+                    name,
+                    format!("Expected a list of items but got type \"{kind}\"."),
+                );
+                None
+            }
+        }
+    }
+
     /// `Err` with every recorded field error, if any.
     pub fn finish(self) -> Result<(), ApiError> {
         self.errors.into_result().map_err(ApiError::Validation)

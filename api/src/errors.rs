@@ -4,6 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use application::use_cases::activate::ActivateError;
+use application::use_cases::admin_users::AdminError;
 use application::use_cases::authenticate::AuthenticateError;
 use application::use_cases::change_password::ChangePasswordError;
 use application::use_cases::login::LoginError;
@@ -50,6 +51,9 @@ pub enum ApiError {
     PermissionDenied,
     #[error("Not found.")]
     NotFound,
+    /// 404 `Invalid page.` (DRF's pagination).
+    #[error("Invalid page.")]
+    InvalidPage,
     /// 404 with a message of its own (`reveal_unknown_email`).
     #[error("{0}")]
     NotFoundBecause(&'static str),
@@ -111,7 +115,9 @@ impl ResponseError for ApiError {
             | ApiError::TokenNotValid(_)
             | ApiError::AccessTokenNotValid(_) => StatusCode::UNAUTHORIZED,
             ApiError::PermissionDenied => StatusCode::FORBIDDEN,
-            ApiError::NotFound | ApiError::NotFoundBecause(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NotFoundBecause(_) | ApiError::InvalidPage => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -264,6 +270,17 @@ impl From<ConfirmResetError> for ApiError {
             ConfirmResetError::Token(rejection) => ApiError::BadToken(rejection),
             ConfirmResetError::Invalid(errors) => ApiError::Validation(errors),
             ConfirmResetError::Fault(fault) => fault.into(),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(error: AdminError) -> Self {
+        match error {
+            AdminError::Forbidden => ApiError::PermissionDenied,
+            AdminError::NotFound => ApiError::NotFound,
+            AdminError::Invalid(errors) => ApiError::Validation(errors),
+            AdminError::Fault(fault) => fault.into(),
         }
     }
 }

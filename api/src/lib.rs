@@ -7,6 +7,7 @@ pub mod cli;
 pub mod errors;
 pub mod handlers;
 pub mod middleware;
+pub mod pagination;
 pub mod representation;
 pub mod routes;
 pub mod settings;

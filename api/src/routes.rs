@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::auth::Authenticated;
 use crate::errors::ApiError;
-use crate::handlers::{accounts, health, jwks, me, register, sessions, tokens};
+use crate::handlers::{accounts, admin_users, health, jwks, me, register, sessions, tokens};
 
 /// DRF's order for the `Allow` header.
 const METHOD_ORDER: [Method; 7] = [
@@ -196,6 +196,26 @@ pub fn endpoints() -> Vec<impl HttpServiceFactory> {
         Endpoint::new("/auth/sessions/{id}", "Session")
             .authenticated()
             .delete(sessions::end)
+            .build(),
+        Endpoint::new("/auth/users", "User List")
+            .authenticated()
+            .get(admin_users::list)
+            .post(admin_users::create)
+            .build(),
+        Endpoint::new("/auth/users/{id}/set-password", "Set Password")
+            .authenticated()
+            .post(admin_users::set_password)
+            .build(),
+        Endpoint::new("/auth/users/{id}/logout", "Logout User")
+            .authenticated()
+            .post(admin_users::logout)
+            .build(),
+        Endpoint::new("/auth/users/{id}", "User Instance")
+            .authenticated()
+            .get(admin_users::retrieve)
+            .put(admin_users::update)
+            .patch(admin_users::partial_update)
+            .delete(admin_users::destroy)
             .build(),
         Endpoint::new("/auth/me", "Me")
             .authenticated()

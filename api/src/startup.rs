@@ -14,8 +14,8 @@ use infrastructure::email::{
     SmtpSettings,
 };
 use infrastructure::{
-    BcryptPasswordHasher, JwtSettings, JwtTokenCodec, PgAccountRepository, PgPool,
-    PgSessionRepository, PgUserRepository, Sha256TokenGenerator,
+    BcryptPasswordHasher, JwtSettings, JwtTokenCodec, PgAccountRepository, PgAdminRepository,
+    PgPool, PgSessionRepository, PgUserRepository, Sha256TokenGenerator,
 };
 use secrecy::SecretString;
 use tokio::sync::oneshot;
@@ -31,6 +31,7 @@ impl application::Deps for ProdDeps {
     type Users = PgUserRepository;
     type Sessions = PgSessionRepository;
     type Accounts = PgAccountRepository;
+    type Admin = PgAdminRepository;
     type OneTimeTokens = Sha256TokenGenerator;
     type Hasher = BcryptPasswordHasher;
     type Tokens = JwtTokenCodec;
@@ -110,6 +111,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         users: PgUserRepository::new(pool.clone(), outbox.clone()),
         sessions: PgSessionRepository::new(pool.clone()),
         accounts: PgAccountRepository::new(pool.clone(), outbox.clone()),
+        admin: PgAdminRepository::new(pool.clone()),
         one_time_tokens: Sha256TokenGenerator,
         hasher,
         tokens: codec,

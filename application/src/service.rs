@@ -3,8 +3,8 @@
 use chrono::Duration;
 use domain::password::PasswordPolicy;
 use domain::ports::{
-    AccountRepository, Clock, PasswordHasher, SessionRepository, TokenCodec, TokenGenerator,
-    UserRepository,
+    AccountRepository, AdminRepository, Clock, PasswordHasher, SessionRepository, TokenCodec,
+    TokenGenerator, UserRepository,
 };
 
 /// The adapters a `Gatehouse` runs on, chosen once at the composition root.
@@ -12,6 +12,7 @@ pub trait Deps: Send + Sync + 'static {
     type Users: UserRepository;
     type Sessions: SessionRepository;
     type Accounts: AccountRepository;
+    type Admin: AdminRepository;
     type OneTimeTokens: TokenGenerator;
     type Hasher: PasswordHasher;
     type Tokens: TokenCodec;
@@ -114,6 +115,7 @@ pub struct Adapters<D: Deps> {
     pub users: D::Users,
     pub sessions: D::Sessions,
     pub accounts: D::Accounts,
+    pub admin: D::Admin,
     pub one_time_tokens: D::OneTimeTokens,
     pub hasher: D::Hasher,
     pub tokens: D::Tokens,
@@ -125,6 +127,7 @@ pub struct Gatehouse<D: Deps> {
     pub(crate) users: D::Users,
     pub(crate) sessions: D::Sessions,
     pub(crate) accounts: D::Accounts,
+    pub(crate) admin: D::Admin,
     pub(crate) one_time_tokens: D::OneTimeTokens,
     pub(crate) hasher: D::Hasher,
     pub(crate) tokens: D::Tokens,
@@ -138,6 +141,7 @@ impl<D: Deps> Gatehouse<D> {
             users,
             sessions,
             accounts,
+            admin,
             one_time_tokens,
             hasher,
             tokens,
@@ -147,6 +151,7 @@ impl<D: Deps> Gatehouse<D> {
             users,
             sessions,
             accounts,
+            admin,
             one_time_tokens,
             hasher,
             tokens,

@@ -1,6 +1,7 @@
 //! Gatehouse's domain: entities, value types, rules that need no I/O, and the ports
 //! (traits) through which use cases reach the outside world.
 
+pub mod admin;
 pub mod clock;
 pub mod email;
 pub mod error;

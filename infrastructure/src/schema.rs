@@ -67,3 +67,49 @@ diesel::table! {
 
 diesel::joinable!(one_time_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, one_time_tokens);
+
+diesel::table! {
+    groups (id) {
+        id -> Int8,
+        name -> Varchar,
+    }
+}
+
+diesel::table! {
+    permissions (id) {
+        id -> Int8,
+        name -> Varchar,
+        app_label -> Varchar,
+        codename -> Varchar,
+    }
+}
+
+diesel::table! {
+    user_groups (user_id, group_id) {
+        user_id -> Int8,
+        group_id -> Int8,
+    }
+}
+
+diesel::table! {
+    group_permissions (group_id, permission_id) {
+        group_id -> Int8,
+        permission_id -> Int8,
+    }
+}
+
+diesel::table! {
+    user_permissions (user_id, permission_id) {
+        user_id -> Int8,
+        permission_id -> Int8,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    groups,
+    permissions,
+    user_groups,
+    group_permissions,
+    user_permissions
+);

@@ -606,3 +606,71 @@ async fn a_login_racing_a_password_change_opens_no_session_and_reverts_nothing()
         .unwrap();
     assert!(current);
 }
+
+#[tokio::test]
+async fn a_user_list_page_costs_one_query_for_the_rows_and_one_for_the_count() {
+    use std::sync::atomic::Ordering;
+
+    use domain::admin::{UserListQuery, UserOrder};
+    use domain::ports::AdminRepository;
+    use infrastructure::PgAdminRepository;
+    use infrastructure::testing::counting_pool;
+
+    let db = TestDatabase::create().await;
+    db.execute(
+        "INSERT INTO users (username, email, password) \
+         SELECT 'u' || n, 'u' || n || '@example.com', '!' FROM generate_series(1, 60) AS n",
+    )
+    .await;
+    db.execute("INSERT INTO groups (name) VALUES ('one'), ('two'), ('three')")
+        .await;
+    db.execute("INSERT INTO user_groups SELECT u.id, g.id FROM users u, groups g")
+        .await;
+    db.execute(
+        "INSERT INTO group_permissions SELECT g.id, p.id FROM groups g, permissions p WHERE p.codename LIKE 'view_%'",
+    )
+    .await;
+    db.execute("INSERT INTO user_permissions SELECT u.id, p.id FROM users u, permissions p WHERE p.codename LIKE 'add_%'")
+        .await;
+    let (pool, counter) = counting_pool(&db.url);
+    let admin = PgAdminRepository::new(pool);
+    let group = db
+        .scalar("SELECT id AS value FROM groups WHERE name = 'two'")
+        .await;
+    let queries = [
+        UserListQuery {
+            limit: 50,
+            ..UserListQuery::default()
+        },
+        UserListQuery {
+            search_terms: vec!["u1".to_owned(), "example".to_owned()],
+            is_active: Some(true),
+            group: Some(group),
+            ordering: vec![(UserOrder::Email, true)],
+            offset: 5,
+            limit: 50,
+            ..UserListQuery::default()
+        },
+    ];
+
+    for query in queries {
+        let before = counter.load(Ordering::SeqCst);
+        let page = admin.list_users(&query).await.unwrap();
+        let spent = counter.load(Ordering::SeqCst) - before;
+
+        assert_eq!(spent, 2, "rows + count, whatever the page holds: {query:?}");
+        assert!(!page.items.is_empty());
+        let first = &page.items[0];
+        assert_eq!(first.profile.groups, ["one", "three", "two"]);
+        assert_eq!(
+            first.user_permissions.len(),
+            3,
+            "add_user, add_group, add_permission"
+        );
+        assert_eq!(
+            first.profile.permissions.len(),
+            7,
+            "3 direct + 4 view through groups"
+        );
+    }
+}

@@ -13,10 +13,11 @@ use application::use_cases::login::{LoginCommand, LoginIdentifier};
 use application::use_cases::refresh::{RefreshCommand, RefreshError, Refreshed};
 use application::{Adapters, ClientInfo, Deps, Gatehouse, Settings, TokenPair};
 use chrono::{DateTime, Duration, Utc};
+use domain::admin::{AdminUser, Page, UserDraft, UserListQuery, UserOrder, UserPatch};
 use domain::ports::{
-    AccountRepository, AuthState, Clock, CreateUserError, HashError, PasswordChange, PasswordCheck,
-    PasswordHasher, Rehash, SessionRepository, SessionRevocation, TokenCodec, TokenGenerator,
-    UpdateUserError, UserRepository,
+    AccountRepository, AdminRepository, AdminWriteError, AuthState, Clock, CreateUserError,
+    HashError, PasswordChange, PasswordCheck, PasswordHasher, Rehash, SessionRepository,
+    SessionRevocation, TokenCodec, TokenGenerator, UpdateUserError, UserRepository,
 };
 use domain::{
     Claims, EmailAddress, EmailKind, NewOneTimeToken, NewRefreshToken, NewUser, OneTimeTokenRecord,
@@ -111,6 +112,11 @@ struct StoreState {
     user_groups: HashMap<UserId, BTreeSet<String>>,
     user_permissions: HashMap<UserId, BTreeSet<String>>,
     group_permissions: HashMap<String, BTreeSet<String>>,
+    next_group_id: i64,
+    /// The groups table: name → id.
+    groups: BTreeMap<String, i64>,
+    /// Permissions created beyond the seeded ones.
+    custom_permissions: BTreeSet<String>,
     /// Refresh-token rows in the order they were stored.
     tokens: Vec<RefreshTokenRecord>,
     next_one_time_token_id: i64,
@@ -160,7 +166,102 @@ impl StoreState {
             .map(|p| (*p).to_owned())
             .chain(self.user_permissions.values().flatten().cloned())
             .chain(self.group_permissions.values().flatten().cloned())
+            .chain(self.custom_permissions.iter().cloned())
             .collect()
+    }
+
+    /// The id of the named group, created if it does not exist yet.
+    fn ensure_group(&mut self, name: &str) -> i64 {
+        if let Some(id) = self.groups.get(name) {
+            return *id;
+        }
+        self.next_group_id += 1;
+        self.groups.insert(name.to_owned(), self.next_group_id);
+        self.next_group_id
+    }
+
+    /// The user as the admin API shows him.
+    fn admin_user(&self, id: UserId) -> Option<AdminUser> {
+        let profile = self.profile(id)?;
+        let user_permissions = self
+            .user_permissions
+            .get(&id)
+            .map(|codes| codes.iter().cloned().collect())
+            .unwrap_or_default();
+        Some(AdminUser {
+            profile,
+            user_permissions,
+        })
+    }
+
+    /// Whether the user passes the query's search terms and filters.
+    fn selected_by(&self, user: &User, query: &UserListQuery) -> bool {
+        let fields = [
+            user.username.as_str().to_lowercase(),
+            user.email.as_str().to_lowercase(),
+            user.first_name.to_lowercase(),
+            user.last_name.to_lowercase(),
+        ];
+        let found = |term: &String| {
+            let term = term.to_lowercase();
+            fields.iter().any(|field| field.contains(&term))
+        };
+        let member = |group: i64| {
+            self.groups
+                .iter()
+                .find(|(_, id)| **id == group)
+                .is_some_and(|(name, _)| {
+                    self.user_groups
+                        .get(&user.id)
+                        .is_some_and(|groups| groups.contains(name))
+                })
+        };
+        query.search_terms.iter().all(found)
+            && query.is_active.is_none_or(|v| user.is_active == v)
+            && query.is_staff.is_none_or(|v| user.is_staff == v)
+            && query.is_superuser.is_none_or(|v| user.is_superuser == v)
+            && query.group.is_none_or(member)
+    }
+
+    /// The names among `names` no group has, in the order given.
+    fn unknown_groups(&self, names: &[String]) -> Vec<String> {
+        names
+            .iter()
+            .filter(|name| !self.groups.contains_key(*name))
+            .cloned()
+            .collect()
+    }
+
+    /// The codes among `codes` no permission has, in the order given.
+    fn unknown_permissions(&self, codes: &[String]) -> Vec<String> {
+        let known = self.known_permissions();
+        codes
+            .iter()
+            .filter(|code| !known.contains(*code))
+            .cloned()
+            .collect()
+    }
+
+    /// The checks a write of these groups and permissions must pass, as the foreign
+    /// keys would make them.
+    fn check_relations(
+        &self,
+        groups: Option<&[String]>,
+        permissions: Option<&[String]>,
+    ) -> Result<(), AdminWriteError> {
+        if let Some(names) = groups {
+            let unknown = self.unknown_groups(names);
+            if !unknown.is_empty() {
+                return Err(AdminWriteError::UnknownGroups(unknown));
+            }
+        }
+        if let Some(codes) = permissions {
+            let unknown = self.unknown_permissions(codes);
+            if !unknown.is_empty() {
+                return Err(AdminWriteError::UnknownPermissions(unknown));
+            }
+        }
+        Ok(())
     }
 
     fn email_taken(&self, email: &str, except: Option<UserId>) -> bool {
@@ -301,6 +402,10 @@ impl InMemoryStore {
         InMemoryAccounts(self.clone())
     }
 
+    pub fn admin(&self) -> InMemoryAdmin {
+        InMemoryAdmin(self.clone())
+    }
+
     fn state(&self) -> MutexGuard<'_, StoreState> {
         lock(&self.0)
     }
@@ -356,20 +461,58 @@ impl InMemoryStore {
         change(state.users.get_mut(&id).expect("the user exists"));
     }
 
+    /// Adds the user to the group, which is created if need be.
     pub fn add_to_group(&self, id: UserId, group: &str) {
-        self.state()
+        let mut state = self.state();
+        state.ensure_group(group);
+        state
             .user_groups
             .entry(id)
             .or_default()
             .insert(group.to_owned());
     }
 
+    /// Grants the group a permission; the group is created if need be.
     pub fn grant_group_permission(&self, group: &str, permission: &str) {
-        self.state()
+        let mut state = self.state();
+        state.ensure_group(group);
+        state
             .group_permissions
             .entry(group.to_owned())
             .or_default()
             .insert(permission.to_owned());
+    }
+
+    /// Creates a group with no permissions (or finds it) and gives its id.
+    pub fn create_group(&self, name: &str) -> i64 {
+        self.state().ensure_group(name)
+    }
+
+    pub fn group_id(&self, name: &str) -> Option<i64> {
+        self.state().groups.get(name).copied()
+    }
+
+    /// Creates a custom permission (`app_label.codename`).
+    pub fn create_permission(&self, code: &str) {
+        self.state().custom_permissions.insert(code.to_owned());
+    }
+
+    /// The names of the user's groups, sorted.
+    pub fn groups_of(&self, id: UserId) -> Vec<String> {
+        self.state()
+            .user_groups
+            .get(&id)
+            .map(|groups| groups.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The permissions granted to the user directly, sorted.
+    pub fn direct_permissions_of(&self, id: UserId) -> Vec<String> {
+        self.state()
+            .user_permissions
+            .get(&id)
+            .map(|codes| codes.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn grant_user_permission(&self, id: UserId, permission: &str) {
@@ -721,6 +864,169 @@ impl AccountRepository for InMemoryAccounts {
     }
 }
 
+/// `AdminRepository` over the in-memory store; every write runs under the one mutex
+/// and checks everything before changing anything, as one transaction.
+#[derive(Debug, Clone)]
+pub struct InMemoryAdmin(InMemoryStore);
+
+impl AdminRepository for InMemoryAdmin {
+    async fn list_users(&self, query: &UserListQuery) -> Result<Page<AdminUser>, RepositoryError> {
+        let state = self.0.state();
+        let mut selected: Vec<&User> = state
+            .users
+            .values()
+            .filter(|user| state.selected_by(user, query))
+            .collect();
+        selected.sort_by(|a, b| {
+            query
+                .ordering
+                .iter()
+                .map(|(key, descending)| {
+                    let order = match key {
+                        UserOrder::Id => a.id.cmp(&b.id),
+                        UserOrder::Username => a.username.as_str().cmp(b.username.as_str()),
+                        UserOrder::Email => a.email.as_str().cmp(b.email.as_str()),
+                        UserOrder::DateJoined => a.date_joined.cmp(&b.date_joined),
+                        // `None` first ascending, last descending: NULLS FIRST / LAST.
+                        UserOrder::LastLogin => a.last_login.cmp(&b.last_login),
+                    };
+                    if *descending { order.reverse() } else { order }
+                })
+                .find(|order| order.is_ne())
+                .unwrap_or_else(|| a.id.cmp(&b.id))
+        });
+        let count = i64::try_from(selected.len()).expect("a small store");
+        let offset = usize::try_from(query.offset.max(0)).expect("a small offset");
+        let limit = usize::try_from(query.limit.max(0)).expect("a small limit");
+        let items = selected
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|user| state.admin_user(user.id).expect("listed users exist"))
+            .collect();
+        Ok(Page { count, items })
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<Option<AdminUser>, RepositoryError> {
+        Ok(self.0.state().admin_user(id))
+    }
+
+    async fn permissions_of_groups(
+        &self,
+        groups: &[String],
+    ) -> Result<Vec<String>, RepositoryError> {
+        let state = self.0.state();
+        let union: BTreeSet<String> = groups
+            .iter()
+            .filter_map(|name| state.group_permissions.get(name))
+            .flatten()
+            .cloned()
+            .collect();
+        Ok(union.into_iter().collect())
+    }
+
+    async fn create_user(&self, draft: UserDraft) -> Result<AdminUser, AdminWriteError> {
+        let mut state = self.0.state();
+        if state.email_taken(draft.email.as_str(), None) {
+            return Err(AdminWriteError::DuplicateEmail);
+        }
+        if state.username_taken(draft.username.as_str(), None) {
+            return Err(AdminWriteError::DuplicateUsername);
+        }
+        state.check_relations(Some(&draft.groups[..]), Some(&draft.user_permissions[..]))?;
+        state.next_user_id += 1;
+        let id = UserId(state.next_user_id);
+        let password_hash = draft
+            .password_hash
+            .unwrap_or_else(|| format!("!{}", Uuid::new_v4().simple()));
+        state.users.insert(
+            id,
+            User {
+                id,
+                username: draft.username,
+                email: draft.email,
+                password_hash,
+                first_name: draft.first_name,
+                last_name: draft.last_name,
+                is_active: draft.is_active,
+                is_staff: draft.is_staff,
+                is_superuser: draft.is_superuser,
+                date_joined: draft.now,
+                last_login: None,
+                password_changed_at: draft.now,
+                pending_activation: false,
+            },
+        );
+        state
+            .user_groups
+            .insert(id, draft.groups.into_iter().collect());
+        state
+            .user_permissions
+            .insert(id, draft.user_permissions.into_iter().collect());
+        Ok(state.admin_user(id).expect("the user was just stored"))
+    }
+
+    async fn update_user(
+        &self,
+        id: UserId,
+        patch: UserPatch,
+        at: DateTime<Utc>,
+    ) -> Result<AdminUser, AdminWriteError> {
+        let mut state = self.0.state();
+        if !state.users.contains_key(&id) {
+            return Err(AdminWriteError::NotFound);
+        }
+        if let Some(email) = &patch.email
+            && state.email_taken(email.as_str(), Some(id))
+        {
+            return Err(AdminWriteError::DuplicateEmail);
+        }
+        if let Some(username) = &patch.username
+            && state.username_taken(username.as_str(), Some(id))
+        {
+            return Err(AdminWriteError::DuplicateUsername);
+        }
+        state.check_relations(patch.groups.as_deref(), patch.user_permissions.as_deref())?;
+        let user = state.users.get_mut(&id).expect("checked above");
+        if let Some(username) = patch.username {
+            user.username = username;
+        }
+        if let Some(email) = patch.email {
+            user.email = email;
+        }
+        if let Some(first_name) = patch.first_name {
+            user.first_name = first_name;
+        }
+        if let Some(last_name) = patch.last_name {
+            user.last_name = last_name;
+        }
+        if let Some(is_staff) = patch.is_staff {
+            user.is_staff = is_staff;
+        }
+        if let Some(is_superuser) = patch.is_superuser {
+            user.is_superuser = is_superuser;
+        }
+        if let Some(is_active) = patch.is_active {
+            // An admin's word on activity settles any pending activation.
+            user.is_active = is_active;
+            user.pending_activation = false;
+            state.retire_one_time_tokens(id, TokenPurpose::Activation, at);
+            if !is_active {
+                state.revoke_where(at, |t| t.user_id == id);
+            }
+        }
+        if let Some(groups) = patch.groups {
+            state.user_groups.insert(id, groups.into_iter().collect());
+        }
+        if let Some(codes) = patch.user_permissions {
+            state
+                .user_permissions
+                .insert(id, codes.into_iter().collect());
+        }
+        Ok(state.admin_user(id).expect("checked above"))
+    }
+}
+
 /// `SessionRepository` over the in-memory store; every method runs under the one
 /// mutex, which makes `rotate` atomic as the port demands.
 #[derive(Debug, Clone)]
@@ -1062,6 +1368,7 @@ impl Deps for TestDeps {
     type Users = InMemoryUsers;
     type Sessions = InMemorySessions;
     type Accounts = InMemoryAccounts;
+    type Admin = InMemoryAdmin;
     type OneTimeTokens = FakeTokenGenerator;
     type Hasher = FakeHasher;
     type Tokens = FakeTokenCodec;
@@ -1137,6 +1444,7 @@ impl Fakes {
                 users: self.store.users(),
                 sessions: self.store.sessions(),
                 accounts: self.store.accounts(),
+                admin: self.store.admin(),
                 one_time_tokens: self.one_time_tokens.clone(),
                 hasher: self.hasher.clone(),
                 tokens: self.tokens.clone(),

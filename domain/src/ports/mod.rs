@@ -2,6 +2,7 @@
 //! Adapters live in `infrastructure`; in-memory fakes in the use-case tests.
 
 mod account_repository;
+mod admin_repository;
 mod mailer;
 mod password_hasher;
 mod session_repository;
@@ -11,6 +12,7 @@ mod user_repository;
 
 pub use crate::clock::Clock;
 pub use account_repository::{AccountRepository, PasswordChange, SessionRevocation};
+pub use admin_repository::{AdminRepository, AdminWriteError};
 pub use mailer::{MailError, Mailer};
 pub use password_hasher::{HashError, PasswordCheck, PasswordHasher};
 pub use session_repository::SessionRepository;

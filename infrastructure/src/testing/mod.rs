@@ -90,3 +90,53 @@ impl Drop for TestDatabase {
 
 mod smtp;
 pub use smtp::{ReceivedEmail, SmtpCatcher};
+
+/// A pool whose connections count the statements they start: a test reads the counter
+/// before and after an operation to prove how many queries it costs.
+pub fn counting_pool(
+    url: &SecretString,
+) -> (
+    crate::PgPool,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    use diesel_async::pooled_connection::deadpool::Pool;
+    use diesel_async::pooled_connection::{
+        AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+    };
+    use futures_util::FutureExt;
+
+    struct QueryCounter(Arc<AtomicUsize>);
+
+    impl Instrumentation for QueryCounter {
+        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+            if let InstrumentationEvent::StartQuery { .. } = event {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    let counter = Arc::new(AtomicUsize::new(0));
+    let shared = counter.clone();
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    // No ping on recycle: only the operation's own statements are counted.
+    config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(move |url| {
+        let counter = shared.clone();
+        async move {
+            let mut conn = AsyncPgConnection::establish(url).await?;
+            conn.set_instrumentation(QueryCounter(counter));
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(url.expose_secret(), config);
+    let pool = Pool::builder(manager)
+        .max_size(2)
+        .build()
+        .expect("a counting pool");
+    (pool, counter)
+}

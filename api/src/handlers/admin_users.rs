@@ -1,0 +1,340 @@
+//! Admin: the UserViewSet (`/auth/users/`).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use application::ValidationErrors;
+use application::use_cases::admin_users::{CreateUserCommand, UpdateUserCommand};
+use domain::admin::{AdminUser, UserListQuery, UserOrder};
+use domain::{Password, UserId};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::auth::Authenticated;
+use crate::body::{Char, Fields, Payload};
+use crate::errors::ApiError;
+use crate::pagination::{PageRequest, page_body, query_pairs};
+use crate::representation::UserResponse;
+use crate::startup::AppState;
+
+/// A user as the admin API shows him: the user representation and his direct grants.
+#[derive(Debug, Serialize)]
+pub struct AdminUserResponse {
+    #[serde(flatten)]
+    pub user: UserResponse,
+    pub user_permissions: Vec<String>,
+}
+
+impl From<AdminUser> for AdminUserResponse {
+    fn from(user: AdminUser) -> Self {
+        AdminUserResponse {
+            user: user.profile.into(),
+            user_permissions: user.user_permissions,
+        }
+    }
+}
+
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    raw.parse::<i64>()
+        .map(UserId)
+        .map_err(|_| ApiError::NotFound)
+}
+
+/// django-filter's reading of a boolean filter.
+fn boolean_filter(
+    errors: &mut ValidationErrors,
+    pairs: &[(String, String)],
+    name: &str,
+) -> Option<bool> {
+    let raw = pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())?;
+    match raw.to_ascii_lowercase().as_str() {
+        "" => None,
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => {
+            errors.add(
+                name,
+                format!("Select a valid choice. {raw} is not one of the available choices."),
+            );
+            None
+        }
+    }
+}
+
+/// The list query: search, filters, ordering (unknown fields are ignored, as DRF's
+/// `OrderingFilter` does), page.
+fn list_query(pairs: &[(String, String)], page: PageRequest) -> Result<UserListQuery, ApiError> {
+    let value = |key: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let mut errors = ValidationErrors::new();
+    let search_terms = value("search")
+        .map(|raw| {
+            raw.replace(['\0', ','], " ")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let is_active = boolean_filter(&mut errors, pairs, "is_active");
+    let is_staff = boolean_filter(&mut errors, pairs, "is_staff");
+    let is_superuser = boolean_filter(&mut errors, pairs, "is_superuser");
+    let group = match value("group") {
+        None | Some("") => None,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                errors.add(
+                    "group",
+                    "Select a valid choice. That choice is not one of the available choices.",
+                );
+                None
+            }
+        },
+    };
+    errors.into_result().map_err(ApiError::Validation)?;
+    let ordering = value("ordering")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|field| {
+            let field = field.trim();
+            let (name, descending) = match field.strip_prefix('-') {
+                Some(name) => (name, true),
+                None => (field, false),
+            };
+            UserOrder::parse(name).map(|order| (order, descending))
+        })
+        .collect();
+    Ok(UserListQuery {
+        search_terms,
+        is_active,
+        is_staff,
+        is_superuser,
+        group,
+        ordering,
+        offset: page.offset(),
+        limit: page.size,
+    })
+}
+
+/// `GET /auth/users/` — `?page= ?page_size= ?search= ?is_active= ?is_staff=
+/// ?is_superuser= ?group=<id> ?ordering=[-]id|username|email|date_joined|last_login`.
+///
+/// # Responses
+/// 200 `{count, next, previous, results}`; 400 for a bad filter; 404 `Invalid page.`;
+/// 401; 403 without `auth.view_user` (staff) or superuser.
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let pairs = query_pairs(&req)?;
+    let requested = PageRequest::from_query(&pairs)?;
+    let mut page = requested;
+    if requested.number == i64::MAX {
+        // `page=last`: the count decides which page that is.
+        let probe = list_query(&pairs, PageRequest { number: 1, size: 1 })?;
+        let count = state
+            .gatehouse
+            .list_users(&caller.0.user, probe)
+            .await?
+            .count;
+        page = requested.resolve(count);
+    }
+    let query = list_query(&pairs, page)?;
+    let found = state.gatehouse.list_users(&caller.0.user, query).await?;
+    let results: Vec<AdminUserResponse> = found.items.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(page_body(&req, &pairs, page, found.count, results)?))
+}
+
+/// The writable fields, read like the serializer: `partial` leaves absent fields out.
+fn update_command(fields: &mut Fields, partial: bool) -> UpdateUserCommand {
+    let required = if partial {
+        Char::OPTIONAL
+    } else {
+        Char::REQUIRED
+    };
+    UpdateUserCommand {
+        username: fields.char("username", required.max(150)),
+        email: fields.char("email", required.email()),
+        first_name: fields.char("first_name", Char::OPTIONAL_BLANK.max(150)),
+        last_name: fields.char("last_name", Char::OPTIONAL_BLANK.max(150)),
+        is_active: fields.boolean("is_active"),
+        is_staff: fields.boolean("is_staff"),
+        is_superuser: fields.boolean("is_superuser"),
+        groups: fields.string_list("groups"),
+        user_permissions: fields.string_list("user_permissions"),
+    }
+}
+
+/// `POST /auth/users/` — `{username, email, password?, first_name?, last_name?,
+/// is_active?, is_staff?, is_superuser?, groups?, user_permissions?}`.
+///
+/// # Responses
+/// 201 the user; 400 field errors; 401; 403 without `auth.add_user`, or when granting
+/// `is_superuser` or permissions the caller lacks.
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .gatehouse
+        .check_permission(&caller.0.user, "auth.add_user")
+        .await?;
+    let mut fields = payload.fields();
+    let fields_read = update_command(&mut fields, false);
+    let password = fields
+        .char("password", Char::OPTIONAL_PASSWORD)
+        .map(Password::new);
+    fields.finish()?;
+    let command = CreateUserCommand {
+        username: fields_read.username.unwrap_or_default(),
+        email: fields_read.email.unwrap_or_default(),
+        password,
+        first_name: fields_read.first_name.unwrap_or_default(),
+        last_name: fields_read.last_name.unwrap_or_default(),
+        is_active: fields_read.is_active.unwrap_or(true),
+        is_staff: fields_read.is_staff.unwrap_or(false),
+        is_superuser: fields_read.is_superuser.unwrap_or(false),
+        groups: fields_read.groups.unwrap_or_default(),
+        user_permissions: fields_read.user_permissions.unwrap_or_default(),
+    };
+    let user = state.gatehouse.create_user(&caller.0.user, command).await?;
+    Ok(HttpResponse::Created().json(AdminUserResponse::from(user)))
+}
+
+/// `GET /auth/users/{id}/`.
+///
+/// # Responses
+/// 200 the user; 401; 403; 404 `Not found.`.
+pub async fn retrieve(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = user_id(&id)?;
+    let user = state.gatehouse.get_user(&caller.0.user, id).await?;
+    Ok(HttpResponse::Ok().json(AdminUserResponse::from(user)))
+}
+
+async fn update_with(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+    payload: Payload,
+    partial: bool,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .gatehouse
+        .check_permission(&caller.0.user, "auth.change_user")
+        .await?;
+    let id = user_id(&id)?;
+    let mut fields = payload.fields();
+    let command = update_command(&mut fields, partial);
+    fields.finish()?;
+    let user = state
+        .gatehouse
+        .update_user(&caller.0.user, id, command)
+        .await?;
+    Ok(HttpResponse::Ok().json(AdminUserResponse::from(user)))
+}
+
+/// `PUT /auth/users/{id}/`: `username` and `email` required, other fields optional.
+///
+/// # Responses
+/// 200 the user; 400; 401; 403 (no `auth.change_user`, a superuser target for a
+/// non-superuser, grants past the caller's rights, deactivating oneself); 404.
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    update_with(state, caller, id, payload, false).await
+}
+
+/// `PATCH /auth/users/{id}/`: any subset of the writable fields.
+///
+/// # Responses
+/// As `PUT`.
+pub async fn partial_update(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    update_with(state, caller, id, payload, true).await
+}
+
+/// `DELETE /auth/users/{id}/`.
+///
+/// # Responses
+/// 204; 401; 403 (no `auth.delete_user`, a superuser target for a non-superuser,
+/// oneself); 404.
+pub async fn destroy(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .gatehouse
+        .delete_user(&caller.0.user, user_id(&id)?)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /auth/users/{id}/set-password/` — `{password}` or `{new_password}`: his
+/// sessions end and he is notified by email.
+///
+/// # Responses
+/// 200 `{detail}`; 400 Django's messages; 401; 403; 404.
+pub async fn set_password(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .gatehouse
+        .check_permission(&caller.0.user, "auth.change_user")
+        .await?;
+    let id = user_id(&id)?;
+    let mut fields = payload.fields();
+    let field = if fields.has("new_password") {
+        "new_password"
+    } else {
+        "password"
+    };
+    let password = fields.char(field, Char::PASSWORD);
+    fields.finish()?;
+    let password = password
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated field went missing")))?;
+    state
+        .gatehouse
+        .admin_set_password(&caller.0.user, id, Password::new(password), field)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "detail": "Password has been set." })))
+}
+
+/// `POST /auth/users/{id}/logout/`: ends every session of the user.
+///
+/// # Responses
+/// 205 with an empty body; 401; 403; 404.
+pub async fn logout(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .gatehouse
+        .admin_logout_user(&caller.0.user, user_id(&id)?)
+        .await?;
+    Ok(HttpResponse::ResetContent().finish())
+}

@@ -1,0 +1,93 @@
+//! Administration: what admins see and change of users, groups and permissions.
+
+use chrono::{DateTime, Utc};
+
+use crate::{EmailAddress, UserProfile, Username};
+
+/// A user as the admin API shows him: his profile and his direct permission grants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminUser {
+    pub profile: UserProfile,
+    /// Granted to him directly (`app_label.codename`), not through groups.
+    pub user_permissions: Vec<String>,
+}
+
+/// The orders a user list may be sorted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserOrder {
+    Id,
+    Username,
+    Email,
+    DateJoined,
+    LastLogin,
+}
+
+impl UserOrder {
+    pub fn parse(field: &str) -> Option<Self> {
+        match field {
+            "id" => Some(UserOrder::Id),
+            "username" => Some(UserOrder::Username),
+            "email" => Some(UserOrder::Email),
+            "date_joined" => Some(UserOrder::DateJoined),
+            "last_login" => Some(UserOrder::LastLogin),
+            _ => None,
+        }
+    }
+}
+
+/// Which users, in which order, which slice.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UserListQuery {
+    /// Every term must appear (case-insensitively) in the username, email, first or
+    /// last name.
+    pub search_terms: Vec<String>,
+    pub is_active: Option<bool>,
+    pub is_staff: Option<bool>,
+    pub is_superuser: Option<bool>,
+    /// Members of the group with this id.
+    pub group: Option<i64>,
+    /// Sort keys, most significant first; `true` is descending. Ties break on id.
+    pub ordering: Vec<(UserOrder, bool)>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// One page of a list and the size of the whole list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub count: i64,
+    pub items: Vec<T>,
+}
+
+/// A user an admin creates.
+#[derive(Debug, Clone)]
+pub struct UserDraft {
+    pub username: Username,
+    pub email: EmailAddress,
+    /// `None`: an unusable password, as Django's `set_unusable_password`.
+    pub password_hash: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    /// Group names.
+    pub groups: Vec<String>,
+    /// `app_label.codename` strings.
+    pub user_permissions: Vec<String>,
+    pub now: DateTime<Utc>,
+}
+
+/// An admin's changes to a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserPatch {
+    pub username: Option<Username>,
+    pub email: Option<EmailAddress>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub is_active: Option<bool>,
+    pub is_staff: Option<bool>,
+    pub is_superuser: Option<bool>,
+    pub groups: Option<Vec<String>>,
+    pub user_permissions: Option<Vec<String>>,
+}

@@ -1,0 +1,64 @@
+//! Port: the admin's reads and writes of users.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::admin::{AdminUser, Page, UserDraft, UserListQuery, UserPatch};
+use crate::{RepositoryError, UserId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminWriteError {
+    #[error("no such user")]
+    NotFound,
+    #[error("a user with this email already exists")]
+    DuplicateEmail,
+    #[error("a user with this username already exists")]
+    DuplicateUsername,
+    #[error("unknown groups")]
+    UnknownGroups(Vec<String>),
+    #[error("unknown permissions")]
+    UnknownPermissions(Vec<String>),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Reads and writes users for the admin API.
+///
+/// # Errors
+/// `RepositoryError::Unavailable` when the store cannot be reached in time,
+/// `RepositoryError::Unexpected` otherwise; writes add the outcomes of
+/// `AdminWriteError`.
+pub trait AdminRepository: Clone + Send + Sync + 'static {
+    /// One page of users with their groups and permissions, and the total count:
+    /// two queries, whatever the page size.
+    fn list_users(
+        &self,
+        query: &UserListQuery,
+    ) -> impl Future<Output = Result<Page<AdminUser>, RepositoryError>> + Send;
+
+    fn get_user(
+        &self,
+        id: UserId,
+    ) -> impl Future<Output = Result<Option<AdminUser>, RepositoryError>> + Send;
+
+    /// The union of the permissions of these groups (unknown names are ignored).
+    fn permissions_of_groups(
+        &self,
+        groups: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, RepositoryError>> + Send;
+
+    fn create_user(
+        &self,
+        draft: UserDraft,
+    ) -> impl Future<Output = Result<AdminUser, AdminWriteError>> + Send;
+
+    /// Applies the patch in one transaction. Deactivating a user ends his sessions and
+    /// his pending activation; activating him ends the pending activation too.
+    fn update_user(
+        &self,
+        id: UserId,
+        patch: UserPatch,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<AdminUser, AdminWriteError>> + Send;
+}
