@@ -9,7 +9,9 @@ use serde_json::json;
 
 use crate::auth::Authenticated;
 use crate::errors::ApiError;
-use crate::handlers::{accounts, admin_users, health, jwks, me, register, sessions, tokens};
+use crate::handlers::{
+    accounts, admin_groups, admin_users, health, jwks, me, register, sessions, tokens,
+};
 
 /// DRF's order for the `Allow` header.
 const METHOD_ORDER: [Method; 7] = [
@@ -216,6 +218,28 @@ pub fn endpoints() -> Vec<impl HttpServiceFactory> {
             .put(admin_users::update)
             .patch(admin_users::partial_update)
             .delete(admin_users::destroy)
+            .build(),
+        Endpoint::new("/auth/groups", "Group List")
+            .authenticated()
+            .get(admin_groups::list_groups)
+            .post(admin_groups::create_group)
+            .build(),
+        Endpoint::new("/auth/groups/{id}", "Group Instance")
+            .authenticated()
+            .get(admin_groups::retrieve_group)
+            .put(admin_groups::update_group)
+            .patch(admin_groups::partial_update_group)
+            .delete(admin_groups::destroy_group)
+            .build(),
+        Endpoint::new("/auth/permissions", "Permission List")
+            .authenticated()
+            .get(admin_groups::list_permissions)
+            .post(admin_groups::create_permission)
+            .build(),
+        Endpoint::new("/auth/permissions/{id}", "Permission Instance")
+            .authenticated()
+            .get(admin_groups::retrieve_permission)
+            .delete(admin_groups::destroy_permission)
             .build(),
         Endpoint::new("/auth/me", "Me")
             .authenticated()

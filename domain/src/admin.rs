@@ -91,3 +91,34 @@ pub struct UserPatch {
     pub groups: Option<Vec<String>>,
     pub user_permissions: Option<Vec<String>>,
 }
+
+/// A group and its permissions (`app_label.codename`, sorted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub id: i64,
+    pub name: String,
+    pub permissions: Vec<String>,
+}
+
+/// A permission; its string form is `app_label.codename`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permission {
+    pub id: i64,
+    pub name: String,
+    pub app_label: String,
+    pub codename: String,
+}
+
+impl Permission {
+    pub fn code(&self) -> String {
+        format!("{}.{}", self.app_label, self.codename)
+    }
+}
+
+/// A custom permission to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPermission {
+    pub name: String,
+    pub app_label: String,
+    pub codename: String,
+}

@@ -6,7 +6,10 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use domain::admin::{AdminUser, Page, UserDraft, UserListQuery, UserOrder, UserPatch};
+use domain::admin::{
+    AdminUser, Group, NewPermission, Page, Permission, UserDraft, UserListQuery, UserOrder,
+    UserPatch,
+};
 use domain::ports::{AdminRepository, AdminWriteError};
 use domain::{RepositoryError, TokenPurpose, UserId, UserProfile};
 
@@ -25,6 +28,10 @@ impl PgAdminRepository {
         Self { pool }
     }
 }
+
+/// A group's permissions, sorted.
+const GROUP_PERMISSIONS: &str = "ARRAY(SELECT p.app_label || '.' || p.codename FROM permissions p \
+     JOIN group_permissions gp ON gp.permission_id = p.id WHERE gp.group_id = groups.id ORDER BY 1)";
 
 /// The user's group names, sorted.
 const GROUP_NAMES: &str = "ARRAY(SELECT g.name FROM groups g JOIN user_groups ug ON ug.group_id = g.id \
@@ -211,6 +218,8 @@ fn unique_violation(error: diesel::result::Error) -> AdminWriteError {
     match violated_unique_constraint(&error) {
         Some("users_email_lower_key") => AdminWriteError::DuplicateEmail,
         Some("users_username_key") => AdminWriteError::DuplicateUsername,
+        Some("groups_name_key") => AdminWriteError::DuplicateGroupName,
+        Some("permissions_app_label_codename_key") => AdminWriteError::DuplicatePermission,
         _ => query_error(error).into(),
     }
 }
@@ -434,4 +443,227 @@ impl AdminRepository for PgAdminRepository {
         .await
         .map_err(|error: TxError| error.into())
     }
+
+    async fn list_groups(&self, offset: i64, limit: i64) -> Result<Page<Group>, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        let count: i64 = groups::table
+            .count()
+            .get_result(&mut conn)
+            .await
+            .map_err(query_error)?;
+        let rows: Vec<(i64, String, Vec<String>)> = groups::table
+            .select((
+                groups::id,
+                groups::name,
+                sql::<Array<Text>>(GROUP_PERMISSIONS),
+            ))
+            .order((groups::name, groups::id))
+            .offset(offset)
+            .limit(limit)
+            .load(&mut conn)
+            .await
+            .map_err(query_error)?;
+        let items = rows
+            .into_iter()
+            .map(|(id, name, permissions)| Group {
+                id,
+                name,
+                permissions,
+            })
+            .collect();
+        Ok(Page { count, items })
+    }
+
+    async fn get_group(&self, id: i64) -> Result<Option<Group>, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        load_group(&mut conn, id).await.map_err(query_error)
+    }
+
+    async fn create_group(
+        &self,
+        name: String,
+        permissions: Vec<String>,
+    ) -> Result<Group, AdminWriteError> {
+        let mut conn = connection(&self.pool).await?;
+        conn.transaction(async |conn| {
+            let id: i64 = diesel::insert_into(groups::table)
+                .values(groups::name.eq(&name))
+                .returning(groups::id)
+                .get_result(conn)
+                .await?;
+            set_group_permissions(conn, id, &permissions).await?;
+            load_group(conn, id)
+                .await?
+                .ok_or_else(|| AdminWriteError::NotFound.into())
+        })
+        .await
+        .map_err(|error: TxError| error.into())
+    }
+
+    async fn update_group(
+        &self,
+        id: i64,
+        name: Option<String>,
+        permissions: Option<Vec<String>>,
+    ) -> Result<Group, AdminWriteError> {
+        let mut conn = connection(&self.pool).await?;
+        conn.transaction(async |conn| {
+            if load_group(conn, id).await?.is_none() {
+                return Err(AdminWriteError::NotFound.into());
+            }
+            if let Some(name) = &name {
+                diesel::update(groups::table.find(id))
+                    .set(groups::name.eq(name))
+                    .execute(conn)
+                    .await?;
+            }
+            if let Some(codes) = &permissions {
+                set_group_permissions(conn, id, codes).await?;
+            }
+            load_group(conn, id)
+                .await?
+                .ok_or_else(|| AdminWriteError::NotFound.into())
+        })
+        .await
+        .map_err(|error: TxError| error.into())
+    }
+
+    async fn delete_group(&self, id: i64) -> Result<bool, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        let deleted = diesel::delete(groups::table.find(id))
+            .execute(&mut conn)
+            .await
+            .map_err(query_error)?;
+        Ok(deleted > 0)
+    }
+
+    async fn list_permissions(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Page<Permission>, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        let count: i64 = permissions::table
+            .count()
+            .get_result(&mut conn)
+            .await
+            .map_err(query_error)?;
+        let rows: Vec<PermissionRow> = permissions::table
+            .select(PermissionRow::as_select())
+            .order((permissions::app_label, permissions::codename))
+            .offset(offset)
+            .limit(limit)
+            .load(&mut conn)
+            .await
+            .map_err(query_error)?;
+        Ok(Page {
+            count,
+            items: rows.into_iter().map(Permission::from).collect(),
+        })
+    }
+
+    async fn get_permission(&self, id: i64) -> Result<Option<Permission>, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        let row: Option<PermissionRow> = permissions::table
+            .find(id)
+            .select(PermissionRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(query_error)?;
+        Ok(row.map(Permission::from))
+    }
+
+    async fn create_permission(
+        &self,
+        permission: NewPermission,
+    ) -> Result<Permission, AdminWriteError> {
+        let mut conn = connection(&self.pool).await?;
+        let row: PermissionRow = diesel::insert_into(permissions::table)
+            .values((
+                permissions::name.eq(&permission.name),
+                permissions::app_label.eq(&permission.app_label),
+                permissions::codename.eq(&permission.codename),
+            ))
+            .returning(PermissionRow::as_returning())
+            .get_result(&mut conn)
+            .await
+            .map_err(unique_violation)?;
+        Ok(row.into())
+    }
+
+    async fn delete_permission(&self, id: i64) -> Result<bool, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        let deleted = diesel::delete(permissions::table.find(id))
+            .execute(&mut conn)
+            .await
+            .map_err(query_error)?;
+        Ok(deleted > 0)
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = permissions, check_for_backend(diesel::pg::Pg))]
+struct PermissionRow {
+    id: i64,
+    name: String,
+    app_label: String,
+    codename: String,
+}
+
+impl From<PermissionRow> for Permission {
+    fn from(row: PermissionRow) -> Self {
+        Permission {
+            id: row.id,
+            name: row.name,
+            app_label: row.app_label,
+            codename: row.codename,
+        }
+    }
+}
+
+async fn load_group(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Group>> {
+    let row: Option<(i64, String, Vec<String>)> = groups::table
+        .find(id)
+        .select((
+            groups::id,
+            groups::name,
+            sql::<Array<Text>>(GROUP_PERMISSIONS),
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(row.map(|(id, name, permissions)| Group {
+        id,
+        name,
+        permissions,
+    }))
+}
+
+async fn set_group_permissions(
+    conn: &mut AsyncPgConnection,
+    group: i64,
+    codes: &[String],
+) -> Result<(), AdminWriteError> {
+    use crate::schema::group_permissions;
+    let ids = permission_ids(conn, codes).await?;
+    diesel::delete(group_permissions::table.filter(group_permissions::group_id.eq(group)))
+        .execute(conn)
+        .await
+        .map_err(query_error)?;
+    let rows: Vec<_> = ids
+        .iter()
+        .map(|p| {
+            (
+                group_permissions::group_id.eq(group),
+                group_permissions::permission_id.eq(*p),
+            )
+        })
+        .collect();
+    diesel::insert_into(group_permissions::table)
+        .values(rows)
+        .execute(conn)
+        .await
+        .map_err(query_error)?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! HTTP handlers: request → command → use case → response. No business rules here.
 
 pub mod accounts;
+pub mod admin_groups;
 pub mod admin_users;
 pub mod health;
 pub mod jwks;

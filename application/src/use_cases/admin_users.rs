@@ -39,7 +39,7 @@ pub(crate) struct Grant {
 }
 
 impl Grant {
-    fn holds_all<'a>(&self, wanted: impl IntoIterator<Item = &'a String>) -> bool {
+    pub(crate) fn holds_all<'a>(&self, wanted: impl IntoIterator<Item = &'a String>) -> bool {
         self.superuser || wanted.into_iter().all(|p| self.permissions.contains(p))
     }
 }
@@ -87,6 +87,11 @@ fn write_error(error: AdminWriteError) -> AdminError {
         }
         AdminWriteError::UnknownPermissions(codes) => {
             AdminError::Invalid(missing("user_permissions", "codename", &codes))
+        }
+        AdminWriteError::DuplicateGroupName | AdminWriteError::DuplicatePermission => {
+            AdminError::Fault(
+                anyhow::anyhow!("a group or permission clash from a user write").into(),
+            )
         }
         AdminWriteError::Repository(error) => error.into(),
     }

@@ -1,6 +1,7 @@
 //! One module per use case.
 
 pub mod activate;
+pub mod admin_groups;
 pub mod admin_users;
 pub mod authenticate;
 pub mod change_password;

@@ -13,7 +13,10 @@ use application::use_cases::login::{LoginCommand, LoginIdentifier};
 use application::use_cases::refresh::{RefreshCommand, RefreshError, Refreshed};
 use application::{Adapters, ClientInfo, Deps, Gatehouse, Settings, TokenPair};
 use chrono::{DateTime, Duration, Utc};
-use domain::admin::{AdminUser, Page, UserDraft, UserListQuery, UserOrder, UserPatch};
+use domain::admin::{
+    AdminUser, Group, NewPermission, Page, Permission, UserDraft, UserListQuery, UserOrder,
+    UserPatch,
+};
 use domain::ports::{
     AccountRepository, AdminRepository, AdminWriteError, AuthState, Clock, CreateUserError,
     HashError, PasswordChange, PasswordCheck, PasswordHasher, Rehash, SessionRepository,
@@ -29,7 +32,8 @@ use uuid::Uuid;
 /// A password every validator accepts.
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// The permissions the migration seeds: what a superuser holds.
+/// The permissions the migration seeds: what a superuser holds (and, in a store
+/// where no permission was created or deleted, every permission there is).
 pub const SEEDED_PERMISSIONS: [&str; 13] = [
     "auth.add_group",
     "auth.add_permission",
@@ -45,6 +49,78 @@ pub const SEEDED_PERMISSIONS: [&str; 13] = [
     "auth.view_permission",
     "auth.view_user",
 ];
+
+/// The permissions table: rows by id, seeded as the migration seeds it.
+#[derive(Debug, Clone)]
+struct PermissionTable {
+    next_id: i64,
+    rows: BTreeMap<i64, Permission>,
+}
+
+impl Default for PermissionTable {
+    fn default() -> Self {
+        let mut table = Self {
+            next_id: 0,
+            rows: BTreeMap::new(),
+        };
+        for action in ["add", "change", "delete", "view"] {
+            for model in ["user", "group", "permission"] {
+                table.insert(NewPermission {
+                    name: format!("Can {action} {model}"),
+                    app_label: "auth".to_owned(),
+                    codename: format!("{action}_{model}"),
+                });
+            }
+        }
+        table.insert(NewPermission {
+            name: "Can view audit event".to_owned(),
+            app_label: "auth".to_owned(),
+            codename: "view_auditevent".to_owned(),
+        });
+        table
+    }
+}
+
+impl PermissionTable {
+    fn insert(&mut self, new: NewPermission) -> Permission {
+        self.next_id += 1;
+        let row = Permission {
+            id: self.next_id,
+            name: new.name,
+            app_label: new.app_label,
+            codename: new.codename,
+        };
+        self.rows.insert(row.id, row.clone());
+        row
+    }
+
+    fn find(&self, app_label: &str, codename: &str) -> Option<&Permission> {
+        self.rows
+            .values()
+            .find(|p| p.app_label == app_label && p.codename == codename)
+    }
+
+    fn find_code(&self, code: &str) -> Option<&Permission> {
+        self.rows.values().find(|p| p.code() == code)
+    }
+
+    /// The row of `app_label.codename`, created (named after its code) if need be.
+    fn ensure(&mut self, code: &str) -> Permission {
+        if let Some(row) = self.find_code(code) {
+            return row.clone();
+        }
+        let (app_label, codename) = code.split_once('.').unwrap_or(("", code));
+        self.insert(NewPermission {
+            name: format!("Can {}", codename.replace('_', " ")),
+            app_label: app_label.to_owned(),
+            codename: codename.to_owned(),
+        })
+    }
+
+    fn codes(&self) -> BTreeSet<String> {
+        self.rows.values().map(Permission::code).collect()
+    }
+}
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -105,6 +181,10 @@ struct StoredOneTimeToken {
 /// concurrent request slipping in between a use case's read and its write.
 type TokenLookupHook = Box<dyn FnOnce(&InMemoryStore) + Send>;
 
+/// Runs once, right after the next `get_group`, outside the store's lock: another
+/// admin's write slipping in between a use case's read of a group and its write.
+type GroupLookupHook = Box<dyn FnOnce(&InMemoryStore) + Send>;
+
 #[derive(Default)]
 struct StoreState {
     next_user_id: i64,
@@ -115,8 +195,8 @@ struct StoreState {
     next_group_id: i64,
     /// The groups table: name → id.
     groups: BTreeMap<String, i64>,
-    /// Permissions created beyond the seeded ones.
-    custom_permissions: BTreeSet<String>,
+    /// The permissions table; every code granted to a user or group has a row.
+    permissions: PermissionTable,
     /// Refresh-token rows in the order they were stored.
     tokens: Vec<RefreshTokenRecord>,
     next_one_time_token_id: i64,
@@ -125,6 +205,7 @@ struct StoreState {
     /// Queued emails in the order they were queued, with their recipient.
     outbox: Vec<(UserId, EmailKind)>,
     after_next_token_lookup: Option<TokenLookupHook>,
+    after_next_group_lookup: Option<GroupLookupHook>,
 }
 
 impl std::fmt::Debug for StoreState {
@@ -159,15 +240,29 @@ impl StoreState {
         })
     }
 
-    /// The permissions table: the seeded ones and any a test granted.
+    /// The codes of the permissions table: the seeded ones, those created, and any a
+    /// test granted.
     fn known_permissions(&self) -> BTreeSet<String> {
-        SEEDED_PERMISSIONS
-            .iter()
-            .map(|p| (*p).to_owned())
-            .chain(self.user_permissions.values().flatten().cloned())
-            .chain(self.group_permissions.values().flatten().cloned())
-            .chain(self.custom_permissions.iter().cloned())
-            .collect()
+        self.permissions.codes()
+    }
+
+    /// The group with this id, with its permissions.
+    fn group(&self, id: i64) -> Option<Group> {
+        let (name, _) = self.groups.iter().find(|(_, gid)| **gid == id)?;
+        Some(self.group_named(name))
+    }
+
+    /// The named group, which must exist, with its permissions.
+    fn group_named(&self, name: &str) -> Group {
+        Group {
+            id: self.groups[name],
+            name: name.to_owned(),
+            permissions: self
+                .group_permissions
+                .get(name)
+                .map(|codes| codes.iter().cloned().collect())
+                .unwrap_or_default(),
+        }
     }
 
     /// The id of the named group, created if it does not exist yet.
@@ -472,10 +567,12 @@ impl InMemoryStore {
             .insert(group.to_owned());
     }
 
-    /// Grants the group a permission; the group is created if need be.
+    /// Grants the group a permission; the group and the permission are created if
+    /// need be.
     pub fn grant_group_permission(&self, group: &str, permission: &str) {
         let mut state = self.state();
         state.ensure_group(group);
+        state.permissions.ensure(permission);
         state
             .group_permissions
             .entry(group.to_owned())
@@ -492,9 +589,39 @@ impl InMemoryStore {
         self.state().groups.get(name).copied()
     }
 
-    /// Creates a custom permission (`app_label.codename`).
-    pub fn create_permission(&self, code: &str) {
-        self.state().custom_permissions.insert(code.to_owned());
+    /// Creates a custom permission (`app_label.codename`), or finds it, and gives its
+    /// row.
+    pub fn create_permission(&self, code: &str) -> Permission {
+        self.state().permissions.ensure(code)
+    }
+
+    /// The row of the permission `app_label.codename`, if it exists.
+    pub fn permission(&self, code: &str) -> Option<Permission> {
+        self.state().permissions.find_code(code).cloned()
+    }
+
+    /// Every permission's code, sorted.
+    pub fn permission_codes(&self) -> Vec<String> {
+        self.state().known_permissions().into_iter().collect()
+    }
+
+    /// The stored group with this id, with its permissions.
+    pub fn group(&self, id: i64) -> Option<Group> {
+        self.state().group(id)
+    }
+
+    /// Every group's name, sorted.
+    pub fn group_names(&self) -> Vec<String> {
+        self.state().groups.keys().cloned().collect()
+    }
+
+    /// The permissions granted to the named group, sorted.
+    pub fn permissions_of_group(&self, name: &str) -> Vec<String> {
+        self.state()
+            .group_permissions
+            .get(name)
+            .map(|codes| codes.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The names of the user's groups, sorted.
@@ -515,8 +642,11 @@ impl InMemoryStore {
             .unwrap_or_default()
     }
 
+    /// Grants the user a permission directly; the permission is created if need be.
     pub fn grant_user_permission(&self, id: UserId, permission: &str) {
-        self.state()
+        let mut state = self.state();
+        state.permissions.ensure(permission);
+        state
             .user_permissions
             .entry(id)
             .or_default()
@@ -590,6 +720,24 @@ impl InMemoryStore {
     /// Runs `hook` once, right after the next one-time token lookup.
     pub fn after_next_token_lookup(&self, hook: impl FnOnce(&InMemoryStore) + Send + 'static) {
         self.state().after_next_token_lookup = Some(Box::new(hook));
+    }
+
+    /// Runs `hook` once, right after the next `get_group`.
+    pub fn after_next_group_lookup(&self, hook: impl FnOnce(&InMemoryStore) + Send + 'static) {
+        self.state().after_next_group_lookup = Some(Box::new(hook));
+    }
+
+    /// Replaces the named group's permissions, as another admin's write would; the
+    /// group and the permissions must exist.
+    pub fn set_group_permissions(&self, group: &str, permissions: &[&str]) {
+        let mut state = self.state();
+        assert!(state.groups.contains_key(group), "no group {group:?}");
+        let codes: BTreeSet<String> = permissions.iter().map(|p| (*p).to_owned()).collect();
+        assert!(
+            codes.is_subset(&state.known_permissions()),
+            "unknown permissions in {codes:?}"
+        );
+        state.group_permissions.insert(group.to_owned(), codes);
     }
 
     /// Marks the one-time token stored under `digest` used, as a concurrent request
@@ -1025,6 +1173,160 @@ impl AdminRepository for InMemoryAdmin {
         }
         Ok(state.admin_user(id).expect("checked above"))
     }
+
+    async fn list_groups(&self, offset: i64, limit: i64) -> Result<Page<Group>, RepositoryError> {
+        let state = self.0.state();
+        // The map is keyed by name: it iterates in the order the port promises.
+        let items = state
+            .groups
+            .keys()
+            .skip(window(offset))
+            .take(window(limit))
+            .map(|name| state.group_named(name))
+            .collect();
+        Ok(Page {
+            count: i64::try_from(state.groups.len()).expect("a small store"),
+            items,
+        })
+    }
+
+    async fn get_group(&self, id: i64) -> Result<Option<Group>, RepositoryError> {
+        let (found, hook) = {
+            let mut state = self.0.state();
+            (state.group(id), state.after_next_group_lookup.take())
+        };
+        if let Some(hook) = hook {
+            hook(&self.0);
+        }
+        Ok(found)
+    }
+
+    async fn create_group(
+        &self,
+        name: String,
+        permissions: Vec<String>,
+    ) -> Result<Group, AdminWriteError> {
+        let mut state = self.0.state();
+        if state.groups.contains_key(&name) {
+            return Err(AdminWriteError::DuplicateGroupName);
+        }
+        state.check_relations(None, Some(&permissions[..]))?;
+        state.ensure_group(&name);
+        state
+            .group_permissions
+            .insert(name.clone(), permissions.into_iter().collect());
+        Ok(state.group_named(&name))
+    }
+
+    async fn update_group(
+        &self,
+        id: i64,
+        name: Option<String>,
+        permissions: Option<Vec<String>>,
+    ) -> Result<Group, AdminWriteError> {
+        let mut state = self.0.state();
+        let current = state.group(id).ok_or(AdminWriteError::NotFound)?.name;
+        if let Some(new_name) = &name
+            && state.groups.get(new_name).is_some_and(|other| *other != id)
+        {
+            return Err(AdminWriteError::DuplicateGroupName);
+        }
+        state.check_relations(None, permissions.as_deref())?;
+        let name = match name {
+            Some(new_name) if new_name != current => {
+                // The rows link by id: a rename moves the name, not the links.
+                state.groups.remove(&current);
+                state.groups.insert(new_name.clone(), id);
+                if let Some(codes) = state.group_permissions.remove(&current) {
+                    state.group_permissions.insert(new_name.clone(), codes);
+                }
+                for groups in state.user_groups.values_mut() {
+                    if groups.remove(&current) {
+                        groups.insert(new_name.clone());
+                    }
+                }
+                new_name
+            }
+            _ => current,
+        };
+        if let Some(codes) = permissions {
+            state
+                .group_permissions
+                .insert(name.clone(), codes.into_iter().collect());
+        }
+        Ok(state.group_named(&name))
+    }
+
+    async fn delete_group(&self, id: i64) -> Result<bool, RepositoryError> {
+        let mut state = self.0.state();
+        let Some(name) = state.group(id).map(|group| group.name) else {
+            return Ok(false);
+        };
+        state.groups.remove(&name);
+        state.group_permissions.remove(&name);
+        for groups in state.user_groups.values_mut() {
+            groups.remove(&name);
+        }
+        Ok(true)
+    }
+
+    async fn list_permissions(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Page<Permission>, RepositoryError> {
+        let state = self.0.state();
+        let mut rows: Vec<&Permission> = state.permissions.rows.values().collect();
+        rows.sort_by(|a, b| (&a.app_label, &a.codename).cmp(&(&b.app_label, &b.codename)));
+        Ok(Page {
+            count: i64::try_from(rows.len()).expect("a small store"),
+            items: rows
+                .into_iter()
+                .skip(window(offset))
+                .take(window(limit))
+                .cloned()
+                .collect(),
+        })
+    }
+
+    async fn get_permission(&self, id: i64) -> Result<Option<Permission>, RepositoryError> {
+        Ok(self.0.state().permissions.rows.get(&id).cloned())
+    }
+
+    async fn create_permission(
+        &self,
+        permission: NewPermission,
+    ) -> Result<Permission, AdminWriteError> {
+        let mut state = self.0.state();
+        if state
+            .permissions
+            .find(&permission.app_label, &permission.codename)
+            .is_some()
+        {
+            return Err(AdminWriteError::DuplicatePermission);
+        }
+        Ok(state.permissions.insert(permission))
+    }
+
+    async fn delete_permission(&self, id: i64) -> Result<bool, RepositoryError> {
+        let mut state = self.0.state();
+        let Some(row) = state.permissions.rows.remove(&id) else {
+            return Ok(false);
+        };
+        let code = row.code();
+        for codes in state.group_permissions.values_mut() {
+            codes.remove(&code);
+        }
+        for codes in state.user_permissions.values_mut() {
+            codes.remove(&code);
+        }
+        Ok(true)
+    }
+}
+
+/// An offset or limit as a count of rows; a negative one counts as none.
+fn window(n: i64) -> usize {
+    usize::try_from(n.max(0)).expect("a small window")
 }
 
 /// `SessionRepository` over the in-memory store; every method runs under the one

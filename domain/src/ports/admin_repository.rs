@@ -4,7 +4,9 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use crate::admin::{AdminUser, Page, UserDraft, UserListQuery, UserPatch};
+use crate::admin::{
+    AdminUser, Group, NewPermission, Page, Permission, UserDraft, UserListQuery, UserPatch,
+};
 use crate::{RepositoryError, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +21,10 @@ pub enum AdminWriteError {
     UnknownGroups(Vec<String>),
     #[error("unknown permissions")]
     UnknownPermissions(Vec<String>),
+    #[error("a group with this name already exists")]
+    DuplicateGroupName,
+    #[error("this permission already exists")]
+    DuplicatePermission,
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }
@@ -61,4 +67,58 @@ pub trait AdminRepository: Clone + Send + Sync + 'static {
         patch: UserPatch,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<AdminUser, AdminWriteError>> + Send;
+
+    /// Groups by name, with their permissions: one query for the rows, one for the count.
+    fn list_groups(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Page<Group>, RepositoryError>> + Send;
+
+    fn get_group(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<Group>, RepositoryError>> + Send;
+
+    /// `UnknownPermissions` for codes that name nothing; `DuplicateGroupName`.
+    fn create_group(
+        &self,
+        name: String,
+        permissions: Vec<String>,
+    ) -> impl Future<Output = Result<Group, AdminWriteError>> + Send;
+
+    /// Renames and/or replaces the permissions; `None` leaves a part as it is.
+    fn update_group(
+        &self,
+        id: i64,
+        name: Option<String>,
+        permissions: Option<Vec<String>>,
+    ) -> impl Future<Output = Result<Group, AdminWriteError>> + Send;
+
+    /// `false` when there was no such group. Members lose its permissions.
+    fn delete_group(&self, id: i64) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
+
+    /// Permissions by `app_label`, `codename`.
+    fn list_permissions(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Page<Permission>, RepositoryError>> + Send;
+
+    fn get_permission(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<Permission>, RepositoryError>> + Send;
+
+    /// `DuplicatePermission` when (`app_label`, `codename`) exists.
+    fn create_permission(
+        &self,
+        permission: NewPermission,
+    ) -> impl Future<Output = Result<Permission, AdminWriteError>> + Send;
+
+    /// `false` when there was no such permission. Its grants go with it.
+    fn delete_permission(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
 }

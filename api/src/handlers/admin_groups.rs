@@ -1,0 +1,285 @@
+//! Admin: groups (`/auth/groups/`) and permissions (`/auth/permissions/`).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::admin::{Group, NewPermission, Page, Permission};
+use serde::Serialize;
+
+use crate::auth::Authenticated;
+use crate::body::{Char, Payload};
+use crate::errors::ApiError;
+use crate::pagination::{PageRequest, page_body, query_pairs};
+use crate::startup::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct GroupResponse {
+    pub id: i64,
+    pub name: String,
+    pub permissions: Vec<String>,
+}
+
+impl From<Group> for GroupResponse {
+    fn from(group: Group) -> Self {
+        GroupResponse {
+            id: group.id,
+            name: group.name,
+            permissions: group.permissions,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PermissionResponse {
+    pub id: i64,
+    pub name: String,
+    pub app_label: String,
+    pub codename: String,
+}
+
+impl From<Permission> for PermissionResponse {
+    fn from(permission: Permission) -> Self {
+        PermissionResponse {
+            id: permission.id,
+            name: permission.name,
+            app_label: permission.app_label,
+            codename: permission.codename,
+        }
+    }
+}
+
+fn object_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// Answers one page of a list fetched by `(offset, limit)`, resolving `page=last`.
+async fn respond_page<T, R>(
+    req: &HttpRequest,
+    fetch: impl AsyncFn(i64, i64) -> Result<Page<T>, ApiError>,
+) -> Result<HttpResponse, ApiError>
+where
+    R: Serialize + From<T>,
+{
+    let pairs = query_pairs(req)?;
+    let mut page = PageRequest::from_query(&pairs)?;
+    if page.number == i64::MAX {
+        page = page.resolve(fetch(0, 1).await?.count);
+    }
+    let found = fetch(page.offset(), page.size).await?;
+    let results: Vec<R> = found.items.into_iter().map(R::from).collect();
+    Ok(HttpResponse::Ok().json(page_body(req, &pairs, page, found.count, results)?))
+}
+
+/// `GET /auth/groups/`.
+///
+/// # Responses
+/// 200 `{count, next, previous, results: [{id, name, permissions}]}`; 401; 403.
+pub async fn list_groups(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let user = &caller.0.user;
+    respond_page::<Group, GroupResponse>(&req, async |offset, limit| {
+        Ok(state.gatehouse.list_groups(user, offset, limit).await?)
+    })
+    .await
+}
+
+/// `POST /auth/groups/` — `{name, permissions?: ["app_label.codename", …]}`.
+///
+/// # Responses
+/// 201 the group; 400; 401; 403 (no `auth.add_group`, or a permission the caller lacks).
+pub async fn create_group(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .gatehouse
+        .check_permission(&caller.0.user, "auth.add_group")
+        .await?;
+    let mut fields = payload.fields();
+    let name = fields.char("name", Char::REQUIRED.max(150));
+    let permissions = fields.string_list("permissions");
+    fields.finish()?;
+    let name =
+        name.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated field went missing")))?;
+    let group = state
+        .gatehouse
+        .create_group(&caller.0.user, name, permissions.unwrap_or_default())
+        .await?;
+    Ok(HttpResponse::Created().json(GroupResponse::from(group)))
+}
+
+/// `GET /auth/groups/{id}/`.
+///
+/// # Responses
+/// 200 the group; 401; 403; 404.
+pub async fn retrieve_group(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let group = state
+        .gatehouse
+        .get_group(&caller.0.user, object_id(&id)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(GroupResponse::from(group)))
+}
+
+async fn update_group_with(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+    payload: Payload,
+    partial: bool,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .gatehouse
+        .check_permission(&caller.0.user, "auth.change_group")
+        .await?;
+    let id = object_id(&id)?;
+    let mut fields = payload.fields();
+    let required = if partial {
+        Char::OPTIONAL
+    } else {
+        Char::REQUIRED
+    };
+    let name = fields.char("name", required.max(150));
+    let permissions = fields.string_list("permissions");
+    fields.finish()?;
+    let group = state
+        .gatehouse
+        .update_group(&caller.0.user, id, name, permissions)
+        .await?;
+    Ok(HttpResponse::Ok().json(GroupResponse::from(group)))
+}
+
+/// `PUT /auth/groups/{id}/` — `{name, permissions?}`.
+///
+/// # Responses
+/// 200 the group; 400; 401; 403 (no `auth.change_group`, or adding a permission the
+/// caller lacks); 404.
+pub async fn update_group(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    update_group_with(state, caller, id, payload, false).await
+}
+
+/// `PATCH /auth/groups/{id}/` — `{name?, permissions?}`.
+///
+/// # Responses
+/// As `PUT`.
+pub async fn partial_update_group(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    update_group_with(state, caller, id, payload, true).await
+}
+
+/// `DELETE /auth/groups/{id}/`: its members lose its permissions.
+///
+/// # Responses
+/// 204; 401; 403; 404.
+pub async fn destroy_group(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .gatehouse
+        .delete_group(&caller.0.user, object_id(&id)?)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /auth/permissions/`.
+///
+/// # Responses
+/// 200 `{count, next, previous, results: [{id, name, app_label, codename}]}`; 401; 403.
+pub async fn list_permissions(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let user = &caller.0.user;
+    respond_page::<Permission, PermissionResponse>(&req, async |offset, limit| {
+        Ok(state
+            .gatehouse
+            .list_permissions(user, offset, limit)
+            .await?)
+    })
+    .await
+}
+
+/// `POST /auth/permissions/` — `{name, app_label, codename}`: a custom permission.
+///
+/// # Responses
+/// 201 the permission; 400 (a taken `app_label` + `codename` is DRF's unique-together
+/// error); 401; 403.
+pub async fn create_permission(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .gatehouse
+        .check_permission(&caller.0.user, "auth.add_permission")
+        .await?;
+    let mut fields = payload.fields();
+    let name = fields.char("name", Char::REQUIRED.max(255));
+    let app_label = fields.char("app_label", Char::REQUIRED.max(100));
+    let codename = fields.char("codename", Char::REQUIRED.max(100));
+    fields.finish()?;
+    let (Some(name), Some(app_label), Some(codename)) = (name, app_label, codename) else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "validated fields went missing"
+        )));
+    };
+    let permission = NewPermission {
+        name,
+        app_label,
+        codename,
+    };
+    let created = state
+        .gatehouse
+        .create_permission(&caller.0.user, permission)
+        .await?;
+    Ok(HttpResponse::Created().json(PermissionResponse::from(created)))
+}
+
+/// `GET /auth/permissions/{id}/`.
+///
+/// # Responses
+/// 200 the permission; 401; 403; 404.
+pub async fn retrieve_permission(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let permission = state
+        .gatehouse
+        .get_permission(&caller.0.user, object_id(&id)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(PermissionResponse::from(permission)))
+}
+
+/// `DELETE /auth/permissions/{id}/`: its grants go with it.
+///
+/// # Responses
+/// 204; 401; 403; 404.
+pub async fn destroy_permission(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .gatehouse
+        .delete_permission(&caller.0.user, object_id(&id)?)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
