@@ -1,27 +1,17 @@
 //! `make bench`: latency of `GET /auth/users/` over 100 000 users (BENCH_USERS), seeded
 //! with `scripts/seed-users.sql`: page 1, page 1000, and a search.
 
+mod support;
+
+use support::report;
+
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use api::settings::{Environment, load_from};
 use api::startup::Application;
 use infrastructure::testing::TestDatabase;
 use serde_json::{Value, json};
-
-fn report(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let mean = samples.iter().map(|d| ms(*d)).sum::<f64>() / samples.len() as f64;
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{name:<40} n={:<3} mean={mean:>7.2}ms median={:>7.2}ms p95={:>7.2}ms max={:>7.2}ms",
-        samples.len(),
-        ms(at(0.5)),
-        ms(at(0.95)),
-        ms(samples[samples.len() - 1]),
-    );
-}
 
 #[tokio::main]
 async fn main() {

@@ -4,6 +4,10 @@
 //!
 //! Prints one line per operation: iterations, mean, median, p95, min, max (ms).
 
+mod support;
+
+use support::report;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -13,21 +17,6 @@ use infrastructure::testing::TestDatabase;
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
-
-fn report(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let mean = samples.iter().map(|d| ms(*d)).sum::<f64>() / samples.len() as f64;
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{name:<28} n={:<4} mean={mean:>8.2}ms median={:>8.2}ms p95={:>8.2}ms min={:>8.2}ms max={:>8.2}ms",
-        samples.len(),
-        ms(at(0.5)),
-        ms(at(0.95)),
-        ms(samples[0]),
-        ms(samples[samples.len() - 1]),
-    );
-}
 
 async fn time<F, Fut>(iterations: usize, mut call: F) -> Vec<Duration>
 where

@@ -225,13 +225,7 @@ impl<D: Deps> Gatehouse<D> {
                 last_name: &command.last_name,
                 email: email.as_str(),
             };
-            for message in self
-                .settings
-                .passwords
-                .validate(password.expose(), &attributes)
-            {
-                errors.add("password", message);
-            }
+            self.password_rules(&mut errors, "password", password, &attributes);
         }
         // Both clashes at once, as Django's unique validators report them.
         if let Some(email) = &email

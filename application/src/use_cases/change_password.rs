@@ -93,13 +93,24 @@ impl<D: Deps> Gatehouse<D> {
             email: user.email.as_str(),
         };
         let mut errors = ValidationErrors::new();
+        self.password_rules(&mut errors, field, password, &attributes);
+        errors.into_result()
+    }
+
+    /// Adds the messages of Django's validators on `password` under `field`.
+    pub(crate) fn password_rules(
+        &self,
+        errors: &mut ValidationErrors,
+        field: &str,
+        password: &Password,
+        attributes: &UserAttributes<'_>,
+    ) {
         for message in self
             .settings
             .passwords
-            .validate(password.expose(), &attributes)
+            .validate(password.expose(), attributes)
         {
             errors.add(field, message);
         }
-        errors.into_result()
     }
 }

@@ -45,13 +45,7 @@ impl<D: Deps> Gatehouse<D> {
             email: email.as_str(),
             ..UserAttributes::default()
         };
-        for message in self
-            .settings
-            .passwords
-            .validate(command.password.expose(), &attributes)
-        {
-            errors.add("password", message);
-        }
+        self.password_rules(&mut errors, "password", &command.password, &attributes);
         errors
             .into_result()
             .map_err(CreateSuperuserError::Invalid)?;

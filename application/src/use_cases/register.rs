@@ -113,13 +113,7 @@ impl<D: Deps> Gatehouse<D> {
             last_name: &command.last_name,
             email: email.as_str(),
         };
-        for message in self
-            .settings
-            .passwords
-            .validate(command.password.expose(), &attributes)
-        {
-            errors.add("password", message);
-        }
+        self.password_rules(&mut errors, "password", &command.password, &attributes);
         errors.into_result().map_err(RegisterError::Invalid)?;
 
         let password_hash = self.hasher.hash(&command.password).await?;

@@ -1,0 +1,19 @@
+//! What the benchmarks share: one line of statistics per measured operation.
+
+use std::time::Duration;
+
+/// Prints count, mean, median, p95 and max of `samples` in milliseconds.
+pub fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mean = samples.iter().map(|d| ms(*d)).sum::<f64>() / samples.len() as f64;
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{name:<40} n={:<4} mean={mean:>8.2}ms median={:>8.2}ms p95={:>8.2}ms min={:>8.2}ms max={:>8.2}ms",
+        samples.len(),
+        ms(at(0.5)),
+        ms(at(0.95)),
+        ms(samples[0]),
+        ms(samples[samples.len() - 1]),
+    );
+}
