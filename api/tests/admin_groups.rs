@@ -4,56 +4,12 @@ mod common;
 
 use common::*;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    access: &str,
-    body: Option<Value>,
-) -> Reply {
-    let mut request = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(access);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    Reply::read(request.send().await.unwrap()).await
-}
-
-async fn superuser(app: &TestApp, email: &str) -> String {
-    let id = app.register(email).await["id"].as_i64().unwrap();
-    app.db
-        .execute(&format!(
-            "UPDATE users SET is_staff = true, is_superuser = true WHERE id = {id}"
-        ))
-        .await;
-    app.login(email).await.0
-}
-
-async fn staff_with(app: &TestApp, email: &str, permissions: &[&str]) -> String {
-    let id = app.register(email).await["id"].as_i64().unwrap();
-    app.db
-        .execute(&format!("UPDATE users SET is_staff = true WHERE id = {id}"))
-        .await;
-    for code in permissions {
-        let (app_label, codename) = code.split_once('.').unwrap();
-        app.db
-            .execute(&format!(
-                "INSERT INTO user_permissions SELECT {id}, id FROM permissions \
-                 WHERE app_label = '{app_label}' AND codename = '{codename}'"
-            ))
-            .await;
-    }
-    app.login(email).await.0
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn groups_are_created_listed_edited_and_deleted_with_permission_strings() {
     let app = spawn_app().await;
-    let root = superuser(&app, "root@example.com").await;
+    let (_, root) = superuser(&app, "root@example.com").await;
 
     let created = call(
         &app,
@@ -134,7 +90,7 @@ async fn groups_are_created_listed_edited_and_deleted_with_permission_strings() 
 #[tokio::test]
 async fn group_validation_names_duplicates_and_unknown_permissions() {
     let app = spawn_app().await;
-    let root = superuser(&app, "root@example.com").await;
+    let (_, root) = superuser(&app, "root@example.com").await;
     call(
         &app,
         Method::POST,
@@ -197,8 +153,8 @@ async fn group_validation_names_duplicates_and_unknown_permissions() {
 #[tokio::test]
 async fn a_staff_user_cannot_put_into_a_group_a_permission_he_lacks() {
     let app = spawn_app().await;
-    let root = superuser(&app, "root@example.com").await;
-    let staff = staff_with(
+    let (_, root) = superuser(&app, "root@example.com").await;
+    let (_, staff) = staff_with(
         &app,
         "staff@example.com",
         &["auth.add_group", "auth.change_group", "auth.view_user"],
@@ -285,7 +241,7 @@ async fn a_staff_user_cannot_put_into_a_group_a_permission_he_lacks() {
 #[tokio::test]
 async fn a_members_claims_follow_the_groups_permissions_at_his_next_refresh() {
     let app = spawn_app().await;
-    let root = superuser(&app, "root@example.com").await;
+    let (_, root) = superuser(&app, "root@example.com").await;
     let (member, _, refresh) = app.signed_in_user("member@example.com").await;
     let group = call(
         &app,
@@ -337,7 +293,7 @@ async fn a_members_claims_follow_the_groups_permissions_at_his_next_refresh() {
 #[tokio::test]
 async fn custom_permissions_are_created_listed_and_deleted() {
     let app = spawn_app().await;
-    let root = superuser(&app, "root@example.com").await;
+    let (_, root) = superuser(&app, "root@example.com").await;
     let listed = call(
         &app,
         Method::GET,
@@ -442,7 +398,7 @@ async fn custom_permissions_are_created_listed_and_deleted() {
 #[tokio::test]
 async fn permission_endpoints_need_their_model_permissions() {
     let app = spawn_app().await;
-    let viewer = staff_with(&app, "viewer@example.com", &["auth.view_permission"]).await;
+    let (_, viewer) = staff_with(&app, "viewer@example.com", &["auth.view_permission"]).await;
     let (_, plain, _) = app.signed_in_user("plain@example.com").await;
     assert_eq!(
         call(&app, Method::GET, "/auth/permissions/", &viewer, None)

@@ -7,51 +7,6 @@ use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-/// Registers `email` and makes him staff with these permissions; returns (id, access).
-async fn staff_with(app: &TestApp, email: &str, permissions: &[&str]) -> (i64, String) {
-    let id = app.register(email).await["id"].as_i64().unwrap();
-    app.db
-        .execute(&format!("UPDATE users SET is_staff = true WHERE id = {id}"))
-        .await;
-    for code in permissions {
-        let (app_label, codename) = code.split_once('.').unwrap();
-        app.db
-            .execute(&format!(
-                "INSERT INTO user_permissions SELECT {id}, id FROM permissions \
-                 WHERE app_label = '{app_label}' AND codename = '{codename}'"
-            ))
-            .await;
-    }
-    (id, app.login(email).await.0)
-}
-
-async fn superuser(app: &TestApp, email: &str) -> (i64, String) {
-    let id = app.register(email).await["id"].as_i64().unwrap();
-    app.db
-        .execute(&format!(
-            "UPDATE users SET is_staff = true, is_superuser = true WHERE id = {id}"
-        ))
-        .await;
-    (id, app.login(email).await.0)
-}
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    access: &str,
-    body: Option<Value>,
-) -> Reply {
-    let mut request = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(access);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    Reply::read(request.send().await.unwrap()).await
-}
-
 async fn seed_users(app: &TestApp, count: usize) {
     app.db
         .execute(&format!(
