@@ -25,6 +25,13 @@ impl ValidationErrors {
         }
     }
 
+    /// Adds every message under one field, in order.
+    pub fn add_all<M: Into<String>>(&mut self, field: &str, messages: impl IntoIterator<Item = M>) {
+        messages
+            .into_iter()
+            .for_each(|message| self.add(field, message));
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -24,10 +24,7 @@ fn email_field(payload: Payload) -> Result<EmailAddress, ApiError> {
     let raw = raw.unwrap_or_default();
     EmailAddress::parse(&raw).map_err(|error| {
         let mut errors = ValidationErrors::new();
-        error
-            .messages()
-            .iter()
-            .for_each(|m| errors.add("email", *m));
+        errors.add_all("email", error.messages().iter().copied());
         ApiError::Validation(errors)
     })
 }

@@ -212,7 +212,7 @@ impl<D: Deps> Gatehouse<D> {
             .map_err(|e| errors.add("username", e.to_string()))
             .ok();
         let email = EmailAddress::parse(&command.email)
-            .map_err(|e| e.messages().iter().for_each(|m| errors.add("email", *m)))
+            .map_err(|e| errors.add_all("email", e.messages().iter().copied()))
             .ok();
         check_name(&mut errors, "first_name", &command.first_name);
         check_name(&mut errors, "last_name", &command.last_name);
@@ -292,7 +292,7 @@ impl<D: Deps> Gatehouse<D> {
         });
         let email = command.email.as_deref().and_then(|raw| {
             EmailAddress::parse(raw)
-                .map_err(|e| e.messages().iter().for_each(|m| errors.add("email", *m)))
+                .map_err(|e| errors.add_all("email", e.messages().iter().copied()))
                 .ok()
         });
         for (field, value) in [

@@ -61,7 +61,7 @@ impl<D: Deps> Gatehouse<D> {
         }
         let mut errors = ValidationErrors::new();
         let email = EmailAddress::parse(&command.email)
-            .map_err(|e| e.messages().iter().for_each(|m| errors.add("email", *m)))
+            .map_err(|e| errors.add_all("email", e.messages().iter().copied()))
             .ok();
         if let Some(email) = &email
             && self.users.find_by_email(email.as_str()).await?.is_some()
