@@ -5,15 +5,25 @@ use std::pin::Pin;
 
 use actix_web::http::header::{AUTHORIZATION, USER_AGENT};
 use actix_web::{FromRequest, HttpRequest, dev, web};
-use application::ClientInfo;
 use application::use_cases::authenticate::Principal;
+use application::{Caller, ClientInfo};
 
 use crate::errors::ApiError;
 use crate::startup::AppState;
 
-/// An access token's bearer, checked against the store.
+/// An access token's bearer, checked against the store, and the client he calls from.
 #[derive(Debug, Clone)]
-pub struct Authenticated(pub Principal);
+pub struct Authenticated(pub Principal, pub ClientInfo);
+
+impl Authenticated {
+    /// The caller as the use cases take him: who, and from where.
+    pub fn caller(&self) -> Caller<'_> {
+        Caller {
+            user: &self.0.user,
+            client: &self.1,
+        }
+    }
+}
 
 /// SimpleJWT's reading of the header: no header, or a first word that is not a
 /// configured type, means "no credentials"; a known type must be followed by exactly
@@ -48,6 +58,7 @@ impl FromRequest for Authenticated {
             .headers()
             .get(AUTHORIZATION)
             .map(|v| v.as_bytes().to_vec());
+        let client = client_info(req);
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
@@ -55,12 +66,14 @@ impl FromRequest for Authenticated {
             let token = raw_token(&header, &state.header_types)?;
             let token = std::str::from_utf8(token)
                 .map_err(|_| ApiError::AccessTokenNotValid(application::TokenRejection::Invalid))?;
-            Ok(Authenticated(state.gatehouse.authenticate(token).await?))
+            let principal = state.gatehouse.authenticate(token).await?;
+            Ok(Authenticated(principal, client))
         })
     }
 }
 
-/// The caller's user agent and address, kept with the sessions it opens.
+/// The caller's user agent and address, kept with the sessions it opens and the
+/// audit events it causes.
 #[derive(Debug, Clone)]
 pub struct Client(pub ClientInfo);
 
@@ -71,15 +84,20 @@ impl FromRequest for Client {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
-        let user_agent = req.headers().get(USER_AGENT).map(|v| {
-            String::from_utf8_lossy(v.as_bytes())
-                .chars()
-                .take(MAX_USER_AGENT_CHARS)
-                .collect()
-        });
-        let ip = req.peer_addr().map(|addr| addr.ip().to_string());
-        std::future::ready(Ok(Client(ClientInfo { user_agent, ip })))
+        std::future::ready(Ok(Client(client_info(req))))
     }
+}
+
+/// The request's user agent (cut to the stored width) and peer address.
+fn client_info(req: &HttpRequest) -> ClientInfo {
+    let user_agent = req.headers().get(USER_AGENT).map(|v| {
+        String::from_utf8_lossy(v.as_bytes())
+            .chars()
+            .take(MAX_USER_AGENT_CHARS)
+            .collect()
+    });
+    let ip = req.peer_addr().map(|addr| addr.ip().to_string());
+    ClientInfo { user_agent, ip }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! DRF's `PageNumberPagination`: `?page=` and `?page_size=` (capped), answered as
 //! `{count, next, previous, results}` with absolute links.
 
-use actix_web::HttpRequest;
+use actix_web::{HttpRequest, HttpResponse};
+use domain::admin::Page;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -98,6 +99,24 @@ pub fn page_body<T: Serialize>(
     let previous =
         (page.number > 1).then(|| link(req, pairs, (page.number > 2).then_some(page.number - 1)));
     Ok(json!({ "count": count, "next": next, "previous": previous, "results": results }))
+}
+
+/// Answers one page of a list fetched by `(offset, limit)`, resolving `page=last`.
+pub async fn respond_page<T, R>(
+    req: &HttpRequest,
+    fetch: impl AsyncFn(i64, i64) -> Result<Page<T>, ApiError>,
+) -> Result<HttpResponse, ApiError>
+where
+    R: Serialize + From<T>,
+{
+    let pairs = query_pairs(req)?;
+    let mut page = PageRequest::from_query(&pairs)?;
+    if page.number == i64::MAX {
+        page = page.resolve(fetch(0, 1).await?.count);
+    }
+    let found = fetch(page.offset(), page.size).await?;
+    let results: Vec<R> = found.items.into_iter().map(R::from).collect();
+    Ok(HttpResponse::Ok().json(page_body(req, &pairs, page, found.count, results)?))
 }
 
 /// The query string as pairs, repeated keys kept in order.

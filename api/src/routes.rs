@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::auth::Authenticated;
 use crate::errors::ApiError;
 use crate::handlers::{
-    accounts, admin_groups, admin_users, health, jwks, me, register, sessions, tokens,
+    accounts, admin_groups, admin_users, audit, health, jwks, me, register, sessions, tokens,
 };
 
 /// DRF's order for the `Allow` header.
@@ -240,6 +240,10 @@ pub fn endpoints() -> Vec<impl HttpServiceFactory> {
             .authenticated()
             .get(admin_groups::retrieve_permission)
             .delete(admin_groups::destroy_permission)
+            .build(),
+        Endpoint::new("/auth/audit", "Audit Event List")
+            .authenticated()
+            .get(audit::list)
             .build(),
         Endpoint::new("/auth/me", "Me")
             .authenticated()

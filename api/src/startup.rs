@@ -15,7 +15,7 @@ use infrastructure::email::{
 };
 use infrastructure::{
     BcryptPasswordHasher, JwtSettings, JwtTokenCodec, PgAccountRepository, PgAdminRepository,
-    PgPool, PgSessionRepository, PgUserRepository, Sha256TokenGenerator,
+    PgAuditLog, PgPool, PgSessionRepository, PgUserRepository, Sha256TokenGenerator,
 };
 use secrecy::SecretString;
 use tokio::sync::oneshot;
@@ -32,6 +32,7 @@ impl application::Deps for ProdDeps {
     type Sessions = PgSessionRepository;
     type Accounts = PgAccountRepository;
     type Admin = PgAdminRepository;
+    type Audit = PgAuditLog;
     type OneTimeTokens = Sha256TokenGenerator;
     type Hasher = BcryptPasswordHasher;
     type Tokens = JwtTokenCodec;
@@ -112,6 +113,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         sessions: PgSessionRepository::new(pool.clone()),
         accounts: PgAccountRepository::new(pool.clone(), outbox.clone()),
         admin: PgAdminRepository::new(pool.clone()),
+        audit: PgAuditLog::new(pool.clone()),
         one_time_tokens: Sha256TokenGenerator,
         hasher,
         tokens: codec,

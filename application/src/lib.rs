@@ -11,7 +11,7 @@ mod validation;
 pub use fault::Fault;
 pub use one_time_tokens::OneTimeTokenRejection;
 pub use service::{
-    AccountSettings, Adapters, ClientInfo, Deps, Gatehouse, RegistrationSettings, Settings,
+    AccountSettings, Adapters, Caller, ClientInfo, Deps, Gatehouse, RegistrationSettings, Settings,
     TokenPair, TokenSettings,
 };
 pub use tokens::TokenRejection;

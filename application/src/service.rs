@@ -3,9 +3,10 @@
 use chrono::Duration;
 use domain::password::PasswordPolicy;
 use domain::ports::{
-    AccountRepository, AdminRepository, Clock, PasswordHasher, SessionRepository, TokenCodec,
-    TokenGenerator, UserRepository,
+    AccountRepository, AdminRepository, AuditLog, Clock, PasswordHasher, SessionRepository,
+    TokenCodec, TokenGenerator, UserRepository,
 };
+use domain::{AuditEvent, AuditKind, User};
 
 /// The adapters a `Gatehouse` runs on, chosen once at the composition root.
 pub trait Deps: Send + Sync + 'static {
@@ -13,6 +14,7 @@ pub trait Deps: Send + Sync + 'static {
     type Sessions: SessionRepository;
     type Accounts: AccountRepository;
     type Admin: AdminRepository;
+    type Audit: AuditLog;
     type OneTimeTokens: TokenGenerator;
     type Hasher: PasswordHasher;
     type Tokens: TokenCodec;
@@ -90,11 +92,37 @@ pub struct Settings {
     pub accounts: AccountSettings,
 }
 
-/// Who is calling, as far as the transport knows: kept with each session.
+/// Who is calling, as far as the transport knows: kept with each session and each
+/// audit event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientInfo {
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+}
+
+impl ClientInfo {
+    /// An unknown client: the command line, or a caller that does not say.
+    pub const UNKNOWN: ClientInfo = ClientInfo {
+        user_agent: None,
+        ip: None,
+    };
+}
+
+/// A signed-in user calling a use case, and from where.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub user: &'a User,
+    pub client: &'a ClientInfo,
+}
+
+/// A user whose client is unknown.
+impl<'a> From<&'a User> for Caller<'a> {
+    fn from(user: &'a User) -> Self {
+        Caller {
+            user,
+            client: &ClientInfo::UNKNOWN,
+        }
+    }
 }
 
 /// An access token and the refresh token of the same session. `Debug` hides both.
@@ -116,6 +144,7 @@ pub struct Adapters<D: Deps> {
     pub sessions: D::Sessions,
     pub accounts: D::Accounts,
     pub admin: D::Admin,
+    pub audit: D::Audit,
     pub one_time_tokens: D::OneTimeTokens,
     pub hasher: D::Hasher,
     pub tokens: D::Tokens,
@@ -128,6 +157,7 @@ pub struct Gatehouse<D: Deps> {
     pub(crate) sessions: D::Sessions,
     pub(crate) accounts: D::Accounts,
     pub(crate) admin: D::Admin,
+    pub(crate) audit: D::Audit,
     pub(crate) one_time_tokens: D::OneTimeTokens,
     pub(crate) hasher: D::Hasher,
     pub(crate) tokens: D::Tokens,
@@ -142,6 +172,7 @@ impl<D: Deps> Gatehouse<D> {
             sessions,
             accounts,
             admin,
+            audit,
             one_time_tokens,
             hasher,
             tokens,
@@ -152,6 +183,7 @@ impl<D: Deps> Gatehouse<D> {
             sessions,
             accounts,
             admin,
+            audit,
             one_time_tokens,
             hasher,
             tokens,
@@ -162,5 +194,10 @@ impl<D: Deps> Gatehouse<D> {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// An audit event happening now, from this client.
+    pub(crate) fn event(&self, kind: AuditKind, client: &ClientInfo) -> AuditEvent {
+        AuditEvent::new(kind, self.clock.now()).from(client.ip.clone(), client.user_agent.clone())
     }
 }

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use domain::ports::{Clock, SessionRepository, TokenCodec};
 use domain::{
-    Claims, NewRefreshToken, RefreshTokenRecord, TokenError, TokenType, UserClaims, UserId,
-    UserProfile,
+    AuditEvent, Claims, NewRefreshToken, RefreshTokenRecord, TokenError, TokenType, UserClaims,
+    UserId, UserProfile,
 };
 use uuid::Uuid;
 
@@ -167,14 +167,16 @@ impl<D: Deps> Gatehouse<D> {
         (now + tokens.refresh_lifetime).min(session_started_at + tokens.session_max_lifetime)
     }
 
-    /// Opens a new session (refresh-token family) and signs its first pair.
-    /// Opens a new session; with `password_hash`, only if that is still the user's
-    /// hash and he is still active (`None` otherwise: a password change won the race).
+    /// Opens a new session (refresh-token family) and signs its first pair; with
+    /// `password_hash`, only if that is still the user's hash and he is still active
+    /// (`None` otherwise: a password change won the race). `audit` is recorded with the
+    /// session.
     pub(crate) async fn start_session(
         &self,
         profile: &UserProfile,
         client: &ClientInfo,
         password_hash: Option<String>,
+        audit: Option<AuditEvent>,
     ) -> Result<Option<TokenPair>, Fault> {
         let now = self.clock.now();
         let token = NewRefreshToken {
@@ -196,7 +198,7 @@ impl<D: Deps> Gatehouse<D> {
             token.expires_at,
         )?;
         let access = self.access_token(profile, token.family_id, now)?;
-        if !self.sessions.start(token, password_hash).await? {
+        if !self.sessions.start(token, password_hash, audit).await? {
             return Ok(None);
         }
         Ok(Some(TokenPair { access, refresh }))

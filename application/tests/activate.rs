@@ -11,7 +11,7 @@ use application::{
     AccountSettings, ClientInfo, OneTimeTokenRejection, RegistrationSettings, Settings,
 };
 use chrono::Duration;
-use domain::ports::{AccountRepository, Clock, UserRepository};
+use domain::ports::{AccountRepository, Clock};
 use domain::{EmailKind, NewOneTimeToken, Password, TokenPurpose, User, UserId};
 use support::{
     FakeHasher, FakeTokenGenerator, Fakes, PASSWORD, TestDeps, gatehouse, login_command,
@@ -107,7 +107,10 @@ async fn the_link_activates_the_account_consumes_the_token_and_queues_the_confir
     fakes.clock.advance(Duration::hours(5));
     let now = fakes.clock.now();
 
-    gatehouse.activate(&token).await.expect("activated");
+    gatehouse
+        .activate(&token, &ClientInfo::UNKNOWN)
+        .await
+        .expect("activated");
 
     let stored = fakes.user(user.id);
     assert!(stored.is_active);
@@ -135,7 +138,10 @@ async fn an_inactive_user_cannot_log_in_before_activating() {
         .unwrap_err();
     assert!(matches!(error, LoginError::InvalidCredentials), "{error:?}");
 
-    gatehouse.activate(&token).await.expect("activated");
+    gatehouse
+        .activate(&token, &ClientInfo::UNKNOWN)
+        .await
+        .expect("activated");
     gatehouse
         .login(login_command("erin", PASSWORD))
         .await
@@ -146,12 +152,15 @@ async fn an_inactive_user_cannot_log_in_before_activating() {
 async fn a_token_activates_only_once() {
     let (gatehouse, fakes) = activating_gatehouse();
     let (user, token) = registered_erin(&gatehouse, &fakes).await;
-    gatehouse.activate(&token).await.expect("activated");
+    gatehouse
+        .activate(&token, &ClientInfo::UNKNOWN)
+        .await
+        .expect("activated");
     let used_at = fakes.one_time_token(&token).used_at;
     fakes.clock.advance(Duration::minutes(1));
 
     assert_eq!(
-        rejection(gatehouse.activate(&token).await),
+        rejection(gatehouse.activate(&token, &ClientInfo::UNKNOWN).await),
         OneTimeTokenRejection::Invalid
     );
 
@@ -166,11 +175,14 @@ async fn a_token_activates_only_once() {
 async fn a_used_token_is_invalid_even_after_it_would_have_expired() {
     let (gatehouse, fakes) = activating_gatehouse();
     let (_user, token) = registered_erin(&gatehouse, &fakes).await;
-    gatehouse.activate(&token).await.expect("activated");
+    gatehouse
+        .activate(&token, &ClientInfo::UNKNOWN)
+        .await
+        .expect("activated");
     fakes.clock.advance(Duration::days(4));
 
     assert_eq!(
-        rejection(gatehouse.activate(&token).await),
+        rejection(gatehouse.activate(&token, &ClientInfo::UNKNOWN).await),
         OneTimeTokenRejection::Invalid
     );
 }
@@ -183,7 +195,11 @@ async fn a_reset_token_does_not_activate() {
     let outbox = fakes.store.outbox();
 
     assert_eq!(
-        rejection(gatehouse.activate("a-reset-token").await),
+        rejection(
+            gatehouse
+                .activate("a-reset-token", &ClientInfo::UNKNOWN)
+                .await
+        ),
         OneTimeTokenRejection::Invalid
     );
 
@@ -202,6 +218,7 @@ async fn an_activation_token_does_not_reset_the_password_and_still_activates_aft
             token: token.clone(),
             new_password: Password::new("a brand new passphrase"),
             new_password_field: "new_password",
+            client: ClientInfo::default(),
         })
         .await
         .unwrap_err();
@@ -218,7 +235,10 @@ async fn an_activation_token_does_not_reset_the_password_and_still_activates_aft
     assert!(!stored.is_active);
     assert_eq!(fakes.one_time_token(&token).used_at, None);
 
-    gatehouse.activate(&token).await.expect("activated");
+    gatehouse
+        .activate(&token, &ClientInfo::UNKNOWN)
+        .await
+        .expect("activated");
     assert!(fakes.user(user.id).is_active);
 }
 
@@ -230,7 +250,7 @@ async fn an_expired_token_says_so_and_changes_nothing() {
         .clock
         .advance(Duration::days(3) + Duration::seconds(1));
 
-    let error = rejection(gatehouse.activate(&token).await);
+    let error = rejection(gatehouse.activate(&token, &ClientInfo::UNKNOWN).await);
 
     assert_eq!(error, OneTimeTokenRejection::Expired);
     assert_eq!(error.to_string(), "Token has expired.");
@@ -247,7 +267,10 @@ async fn a_token_still_works_just_before_three_days() {
         .clock
         .advance(Duration::days(3) - Duration::seconds(1));
 
-    gatehouse.activate(&token).await.expect("activated");
+    gatehouse
+        .activate(&token, &ClientInfo::UNKNOWN)
+        .await
+        .expect("activated");
 
     assert!(fakes.user(user.id).is_active);
 }
@@ -267,7 +290,7 @@ async fn the_configured_activation_lifetime_is_honoured() {
         .advance(Duration::hours(2) + Duration::seconds(1));
 
     assert_eq!(
-        rejection(gatehouse.activate(&token).await),
+        rejection(gatehouse.activate(&token, &ClientInfo::UNKNOWN).await),
         OneTimeTokenRejection::Expired
     );
 }
@@ -284,7 +307,7 @@ async fn an_unknown_token_is_invalid() {
         &token.to_uppercase(),
         &format!("{token} "),
     ] {
-        let error = rejection(gatehouse.activate(garbage).await);
+        let error = rejection(gatehouse.activate(garbage, &ClientInfo::UNKNOWN).await);
         assert_eq!(error, OneTimeTokenRejection::Invalid, "{garbage:?}");
         assert_eq!(error.to_string(), "Invalid token.");
     }
@@ -296,10 +319,10 @@ async fn an_unknown_token_is_invalid() {
 async fn the_token_of_a_deleted_user_is_invalid() {
     let (gatehouse, fakes) = activating_gatehouse();
     let (user, token) = registered_erin(&gatehouse, &fakes).await;
-    assert!(fakes.store.users().delete(user.id).await.expect("deleted"));
+    assert!(fakes.delete_user(user.id).await);
 
     assert_eq!(
-        rejection(gatehouse.activate(&token).await),
+        rejection(gatehouse.activate(&token, &ClientInfo::UNKNOWN).await),
         OneTimeTokenRejection::Invalid
     );
     assert_eq!(fakes.store.user_count(), 0);
@@ -316,7 +339,7 @@ async fn a_token_consumed_between_the_check_and_the_activation_is_invalid() {
         .after_next_token_lookup(move |store| store.use_one_time_token(&digest, at));
 
     assert_eq!(
-        rejection(gatehouse.activate(&token).await),
+        rejection(gatehouse.activate(&token, &ClientInfo::UNKNOWN).await),
         OneTimeTokenRejection::Invalid
     );
 
@@ -382,11 +405,14 @@ async fn resending_to_an_inactive_account_mails_a_new_link_and_retires_the_old_o
     );
 
     assert_eq!(
-        rejection(gatehouse.activate(&first).await),
+        rejection(gatehouse.activate(&first, &ClientInfo::UNKNOWN).await),
         OneTimeTokenRejection::Invalid
     );
     assert!(!fakes.user(user.id).is_active);
-    gatehouse.activate(&second).await.expect("activated");
+    gatehouse
+        .activate(&second, &ClientInfo::UNKNOWN)
+        .await
+        .expect("activated");
     assert!(fakes.user(user.id).is_active);
 }
 
@@ -440,10 +466,13 @@ async fn a_resent_link_also_retires_a_previous_resent_link() {
     assert_eq!(tokens[0].used_at, Some(fakes.clock.now()));
     assert_eq!(tokens[1].used_at, None);
     assert_eq!(
-        rejection(gatehouse.activate("tok-1").await),
+        rejection(gatehouse.activate("tok-1", &ClientInfo::UNKNOWN).await),
         OneTimeTokenRejection::Invalid
     );
-    gatehouse.activate("tok-2").await.expect("activated");
+    gatehouse
+        .activate("tok-2", &ClientInfo::UNKNOWN)
+        .await
+        .expect("activated");
 }
 
 #[tokio::test]
@@ -468,7 +497,11 @@ async fn an_expired_token_of_another_purpose_is_invalid_rather_than_expired() {
     fakes.clock.advance(Duration::days(4));
 
     assert_eq!(
-        rejection(gatehouse.activate("a-reset-token").await),
+        rejection(
+            gatehouse
+                .activate("a-reset-token", &ClientInfo::UNKNOWN)
+                .await
+        ),
         OneTimeTokenRejection::Invalid
     );
 }
@@ -505,7 +538,7 @@ async fn a_second_resend_within_the_cooldown_sends_nothing_and_keeps_the_first_l
     assert_eq!(fakes.store.one_time_tokens_of(bob.id).len(), 1);
     assert_eq!(fakes.store.sent_to(bob.id).len(), 1);
     gatehouse
-        .activate("tok-1")
+        .activate("tok-1", &ClientInfo::UNKNOWN)
         .await
         .expect("the first link still works");
 }

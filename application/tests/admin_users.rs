@@ -1726,7 +1726,7 @@ async fn an_admin_activating_a_pending_user_ends_his_activation_link() {
             .all(|t| t.used_at.is_some())
     );
     assert!(matches!(
-        gatehouse.activate(&token).await,
+        gatehouse.activate(&token, &ClientInfo::UNKNOWN).await,
         Err(application::use_cases::activate::ActivateError::Token(
             OneTimeTokenRejection::Invalid
         ))
@@ -1747,7 +1747,12 @@ async fn an_admin_deactivating_a_pending_user_ends_his_activation_link() {
 
     let stored = fakes.user(erin);
     assert!(!stored.is_active && !stored.pending_activation);
-    assert!(gatehouse.activate(&token).await.is_err());
+    assert!(
+        gatehouse
+            .activate(&token, &ClientInfo::UNKNOWN)
+            .await
+            .is_err()
+    );
     assert!(!fakes.user(erin).is_active);
 }
 
@@ -1812,6 +1817,7 @@ async fn set_password_ends_pending_reset_links() {
                 token,
                 new_password: Password::new("yet another long passphrase"),
                 new_password_field: "password",
+                client: ClientInfo::default(),
             })
             .await,
         Err(ConfirmResetError::Token(OneTimeTokenRejection::Invalid))

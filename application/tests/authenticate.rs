@@ -3,8 +3,8 @@
 
 mod support;
 
-use application::TokenRejection;
 use application::use_cases::authenticate::{AuthenticateError, Principal};
+use application::{ClientInfo, TokenRejection};
 use chrono::Duration;
 use domain::ports::{Clock, TokenCodec};
 use domain::{Password, TokenType};
@@ -151,7 +151,10 @@ async fn logout_takes_effect_on_the_sessions_access_tokens_at_once() {
     let pair = log_in(&gatehouse, "alice").await;
     let other = log_in(&gatehouse, "alice").await;
 
-    gatehouse.logout(&pair.refresh).await.expect("logout");
+    gatehouse
+        .logout(&pair.refresh, &ClientInfo::UNKNOWN)
+        .await
+        .expect("logout");
 
     assert_eq!(
         rejection(gatehouse.authenticate(&pair.access).await),
@@ -172,7 +175,7 @@ async fn logout_everywhere_refuses_every_access_token_of_the_user() {
     let second = log_in(&gatehouse, "alice").await;
 
     gatehouse
-        .logout_all(alice.id)
+        .logout_all(alice.id, &ClientInfo::UNKNOWN)
         .await
         .expect("logout everywhere");
 

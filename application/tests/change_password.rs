@@ -8,7 +8,8 @@ use application::use_cases::change_password::{ChangePasswordCommand, ChangePassw
 use application::use_cases::password_reset::{ConfirmResetCommand, ConfirmResetError};
 use application::use_cases::refresh::RefreshError;
 use application::{
-    AccountSettings, OneTimeTokenRejection, Settings, TokenPair, TokenRejection, ValidationErrors,
+    AccountSettings, ClientInfo, OneTimeTokenRejection, Settings, TokenPair, TokenRejection,
+    ValidationErrors,
 };
 use chrono::Duration;
 use domain::ports::Clock;
@@ -58,6 +59,7 @@ async fn command(
         current_password_field: "old_password",
         new_password: Password::new(new),
         new_password_field: "new_password",
+        client: ClientInfo::default(),
     }
 }
 
@@ -388,6 +390,7 @@ async fn a_pending_reset_link_dies_with_the_change() {
             token: reset.clone(),
             new_password: Password::new("yet another passphrase"),
             new_password_field: "new_password",
+            client: ClientInfo::default(),
         })
         .await
         .unwrap_err();

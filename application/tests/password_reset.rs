@@ -10,10 +10,11 @@ use application::use_cases::password_reset::{
 };
 use application::use_cases::refresh::RefreshError;
 use application::{
-    AccountSettings, OneTimeTokenRejection, Settings, TokenPair, TokenRejection, ValidationErrors,
+    AccountSettings, ClientInfo, OneTimeTokenRejection, Settings, TokenPair, TokenRejection,
+    ValidationErrors,
 };
 use chrono::Duration;
-use domain::ports::{Clock, UserRepository};
+use domain::ports::Clock;
 use domain::{EmailKind, NewOneTimeToken, OneTimeTokenRecord, Password, TokenPurpose, User};
 use support::{
     FakeHasher, FakeTokenGenerator, Fakes, PASSWORD, TestDeps, default_gatehouse, gatehouse,
@@ -35,6 +36,7 @@ fn confirm(token: &str, new_password: &str) -> ConfirmResetCommand {
         token: token.to_owned(),
         new_password: Password::new(new_password),
         new_password_field: "new_password",
+        client: ClientInfo::default(),
     }
 }
 
@@ -560,7 +562,7 @@ async fn the_link_of_a_user_deactivated_meanwhile_is_invalid() {
 async fn the_link_of_a_deleted_user_is_invalid() {
     let (gatehouse, fakes) = default_gatehouse();
     let (alice, token) = alice_with_a_reset_link(&gatehouse, &fakes).await;
-    assert!(fakes.store.users().delete(alice.id).await.expect("deleted"));
+    assert!(fakes.delete_user(alice.id).await);
 
     assert_eq!(
         rejection(
@@ -586,6 +588,7 @@ async fn a_pending_link_dies_when_the_password_is_changed_another_way() {
             current_password_field: "current_password",
             new_password: Password::new(NEW_PASSWORD),
             new_password_field: "new_password",
+            client: ClientInfo::default(),
         })
         .await
         .expect("changed");

@@ -452,7 +452,10 @@ async fn a_logged_out_refresh_token_is_blacklisted() {
     let (gatehouse, fakes) = default_gatehouse();
     fakes.add_user("alice", "alice@example.com");
     let pair = log_in(&gatehouse, "alice").await;
-    gatehouse.logout(&pair.refresh).await.expect("logout");
+    gatehouse
+        .logout(&pair.refresh, &ClientInfo::UNKNOWN)
+        .await
+        .expect("logout");
 
     assert_eq!(
         rejection(refresh(&gatehouse, &pair.refresh).await),
@@ -532,7 +535,10 @@ async fn a_token_revoked_by_rotation_stays_refused_after_rotation_is_turned_off(
         .unwrap()
         .refresh
         .unwrap();
-    rotating.logout(&successor).await.expect("logout");
+    rotating
+        .logout(&successor, &ClientInfo::UNKNOWN)
+        .await
+        .expect("logout");
     let not_rotating = fakes.gatehouse(with_tokens(TokenSettings {
         rotate_refresh_tokens: false,
         ..TokenSettings::default()

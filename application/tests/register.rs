@@ -562,7 +562,10 @@ async fn with_activation_required_one_activation_link_is_queued_and_it_activates
         }]
     );
 
-    gatehouse.activate(&token).await.expect("activated");
+    gatehouse
+        .activate(&token, &ClientInfo::UNKNOWN)
+        .await
+        .expect("activated");
 
     assert!(fakes.user(id).is_active);
     assert_eq!(

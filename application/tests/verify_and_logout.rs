@@ -2,9 +2,9 @@
 
 mod support;
 
-use application::TokenRejection;
 use application::use_cases::logout::LogoutError;
 use application::use_cases::verify::VerifyError;
+use application::{ClientInfo, TokenRejection};
 use chrono::Duration;
 use domain::ports::{Clock, TokenCodec};
 use domain::{Claims, Password, TokenType};
@@ -99,7 +99,10 @@ async fn a_logged_out_refresh_token_is_blacklisted_at_verify() {
     let (gatehouse, fakes) = default_gatehouse();
     fakes.add_user("alice", "alice@example.com");
     let pair = log_in(&gatehouse, "alice").await;
-    gatehouse.logout(&pair.refresh).await.expect("logout");
+    gatehouse
+        .logout(&pair.refresh, &ClientInfo::UNKNOWN)
+        .await
+        .expect("logout");
 
     let rejection = verify_rejection(gatehouse.verify(&pair.refresh).await);
 
@@ -130,7 +133,10 @@ async fn an_access_token_of_a_revoked_session_does_not_verify() {
     let (gatehouse, fakes) = default_gatehouse();
     fakes.add_user("alice", "alice@example.com");
     let pair = log_in(&gatehouse, "alice").await;
-    gatehouse.logout(&pair.refresh).await.expect("logout");
+    gatehouse
+        .logout(&pair.refresh, &ClientInfo::UNKNOWN)
+        .await
+        .expect("logout");
 
     assert_eq!(
         verify_rejection(gatehouse.verify(&pair.access).await),
@@ -212,7 +218,10 @@ async fn logout_revokes_the_whole_session_and_nothing_else() {
         .unwrap();
     fakes.clock.advance(Duration::minutes(1));
 
-    gatehouse.logout(&current).await.expect("logout");
+    gatehouse
+        .logout(&current, &ClientInfo::UNKNOWN)
+        .await
+        .expect("logout");
 
     let family = fakes.store.family(fakes.sid(&pair.refresh));
     assert_eq!(family.len(), 2);
@@ -245,9 +254,12 @@ async fn logging_out_twice_with_one_token_is_blacklisted() {
     let (gatehouse, fakes) = default_gatehouse();
     fakes.add_user("alice", "alice@example.com");
     let pair = log_in(&gatehouse, "alice").await;
-    gatehouse.logout(&pair.refresh).await.expect("first logout");
+    gatehouse
+        .logout(&pair.refresh, &ClientInfo::UNKNOWN)
+        .await
+        .expect("first logout");
 
-    let rejection = logout_rejection(gatehouse.logout(&pair.refresh).await);
+    let rejection = logout_rejection(gatehouse.logout(&pair.refresh, &ClientInfo::UNKNOWN).await);
 
     assert_eq!(rejection, TokenRejection::Blacklisted);
 }
@@ -259,7 +271,7 @@ async fn logout_with_an_access_token_has_the_wrong_type_and_revokes_nothing() {
     let pair = log_in(&gatehouse, "alice").await;
 
     assert_eq!(
-        logout_rejection(gatehouse.logout(&pair.access).await),
+        logout_rejection(gatehouse.logout(&pair.access, &ClientInfo::UNKNOWN).await),
         TokenRejection::WrongType
     );
     assert_eq!(
@@ -279,12 +291,12 @@ async fn logout_with_garbage_or_an_expired_token_is_refused() {
     let pair = log_in(&gatehouse, "alice").await;
 
     assert_eq!(
-        logout_rejection(gatehouse.logout("garbage").await),
+        logout_rejection(gatehouse.logout("garbage", &ClientInfo::UNKNOWN).await),
         TokenRejection::Invalid
     );
     fakes.clock.advance(Duration::days(2));
     assert_eq!(
-        logout_rejection(gatehouse.logout(&pair.refresh).await),
+        logout_rejection(gatehouse.logout(&pair.refresh, &ClientInfo::UNKNOWN).await),
         TokenRejection::Expired
     );
 }
@@ -302,7 +314,7 @@ async fn logout_everywhere_revokes_every_session_of_the_user_but_not_another_use
     let bobs = log_in(&gatehouse, "bob").await;
 
     let revoked = gatehouse
-        .logout_all(alice.id)
+        .logout_all(alice.id, &ClientInfo::UNKNOWN)
         .await
         .expect("logout everywhere");
 

@@ -2,6 +2,7 @@
 //! (traits) through which use cases reach the outside world.
 
 pub mod admin;
+pub mod audit;
 pub mod clock;
 pub mod email;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod token;
 pub mod user;
 pub mod username;
 
+pub use audit::{AuditEvent, AuditKind, AuditQuery, AuditRecord};
 pub use email::EmailAddress;
 pub use error::{BoxError, RepositoryError};
 pub use one_time_token::{

@@ -6,12 +6,14 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use domain::ports::{AccountRepository, PasswordChange, SessionRevocation};
 use domain::{
-    EmailKind, NewOneTimeToken, OneTimeTokenRecord, RepositoryError, TokenPurpose, UserId,
+    AuditEvent, EmailKind, NewOneTimeToken, OneTimeTokenRecord, RepositoryError, TokenPurpose,
+    UserId,
 };
 
 use crate::db::{PgPool, connection, query_error};
 use crate::email::Outbox;
 use crate::email::composer::Recipient;
+use crate::pg_audit_log::record_event;
 use crate::pg_session_repository::{lock_sessions_of, revoke_user_sessions};
 use crate::schema::{one_time_tokens, users};
 
@@ -203,6 +205,7 @@ impl AccountRepository for PgAccountRepository {
         token_id: i64,
         user_id: UserId,
         at: DateTime<Utc>,
+        audit: AuditEvent,
     ) -> Result<bool, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
         let outbox = &self.outbox;
@@ -228,6 +231,7 @@ impl AccountRepository for PgAccountRepository {
                     return Err(diesel::result::Error::RollbackTransaction);
                 }
                 email_user(outbox, conn, user_id.0, &EmailKind::ActivationConfirmed).await?;
+                record_event(conn, &audit).await?;
                 Ok::<_, diesel::result::Error>(true)
             })
             .await
@@ -285,6 +289,7 @@ impl AccountRepository for PgAccountRepository {
                     }
                 }
                 email_user(outbox, conn, user_id, &EmailKind::PasswordChanged).await?;
+                record_event(conn, &change.audit).await?;
                 Ok::<_, diesel::result::Error>(true)
             })
             .await

@@ -11,9 +11,10 @@ use domain::admin::{
     UserPatch,
 };
 use domain::ports::{AdminRepository, AdminWriteError};
-use domain::{RepositoryError, TokenPurpose, UserId, UserProfile};
+use domain::{AuditEvent, RepositoryError, TokenPurpose, UserId, UserProfile};
 
 use crate::db::{PgPool, connection, query_error, violated_unique_constraint};
+use crate::pg_audit_log::record_event;
 use crate::pg_session_repository::revoke_user_sessions;
 use crate::pg_user_repository::UserRow;
 use crate::schema::{groups, one_time_tokens, permissions, user_groups, user_permissions, users};
@@ -347,7 +348,11 @@ impl AdminRepository for PgAdminRepository {
             .map_err(query_error)
     }
 
-    async fn create_user(&self, draft: UserDraft) -> Result<AdminUser, AdminWriteError> {
+    async fn create_user(
+        &self,
+        draft: UserDraft,
+        audit: AuditEvent,
+    ) -> Result<AdminUser, AdminWriteError> {
         let mut conn = connection(&self.pool).await?;
         let password = draft
             .password_hash
@@ -372,6 +377,7 @@ impl AdminRepository for PgAdminRepository {
                 .await?;
             set_groups(conn, id, &draft.groups).await?;
             set_user_permissions(conn, id, &draft.user_permissions).await?;
+            record_event(conn, &audit.clone().subject(UserId(id))).await?;
             let user = load_admin_user(conn, id).await?;
             user.ok_or_else(|| AdminWriteError::NotFound.into())
         })
@@ -384,6 +390,7 @@ impl AdminRepository for PgAdminRepository {
         id: UserId,
         patch: UserPatch,
         at: DateTime<Utc>,
+        audit: AuditEvent,
     ) -> Result<AdminUser, AdminWriteError> {
         let mut conn = connection(&self.pool).await?;
         conn.transaction(async |conn| {
@@ -437,6 +444,7 @@ impl AdminRepository for PgAdminRepository {
             if let Some(codes) = &patch.user_permissions {
                 set_user_permissions(conn, id.0, codes).await?;
             }
+            record_event(conn, &audit).await?;
             let user = load_admin_user(conn, id.0).await?;
             user.ok_or_else(|| AdminWriteError::NotFound.into())
         })
@@ -483,6 +491,7 @@ impl AdminRepository for PgAdminRepository {
         &self,
         name: String,
         permissions: Vec<String>,
+        audit: AuditEvent,
     ) -> Result<Group, AdminWriteError> {
         let mut conn = connection(&self.pool).await?;
         conn.transaction(async |conn| {
@@ -492,6 +501,7 @@ impl AdminRepository for PgAdminRepository {
                 .get_result(conn)
                 .await?;
             set_group_permissions(conn, id, &permissions).await?;
+            record_event(conn, &audit.clone().detail("id", id)).await?;
             load_group(conn, id)
                 .await?
                 .ok_or_else(|| AdminWriteError::NotFound.into())
@@ -505,11 +515,34 @@ impl AdminRepository for PgAdminRepository {
         id: i64,
         name: Option<String>,
         permissions: Option<Vec<String>>,
+        grantable: Option<Vec<String>>,
+        audit: AuditEvent,
     ) -> Result<Group, AdminWriteError> {
         let mut conn = connection(&self.pool).await?;
         conn.transaction(async |conn| {
-            if load_group(conn, id).await?.is_none() {
+            // The row lock queues concurrent edits of the group: what it gains is
+            // judged against its permissions as the previous edit left them.
+            let locked: Option<i64> = groups::table
+                .find(id)
+                .select(groups::id)
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?;
+            if locked.is_none() {
                 return Err(AdminWriteError::NotFound.into());
+            }
+            if let (Some(wanted), Some(grantable)) = (&permissions, &grantable) {
+                let current = load_group(conn, id)
+                    .await?
+                    .map(|g| g.permissions)
+                    .unwrap_or_default();
+                if wanted
+                    .iter()
+                    .any(|p| !current.contains(p) && !grantable.contains(p))
+                {
+                    return Err(AdminWriteError::BeyondGrant.into());
+                }
             }
             if let Some(name) = &name {
                 diesel::update(groups::table.find(id))
@@ -520,6 +553,7 @@ impl AdminRepository for PgAdminRepository {
             if let Some(codes) = &permissions {
                 set_group_permissions(conn, id, codes).await?;
             }
+            record_event(conn, &audit).await?;
             load_group(conn, id)
                 .await?
                 .ok_or_else(|| AdminWriteError::NotFound.into())
@@ -528,13 +562,20 @@ impl AdminRepository for PgAdminRepository {
         .map_err(|error: TxError| error.into())
     }
 
-    async fn delete_group(&self, id: i64) -> Result<bool, RepositoryError> {
+    async fn delete_group(&self, id: i64, audit: AuditEvent) -> Result<bool, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        let deleted = diesel::delete(groups::table.find(id))
-            .execute(&mut conn)
-            .await
-            .map_err(query_error)?;
-        Ok(deleted > 0)
+        conn.transaction(async |conn| {
+            let name: Option<String> = diesel::delete(groups::table.find(id))
+                .returning(groups::name)
+                .get_result(conn)
+                .await
+                .optional()?;
+            let Some(name) = name else { return Ok(false) };
+            record_event(conn, &audit.clone().detail("name", name)).await?;
+            Ok(true)
+        })
+        .await
+        .map_err(query_error)
     }
 
     async fn list_permissions(
@@ -577,28 +618,45 @@ impl AdminRepository for PgAdminRepository {
     async fn create_permission(
         &self,
         permission: NewPermission,
+        audit: AuditEvent,
     ) -> Result<Permission, AdminWriteError> {
         let mut conn = connection(&self.pool).await?;
-        let row: PermissionRow = diesel::insert_into(permissions::table)
-            .values((
-                permissions::name.eq(&permission.name),
-                permissions::app_label.eq(&permission.app_label),
-                permissions::codename.eq(&permission.codename),
-            ))
-            .returning(PermissionRow::as_returning())
-            .get_result(&mut conn)
+        let row: PermissionRow = conn
+            .transaction(async |conn| {
+                let row: PermissionRow = diesel::insert_into(permissions::table)
+                    .values((
+                        permissions::name.eq(&permission.name),
+                        permissions::app_label.eq(&permission.app_label),
+                        permissions::codename.eq(&permission.codename),
+                    ))
+                    .returning(PermissionRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                record_event(conn, &audit.clone().detail("id", row.id)).await?;
+                Ok(row)
+            })
             .await
             .map_err(unique_violation)?;
         Ok(row.into())
     }
 
-    async fn delete_permission(&self, id: i64) -> Result<bool, RepositoryError> {
+    async fn delete_permission(&self, id: i64, audit: AuditEvent) -> Result<bool, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        let deleted = diesel::delete(permissions::table.find(id))
-            .execute(&mut conn)
-            .await
-            .map_err(query_error)?;
-        Ok(deleted > 0)
+        conn.transaction(async |conn| {
+            let deleted: Option<(String, String)> = diesel::delete(permissions::table.find(id))
+                .returning((permissions::app_label, permissions::codename))
+                .get_result(conn)
+                .await
+                .optional()?;
+            let Some((app_label, codename)) = deleted else {
+                return Ok(false);
+            };
+            let code = format!("{app_label}.{codename}");
+            record_event(conn, &audit.clone().detail("permission", code)).await?;
+            Ok(true)
+        })
+        .await
+        .map_err(query_error)
     }
 }
 

@@ -6,11 +6,13 @@ use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use domain::ports::SessionRepository;
 use domain::{
-    NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome, SessionSummary, UserId,
+    AuditEvent, NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome,
+    SessionSummary, UserId,
 };
 use uuid::Uuid;
 
 use crate::db::{PgPool, connection, query_error};
+use crate::pg_audit_log::record_event;
 use crate::schema::{refresh_tokens, users};
 
 #[derive(Clone)]
@@ -166,6 +168,7 @@ impl SessionRepository for PgSessionRepository {
         &self,
         token: NewRefreshToken,
         password_hash: Option<String>,
+        audit: Option<AuditEvent>,
     ) -> Result<bool, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
         conn.transaction(async |conn| {
@@ -187,6 +190,9 @@ impl SessionRepository for PgSessionRepository {
                 .values(NewRefreshTokenRow::from(&token))
                 .execute(conn)
                 .await?;
+            if let Some(audit) = &audit {
+                record_event(conn, audit).await?;
+            }
             Ok(true)
         })
         .await
@@ -210,6 +216,7 @@ impl SessionRepository for PgSessionRepository {
         presented: Uuid,
         successor: NewRefreshToken,
         reuse_interval: chrono::Duration,
+        on_reuse: AuditEvent,
     ) -> Result<RotateOutcome, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
         let now = successor.created_at;
@@ -260,6 +267,7 @@ impl SessionRepository for PgSessionRepository {
                         }
                     }
                     revoke_live_family(conn, row.family_id, now).await?;
+                    record_event(conn, &on_reuse).await?;
                     Ok(RotateOutcome::Reused)
                 }
                 (Some(_), None) => Ok(RotateOutcome::Revoked),
@@ -283,6 +291,7 @@ impl SessionRepository for PgSessionRepository {
         &self,
         family_id: Uuid,
         at: DateTime<Utc>,
+        audit: AuditEvent,
     ) -> Result<u64, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
         conn.transaction(async |conn| {
@@ -294,9 +303,11 @@ impl SessionRepository for PgSessionRepository {
                 .optional()?;
             let Some(owner) = owner else { return Ok(0) };
             lock_sessions_of(conn, owner).await?;
-            revoke_live_family(conn, family_id, at)
-                .await
-                .map(|n| n as u64)
+            let revoked = revoke_live_family(conn, family_id, at).await?;
+            if revoked > 0 {
+                record_event(conn, &audit).await?;
+            }
+            Ok(revoked as u64)
         })
         .await
         .map_err(query_error)
@@ -307,11 +318,16 @@ impl SessionRepository for PgSessionRepository {
         user_id: UserId,
         keep: Option<Uuid>,
         at: DateTime<Utc>,
+        audit: AuditEvent,
     ) -> Result<u64, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        conn.transaction(async |conn| revoke_user_sessions(conn, user_id.0, keep, at).await)
-            .await
-            .map_err(query_error)
+        conn.transaction(async |conn| {
+            let revoked = revoke_user_sessions(conn, user_id.0, keep, at).await?;
+            record_event(conn, &audit).await?;
+            Ok(revoked)
+        })
+        .await
+        .map_err(query_error)
     }
 
     async fn list_live(
@@ -351,6 +367,7 @@ impl SessionRepository for PgSessionRepository {
         user_id: UserId,
         family_id: Uuid,
         at: DateTime<Utc>,
+        audit: AuditEvent,
     ) -> Result<bool, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
         conn.transaction(async |conn| {
@@ -364,6 +381,9 @@ impl SessionRepository for PgSessionRepository {
             .set(refresh_tokens::revoked_at.eq(at))
             .execute(conn)
             .await?;
+            if revoked > 0 {
+                record_event(conn, &audit).await?;
+            }
             Ok(revoked > 0)
         })
         .await

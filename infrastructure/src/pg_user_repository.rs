@@ -6,8 +6,8 @@ use diesel::sql_types::{Array, Int8, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain::ports::{AuthState, CreateUserError, Rehash, UpdateUserError, UserRepository};
 use domain::{
-    EmailAddress, NewOneTimeToken, NewUser, ProfileChanges, RepositoryError, User, UserId,
-    UserProfile, Username,
+    AuditEvent, EmailAddress, NewOneTimeToken, NewUser, ProfileChanges, RepositoryError, User,
+    UserId, UserProfile, Username,
 };
 use uuid::Uuid;
 
@@ -15,6 +15,7 @@ use crate::db::{PgPool, connection, query_error, violated_unique_constraint};
 use crate::email::Outbox;
 use crate::email::composer::Recipient;
 use crate::pg_account_repository::{link_email, store_token};
+use crate::pg_audit_log::record_event;
 use crate::schema::{refresh_tokens, users};
 
 #[derive(Clone)]
@@ -146,6 +147,7 @@ impl UserRepository for PgUserRepository {
         &self,
         user: NewUser,
         activation: Option<NewOneTimeToken>,
+        audit: AuditEvent,
     ) -> Result<UserProfile, CreateUserError> {
         let mut conn = connection(&self.pool).await?;
         let row = NewUserRow {
@@ -178,6 +180,7 @@ impl UserRepository for PgUserRepository {
                     };
                     outbox.enqueue(conn, &link_email(token), &to).await?;
                 }
+                record_event(conn, &audit.clone().subject(UserId(id))).await?;
                 Ok::<_, diesel::result::Error>(id)
             })
             .await
@@ -247,6 +250,7 @@ impl UserRepository for PgUserRepository {
         &self,
         id: UserId,
         changes: ProfileChanges,
+        audit: AuditEvent,
     ) -> Result<UserProfile, UpdateUserError> {
         if !changes.is_empty() {
             let mut conn = connection(&self.pool).await?;
@@ -255,9 +259,17 @@ impl UserRepository for PgUserRepository {
                 first_name: changes.first_name.as_deref(),
                 last_name: changes.last_name.as_deref(),
             };
-            let updated = diesel::update(users::table.find(id.0))
-                .set(&changeset)
-                .execute(&mut conn)
+            let updated = conn
+                .transaction(async |conn| {
+                    let updated = diesel::update(users::table.find(id.0))
+                        .set(&changeset)
+                        .execute(conn)
+                        .await?;
+                    if updated > 0 {
+                        record_event(conn, &audit).await?;
+                    }
+                    Ok::<_, diesel::result::Error>(updated)
+                })
                 .await
                 .map_err(|error| match violated_unique_constraint(&error) {
                     Some("users_username_key") => UpdateUserError::DuplicateUsername,
@@ -296,12 +308,21 @@ impl UserRepository for PgUserRepository {
         Ok(())
     }
 
-    async fn delete(&self, id: UserId) -> Result<bool, RepositoryError> {
+    async fn delete(&self, id: UserId, audit: AuditEvent) -> Result<bool, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        let deleted = diesel::delete(users::table.find(id.0))
-            .execute(&mut conn)
-            .await
-            .map_err(query_error)?;
-        Ok(deleted > 0)
+        conn.transaction(async |conn| {
+            let username: Option<String> = diesel::delete(users::table.find(id.0))
+                .returning(users::username)
+                .get_result(conn)
+                .await
+                .optional()?;
+            let Some(username) = username else {
+                return Ok(false);
+            };
+            record_event(conn, &audit.clone().detail("username", username)).await?;
+            Ok(true)
+        })
+        .await
+        .map_err(query_error)
     }
 }

@@ -113,3 +113,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     group_permissions,
     user_permissions
 );
+
+diesel::table! {
+    audit_events (id) {
+        id -> Int8,
+        occurred_at -> Timestamptz,
+        event_type -> Varchar,
+        actor_id -> Nullable<Int8>,
+        subject_user_id -> Nullable<Int8>,
+        ip -> Nullable<Varchar>,
+        user_agent -> Nullable<Varchar>,
+        details -> Jsonb,
+    }
+}

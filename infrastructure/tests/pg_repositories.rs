@@ -3,7 +3,8 @@
 use chrono::{Duration, Utc};
 use domain::ports::{CreateUserError, Rehash, SessionRepository, UpdateUserError, UserRepository};
 use domain::{
-    EmailAddress, NewRefreshToken, NewUser, ProfileChanges, RotateOutcome, UserId, Username,
+    AuditEvent, AuditKind, EmailAddress, NewRefreshToken, NewUser, ProfileChanges, RotateOutcome,
+    UserId, Username,
 };
 use infrastructure::db::{PoolSettings, build_pool, run_migrations};
 use infrastructure::email::{EmailComposer, EmailTemplates, Outbox};
@@ -32,6 +33,11 @@ fn new_user(username: &str, email: &str) -> NewUser {
         is_superuser: false,
         now: Utc::now(),
     }
+}
+
+/// An event for the writes whose audit trail is not what a test is about.
+fn audit() -> AuditEvent {
+    AuditEvent::new(AuditKind::UserUpdated, Utc::now())
 }
 
 fn first_token(user_id: UserId) -> NewRefreshToken {
@@ -102,12 +108,12 @@ async fn migrations_are_idempotent_and_seed_the_auth_permissions() {
 async fn emails_are_unique_case_insensitively_and_usernames_exactly() {
     let f = fixture().await;
     f.users
-        .create(new_user("alice", "alice@example.com"), None)
+        .create(new_user("alice", "alice@example.com"), None, audit())
         .await
         .unwrap();
     let clash = f
         .users
-        .create(new_user("alice2", "ALICE@example.com"), None)
+        .create(new_user("alice2", "ALICE@example.com"), None, audit())
         .await;
     assert!(
         matches!(clash, Err(CreateUserError::DuplicateEmail)),
@@ -115,7 +121,7 @@ async fn emails_are_unique_case_insensitively_and_usernames_exactly() {
     );
     let clash = f
         .users
-        .create(new_user("alice", "other@example.com"), None)
+        .create(new_user("alice", "other@example.com"), None, audit())
         .await;
     assert!(
         matches!(clash, Err(CreateUserError::DuplicateUsername)),
@@ -123,7 +129,7 @@ async fn emails_are_unique_case_insensitively_and_usernames_exactly() {
     );
     assert!(
         f.users
-            .create(new_user("Alice", "third@example.com"), None)
+            .create(new_user("Alice", "third@example.com"), None, audit())
             .await
             .is_ok()
     );
@@ -142,7 +148,7 @@ async fn a_profile_has_group_names_and_effective_permissions_in_one_query() {
     let f = fixture().await;
     let id = f
         .users
-        .create(new_user("bob", "bob@example.com"), None)
+        .create(new_user("bob", "bob@example.com"), None, audit())
         .await
         .unwrap()
         .user
@@ -190,12 +196,12 @@ async fn a_profile_has_group_names_and_effective_permissions_in_one_query() {
 async fn profile_changes_refuse_a_taken_username_and_keep_other_fields() {
     let f = fixture().await;
     f.users
-        .create(new_user("carol", "carol@example.com"), None)
+        .create(new_user("carol", "carol@example.com"), None, audit())
         .await
         .unwrap();
     let id = f
         .users
-        .create(new_user("dave", "dave@example.com"), None)
+        .create(new_user("dave", "dave@example.com"), None, audit())
         .await
         .unwrap()
         .user
@@ -205,14 +211,14 @@ async fn profile_changes_refuse_a_taken_username_and_keep_other_fields() {
         ..Default::default()
     };
     assert!(matches!(
-        f.users.update_profile(id, taken).await,
+        f.users.update_profile(id, taken, audit()).await,
         Err(UpdateUserError::DuplicateUsername)
     ));
     let rename = ProfileChanges {
         first_name: Some("Dave".to_owned()),
         ..Default::default()
     };
-    let profile = f.users.update_profile(id, rename).await.unwrap();
+    let profile = f.users.update_profile(id, rename, audit()).await.unwrap();
     assert_eq!(
         (
             profile.user.first_name.as_str(),
@@ -222,7 +228,7 @@ async fn profile_changes_refuse_a_taken_username_and_keep_other_fields() {
     );
     let missing = f
         .users
-        .update_profile(UserId(9_999), ProfileChanges::default())
+        .update_profile(UserId(9_999), ProfileChanges::default(), audit())
         .await;
     assert!(matches!(missing, Err(UpdateUserError::NotFound)));
 }
@@ -232,18 +238,18 @@ async fn rotation_outcomes_follow_the_token_state() {
     let f = fixture().await;
     let user = f
         .users
-        .create(new_user("erin", "erin@example.com"), None)
+        .create(new_user("erin", "erin@example.com"), None, audit())
         .await
         .unwrap()
         .user
         .id;
     let first = first_token(user);
-    f.sessions.start(first.clone(), None).await.unwrap();
+    f.sessions.start(first.clone(), None, None).await.unwrap();
     let second = successor_of(&first);
 
     let outcome = f
         .sessions
-        .rotate(first.jti, second.clone(), Duration::seconds(10))
+        .rotate(first.jti, second.clone(), Duration::seconds(10), audit())
         .await
         .unwrap();
     assert_eq!(outcome, RotateOutcome::Rotated);
@@ -253,7 +259,12 @@ async fn rotation_outcomes_follow_the_token_state() {
 
     let again = f
         .sessions
-        .rotate(first.jti, successor_of(&first), Duration::seconds(10))
+        .rotate(
+            first.jti,
+            successor_of(&first),
+            Duration::seconds(10),
+            audit(),
+        )
         .await
         .unwrap();
     let RotateOutcome::AlreadyRotated(current) = again else {
@@ -263,7 +274,7 @@ async fn rotation_outcomes_follow_the_token_state() {
 
     let reuse = f
         .sessions
-        .rotate(first.jti, successor_of(&first), Duration::zero())
+        .rotate(first.jti, successor_of(&first), Duration::zero(), audit())
         .await
         .unwrap();
     assert_eq!(reuse, RotateOutcome::Reused);
@@ -279,7 +290,12 @@ async fn rotation_outcomes_follow_the_token_state() {
 
     let unknown = f
         .sessions
-        .rotate(Uuid::new_v4(), successor_of(&first), Duration::zero())
+        .rotate(
+            Uuid::new_v4(),
+            successor_of(&first),
+            Duration::zero(),
+            audit(),
+        )
         .await
         .unwrap();
     assert_eq!(unknown, RotateOutcome::Unknown);
@@ -290,23 +306,28 @@ async fn a_logged_out_token_is_revoked_not_reused() {
     let f = fixture().await;
     let user = f
         .users
-        .create(new_user("finn", "finn@example.com"), None)
+        .create(new_user("finn", "finn@example.com"), None, audit())
         .await
         .unwrap()
         .user
         .id;
     let token = first_token(user);
-    f.sessions.start(token.clone(), None).await.unwrap();
+    f.sessions.start(token.clone(), None, None).await.unwrap();
     assert_eq!(
         f.sessions
-            .revoke_family(token.family_id, Utc::now())
+            .revoke_family(token.family_id, Utc::now(), audit())
             .await
             .unwrap(),
         1
     );
     let outcome = f
         .sessions
-        .rotate(token.jti, successor_of(&token), Duration::seconds(10))
+        .rotate(
+            token.jti,
+            successor_of(&token),
+            Duration::seconds(10),
+            audit(),
+        )
         .await
         .unwrap();
     assert_eq!(outcome, RotateOutcome::Revoked);
@@ -324,20 +345,20 @@ async fn concurrent_rotations_of_one_token_rotate_it_exactly_once() {
     let f = fixture().await;
     let user = f
         .users
-        .create(new_user("gwen", "gwen@example.com"), None)
+        .create(new_user("gwen", "gwen@example.com"), None, audit())
         .await
         .unwrap()
         .user
         .id;
     let token = first_token(user);
-    f.sessions.start(token.clone(), None).await.unwrap();
+    f.sessions.start(token.clone(), None, None).await.unwrap();
 
     let outcomes = futures_util::future::join_all((0..16).map(|_| {
         let sessions = f.sessions.clone();
         let successor = successor_of(&token);
         tokio::spawn(async move {
             sessions
-                .rotate(token.jti, successor, Duration::seconds(10))
+                .rotate(token.jti, successor, Duration::seconds(10), audit())
                 .await
                 .unwrap()
         })
@@ -365,17 +386,17 @@ async fn logout_everywhere_can_keep_one_session_and_deleting_a_user_drops_his_to
     let f = fixture().await;
     let user = f
         .users
-        .create(new_user("hugo", "hugo@example.com"), None)
+        .create(new_user("hugo", "hugo@example.com"), None, audit())
         .await
         .unwrap()
         .user
         .id;
     let (kept, dropped) = (first_token(user), first_token(user));
-    f.sessions.start(kept.clone(), None).await.unwrap();
-    f.sessions.start(dropped.clone(), None).await.unwrap();
+    f.sessions.start(kept.clone(), None, None).await.unwrap();
+    f.sessions.start(dropped.clone(), None, None).await.unwrap();
     assert_eq!(
         f.sessions
-            .revoke_all_for_user(user, Some(kept.family_id), Utc::now())
+            .revoke_all_for_user(user, Some(kept.family_id), Utc::now(), audit())
             .await
             .unwrap(),
         1
@@ -397,13 +418,13 @@ async fn logout_everywhere_can_keep_one_session_and_deleting_a_user_drops_his_to
             .session_live
     );
 
-    assert!(f.users.delete(user).await.unwrap());
+    assert!(f.users.delete(user, audit()).await.unwrap());
     assert_eq!(
         f.db.scalar("SELECT count(*) AS value FROM refresh_tokens")
             .await,
         0
     );
-    assert!(!f.users.delete(user).await.unwrap());
+    assert!(!f.users.delete(user, audit()).await.unwrap());
 }
 
 #[tokio::test]
@@ -411,7 +432,7 @@ async fn purging_deletes_only_expired_rows_and_login_records_a_rehash() {
     let f = fixture().await;
     let user = f
         .users
-        .create(new_user("ivy", "ivy@example.com"), None)
+        .create(new_user("ivy", "ivy@example.com"), None, audit())
         .await
         .unwrap()
         .user
@@ -421,8 +442,8 @@ async fn purging_deletes_only_expired_rows_and_login_records_a_rehash() {
         expires_at: Utc::now() - Duration::seconds(1),
         ..first_token(user)
     };
-    f.sessions.start(live.clone(), None).await.unwrap();
-    f.sessions.start(expired.clone(), None).await.unwrap();
+    f.sessions.start(live.clone(), None, None).await.unwrap();
+    f.sessions.start(expired.clone(), None, None).await.unwrap();
     assert_eq!(f.sessions.purge_expired(Utc::now()).await.unwrap(), 1);
     assert!(f.sessions.find(live.jti).await.unwrap().is_some());
     assert!(f.sessions.find(expired.jti).await.unwrap().is_none());
@@ -466,24 +487,27 @@ async fn a_revocation_racing_a_rotation_leaves_no_live_token() {
     let f = fixture().await;
     let user = f
         .users
-        .create(new_user("jade", "jade@example.com"), None)
+        .create(new_user("jade", "jade@example.com"), None, audit())
         .await
         .unwrap()
         .user
         .id;
     for _ in 0..40 {
         let token = first_token(user);
-        f.sessions.start(token.clone(), None).await.unwrap();
+        f.sessions.start(token.clone(), None, None).await.unwrap();
         let (sessions, successor) = (f.sessions.clone(), successor_of(&token));
         let rotation = tokio::spawn(async move {
             sessions
-                .rotate(token.jti, successor, Duration::seconds(10))
+                .rotate(token.jti, successor, Duration::seconds(10), audit())
                 .await
                 .unwrap()
         });
         let sessions = f.sessions.clone();
-        let revocation =
-            tokio::spawn(async move { sessions.revoke_all_for_user(user, None, Utc::now()).await });
+        let revocation = tokio::spawn(async move {
+            sessions
+                .revoke_all_for_user(user, None, Utc::now(), audit())
+                .await
+        });
         rotation.await.unwrap();
         revocation.await.unwrap().unwrap();
         let live = "SELECT count(*) AS value FROM refresh_tokens WHERE revoked_at IS NULL";
@@ -559,7 +583,7 @@ async fn a_login_racing_a_password_change_opens_no_session_and_reverts_nothing()
     let f = fixture().await;
     let user = f
         .users
-        .create(new_user("kai", "kai@example.com"), None)
+        .create(new_user("kai", "kai@example.com"), None, audit())
         .await
         .unwrap()
         .user
@@ -580,7 +604,7 @@ async fn a_login_racing_a_password_change_opens_no_session_and_reverts_nothing()
         .unwrap();
     let opened = f
         .sessions
-        .start(first_token(user), Some("bcrypt_sha256$x".to_owned()))
+        .start(first_token(user), Some("bcrypt_sha256$x".to_owned()), None)
         .await
         .unwrap();
 
@@ -601,7 +625,11 @@ async fn a_login_racing_a_password_change_opens_no_session_and_reverts_nothing()
     );
     let current = f
         .sessions
-        .start(first_token(user), Some("bcrypt_sha256$reset".to_owned()))
+        .start(
+            first_token(user),
+            Some("bcrypt_sha256$reset".to_owned()),
+            None,
+        )
         .await
         .unwrap();
     assert!(current);
@@ -673,4 +701,62 @@ async fn a_user_list_page_costs_one_query_for_the_rows_and_one_for_the_count() {
             "3 direct + 4 view through groups"
         );
     }
+}
+
+#[tokio::test]
+async fn a_group_gains_only_grantable_permissions_judged_at_the_write() {
+    use domain::ports::{AdminRepository, AdminWriteError};
+    use infrastructure::PgAdminRepository;
+
+    let f = fixture().await;
+    let admin = PgAdminRepository::new(f.pool.clone());
+    let codes = |list: &[&str]| list.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
+    let group = admin
+        .create_group("ops".to_owned(), codes(&["auth.delete_user"]), audit())
+        .await
+        .unwrap();
+    let staff_may = Some(codes(&["auth.view_user"]));
+
+    // Keeping what the group holds and adding what he may grant is allowed.
+    let kept = codes(&["auth.delete_user", "auth.view_user"]);
+    let updated = admin
+        .update_group(
+            group.id,
+            None,
+            Some(kept.clone()),
+            staff_may.clone(),
+            audit(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.permissions, kept);
+
+    // Another admin takes `delete_user` out; the same list now gains it: refused,
+    // and nothing changes.
+    admin
+        .update_group(
+            group.id,
+            None,
+            Some(codes(&["auth.view_user"])),
+            None,
+            audit(),
+        )
+        .await
+        .unwrap();
+    let stale = admin
+        .update_group(
+            group.id,
+            Some("renamed".to_owned()),
+            Some(kept),
+            staff_may,
+            audit(),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(AdminWriteError::BeyondGrant)),
+        "{stale:?}"
+    );
+    let now = admin.get_group(group.id).await.unwrap().unwrap();
+    assert_eq!(now.name, "ops");
+    assert_eq!(now.permissions, codes(&["auth.view_user"]));
 }

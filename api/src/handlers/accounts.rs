@@ -7,7 +7,7 @@ use application::use_cases::password_reset::{ConfirmResetCommand, ResetRequested
 use domain::{EmailAddress, Password};
 use serde_json::json;
 
-use crate::auth::Authenticated;
+use crate::auth::{Authenticated, Client};
 use crate::body::{Char, Fields, Payload};
 use crate::errors::ApiError;
 use crate::startup::AppState;
@@ -48,8 +48,9 @@ fn password_field(fields: &mut Fields, names: &[&'static str]) -> (&'static str,
 pub async fn activate(
     state: web::Data<AppState>,
     token: web::Path<String>,
+    client: Client,
 ) -> Result<HttpResponse, ApiError> {
-    state.gatehouse.activate(&token).await?;
+    state.gatehouse.activate(&token, &client.0).await?;
     Ok(detail("Your account has been activated."))
 }
 
@@ -89,7 +90,7 @@ pub async fn change_password(
             "validated fields went missing"
         )));
     };
-    let principal = caller.0;
+    let Authenticated(principal, client) = caller;
     let command = ChangePasswordCommand {
         user: principal.user,
         session: principal.sid,
@@ -97,6 +98,7 @@ pub async fn change_password(
         current_password_field: current_field,
         new_password,
         new_password_field: new_field,
+        client,
     };
     state.gatehouse.change_password(command).await?;
     Ok(detail("Password updated successfully."))
@@ -135,6 +137,7 @@ pub async fn request_reset(
 pub async fn confirm_reset(
     state: web::Data<AppState>,
     token: web::Path<String>,
+    client: Client,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = payload.fields();
@@ -146,6 +149,7 @@ pub async fn confirm_reset(
         token: token.into_inner(),
         new_password,
         new_password_field: field,
+        client: client.0,
     };
     state.gatehouse.confirm_password_reset(command).await?;
     Ok(detail("Your password has been reset."))

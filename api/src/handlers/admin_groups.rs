@@ -1,13 +1,13 @@
 //! Admin: groups (`/auth/groups/`) and permissions (`/auth/permissions/`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::admin::{Group, NewPermission, Page, Permission};
+use domain::admin::{Group, NewPermission, Permission};
 use serde::Serialize;
 
 use crate::auth::Authenticated;
 use crate::body::{Char, Payload};
 use crate::errors::ApiError;
-use crate::pagination::{PageRequest, page_body, query_pairs};
+use crate::pagination::respond_page;
 use crate::startup::AppState;
 
 #[derive(Debug, Serialize)]
@@ -50,24 +50,6 @@ fn object_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 
-/// Answers one page of a list fetched by `(offset, limit)`, resolving `page=last`.
-async fn respond_page<T, R>(
-    req: &HttpRequest,
-    fetch: impl AsyncFn(i64, i64) -> Result<Page<T>, ApiError>,
-) -> Result<HttpResponse, ApiError>
-where
-    R: Serialize + From<T>,
-{
-    let pairs = query_pairs(req)?;
-    let mut page = PageRequest::from_query(&pairs)?;
-    if page.number == i64::MAX {
-        page = page.resolve(fetch(0, 1).await?.count);
-    }
-    let found = fetch(page.offset(), page.size).await?;
-    let results: Vec<R> = found.items.into_iter().map(R::from).collect();
-    Ok(HttpResponse::Ok().json(page_body(req, &pairs, page, found.count, results)?))
-}
-
 /// `GET /auth/groups/`.
 ///
 /// # Responses
@@ -77,7 +59,7 @@ pub async fn list_groups(
     caller: Authenticated,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let user = &caller.0.user;
+    let user = caller.caller();
     respond_page::<Group, GroupResponse>(&req, async |offset, limit| {
         Ok(state.gatehouse.list_groups(user, offset, limit).await?)
     })
@@ -95,7 +77,7 @@ pub async fn create_group(
 ) -> Result<HttpResponse, ApiError> {
     state
         .gatehouse
-        .check_permission(&caller.0.user, "auth.add_group")
+        .check_permission(caller.caller(), "auth.add_group")
         .await?;
     let mut fields = payload.fields();
     let name = fields.char("name", Char::REQUIRED.max(150));
@@ -105,7 +87,7 @@ pub async fn create_group(
         name.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated field went missing")))?;
     let group = state
         .gatehouse
-        .create_group(&caller.0.user, name, permissions.unwrap_or_default())
+        .create_group(caller.caller(), name, permissions.unwrap_or_default())
         .await?;
     Ok(HttpResponse::Created().json(GroupResponse::from(group)))
 }
@@ -121,7 +103,7 @@ pub async fn retrieve_group(
 ) -> Result<HttpResponse, ApiError> {
     let group = state
         .gatehouse
-        .get_group(&caller.0.user, object_id(&id)?)
+        .get_group(caller.caller(), object_id(&id)?)
         .await?;
     Ok(HttpResponse::Ok().json(GroupResponse::from(group)))
 }
@@ -135,7 +117,7 @@ async fn update_group_with(
 ) -> Result<HttpResponse, ApiError> {
     state
         .gatehouse
-        .check_permission(&caller.0.user, "auth.change_group")
+        .check_permission(caller.caller(), "auth.change_group")
         .await?;
     let id = object_id(&id)?;
     let mut fields = payload.fields();
@@ -149,7 +131,7 @@ async fn update_group_with(
     fields.finish()?;
     let group = state
         .gatehouse
-        .update_group(&caller.0.user, id, name, permissions)
+        .update_group(caller.caller(), id, name, permissions)
         .await?;
     Ok(HttpResponse::Ok().json(GroupResponse::from(group)))
 }
@@ -192,7 +174,7 @@ pub async fn destroy_group(
 ) -> Result<HttpResponse, ApiError> {
     state
         .gatehouse
-        .delete_group(&caller.0.user, object_id(&id)?)
+        .delete_group(caller.caller(), object_id(&id)?)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -206,7 +188,7 @@ pub async fn list_permissions(
     caller: Authenticated,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let user = &caller.0.user;
+    let user = caller.caller();
     respond_page::<Permission, PermissionResponse>(&req, async |offset, limit| {
         Ok(state
             .gatehouse
@@ -228,7 +210,7 @@ pub async fn create_permission(
 ) -> Result<HttpResponse, ApiError> {
     state
         .gatehouse
-        .check_permission(&caller.0.user, "auth.add_permission")
+        .check_permission(caller.caller(), "auth.add_permission")
         .await?;
     let mut fields = payload.fields();
     let name = fields.char("name", Char::REQUIRED.max(255));
@@ -247,7 +229,7 @@ pub async fn create_permission(
     };
     let created = state
         .gatehouse
-        .create_permission(&caller.0.user, permission)
+        .create_permission(caller.caller(), permission)
         .await?;
     Ok(HttpResponse::Created().json(PermissionResponse::from(created)))
 }
@@ -263,7 +245,7 @@ pub async fn retrieve_permission(
 ) -> Result<HttpResponse, ApiError> {
     let permission = state
         .gatehouse
-        .get_permission(&caller.0.user, object_id(&id)?)
+        .get_permission(caller.caller(), object_id(&id)?)
         .await?;
     Ok(HttpResponse::Ok().json(PermissionResponse::from(permission)))
 }
@@ -279,7 +261,7 @@ pub async fn destroy_permission(
 ) -> Result<HttpResponse, ApiError> {
     state
         .gatehouse
-        .delete_permission(&caller.0.user, object_id(&id)?)
+        .delete_permission(caller.caller(), object_id(&id)?)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

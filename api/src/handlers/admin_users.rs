@@ -142,13 +142,13 @@ pub async fn list(
         let probe = list_query(&pairs, PageRequest { number: 1, size: 1 })?;
         let count = state
             .gatehouse
-            .list_users(&caller.0.user, probe)
+            .list_users(caller.caller(), probe)
             .await?
             .count;
         page = requested.resolve(count);
     }
     let query = list_query(&pairs, page)?;
-    let found = state.gatehouse.list_users(&caller.0.user, query).await?;
+    let found = state.gatehouse.list_users(caller.caller(), query).await?;
     let results: Vec<AdminUserResponse> = found.items.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(page_body(&req, &pairs, page, found.count, results)?))
 }
@@ -186,7 +186,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     state
         .gatehouse
-        .check_permission(&caller.0.user, "auth.add_user")
+        .check_permission(caller.caller(), "auth.add_user")
         .await?;
     let mut fields = payload.fields();
     let fields_read = update_command(&mut fields, false);
@@ -206,7 +206,10 @@ pub async fn create(
         groups: fields_read.groups.unwrap_or_default(),
         user_permissions: fields_read.user_permissions.unwrap_or_default(),
     };
-    let user = state.gatehouse.create_user(&caller.0.user, command).await?;
+    let user = state
+        .gatehouse
+        .create_user(caller.caller(), command)
+        .await?;
     Ok(HttpResponse::Created().json(AdminUserResponse::from(user)))
 }
 
@@ -220,7 +223,7 @@ pub async fn retrieve(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = user_id(&id)?;
-    let user = state.gatehouse.get_user(&caller.0.user, id).await?;
+    let user = state.gatehouse.get_user(caller.caller(), id).await?;
     Ok(HttpResponse::Ok().json(AdminUserResponse::from(user)))
 }
 
@@ -233,7 +236,7 @@ async fn update_with(
 ) -> Result<HttpResponse, ApiError> {
     state
         .gatehouse
-        .check_permission(&caller.0.user, "auth.change_user")
+        .check_permission(caller.caller(), "auth.change_user")
         .await?;
     let id = user_id(&id)?;
     let mut fields = payload.fields();
@@ -241,7 +244,7 @@ async fn update_with(
     fields.finish()?;
     let user = state
         .gatehouse
-        .update_user(&caller.0.user, id, command)
+        .update_user(caller.caller(), id, command)
         .await?;
     Ok(HttpResponse::Ok().json(AdminUserResponse::from(user)))
 }
@@ -285,7 +288,7 @@ pub async fn destroy(
 ) -> Result<HttpResponse, ApiError> {
     state
         .gatehouse
-        .delete_user(&caller.0.user, user_id(&id)?)
+        .delete_user(caller.caller(), user_id(&id)?)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -303,7 +306,7 @@ pub async fn set_password(
 ) -> Result<HttpResponse, ApiError> {
     state
         .gatehouse
-        .check_permission(&caller.0.user, "auth.change_user")
+        .check_permission(caller.caller(), "auth.change_user")
         .await?;
     let id = user_id(&id)?;
     let mut fields = payload.fields();
@@ -318,7 +321,7 @@ pub async fn set_password(
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated field went missing")))?;
     state
         .gatehouse
-        .admin_set_password(&caller.0.user, id, Password::new(password), field)
+        .admin_set_password(caller.caller(), id, Password::new(password), field)
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "detail": "Password has been set." })))
 }
@@ -334,7 +337,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     state
         .gatehouse
-        .admin_logout_user(&caller.0.user, user_id(&id)?)
+        .admin_logout_user(caller.caller(), user_id(&id)?)
         .await?;
     Ok(HttpResponse::ResetContent().finish())
 }

@@ -39,7 +39,7 @@ pub async fn update(
         last_name: fields.char("last_name", Char::OPTIONAL_BLANK.max(150)),
     };
     fields.finish()?;
-    let profile = state.gatehouse.update_me(&caller.0.user, command).await?;
+    let profile = state.gatehouse.update_me(caller.caller(), command).await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(profile)))
 }
 
@@ -60,7 +60,7 @@ pub async fn delete(
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated field went missing")))?;
     state
         .gatehouse
-        .delete_me(&caller.0.user, &Password::new(current_password))
+        .delete_me(caller.caller(), &Password::new(current_password))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod admin_groups;
 pub mod admin_users;
+pub mod audit;
 pub mod health;
 pub mod jwks;
 pub mod me;

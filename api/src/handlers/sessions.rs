@@ -51,7 +51,7 @@ pub async fn end(
     let session = Uuid::try_parse(&id).map_err(|_| ApiError::NotFound)?;
     if !state
         .gatehouse
-        .end_session(caller.0.user.id, session)
+        .end_session(caller.0.user.id, session, &caller.1)
         .await?
     {
         return Err(ApiError::NotFound);

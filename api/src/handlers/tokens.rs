@@ -98,10 +98,11 @@ pub async fn verify(
 /// 200 `{}`; 400 field errors; 401 as refresh.
 pub async fn blacklist(
     state: web::Data<AppState>,
+    client: Client,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
     let refresh = token_field(payload, "refresh")?;
-    state.gatehouse.logout(&refresh).await?;
+    state.gatehouse.logout(&refresh, &client.0).await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
@@ -111,10 +112,11 @@ pub async fn blacklist(
 /// 205 with an empty body; 400 field errors; 401 as refresh.
 pub async fn logout(
     state: web::Data<AppState>,
+    client: Client,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
     let refresh = token_field(payload, "refresh")?;
-    state.gatehouse.logout(&refresh).await?;
+    state.gatehouse.logout(&refresh, &client.0).await?;
     Ok(HttpResponse::ResetContent().finish())
 }
 
@@ -126,6 +128,9 @@ pub async fn logout_all(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    state.gatehouse.logout_all(caller.0.user.id).await?;
+    state
+        .gatehouse
+        .logout_all(caller.0.user.id, &caller.1)
+        .await?;
     Ok(HttpResponse::ResetContent().finish())
 }

@@ -1,11 +1,11 @@
 //! Activation: the link from the activation email makes the account usable; a resend
 //! mails a fresh link to an inactive account and says nothing about others.
 
-use domain::TokenPurpose;
 use domain::ports::{AccountRepository, Clock, UserRepository};
+use domain::{AuditKind, TokenPurpose};
 
 use crate::fault::faults_into;
-use crate::{Deps, Fault, Gatehouse, OneTimeTokenRejection};
+use crate::{ClientInfo, Deps, Fault, Gatehouse, OneTimeTokenRejection};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActivateError {
@@ -19,13 +19,16 @@ faults_into!(ActivateError);
 impl<D: Deps> Gatehouse<D> {
     /// Consumes an activation token: the user becomes active and gets the
     /// confirmation email, in one transaction.
-    pub async fn activate(&self, token: &str) -> Result<(), ActivateError> {
+    pub async fn activate(&self, token: &str, client: &ClientInfo) -> Result<(), ActivateError> {
         let record = self
             .usable_one_time_token(token, TokenPurpose::Activation)
             .await??;
+        let audit = self
+            .event(AuditKind::AccountActivated, client)
+            .subject(record.user_id);
         if !self
             .accounts
-            .activate(record.id, record.user_id, self.clock.now())
+            .activate(record.id, record.user_id, self.clock.now(), audit)
             .await?
         {
             // Consumed by a concurrent request between our read and our write.

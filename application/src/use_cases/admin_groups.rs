@@ -3,11 +3,12 @@
 //! to every member); removing permissions and creating custom ones is his right when he
 //! holds the model permission.
 
+use domain::AuditKind;
 use domain::admin::{Group, NewPermission, Page, Permission};
 use domain::ports::{AdminRepository, AdminWriteError};
 
 use crate::use_cases::admin_users::{AdminError, missing};
-use crate::{Deps, Gatehouse, ValidationErrors};
+use crate::{Caller, Deps, Gatehouse, ValidationErrors};
 
 const DUPLICATE_GROUP: &str = "group with this name already exists.";
 const DUPLICATE_PERMISSION: &str = "The fields app_label, codename must make a unique set.";
@@ -15,6 +16,7 @@ const DUPLICATE_PERMISSION: &str = "The fields app_label, codename must make a u
 fn write_error(error: AdminWriteError) -> AdminError {
     match error {
         AdminWriteError::NotFound => AdminError::NotFound,
+        AdminWriteError::BeyondGrant => AdminError::Forbidden,
         AdminWriteError::DuplicateGroupName => {
             AdminError::Invalid(ValidationErrors::single("name", DUPLICATE_GROUP))
         }
@@ -38,68 +40,82 @@ fn write_error(error: AdminWriteError) -> AdminError {
 impl<D: Deps> Gatehouse<D> {
     pub async fn list_groups(
         &self,
-        caller: &domain::User,
+        caller: impl Into<Caller<'_>>,
         offset: i64,
         limit: i64,
     ) -> Result<Page<Group>, AdminError> {
-        self.authorize(caller, "auth.view_group").await?;
+        self.authorize(caller.into(), "auth.view_group").await?;
         Ok(self.admin.list_groups(offset, limit).await?)
     }
 
-    pub async fn get_group(&self, caller: &domain::User, id: i64) -> Result<Group, AdminError> {
-        self.authorize(caller, "auth.view_group").await?;
+    pub async fn get_group(
+        &self,
+        caller: impl Into<Caller<'_>>,
+        id: i64,
+    ) -> Result<Group, AdminError> {
+        self.authorize(caller.into(), "auth.view_group").await?;
         self.admin.get_group(id).await?.ok_or(AdminError::NotFound)
     }
 
     pub async fn create_group(
         &self,
-        caller: &domain::User,
+        caller: impl Into<Caller<'_>>,
         name: String,
         permissions: Vec<String>,
     ) -> Result<Group, AdminError> {
-        let grant = self.authorize(caller, "auth.add_group").await?;
+        let grant = self.authorize(caller.into(), "auth.add_group").await?;
         if !grant.holds_all(&permissions) {
             return Err(AdminError::Forbidden);
         }
+        let audit = self
+            .admin_event(&grant, AuditKind::GroupCreated)
+            .detail("name", name.as_str())
+            .detail("permissions", permissions.clone());
         self.admin
-            .create_group(name, permissions)
+            .create_group(name, permissions, audit)
             .await
             .map_err(write_error)
     }
 
     /// Renames a group and/or replaces its permissions; only the permissions it gains
-    /// must be the caller's own.
+    /// must be the caller's own, judged by the store against the group as the write
+    /// finds it (two admins may edit it at once).
     pub async fn update_group(
         &self,
-        caller: &domain::User,
+        caller: impl Into<Caller<'_>>,
         id: i64,
         name: Option<String>,
         permissions: Option<Vec<String>>,
     ) -> Result<Group, AdminError> {
-        let grant = self.authorize(caller, "auth.change_group").await?;
+        let grant = self.authorize(caller.into(), "auth.change_group").await?;
         let current = self
             .admin
             .get_group(id)
             .await?
             .ok_or(AdminError::NotFound)?;
-        if let Some(wanted) = &permissions {
-            let gained: Vec<&String> = wanted
-                .iter()
-                .filter(|p| !current.permissions.contains(p))
-                .collect();
-            if !grant.holds_all(gained) {
-                return Err(AdminError::Forbidden);
-            }
+        let mut audit = self
+            .admin_event(&grant, AuditKind::GroupUpdated)
+            .detail("id", id)
+            .detail("name", name.as_deref().unwrap_or(&current.name));
+        if let Some(permissions) = &permissions {
+            audit = audit.detail("permissions", permissions.clone());
         }
         self.admin
-            .update_group(id, name, permissions)
+            .update_group(id, name, permissions, grant.grantable(), audit)
             .await
             .map_err(write_error)
     }
 
-    pub async fn delete_group(&self, caller: &domain::User, id: i64) -> Result<(), AdminError> {
-        self.authorize(caller, "auth.delete_group").await?;
-        if !self.admin.delete_group(id).await? {
+    pub async fn delete_group(
+        &self,
+        caller: impl Into<Caller<'_>>,
+        id: i64,
+    ) -> Result<(), AdminError> {
+        let grant = self.authorize(caller.into(), "auth.delete_group").await?;
+        let audit = self
+            .admin_event(&grant, AuditKind::GroupDeleted)
+            .detail("id", id);
+        if !self.admin.delete_group(id, audit).await? {
             return Err(AdminError::NotFound);
         }
         Ok(())
@@ -107,20 +123,22 @@ impl<D: Deps> Gatehouse<D> {
 
     pub async fn list_permissions(
         &self,
-        caller: &domain::User,
+        caller: impl Into<Caller<'_>>,
         offset: i64,
         limit: i64,
     ) -> Result<Page<Permission>, AdminError> {
-        self.authorize(caller, "auth.view_permission").await?;
+        self.authorize(caller.into(), "auth.view_permission")
+            .await?;
         Ok(self.admin.list_permissions(offset, limit).await?)
     }
 
     pub async fn get_permission(
         &self,
-        caller: &domain::User,
+        caller: impl Into<Caller<'_>>,
         id: i64,
     ) -> Result<Permission, AdminError> {
-        self.authorize(caller, "auth.view_permission").await?;
+        self.authorize(caller.into(), "auth.view_permission")
+            .await?;
         self.admin
             .get_permission(id)
             .await?
@@ -130,23 +148,35 @@ impl<D: Deps> Gatehouse<D> {
     /// Creates a custom permission; it grants nothing until assigned.
     pub async fn create_permission(
         &self,
-        caller: &domain::User,
+        caller: impl Into<Caller<'_>>,
         permission: NewPermission,
     ) -> Result<Permission, AdminError> {
-        self.authorize(caller, "auth.add_permission").await?;
+        let grant = self.authorize(caller.into(), "auth.add_permission").await?;
+        let audit = self
+            .admin_event(&grant, AuditKind::PermissionCreated)
+            .detail(
+                "permission",
+                format!("{}.{}", permission.app_label, permission.codename),
+            )
+            .detail("name", permission.name.as_str());
         self.admin
-            .create_permission(permission)
+            .create_permission(permission, audit)
             .await
             .map_err(write_error)
     }
 
     pub async fn delete_permission(
         &self,
-        caller: &domain::User,
+        caller: impl Into<Caller<'_>>,
         id: i64,
     ) -> Result<(), AdminError> {
-        self.authorize(caller, "auth.delete_permission").await?;
-        if !self.admin.delete_permission(id).await? {
+        let grant = self
+            .authorize(caller.into(), "auth.delete_permission")
+            .await?;
+        let audit = self
+            .admin_event(&grant, AuditKind::PermissionDeleted)
+            .detail("id", id);
+        if !self.admin.delete_permission(id, audit).await? {
             return Err(AdminError::NotFound);
         }
         Ok(())

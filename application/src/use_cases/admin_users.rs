@@ -12,11 +12,11 @@ use domain::ports::{
     AccountRepository, AdminRepository, AdminWriteError, Clock, PasswordChange, PasswordHasher,
     SessionRepository, SessionRevocation, UserRepository,
 };
-use domain::{EmailAddress, Password, User, UserId, Username};
+use domain::{AuditEvent, AuditKind, EmailAddress, Password, UserId, Username};
 
 use crate::fault::faults_into;
 use crate::use_cases::register::{DUPLICATE_EMAIL, DUPLICATE_USERNAME, check_name};
-use crate::{Deps, Fault, Gatehouse, ValidationErrors};
+use crate::{Caller, ClientInfo, Deps, Fault, Gatehouse, ValidationErrors};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -34,11 +34,17 @@ faults_into!(AdminError);
 /// What the caller may do, once he passed the model-permission check.
 pub(crate) struct Grant {
     caller: UserId,
+    client: ClientInfo,
     superuser: bool,
     permissions: HashSet<String>,
 }
 
 impl Grant {
+    /// What the caller may grant: `None` for a superuser (anything).
+    pub(crate) fn grantable(&self) -> Option<Vec<String>> {
+        (!self.superuser).then(|| self.permissions.iter().cloned().collect())
+    }
+
     pub(crate) fn holds_all<'a>(&self, wanted: impl IntoIterator<Item = &'a String>) -> bool {
         self.superuser || wanted.into_iter().all(|p| self.permissions.contains(p))
     }
@@ -88,6 +94,7 @@ fn write_error(error: AdminWriteError) -> AdminError {
         AdminWriteError::UnknownPermissions(codes) => {
             AdminError::Invalid(missing("user_permissions", "codename", &codes))
         }
+        AdminWriteError::BeyondGrant => AdminError::Forbidden,
         AdminWriteError::DuplicateGroupName | AdminWriteError::DuplicatePermission => {
             AdminError::Fault(
                 anyhow::anyhow!("a group or permission clash from a user write").into(),
@@ -95,6 +102,45 @@ fn write_error(error: AdminWriteError) -> AdminError {
         }
         AdminWriteError::Repository(error) => error.into(),
     }
+}
+
+/// What an update changes: the fields it names, with the new values of those that
+/// decide access (never a name's old or new spelling beyond the username).
+fn update_details(mut event: AuditEvent, command: &UpdateUserCommand) -> AuditEvent {
+    let mut fields = Vec::new();
+    if let Some(username) = &command.username {
+        fields.push("username");
+        event = event.detail("username", username.as_str());
+    }
+    for (field, changed) in [
+        ("email", command.email.is_some()),
+        ("first_name", command.first_name.is_some()),
+        ("last_name", command.last_name.is_some()),
+    ] {
+        if changed {
+            fields.push(field);
+        }
+    }
+    for (field, value) in [
+        ("is_active", command.is_active),
+        ("is_staff", command.is_staff),
+        ("is_superuser", command.is_superuser),
+    ] {
+        if let Some(value) = value {
+            fields.push(field);
+            event = event.detail(field, value);
+        }
+    }
+    for (field, value) in [
+        ("groups", &command.groups),
+        ("user_permissions", &command.user_permissions),
+    ] {
+        if let Some(value) = value {
+            fields.push(field);
+            event = event.detail(field, value.clone());
+        }
+    }
+    event.detail("fields", fields)
 }
 
 /// DRF's `SlugRelatedField` message for each value that names nothing.
@@ -110,12 +156,12 @@ impl<D: Deps> Gatehouse<D> {
     /// The caller's grant for an action needing `permission`, read afresh.
     pub(crate) async fn authorize(
         &self,
-        caller: &User,
+        caller: Caller<'_>,
         permission: &str,
     ) -> Result<Grant, AdminError> {
         let profile = self
             .users
-            .profile(caller.id)
+            .profile(caller.user.id)
             .await?
             .ok_or(AdminError::Forbidden)?;
         let user = &profile.user;
@@ -124,6 +170,7 @@ impl<D: Deps> Gatehouse<D> {
         }
         let grant = Grant {
             caller: user.id,
+            client: caller.client.clone(),
             superuser: user.is_superuser,
             permissions: profile.permissions.into_iter().collect(),
         };
@@ -131,6 +178,11 @@ impl<D: Deps> Gatehouse<D> {
             return Err(AdminError::Forbidden);
         }
         Ok(grant)
+    }
+
+    /// An audit event of an admin's action, now.
+    pub(crate) fn admin_event(&self, grant: &Grant, kind: AuditKind) -> AuditEvent {
+        self.event(kind, &grant.client).actor(grant.caller)
     }
 
     /// Refuses grants past the caller's own rights.
@@ -174,32 +226,36 @@ impl<D: Deps> Gatehouse<D> {
     /// checked before a request body is even read, as DRF checks permissions first.
     pub async fn check_permission(
         &self,
-        caller: &User,
+        caller: impl Into<Caller<'_>>,
         permission: &str,
     ) -> Result<(), AdminError> {
-        self.authorize(caller, permission).await.map(|_| ())
+        self.authorize(caller.into(), permission).await.map(|_| ())
     }
 
     pub async fn list_users(
         &self,
-        caller: &User,
+        caller: impl Into<Caller<'_>>,
         query: UserListQuery,
     ) -> Result<Page<AdminUser>, AdminError> {
-        self.authorize(caller, "auth.view_user").await?;
+        self.authorize(caller.into(), "auth.view_user").await?;
         Ok(self.admin.list_users(&query).await?)
     }
 
-    pub async fn get_user(&self, caller: &User, id: UserId) -> Result<AdminUser, AdminError> {
-        self.authorize(caller, "auth.view_user").await?;
+    pub async fn get_user(
+        &self,
+        caller: impl Into<Caller<'_>>,
+        id: UserId,
+    ) -> Result<AdminUser, AdminError> {
+        self.authorize(caller.into(), "auth.view_user").await?;
         self.admin.get_user(id).await?.ok_or(AdminError::NotFound)
     }
 
     pub async fn create_user(
         &self,
-        caller: &User,
+        caller: impl Into<Caller<'_>>,
         command: CreateUserCommand,
     ) -> Result<AdminUser, AdminError> {
-        let grant = self.authorize(caller, "auth.add_user").await?;
+        let grant = self.authorize(caller.into(), "auth.add_user").await?;
         self.check_grants(
             &grant,
             Some(command.is_superuser),
@@ -250,6 +306,15 @@ impl<D: Deps> Gatehouse<D> {
             Some(password) => Some(self.hasher.hash(password).await?),
             None => None,
         };
+        let audit = self
+            .admin_event(&grant, AuditKind::UserCreated)
+            .detail("username", username.as_str())
+            .detail("is_active", command.is_active)
+            .detail("is_staff", command.is_staff)
+            .detail("is_superuser", command.is_superuser)
+            .detail("groups", command.groups.clone())
+            .detail("user_permissions", command.user_permissions.clone())
+            .detail("password_set", command.password.is_some());
         let draft = UserDraft {
             username,
             email,
@@ -263,16 +328,19 @@ impl<D: Deps> Gatehouse<D> {
             user_permissions: command.user_permissions,
             now: self.clock.now(),
         };
-        self.admin.create_user(draft).await.map_err(write_error)
+        self.admin
+            .create_user(draft, audit)
+            .await
+            .map_err(write_error)
     }
 
     pub async fn update_user(
         &self,
-        caller: &User,
+        caller: impl Into<Caller<'_>>,
         id: UserId,
         command: UpdateUserCommand,
     ) -> Result<AdminUser, AdminError> {
-        let grant = self.authorize(caller, "auth.change_user").await?;
+        let grant = self.authorize(caller.into(), "auth.change_user").await?;
         self.writable_target(&grant, id).await?;
         if id == grant.caller && command.is_active == Some(false) {
             return Err(AdminError::Forbidden);
@@ -304,6 +372,10 @@ impl<D: Deps> Gatehouse<D> {
             }
         }
         errors.into_result().map_err(AdminError::Invalid)?;
+        let audit = update_details(
+            self.admin_event(&grant, AuditKind::UserUpdated).subject(id),
+            &command,
+        );
         let patch = UserPatch {
             username,
             email,
@@ -316,18 +388,23 @@ impl<D: Deps> Gatehouse<D> {
             user_permissions: command.user_permissions,
         };
         self.admin
-            .update_user(id, patch, self.clock.now())
+            .update_user(id, patch, self.clock.now(), audit)
             .await
             .map_err(write_error)
     }
 
-    pub async fn delete_user(&self, caller: &User, id: UserId) -> Result<(), AdminError> {
-        let grant = self.authorize(caller, "auth.delete_user").await?;
+    pub async fn delete_user(
+        &self,
+        caller: impl Into<Caller<'_>>,
+        id: UserId,
+    ) -> Result<(), AdminError> {
+        let grant = self.authorize(caller.into(), "auth.delete_user").await?;
         self.writable_target(&grant, id).await?;
         if id == grant.caller {
             return Err(AdminError::Forbidden);
         }
-        if !self.users.delete(id).await? {
+        let audit = self.admin_event(&grant, AuditKind::UserDeleted).subject(id);
+        if !self.users.delete(id, audit).await? {
             return Err(AdminError::NotFound);
         }
         Ok(())
@@ -336,12 +413,12 @@ impl<D: Deps> Gatehouse<D> {
     /// Sets a user's password: his sessions end, reset links die, he is notified.
     pub async fn admin_set_password(
         &self,
-        caller: &User,
+        caller: impl Into<Caller<'_>>,
         id: UserId,
         password: Password,
         field: &'static str,
     ) -> Result<(), AdminError> {
-        let grant = self.authorize(caller, "auth.change_user").await?;
+        let grant = self.authorize(caller.into(), "auth.change_user").await?;
         let target = self.writable_target(&grant, id).await?;
         self.check_new_password(&target.profile.user, &password, field)
             .map_err(AdminError::Invalid)?;
@@ -352,17 +429,27 @@ impl<D: Deps> Gatehouse<D> {
             revoke: SessionRevocation::All,
             consume_token: None,
             replaces_hash: None,
+            audit: self
+                .admin_event(&grant, AuditKind::UserPasswordSet)
+                .subject(id),
         };
         self.accounts.set_password(change).await?;
         Ok(())
     }
 
     /// Ends every session of a user.
-    pub async fn admin_logout_user(&self, caller: &User, id: UserId) -> Result<(), AdminError> {
-        let grant = self.authorize(caller, "auth.change_user").await?;
+    pub async fn admin_logout_user(
+        &self,
+        caller: impl Into<Caller<'_>>,
+        id: UserId,
+    ) -> Result<(), AdminError> {
+        let grant = self.authorize(caller.into(), "auth.change_user").await?;
         self.writable_target(&grant, id).await?;
+        let audit = self
+            .admin_event(&grant, AuditKind::UserLoggedOut)
+            .subject(id);
         self.sessions
-            .revoke_all_for_user(id, None, self.clock.now())
+            .revoke_all_for_user(id, None, self.clock.now(), audit)
             .await?;
         Ok(())
     }

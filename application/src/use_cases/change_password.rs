@@ -4,11 +4,11 @@ use domain::password::UserAttributes;
 use domain::ports::{
     AccountRepository, Clock, PasswordChange, PasswordCheck, PasswordHasher, SessionRevocation,
 };
-use domain::{Password, User};
+use domain::{AuditKind, Password, User};
 use uuid::Uuid;
 
 use crate::fault::faults_into;
-use crate::{Deps, Fault, Gatehouse, ValidationErrors};
+use crate::{ClientInfo, Deps, Fault, Gatehouse, ValidationErrors};
 
 #[derive(Debug, Clone)]
 pub struct ChangePasswordCommand {
@@ -22,6 +22,7 @@ pub struct ChangePasswordCommand {
     pub new_password: Password,
     /// The field the new password came in, named in its errors.
     pub new_password_field: &'static str,
+    pub client: ClientInfo,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,9 @@ impl<D: Deps> Gatehouse<D> {
             revoke,
             consume_token: None,
             replaces_hash: Some(user.password_hash.clone()),
+            audit: self
+                .event(AuditKind::PasswordChanged, &command.client)
+                .by_self(user.id),
         };
         if !self.accounts.set_password(change).await? {
             // The password changed (reset, another change) since it was checked here.

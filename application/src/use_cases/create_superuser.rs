@@ -2,11 +2,11 @@
 
 use domain::password::UserAttributes;
 use domain::ports::{Clock, CreateUserError, PasswordHasher, UserRepository};
-use domain::{EmailAddress, NewUser, Password, UserProfile, Username};
+use domain::{AuditKind, EmailAddress, NewUser, Password, UserProfile, Username};
 
 use crate::fault::faults_into;
 use crate::use_cases::register::{DUPLICATE_EMAIL, DUPLICATE_USERNAME};
-use crate::{Deps, Fault, Gatehouse, ValidationErrors};
+use crate::{ClientInfo, Deps, Fault, Gatehouse, ValidationErrors};
 
 #[derive(Debug, Clone)]
 pub struct CreateSuperuserCommand {
@@ -61,8 +61,13 @@ impl<D: Deps> Gatehouse<D> {
             is_superuser: true,
             now: self.clock.now(),
         };
+        let audit = self
+            .event(AuditKind::UserCreated, &ClientInfo::UNKNOWN)
+            .detail("username", user.username.as_str())
+            .detail("is_superuser", true)
+            .detail("via", "createsuperuser");
         self.users
-            .create(user, None)
+            .create(user, None, audit)
             .await
             .map_err(|error| match error {
                 CreateUserError::DuplicateEmail => CreateSuperuserError::Invalid(

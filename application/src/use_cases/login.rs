@@ -1,7 +1,7 @@
 //! Login: credentials in, a new session's token pair out.
 
-use domain::Password;
-use domain::ports::{Clock, PasswordCheck, PasswordHasher, Rehash, UserRepository};
+use domain::ports::{AuditLog, Clock, PasswordCheck, PasswordHasher, Rehash, UserRepository};
+use domain::{AuditKind, Password, User};
 
 use crate::fault::faults_into;
 use crate::{ClientInfo, Deps, Fault, Gatehouse, TokenPair};
@@ -18,6 +18,38 @@ pub struct LoginCommand {
     pub identifier: LoginIdentifier,
     pub password: Password,
     pub client: ClientInfo,
+}
+
+impl LoginIdentifier {
+    /// How the audit trail names the attempt: the identifier as typed, cut to the
+    /// longest a real one can be (a login form is no way to fill the trail).
+    fn audit_detail(&self) -> (&'static str, String) {
+        let (key, value, max) = match self {
+            LoginIdentifier::Username(username) => ("username", username, 150),
+            LoginIdentifier::Email(email) => ("email", email, 254),
+        };
+        (key, value.chars().take(max).collect())
+    }
+}
+
+/// Why a login failed, as the audit trail (and only the audit trail) tells it.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    UnknownUser,
+    WrongPassword,
+    Inactive,
+    PasswordChanged,
+}
+
+impl Failure {
+    fn as_str(self) -> &'static str {
+        match self {
+            Failure::UnknownUser => "unknown_user",
+            Failure::WrongPassword => "wrong_password",
+            Failure::Inactive => "inactive",
+            Failure::PasswordChanged => "password_changed",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,17 +74,23 @@ impl<D: Deps> Gatehouse<D> {
         };
         let Some(user) = user else {
             self.hasher.verify_dummy(&command.password).await?;
-            return Err(LoginError::InvalidCredentials);
+            return self
+                .login_failed(&command, None, Failure::UnknownUser)
+                .await;
         };
         let PasswordCheck::Match { needs_rehash } = self
             .hasher
             .verify(&command.password, &user.password_hash)
             .await?
         else {
-            return Err(LoginError::InvalidCredentials);
+            return self
+                .login_failed(&command, Some(&user), Failure::WrongPassword)
+                .await;
         };
         if !user.is_active {
-            return Err(LoginError::InvalidCredentials);
+            return self
+                .login_failed(&command, Some(&user), Failure::Inactive)
+                .await;
         }
         let rehash = match needs_rehash {
             true => Some(Rehash {
@@ -75,8 +113,37 @@ impl<D: Deps> Gatehouse<D> {
             .profile(user.id)
             .await?
             .ok_or(LoginError::InvalidCredentials)?;
-        self.start_session(&profile, &command.client, Some(current_hash))
+        let audit = self
+            .event(AuditKind::LoginSucceeded, &command.client)
+            .by_self(user.id);
+        match self
+            .start_session(&profile, &command.client, Some(current_hash), Some(audit))
             .await?
-            .ok_or(LoginError::InvalidCredentials)
+        {
+            Some(pair) => Ok(pair),
+            None => {
+                self.login_failed(&command, Some(&user), Failure::PasswordChanged)
+                    .await
+            }
+        }
+    }
+
+    /// Records a failed attempt, and fails.
+    async fn login_failed(
+        &self,
+        command: &LoginCommand,
+        user: Option<&User>,
+        failure: Failure,
+    ) -> Result<TokenPair, LoginError> {
+        let (key, identifier) = command.identifier.audit_detail();
+        let mut event = self
+            .event(AuditKind::LoginFailed, &command.client)
+            .detail(key, identifier)
+            .detail("reason", failure.as_str());
+        if let Some(user) = user {
+            event = event.subject(user.id);
+        }
+        self.audit.record(event).await?;
+        Err(LoginError::InvalidCredentials)
     }
 }

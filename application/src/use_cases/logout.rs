@@ -1,10 +1,10 @@
 //! Logout: end one session by its refresh token, or every session of a user.
 
 use domain::ports::{Clock, SessionRepository};
-use domain::{TokenType, UserId};
+use domain::{AuditKind, TokenType, UserId};
 
 use crate::fault::faults_into;
-use crate::{Deps, Fault, Gatehouse, TokenRejection};
+use crate::{ClientInfo, Deps, Fault, Gatehouse, TokenRejection};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogoutError {
@@ -18,14 +18,18 @@ faults_into!(LogoutError);
 impl<D: Deps> Gatehouse<D> {
     /// Revokes the session the refresh token belongs to: the token, and with it every
     /// access token of the session on this service. Also SimpleJWT's "blacklist".
-    pub async fn logout(&self, refresh: &str) -> Result<(), LogoutError> {
+    pub async fn logout(&self, refresh: &str, client: &ClientInfo) -> Result<(), LogoutError> {
         let presented = self.read_token(refresh, Some(TokenType::Refresh))?;
         let record = self.stored_refresh_token::<LogoutError>(&presented).await?;
         // A token rotated away still names its session: whoever holds it wants the
         // session ended, and whoever holds the successor (another tab, or a thief) must
         // not keep it alive.
+        let audit = self
+            .event(AuditKind::Logout, client)
+            .by_self(record.user_id)
+            .detail("session", record.family_id.simple().to_string());
         self.sessions
-            .revoke_family(record.family_id, self.clock.now())
+            .revoke_family(record.family_id, self.clock.now(), audit)
             .await?;
         if record.revoked_at.is_some() {
             return Err(TokenRejection::Blacklisted.into());
@@ -34,10 +38,11 @@ impl<D: Deps> Gatehouse<D> {
     }
 
     /// Revokes every session of the user ("log out everywhere").
-    pub async fn logout_all(&self, user_id: UserId) -> Result<u64, Fault> {
+    pub async fn logout_all(&self, user_id: UserId, client: &ClientInfo) -> Result<u64, Fault> {
+        let audit = self.event(AuditKind::LogoutAll, client).by_self(user_id);
         Ok(self
             .sessions
-            .revoke_all_for_user(user_id, None, self.clock.now())
+            .revoke_all_for_user(user_id, None, self.clock.now(), audit)
             .await?)
     }
 }

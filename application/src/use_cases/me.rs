@@ -1,12 +1,12 @@
 //! Me: the current user reads, edits and deletes his own account.
 
 use domain::ports::{PasswordCheck, PasswordHasher, UpdateUserError, UserRepository};
-use domain::{Password, ProfileChanges, User, UserProfile, Username};
+use domain::{AuditKind, Password, ProfileChanges, User, UserProfile, Username};
 
 use crate::fault::faults_into;
 use crate::use_cases::change_password::INVALID_PASSWORD;
 use crate::use_cases::register::{DUPLICATE_USERNAME, check_name};
-use crate::{Deps, Fault, Gatehouse, ValidationErrors};
+use crate::{Caller, Deps, Fault, Gatehouse, ValidationErrors};
 
 /// Raw edits from the client; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -35,9 +35,11 @@ impl<D: Deps> Gatehouse<D> {
     /// Changes the user's username and names; nothing else is settable here.
     pub async fn update_me(
         &self,
-        user: &User,
+        caller: impl Into<Caller<'_>>,
         command: UpdateMeCommand,
     ) -> Result<UserProfile, MeError> {
+        let caller = caller.into();
+        let user = caller.user;
         let mut errors = ValidationErrors::new();
         let username = command.username.as_deref().and_then(|raw| {
             Username::parse(raw)
@@ -56,8 +58,25 @@ impl<D: Deps> Gatehouse<D> {
             first_name: command.first_name,
             last_name: command.last_name,
         };
+        let mut audit = self
+            .event(AuditKind::AccountUpdated, caller.client)
+            .by_self(user.id);
+        if let Some(username) = &changes.username {
+            audit = audit
+                .detail("username", username.as_str())
+                .detail("previous_username", user.username.as_str());
+        }
+        let fields: Vec<&str> = [
+            ("username", changes.username.is_some()),
+            ("first_name", changes.first_name.is_some()),
+            ("last_name", changes.last_name.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, changed)| changed.then_some(field))
+        .collect();
+        let audit = audit.detail("fields", fields);
         self.users
-            .update_profile(user.id, changes)
+            .update_profile(user.id, changes, audit)
             .await
             .map_err(|error| match error {
                 UpdateUserError::NotFound => MeError::NotFound,
@@ -69,7 +88,13 @@ impl<D: Deps> Gatehouse<D> {
     }
 
     /// Deletes the account after checking the current password.
-    pub async fn delete_me(&self, user: &User, current_password: &Password) -> Result<(), MeError> {
+    pub async fn delete_me(
+        &self,
+        caller: impl Into<Caller<'_>>,
+        current_password: &Password,
+    ) -> Result<(), MeError> {
+        let caller = caller.into();
+        let user = caller.user;
         match self
             .hasher
             .verify(current_password, &user.password_hash)
@@ -83,7 +108,10 @@ impl<D: Deps> Gatehouse<D> {
                 )));
             }
         }
-        if !self.users.delete(user.id).await? {
+        let audit = self
+            .event(AuditKind::AccountDeleted, caller.client)
+            .by_self(user.id);
+        if !self.users.delete(user.id, audit).await? {
             return Err(MeError::NotFound);
         }
         Ok(())

@@ -3,6 +3,7 @@
 pub mod activate;
 pub mod admin_groups;
 pub mod admin_users;
+pub mod audit;
 pub mod authenticate;
 pub mod change_password;
 pub mod create_superuser;

@@ -4,10 +4,10 @@
 use domain::ports::{
     AccountRepository, Clock, PasswordChange, PasswordHasher, SessionRevocation, UserRepository,
 };
-use domain::{Password, TokenPurpose};
+use domain::{AuditKind, Password, TokenPurpose};
 
 use crate::fault::faults_into;
-use crate::{Deps, Fault, Gatehouse, OneTimeTokenRejection, ValidationErrors};
+use crate::{ClientInfo, Deps, Fault, Gatehouse, OneTimeTokenRejection, ValidationErrors};
 
 /// Whether a reset request found an account to mail. Only `reveal_unknown_email`
 /// lets the caller tell the two apart.
@@ -24,6 +24,7 @@ pub struct ConfirmResetCommand {
     pub new_password: Password,
     /// The field the new password came in (`password` or `new_password`).
     pub new_password_field: &'static str,
+    pub client: ClientInfo,
 }
 
 impl std::fmt::Debug for ConfirmResetCommand {
@@ -32,6 +33,7 @@ impl std::fmt::Debug for ConfirmResetCommand {
             .field("token", &"***")
             .field("new_password", &self.new_password)
             .field("new_password_field", &self.new_password_field)
+            .field("client", &self.client)
             .finish()
     }
 }
@@ -86,6 +88,9 @@ impl<D: Deps> Gatehouse<D> {
             revoke: SessionRevocation::All,
             consume_token: Some(record.id),
             replaces_hash: None,
+            audit: self
+                .event(AuditKind::PasswordReset, &command.client)
+                .subject(user.id),
         };
         if !self.accounts.set_password(change).await? {
             return Err(OneTimeTokenRejection::Invalid.into());

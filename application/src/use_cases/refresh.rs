@@ -1,7 +1,7 @@
 //! Refresh: a refresh token in, a fresh access token (and, rotating, its successor) out.
 
 use domain::ports::{Clock, SessionRepository, UserRepository};
-use domain::{NewRefreshToken, RotateOutcome, TokenType};
+use domain::{AuditKind, NewRefreshToken, RotateOutcome, TokenType};
 use uuid::Uuid;
 
 use crate::fault::faults_into;
@@ -88,6 +88,11 @@ impl<D: Deps> Gatehouse<D> {
         if expires_at <= now {
             return Err(TokenRejection::Expired.into());
         }
+        // Who presents a rotated token is the one to record, if it was reuse.
+        let on_reuse = self
+            .event(AuditKind::RefreshTokenReused, &command.client)
+            .subject(record.user_id)
+            .detail("session", record.family_id.simple().to_string());
         let successor = NewRefreshToken {
             jti: Uuid::new_v4(),
             user_id: record.user_id,
@@ -101,7 +106,12 @@ impl<D: Deps> Gatehouse<D> {
         };
         let refresh = match self
             .sessions
-            .rotate(record.jti, successor.clone(), tokens.reuse_interval)
+            .rotate(
+                record.jti,
+                successor.clone(),
+                tokens.reuse_interval,
+                on_reuse,
+            )
             .await?
         {
             RotateOutcome::Rotated => self.refresh_token(

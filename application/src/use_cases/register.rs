@@ -2,7 +2,7 @@
 
 use domain::password::UserAttributes;
 use domain::ports::{Clock, CreateUserError, PasswordHasher, UserRepository};
-use domain::{EmailAddress, NewUser, Password, TokenPurpose, UserProfile, Username};
+use domain::{AuditKind, EmailAddress, NewUser, Password, TokenPurpose, UserProfile, Username};
 
 use crate::fault::faults_into;
 use crate::{ClientInfo, Deps, Fault, Gatehouse, TokenPair, ValidationErrors};
@@ -132,21 +132,28 @@ impl<D: Deps> Gatehouse<D> {
         let activation = settings
             .require_activation
             .then(|| self.new_one_time_token(TokenPurpose::Activation));
-        let profile =
-            self.users
-                .create(new_user, activation)
-                .await
-                .map_err(|error| match error {
-                    CreateUserError::DuplicateEmail => {
-                        RegisterError::Invalid(ValidationErrors::single("email", DUPLICATE_EMAIL))
-                    }
-                    CreateUserError::DuplicateUsername => RegisterError::Invalid(
-                        ValidationErrors::single(username_field, DUPLICATE_USERNAME),
-                    ),
-                    CreateUserError::Repository(error) => error.into(),
-                })?;
+        let audit = self
+            .event(AuditKind::AccountRegistered, &command.client)
+            .detail("username", new_user.username.as_str())
+            .detail("is_active", new_user.is_active);
+        let profile = self
+            .users
+            .create(new_user, activation, audit)
+            .await
+            .map_err(|error| match error {
+                CreateUserError::DuplicateEmail => {
+                    RegisterError::Invalid(ValidationErrors::single("email", DUPLICATE_EMAIL))
+                }
+                CreateUserError::DuplicateUsername => RegisterError::Invalid(
+                    ValidationErrors::single(username_field, DUPLICATE_USERNAME),
+                ),
+                CreateUserError::Repository(error) => error.into(),
+            })?;
         let tokens = match profile.user.is_active {
-            true => self.start_session(&profile, &command.client, None).await?,
+            true => {
+                self.start_session(&profile, &command.client, None, None)
+                    .await?
+            }
             false => None,
         };
         Ok(Registered { profile, tokens })

@@ -1,10 +1,10 @@
 //! Sessions: the signed-in user lists his live sessions and ends any of them.
 
 use domain::ports::{Clock, SessionRepository};
-use domain::{SessionSummary, UserId};
+use domain::{AuditKind, SessionSummary, UserId};
 use uuid::Uuid;
 
-use crate::{Deps, Fault, Gatehouse};
+use crate::{ClientInfo, Deps, Fault, Gatehouse};
 
 /// A session, and whether the caller is using it.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,10 +27,19 @@ impl<D: Deps> Gatehouse<D> {
     }
 
     /// Ends one of the user's live sessions; `false` when he has none with that id.
-    pub async fn end_session(&self, user: UserId, session: Uuid) -> Result<bool, Fault> {
+    pub async fn end_session(
+        &self,
+        user: UserId,
+        session: Uuid,
+        client: &ClientInfo,
+    ) -> Result<bool, Fault> {
+        let audit = self
+            .event(AuditKind::SessionRevoked, client)
+            .by_self(user)
+            .detail("session", session.simple().to_string());
         Ok(self
             .sessions
-            .revoke_session(user, session, self.clock.now())
+            .revoke_session(user, session, self.clock.now(), audit)
             .await?)
     }
 }

@@ -18,14 +18,16 @@ use domain::admin::{
     UserPatch,
 };
 use domain::ports::{
-    AccountRepository, AdminRepository, AdminWriteError, AuthState, Clock, CreateUserError,
-    HashError, PasswordChange, PasswordCheck, PasswordHasher, Rehash, SessionRepository,
-    SessionRevocation, TokenCodec, TokenGenerator, UpdateUserError, UserRepository,
+    AccountRepository, AdminRepository, AdminWriteError, AuditLog, AuthState, Clock,
+    CreateUserError, HashError, PasswordChange, PasswordCheck, PasswordHasher, Rehash,
+    SessionRepository, SessionRevocation, TokenCodec, TokenGenerator, UpdateUserError,
+    UserRepository,
 };
 use domain::{
-    Claims, EmailAddress, EmailKind, NewOneTimeToken, NewRefreshToken, NewUser, OneTimeTokenRecord,
-    Password, ProfileChanges, RefreshTokenRecord, RepositoryError, RotateOutcome, SessionSummary,
-    TokenError, TokenPurpose, User, UserId, UserProfile, Username,
+    AuditEvent, AuditKind, AuditQuery, AuditRecord, Claims, EmailAddress, EmailKind,
+    NewOneTimeToken, NewRefreshToken, NewUser, OneTimeTokenRecord, Password, ProfileChanges,
+    RefreshTokenRecord, RepositoryError, RotateOutcome, SessionSummary, TokenError, TokenPurpose,
+    User, UserId, UserProfile, Username,
 };
 use uuid::Uuid;
 
@@ -49,6 +51,10 @@ pub const SEEDED_PERMISSIONS: [&str; 13] = [
     "auth.view_permission",
     "auth.view_user",
 ];
+
+/// The widths of the audit trail's client columns.
+pub const MAX_IP_CHARS: usize = 45;
+pub const MAX_USER_AGENT_CHARS: usize = 512;
 
 /// The permissions table: rows by id, seeded as the migration seeds it.
 #[derive(Debug, Clone)]
@@ -185,6 +191,10 @@ type TokenLookupHook = Box<dyn FnOnce(&InMemoryStore) + Send>;
 /// admin's write slipping in between a use case's read of a group and its write.
 type GroupLookupHook = Box<dyn FnOnce(&InMemoryStore) + Send>;
 
+/// Runs once, right after the next `record_login`, outside the store's lock: a
+/// password change slipping in between a login's check and its session.
+type LoginRecordHook = Box<dyn FnOnce(&InMemoryStore) + Send>;
+
 #[derive(Default)]
 struct StoreState {
     next_user_id: i64,
@@ -206,6 +216,10 @@ struct StoreState {
     outbox: Vec<(UserId, EmailKind)>,
     after_next_token_lookup: Option<TokenLookupHook>,
     after_next_group_lookup: Option<GroupLookupHook>,
+    after_next_login_record: Option<LoginRecordHook>,
+    next_audit_id: i64,
+    /// The audit trail, in the order it was written.
+    audit: Vec<AuditRecord>,
 }
 
 impl std::fmt::Debug for StoreState {
@@ -215,11 +229,25 @@ impl std::fmt::Debug for StoreState {
             .field("tokens", &self.tokens)
             .field("one_time_tokens", &self.one_time_tokens)
             .field("outbox", &self.outbox)
+            .field("audit", &self.audit)
             .finish_non_exhaustive()
     }
 }
 
 impl StoreState {
+    /// Appends an event to the audit trail, in the transaction of the caller's write;
+    /// the client's ip and user agent are cut to their columns' widths.
+    fn record(&mut self, mut event: AuditEvent) {
+        let cut = |value: Option<String>, max: usize| value.map(|v| v.chars().take(max).collect());
+        event.ip = cut(event.ip, MAX_IP_CHARS);
+        event.user_agent = cut(event.user_agent, MAX_USER_AGENT_CHARS);
+        self.next_audit_id += 1;
+        self.audit.push(AuditRecord {
+            id: self.next_audit_id,
+            event,
+        });
+    }
+
     fn profile(&self, id: UserId) -> Option<UserProfile> {
         let user = self.users.get(&id)?.clone();
         let groups = self.user_groups.get(&id).cloned().unwrap_or_default();
@@ -501,6 +529,31 @@ impl InMemoryStore {
         InMemoryAdmin(self.clone())
     }
 
+    pub fn audit(&self) -> InMemoryAudit {
+        InMemoryAudit(self.clone())
+    }
+
+    /// Every audit event written so far, oldest first.
+    pub fn audit_events(&self) -> Vec<AuditEvent> {
+        self.state()
+            .audit
+            .iter()
+            .map(|record| record.event.clone())
+            .collect()
+    }
+
+    /// Every audit record written so far, oldest first.
+    pub fn audit_records(&self) -> Vec<AuditRecord> {
+        self.state().audit.clone()
+    }
+
+    /// Writes an event straight to the trail, as an earlier request would have.
+    pub fn insert_audit_event(&self, event: AuditEvent) -> AuditRecord {
+        let mut state = self.state();
+        state.record(event);
+        state.audit.last().expect("just recorded").clone()
+    }
+
     fn state(&self) -> MutexGuard<'_, StoreState> {
         lock(&self.0)
     }
@@ -727,6 +780,11 @@ impl InMemoryStore {
         self.state().after_next_group_lookup = Some(Box::new(hook));
     }
 
+    /// Runs `hook` once, right after the next `record_login`.
+    pub fn after_next_login_record(&self, hook: impl FnOnce(&InMemoryStore) + Send + 'static) {
+        self.state().after_next_login_record = Some(Box::new(hook));
+    }
+
     /// Replaces the named group's permissions, as another admin's write would; the
     /// group and the permissions must exist.
     pub fn set_group_permissions(&self, group: &str, permissions: &[&str]) {
@@ -772,6 +830,7 @@ impl UserRepository for InMemoryUsers {
         &self,
         user: NewUser,
         activation: Option<NewOneTimeToken>,
+        audit: AuditEvent,
     ) -> Result<UserProfile, CreateUserError> {
         let mut state = self.0.state();
         if state.email_taken(user.email.as_str(), None) {
@@ -804,6 +863,7 @@ impl UserRepository for InMemoryUsers {
             state.store_one_time_token(id, &token);
             state.queue_email(id, link_email(&token))?;
         }
+        state.record(audit.subject(id));
         Ok(state.profile(id).expect("the user was just stored"))
     }
 
@@ -849,6 +909,7 @@ impl UserRepository for InMemoryUsers {
         &self,
         id: UserId,
         changes: ProfileChanges,
+        audit: AuditEvent,
     ) -> Result<UserProfile, UpdateUserError> {
         let mut state = self.0.state();
         if !state.users.contains_key(&id) {
@@ -869,6 +930,7 @@ impl UserRepository for InMemoryUsers {
         if let Some(last_name) = changes.last_name {
             user.last_name = last_name;
         }
+        state.record(audit);
         Ok(state.profile(id).expect("checked above"))
     }
 
@@ -878,26 +940,35 @@ impl UserRepository for InMemoryUsers {
         at: DateTime<Utc>,
         rehash: Option<Rehash>,
     ) -> Result<(), RepositoryError> {
-        let mut state = self.0.state();
-        if let Some(user) = state.users.get_mut(&id) {
-            user.last_login = Some(at);
-            if let Some(rehash) = rehash
-                && user.password_hash == rehash.verified
-            {
-                user.password_hash = rehash.new;
+        let hook = {
+            let mut state = self.0.state();
+            if let Some(user) = state.users.get_mut(&id) {
+                user.last_login = Some(at);
+                if let Some(rehash) = rehash
+                    && user.password_hash == rehash.verified
+                {
+                    user.password_hash = rehash.new;
+                }
             }
+            state.after_next_login_record.take()
+        };
+        if let Some(hook) = hook {
+            hook(&self.0);
         }
         Ok(())
     }
 
-    async fn delete(&self, id: UserId) -> Result<bool, RepositoryError> {
+    async fn delete(&self, id: UserId, audit: AuditEvent) -> Result<bool, RepositoryError> {
         let mut state = self.0.state();
-        let existed = state.users.remove(&id).is_some();
+        let Some(deleted) = state.users.remove(&id) else {
+            return Ok(false);
+        };
         state.user_groups.remove(&id);
         state.user_permissions.remove(&id);
         state.tokens.retain(|t| t.user_id != id);
         state.one_time_tokens.retain(|t| t.record.user_id != id);
-        Ok(existed)
+        state.record(audit.detail("username", deleted.username.as_str()));
+        Ok(true)
     }
 }
 
@@ -956,6 +1027,7 @@ impl AccountRepository for InMemoryAccounts {
         token_id: i64,
         user_id: UserId,
         at: DateTime<Utc>,
+        audit: AuditEvent,
     ) -> Result<bool, RepositoryError> {
         let mut state = self.0.state();
         if !state.users.contains_key(&user_id) {
@@ -973,6 +1045,7 @@ impl AccountRepository for InMemoryAccounts {
         user.is_active = true;
         user.pending_activation = false;
         state.queue_email(user_id, EmailKind::ActivationConfirmed)?;
+        state.record(audit);
         Ok(true)
     }
 
@@ -1008,6 +1081,7 @@ impl AccountRepository for InMemoryAccounts {
             SessionRevocation::All => state.revoke_where(change.at, |t| t.user_id == user_id),
         };
         state.queue_email(user_id, EmailKind::PasswordChanged)?;
+        state.record(change.audit);
         Ok(true)
     }
 }
@@ -1073,7 +1147,11 @@ impl AdminRepository for InMemoryAdmin {
         Ok(union.into_iter().collect())
     }
 
-    async fn create_user(&self, draft: UserDraft) -> Result<AdminUser, AdminWriteError> {
+    async fn create_user(
+        &self,
+        draft: UserDraft,
+        audit: AuditEvent,
+    ) -> Result<AdminUser, AdminWriteError> {
         let mut state = self.0.state();
         if state.email_taken(draft.email.as_str(), None) {
             return Err(AdminWriteError::DuplicateEmail);
@@ -1111,6 +1189,7 @@ impl AdminRepository for InMemoryAdmin {
         state
             .user_permissions
             .insert(id, draft.user_permissions.into_iter().collect());
+        state.record(audit.subject(id));
         Ok(state.admin_user(id).expect("the user was just stored"))
     }
 
@@ -1119,6 +1198,7 @@ impl AdminRepository for InMemoryAdmin {
         id: UserId,
         patch: UserPatch,
         at: DateTime<Utc>,
+        audit: AuditEvent,
     ) -> Result<AdminUser, AdminWriteError> {
         let mut state = self.0.state();
         if !state.users.contains_key(&id) {
@@ -1171,6 +1251,7 @@ impl AdminRepository for InMemoryAdmin {
                 .user_permissions
                 .insert(id, codes.into_iter().collect());
         }
+        state.record(audit);
         Ok(state.admin_user(id).expect("checked above"))
     }
 
@@ -1205,16 +1286,18 @@ impl AdminRepository for InMemoryAdmin {
         &self,
         name: String,
         permissions: Vec<String>,
+        audit: AuditEvent,
     ) -> Result<Group, AdminWriteError> {
         let mut state = self.0.state();
         if state.groups.contains_key(&name) {
             return Err(AdminWriteError::DuplicateGroupName);
         }
         state.check_relations(None, Some(&permissions[..]))?;
-        state.ensure_group(&name);
+        let id = state.ensure_group(&name);
         state
             .group_permissions
             .insert(name.clone(), permissions.into_iter().collect());
+        state.record(audit.detail("id", id));
         Ok(state.group_named(&name))
     }
 
@@ -1223,9 +1306,20 @@ impl AdminRepository for InMemoryAdmin {
         id: i64,
         name: Option<String>,
         permissions: Option<Vec<String>>,
+        grantable: Option<Vec<String>>,
+        audit: AuditEvent,
     ) -> Result<Group, AdminWriteError> {
         let mut state = self.0.state();
-        let current = state.group(id).ok_or(AdminWriteError::NotFound)?.name;
+        let group = state.group(id).ok_or(AdminWriteError::NotFound)?;
+        // Judged against the group as it is now, under the same lock as the write.
+        if let (Some(wanted), Some(grantable)) = (&permissions, &grantable)
+            && wanted
+                .iter()
+                .any(|p| !group.permissions.contains(p) && !grantable.contains(p))
+        {
+            return Err(AdminWriteError::BeyondGrant);
+        }
+        let current = group.name;
         if let Some(new_name) = &name
             && state.groups.get(new_name).is_some_and(|other| *other != id)
         {
@@ -1254,10 +1348,11 @@ impl AdminRepository for InMemoryAdmin {
                 .group_permissions
                 .insert(name.clone(), codes.into_iter().collect());
         }
+        state.record(audit);
         Ok(state.group_named(&name))
     }
 
-    async fn delete_group(&self, id: i64) -> Result<bool, RepositoryError> {
+    async fn delete_group(&self, id: i64, audit: AuditEvent) -> Result<bool, RepositoryError> {
         let mut state = self.0.state();
         let Some(name) = state.group(id).map(|group| group.name) else {
             return Ok(false);
@@ -1267,6 +1362,7 @@ impl AdminRepository for InMemoryAdmin {
         for groups in state.user_groups.values_mut() {
             groups.remove(&name);
         }
+        state.record(audit.detail("name", name));
         Ok(true)
     }
 
@@ -1296,6 +1392,7 @@ impl AdminRepository for InMemoryAdmin {
     async fn create_permission(
         &self,
         permission: NewPermission,
+        audit: AuditEvent,
     ) -> Result<Permission, AdminWriteError> {
         let mut state = self.0.state();
         if state
@@ -1305,10 +1402,12 @@ impl AdminRepository for InMemoryAdmin {
         {
             return Err(AdminWriteError::DuplicatePermission);
         }
-        Ok(state.permissions.insert(permission))
+        let row = state.permissions.insert(permission);
+        state.record(audit.detail("id", row.id));
+        Ok(row)
     }
 
-    async fn delete_permission(&self, id: i64) -> Result<bool, RepositoryError> {
+    async fn delete_permission(&self, id: i64, audit: AuditEvent) -> Result<bool, RepositoryError> {
         let mut state = self.0.state();
         let Some(row) = state.permissions.rows.remove(&id) else {
             return Ok(false);
@@ -1320,6 +1419,7 @@ impl AdminRepository for InMemoryAdmin {
         for codes in state.user_permissions.values_mut() {
             codes.remove(&code);
         }
+        state.record(audit.detail("permission", code));
         Ok(true)
     }
 }
@@ -1339,6 +1439,7 @@ impl SessionRepository for InMemorySessions {
         &self,
         token: NewRefreshToken,
         password_hash: Option<String>,
+        audit: Option<AuditEvent>,
     ) -> Result<bool, RepositoryError> {
         let mut state = self.0.state();
         if let Some(hash) = password_hash {
@@ -1348,6 +1449,9 @@ impl SessionRepository for InMemorySessions {
             }
         }
         state.tokens.push(record_of(token));
+        if let Some(event) = audit {
+            state.record(event);
+        }
         Ok(true)
     }
 
@@ -1360,6 +1464,7 @@ impl SessionRepository for InMemorySessions {
         presented: Uuid,
         successor: NewRefreshToken,
         reuse_interval: Duration,
+        on_reuse: AuditEvent,
     ) -> Result<RotateOutcome, RepositoryError> {
         let mut state = self.0.state();
         let now = successor.created_at;
@@ -1389,6 +1494,7 @@ impl SessionRepository for InMemorySessions {
                     Some(successor) if in_grace => Ok(RotateOutcome::AlreadyRotated(successor)),
                     _ => {
                         state.revoke_where(now, |t| t.family_id == family_id);
+                        state.record(on_reuse);
                         Ok(RotateOutcome::Reused)
                     }
                 }
@@ -1408,11 +1514,15 @@ impl SessionRepository for InMemorySessions {
         &self,
         family_id: Uuid,
         at: DateTime<Utc>,
+        audit: AuditEvent,
     ) -> Result<u64, RepositoryError> {
-        Ok(self
-            .0
-            .state()
-            .revoke_where(at, |t| t.family_id == family_id))
+        let mut state = self.0.state();
+        let revoked = state.revoke_where(at, |t| t.family_id == family_id);
+        // Recorded only when something was still live, as the real store does.
+        if revoked > 0 {
+            state.record(audit);
+        }
+        Ok(revoked)
     }
 
     async fn revoke_all_for_user(
@@ -1420,11 +1530,12 @@ impl SessionRepository for InMemorySessions {
         user_id: UserId,
         keep: Option<Uuid>,
         at: DateTime<Utc>,
+        audit: AuditEvent,
     ) -> Result<u64, RepositoryError> {
-        Ok(self
-            .0
-            .state()
-            .revoke_where(at, |t| t.user_id == user_id && Some(t.family_id) != keep))
+        let mut state = self.0.state();
+        let revoked = state.revoke_where(at, |t| t.user_id == user_id && Some(t.family_id) != keep);
+        state.record(audit);
+        Ok(revoked)
     }
 
     async fn list_live(
@@ -1454,12 +1565,15 @@ impl SessionRepository for InMemorySessions {
         user_id: UserId,
         family_id: Uuid,
         at: DateTime<Utc>,
+        audit: AuditEvent,
     ) -> Result<bool, RepositoryError> {
-        let revoked = self
-            .0
-            .state()
-            .revoke_where(at, |t| t.user_id == user_id && t.family_id == family_id);
-        Ok(revoked > 0)
+        let mut state = self.0.state();
+        let revoked = state.revoke_where(at, |t| t.user_id == user_id && t.family_id == family_id);
+        if revoked == 0 {
+            return Ok(false);
+        }
+        state.record(audit);
+        Ok(true)
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {
@@ -1467,6 +1581,55 @@ impl SessionRepository for InMemorySessions {
         let before = state.tokens.len();
         state.tokens.retain(|t| t.expires_at >= now);
         Ok((before - state.tokens.len()) as u64)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Audit log
+
+/// `AuditLog` over the in-memory store: the events that go with no other write, and
+/// the reads of the whole trail, filtered, newest first, as the real store lists them.
+#[derive(Debug, Clone)]
+pub struct InMemoryAudit(InMemoryStore);
+
+/// Whether an event passes a query's filters; `user` matches the actor or the subject.
+fn selected_by(query: &AuditQuery, event: &AuditEvent) -> bool {
+    query
+        .user
+        .is_none_or(|user| event.actor == Some(user) || event.subject == Some(user))
+        && query.actor.is_none_or(|actor| event.actor == Some(actor))
+        && query
+            .subject
+            .is_none_or(|subject| event.subject == Some(subject))
+        && (query.kinds.is_empty() || query.kinds.contains(&event.kind))
+        && query.since.is_none_or(|since| event.at >= since)
+        && query.until.is_none_or(|until| event.at <= until)
+}
+
+impl AuditLog for InMemoryAudit {
+    async fn record(&self, event: AuditEvent) -> Result<(), RepositoryError> {
+        self.0.state().record(event);
+        Ok(())
+    }
+
+    async fn list(&self, query: &AuditQuery) -> Result<Page<AuditRecord>, RepositoryError> {
+        let state = self.0.state();
+        let mut selected: Vec<&AuditRecord> = state
+            .audit
+            .iter()
+            .filter(|record| selected_by(query, &record.event))
+            .collect();
+        // Newest first; the later write first within one instant.
+        selected.sort_by_key(|record| std::cmp::Reverse((record.event.at, record.id)));
+        Ok(Page {
+            count: i64::try_from(selected.len()).expect("a small store"),
+            items: selected
+                .into_iter()
+                .skip(window(query.offset))
+                .take(window(query.limit))
+                .cloned()
+                .collect(),
+        })
     }
 }
 
@@ -1671,6 +1834,7 @@ impl Deps for TestDeps {
     type Sessions = InMemorySessions;
     type Accounts = InMemoryAccounts;
     type Admin = InMemoryAdmin;
+    type Audit = InMemoryAudit;
     type OneTimeTokens = FakeTokenGenerator;
     type Hasher = FakeHasher;
     type Tokens = FakeTokenCodec;
@@ -1714,6 +1878,17 @@ impl Fakes {
         self.store.user(user.id).expect("just stored")
     }
 
+    /// Deletes the user through the port, as his own request would; `false` when he
+    /// did not exist.
+    pub async fn delete_user(&self, id: UserId) -> bool {
+        let audit = AuditEvent::new(AuditKind::AccountDeleted, self.clock.now()).by_self(id);
+        self.store
+            .users()
+            .delete(id, audit)
+            .await
+            .expect("the store is available")
+    }
+
     /// The stored user, which must exist.
     pub fn user(&self, id: UserId) -> User {
         self.store.user(id).expect("the user exists")
@@ -1747,6 +1922,7 @@ impl Fakes {
                 sessions: self.store.sessions(),
                 accounts: self.store.accounts(),
                 admin: self.store.admin(),
+                audit: self.store.audit(),
                 one_time_tokens: self.one_time_tokens.clone(),
                 hasher: self.hasher.clone(),
                 tokens: self.tokens.clone(),

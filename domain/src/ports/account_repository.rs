@@ -6,7 +6,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{NewOneTimeToken, OneTimeTokenRecord, RepositoryError, UserId};
+use crate::{AuditEvent, NewOneTimeToken, OneTimeTokenRecord, RepositoryError, UserId};
 
 /// Which sessions a password change ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub struct PasswordChange {
     /// The hash the current password was verified against; the change fails if the
     /// password changed meanwhile.
     pub replaces_hash: Option<String>,
+    /// Recorded with the change.
+    pub audit: AuditEvent,
 }
 
 impl std::fmt::Debug for PasswordChange {
@@ -37,6 +39,7 @@ impl std::fmt::Debug for PasswordChange {
             .field("at", &self.at)
             .field("revoke", &self.revoke)
             .field("consume_token", &self.consume_token)
+            .field("audit", &self.audit.kind)
             .finish_non_exhaustive()
     }
 }
@@ -67,18 +70,21 @@ pub trait AccountRepository: Clone + Send + Sync + 'static {
         digest: &[u8],
     ) -> impl Future<Output = Result<Option<OneTimeTokenRecord>, RepositoryError>> + Send;
 
-    /// Consumes the activation token, activates the user and queues the confirmation.
-    /// `false` (and nothing changes) when the token was consumed meanwhile or the user
-    /// no longer awaits activation (activated, or deactivated by an administrator).
+    /// Consumes the activation token, activates the user, queues the confirmation and
+    /// records `audit`. `false` (and nothing changes) when the token was consumed
+    /// meanwhile or the user no longer awaits activation (activated, or deactivated by
+    /// an administrator).
     fn activate(
         &self,
         token_id: i64,
         user_id: UserId,
         at: DateTime<Utc>,
+        audit: AuditEvent,
     ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
 
     /// Sets the password and `password_changed_at`, revokes sessions as asked, retires
-    /// every unused reset token of the user, and queues the "password changed" email.
+    /// every unused reset token of the user, queues the "password changed" email and
+    /// records the change's audit event.
     /// `false` (nothing changes) when `consume_token` was consumed meanwhile or the
     /// password is no longer `replaces_hash`.
     fn set_password(

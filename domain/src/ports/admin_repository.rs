@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::admin::{
     AdminUser, Group, NewPermission, Page, Permission, UserDraft, UserListQuery, UserPatch,
 };
-use crate::{RepositoryError, UserId};
+use crate::{AuditEvent, RepositoryError, UserId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminWriteError {
@@ -25,6 +25,9 @@ pub enum AdminWriteError {
     DuplicateGroupName,
     #[error("this permission already exists")]
     DuplicatePermission,
+    /// The write would grant a permission outside what the caller may grant.
+    #[error("the change grants a permission the caller lacks")]
+    BeyondGrant,
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }
@@ -34,7 +37,9 @@ pub enum AdminWriteError {
 /// # Errors
 /// `RepositoryError::Unavailable` when the store cannot be reached in time,
 /// `RepositoryError::Unexpected` otherwise; writes add the outcomes of
-/// `AdminWriteError`.
+/// `AdminWriteError`. Every write records its `audit` event in its transaction, and
+/// only when it succeeds; a creation adds the new object's id (the subject, for a
+/// user; `id` in the details otherwise), a deletion the deleted object's name.
 pub trait AdminRepository: Clone + Send + Sync + 'static {
     /// One page of users with their groups and permissions, and the total count:
     /// two queries, whatever the page size.
@@ -57,6 +62,7 @@ pub trait AdminRepository: Clone + Send + Sync + 'static {
     fn create_user(
         &self,
         draft: UserDraft,
+        audit: AuditEvent,
     ) -> impl Future<Output = Result<AdminUser, AdminWriteError>> + Send;
 
     /// Applies the patch in one transaction. Deactivating a user ends his sessions and
@@ -66,6 +72,7 @@ pub trait AdminRepository: Clone + Send + Sync + 'static {
         id: UserId,
         patch: UserPatch,
         at: DateTime<Utc>,
+        audit: AuditEvent,
     ) -> impl Future<Output = Result<AdminUser, AdminWriteError>> + Send;
 
     /// Groups by name, with their permissions: one query for the rows, one for the count.
@@ -85,18 +92,29 @@ pub trait AdminRepository: Clone + Send + Sync + 'static {
         &self,
         name: String,
         permissions: Vec<String>,
+        audit: AuditEvent,
     ) -> impl Future<Output = Result<Group, AdminWriteError>> + Send;
 
-    /// Renames and/or replaces the permissions; `None` leaves a part as it is.
+    /// Renames and/or replaces the permissions; `None` leaves a part as it is. With
+    /// `grantable`, `BeyondGrant` (nothing changes) if the group would gain a permission
+    /// outside it, judged against the group as it is when the write locks it — not as
+    /// the caller last read it, so a permission another admin removed meanwhile counts
+    /// as gained.
     fn update_group(
         &self,
         id: i64,
         name: Option<String>,
         permissions: Option<Vec<String>>,
+        grantable: Option<Vec<String>>,
+        audit: AuditEvent,
     ) -> impl Future<Output = Result<Group, AdminWriteError>> + Send;
 
     /// `false` when there was no such group. Members lose its permissions.
-    fn delete_group(&self, id: i64) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
+    fn delete_group(
+        &self,
+        id: i64,
+        audit: AuditEvent,
+    ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
 
     /// Permissions by `app_label`, `codename`.
     fn list_permissions(
@@ -114,11 +132,13 @@ pub trait AdminRepository: Clone + Send + Sync + 'static {
     fn create_permission(
         &self,
         permission: NewPermission,
+        audit: AuditEvent,
     ) -> impl Future<Output = Result<Permission, AdminWriteError>> + Send;
 
     /// `false` when there was no such permission. Its grants go with it.
     fn delete_permission(
         &self,
         id: i64,
+        audit: AuditEvent,
     ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
 }

@@ -3,6 +3,7 @@
 
 mod account_repository;
 mod admin_repository;
+mod audit_log;
 mod mailer;
 mod password_hasher;
 mod session_repository;
@@ -13,6 +14,7 @@ mod user_repository;
 pub use crate::clock::Clock;
 pub use account_repository::{AccountRepository, PasswordChange, SessionRevocation};
 pub use admin_repository::{AdminRepository, AdminWriteError};
+pub use audit_log::AuditLog;
 pub use mailer::{MailError, Mailer};
 pub use password_hasher::{HashError, PasswordCheck, PasswordHasher};
 pub use session_repository::SessionRepository;

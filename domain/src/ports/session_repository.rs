@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::{
-    NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome, SessionSummary, UserId,
+    AuditEvent, NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome,
+    SessionSummary, UserId,
 };
 
 /// Stores issued refresh tokens.
@@ -19,10 +20,12 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
     /// user is active and that is still his password hash, checked under the same lock
     /// as every session revocation: a login racing a password reset either ends before
     /// the reset (and its session is revoked) or finds the password changed (`false`).
+    /// `audit` is recorded with the new session, and only if it starts.
     fn start(
         &self,
         token: NewRefreshToken,
         password_hash: Option<String>,
+        audit: Option<AuditEvent>,
     ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
 
     fn find(
@@ -34,12 +37,14 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
     /// concurrent calls with one token exactly one rotates it. A token rotated at most
     /// `reuse_interval` ago whose successor is live yields `AlreadyRotated` (never with a
     /// zero interval); any other
-    /// presentation of a rotated token revokes the whole family and yields `Reused`.
+    /// presentation of a rotated token revokes the whole family and yields `Reused`,
+    /// and only then is `on_reuse` recorded, with the revocation.
     fn rotate(
         &self,
         presented: Uuid,
         successor: NewRefreshToken,
         reuse_interval: chrono::Duration,
+        on_reuse: AuditEvent,
     ) -> impl Future<Output = Result<RotateOutcome, RepositoryError>> + Send;
 
     /// Marks a token as used now (rotation off).
@@ -49,19 +54,23 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
 
-    /// Revokes every live token of one family; returns how many were live.
+    /// Revokes every live token of one family; returns how many were live, and records
+    /// `audit` only if there was one.
     fn revoke_family(
         &self,
         family_id: Uuid,
         at: DateTime<Utc>,
+        audit: AuditEvent,
     ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
 
-    /// Revokes every live token of the user, except those of `keep` when given.
+    /// Revokes every live token of the user, except those of `keep` when given, and
+    /// records `audit`.
     fn revoke_all_for_user(
         &self,
         user_id: UserId,
         keep: Option<Uuid>,
         at: DateTime<Utc>,
+        audit: AuditEvent,
     ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
 
     /// The user's live sessions, newest login first.
@@ -71,12 +80,14 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<SessionSummary>, RepositoryError>> + Send;
 
-    /// Ends one of the user's sessions; `false` when he has no such live session.
+    /// Ends one of the user's sessions and records `audit`; `false` (nothing recorded)
+    /// when he has no such live session.
     fn revoke_session(
         &self,
         user_id: UserId,
         family_id: Uuid,
         at: DateTime<Utc>,
+        audit: AuditEvent,
     ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
 
     /// Deletes rows whose expiry has passed; returns how many.

@@ -5,7 +5,10 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{NewOneTimeToken, NewUser, ProfileChanges, RepositoryError, User, UserId, UserProfile};
+use crate::{
+    AuditEvent, NewOneTimeToken, NewUser, ProfileChanges, RepositoryError, User, UserId,
+    UserProfile,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
@@ -59,11 +62,12 @@ pub struct AuthState {
 pub trait UserRepository: Clone + Send + Sync + 'static {
     /// Creates a user; `DuplicateEmail` compares emails case-insensitively. With an
     /// activation token, stores it and queues the activation email in the same
-    /// transaction.
+    /// transaction. Records `audit` with the new user as its subject.
     fn create(
         &self,
         user: NewUser,
         activation: Option<NewOneTimeToken>,
+        audit: AuditEvent,
     ) -> impl Future<Output = Result<UserProfile, CreateUserError>> + Send;
 
     fn find_by_id(
@@ -96,10 +100,12 @@ pub trait UserRepository: Clone + Send + Sync + 'static {
         sid: Uuid,
     ) -> impl Future<Output = Result<Option<AuthState>, RepositoryError>> + Send;
 
+    /// Applies the changes and records `audit`; an empty change writes nothing.
     fn update_profile(
         &self,
         id: UserId,
         changes: ProfileChanges,
+        audit: AuditEvent,
     ) -> impl Future<Output = Result<UserProfile, UpdateUserError>> + Send;
 
     /// Records a successful login. With a rehash, replaces the stored hash only if it
@@ -112,6 +118,11 @@ pub trait UserRepository: Clone + Send + Sync + 'static {
         rehash: Option<Rehash>,
     ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
 
-    /// Deletes the user and, with him, his sessions. `false` when he did not exist.
-    fn delete(&self, id: UserId) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
+    /// Deletes the user and, with him, his sessions, and records `audit` with his
+    /// username. `false` (nothing recorded) when he did not exist.
+    fn delete(
+        &self,
+        id: UserId,
+        audit: AuditEvent,
+    ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
 }
