@@ -25,10 +25,20 @@ impl Authenticated {
     }
 }
 
-/// SimpleJWT's reading of the header: no header, or a first word that is not a
-/// configured type, means "no credentials"; a known type must be followed by exactly
-/// one token.
-fn raw_token<'a>(header: &'a [u8], header_types: &[String]) -> Result<&'a [u8], ApiError> {
+/// DRF's `TokenAuthentication` keyword: `Authorization: Token <key>`.
+const API_KEY_TYPE: &[u8] = b"Token";
+
+/// What the `Authorization` header presents.
+#[derive(Debug, PartialEq, Eq)]
+enum Credential<'a> {
+    Jwt(&'a [u8]),
+    ApiKey(&'a [u8]),
+}
+
+/// The header read as DRF's authentication classes read it, JWT first: no header, or
+/// a first word that is neither a configured JWT type nor `Token`, means "no
+/// credentials"; a known type must be followed by exactly one token.
+fn credential<'a>(header: &'a [u8], header_types: &[String]) -> Result<Credential<'a>, ApiError> {
     let parts: Vec<&[u8]> = header
         .split(|b| b.is_ascii_whitespace())
         .filter(|part| !part.is_empty())
@@ -36,16 +46,27 @@ fn raw_token<'a>(header: &'a [u8], header_types: &[String]) -> Result<&'a [u8], 
     let Some(first) = parts.first() else {
         return Err(ApiError::NotAuthenticated);
     };
-    if !header_types.iter().any(|t| t.as_bytes() == *first) {
-        return Err(ApiError::NotAuthenticated);
+    if header_types.iter().any(|t| t.as_bytes() == *first) {
+        if parts.len() != 2 {
+            return Err(ApiError::AuthenticationFailedWithCode {
+                detail: "Authorization header must contain two space-delimited values",
+                code: "bad_authorization_header",
+            });
+        }
+        return Ok(Credential::Jwt(parts[1]));
     }
-    if parts.len() != 2 {
-        return Err(ApiError::AuthenticationFailedWithCode {
-            detail: "Authorization header must contain two space-delimited values",
-            code: "bad_authorization_header",
-        });
+    if *first == API_KEY_TYPE {
+        return match parts.len() {
+            1 => Err(ApiError::AuthenticationFailed(
+                "Invalid token header. No credentials provided.",
+            )),
+            2 => Ok(Credential::ApiKey(parts[1])),
+            _ => Err(ApiError::AuthenticationFailed(
+                "Invalid token header. Token string should not contain spaces.",
+            )),
+        };
     }
-    Ok(parts[1])
+    Err(ApiError::NotAuthenticated)
 }
 
 impl FromRequest for Authenticated {
@@ -63,12 +84,34 @@ impl FromRequest for Authenticated {
             let state =
                 state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
             let header = header.ok_or(ApiError::NotAuthenticated)?;
-            let token = raw_token(&header, &state.header_types)?;
-            let token = std::str::from_utf8(token)
-                .map_err(|_| ApiError::AccessTokenNotValid(application::TokenRejection::Invalid))?;
-            let principal = state.gatehouse.authenticate(token).await?;
+            let principal = match credential(&header, &state.header_types)? {
+                Credential::Jwt(token) => {
+                    let token = std::str::from_utf8(token).map_err(|_| {
+                        ApiError::AccessTokenNotValid(application::TokenRejection::Invalid)
+                    })?;
+                    state.gatehouse.authenticate(token).await?
+                }
+                Credential::ApiKey(key) => {
+                    let key = std::str::from_utf8(key).map_err(|_| {
+                        ApiError::AuthenticationFailed(
+                            "Invalid token header. Token string should not contain invalid characters.",
+                        )
+                    })?;
+                    state.gatehouse.authenticate_api_key(key).await?
+                }
+            };
             Ok(Authenticated(principal, client))
         })
+    }
+}
+
+/// The API key of a request that authenticates with one (`Authorization: Token <key>`).
+pub fn api_key(req: &HttpRequest) -> Option<String> {
+    let state = req.app_data::<web::Data<AppState>>()?;
+    let header = req.headers().get(AUTHORIZATION)?;
+    match credential(header.as_bytes(), &state.header_types) {
+        Ok(Credential::ApiKey(key)) => std::str::from_utf8(key).ok().map(str::to_owned),
+        _ => None,
     }
 }
 
@@ -109,18 +152,28 @@ mod tests {
     }
 
     #[test]
-    fn a_bearer_token_is_read() {
+    fn a_bearer_token_and_an_api_key_are_read() {
         assert_eq!(
-            raw_token(b"Bearer abc.def.ghi", &types()).unwrap(),
-            b"abc.def.ghi"
+            credential(b"Bearer abc.def.ghi", &types()).unwrap(),
+            Credential::Jwt(b"abc.def.ghi")
+        );
+        assert_eq!(
+            credential(b"Token 9944b09199c62bcf", &types()).unwrap(),
+            Credential::ApiKey(b"9944b09199c62bcf")
         );
     }
 
     #[test]
     fn another_or_lower_case_type_means_no_credentials() {
-        for header in [&b"bearer abc"[..], b"Basic dXNlcjpwYXNz", b"", b"   "] {
+        for header in [
+            &b"bearer abc"[..],
+            b"token abc",
+            b"Basic dXNlcjpwYXNz",
+            b"",
+            b"   ",
+        ] {
             assert!(matches!(
-                raw_token(header, &types()),
+                credential(header, &types()),
                 Err(ApiError::NotAuthenticated)
             ));
         }
@@ -130,12 +183,24 @@ mod tests {
     fn a_known_type_needs_exactly_one_token() {
         for header in [&b"Bearer"[..], b"Bearer a b"] {
             assert!(matches!(
-                raw_token(header, &types()),
+                credential(header, &types()),
                 Err(ApiError::AuthenticationFailedWithCode {
                     code: "bad_authorization_header",
                     ..
                 })
             ));
         }
+        assert!(matches!(
+            credential(b"Token", &types()),
+            Err(ApiError::AuthenticationFailed(
+                "Invalid token header. No credentials provided."
+            ))
+        ));
+        assert!(matches!(
+            credential(b"Token a b", &types()),
+            Err(ApiError::AuthenticationFailed(
+                "Invalid token header. Token string should not contain spaces."
+            ))
+        ));
     }
 }

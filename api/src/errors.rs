@@ -49,6 +49,9 @@ pub enum ApiError {
     AccessTokenNotValid(TokenRejection),
     #[error("You do not have permission to perform this action.")]
     PermissionDenied,
+    /// 403 with a message of its own (Djoser's stale activation).
+    #[error("{0}")]
+    PermissionDeniedBecause(&'static str),
     #[error("Not found.")]
     NotFound,
     /// 404 `Invalid page.` (DRF's pagination).
@@ -114,7 +117,9 @@ impl ResponseError for ApiError {
             | ApiError::AuthenticationFailedWithCode { .. }
             | ApiError::TokenNotValid(_)
             | ApiError::AccessTokenNotValid(_) => StatusCode::UNAUTHORIZED,
-            ApiError::PermissionDenied => StatusCode::FORBIDDEN,
+            ApiError::PermissionDenied | ApiError::PermissionDeniedBecause(_) => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::NotFound | ApiError::NotFoundBecause(_) | ApiError::InvalidPage => {
                 StatusCode::NOT_FOUND
             }
@@ -217,6 +222,10 @@ impl From<AuthenticateError> for ApiError {
                 detail: "The user's password has been changed.",
                 code: "password_changed",
             },
+            AuthenticateError::InvalidApiKey => ApiError::AuthenticationFailed("Invalid token."),
+            AuthenticateError::ApiKeyUserInactive => {
+                ApiError::AuthenticationFailed("User inactive or deleted.")
+            }
             AuthenticateError::Fault(fault) => fault.into(),
         }
     }

@@ -595,7 +595,7 @@ async fn a_lower_case_or_foreign_scheme_means_no_credentials() {
         format!("bearer {access}"),
         format!("BEARER {access}"),
         "Basic c2NoZW1lQGV4YW1wbGUuY29tOmNvcnJlY3QgaG9yc2UgYmF0dGVyeQ==".to_owned(),
-        format!("Token {access}"),
+        format!("token {access}"),
         format!("JWT {access}"),
         access.clone(),
         String::new(),
@@ -759,7 +759,14 @@ async fn with_two_header_types_both_are_accepted_and_the_first_is_named_in_the_c
         assert_eq!(reply.status, StatusCode::OK, "{scheme}: {}", reply.text);
     }
     assert_not_provided(
-        &app.get("/auth/me/", Some(&format!("Token {access}"))).await,
+        &app.get("/auth/me/", Some(&format!("Basic {access}"))).await,
         "Bearer realm=\"api\"",
+    );
+    // `Token` is DRF's API-key scheme: a JWT is no key.
+    let reply = app.get("/auth/me/", Some(&format!("Token {access}"))).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    assert_eq!(
+        reply.body,
+        serde_json::json!({ "detail": "Invalid token." })
     );
 }

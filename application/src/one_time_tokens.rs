@@ -1,19 +1,29 @@
 //! Issuing and reading one-time email tokens: shared by registration, activation and
 //! password reset.
 
-use domain::ports::{AccountRepository, Clock, TokenGenerator};
-use domain::{NewOneTimeToken, OneTimeTokenRecord, RepositoryError, TokenPurpose};
+use domain::ports::{AccountRepository, Clock, TokenGenerator, UserRepository};
+use domain::{NewOneTimeToken, OneTimeTokenRecord, RepositoryError, TokenPurpose, UserId};
 
 use crate::{Deps, Gatehouse};
 
 /// Why a presented one-time token is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum OneTimeTokenRejection {
-    /// Unknown, tampered, of another purpose, or already used.
+    /// Unknown, tampered, or of another purpose.
     #[error("Invalid token.")]
     Invalid,
     #[error("Token has expired.")]
     Expired,
+    /// Already used, told apart from `Invalid` only for a request that names its user
+    /// (Djoser calls an activation link of an active user "stale").
+    #[error("Invalid token.")]
+    Used,
+    /// Not the token of the user the request names (Djoser's `uid`).
+    #[error("Invalid token.")]
+    OtherUser,
+    /// The request names a user who does not exist.
+    #[error("Invalid token.")]
+    UnknownUser,
 }
 
 impl<D: Deps> Gatehouse<D> {
@@ -35,18 +45,34 @@ impl<D: Deps> Gatehouse<D> {
     }
 
     /// The stored token a presented one stands for, if it may still be used for
-    /// `purpose`. An expired token says so rather than "invalid".
+    /// `purpose` — and, with `for_user` (a link's `uid`), if it is that user's, who is
+    /// checked first, as Djoser does. An expired token says so rather than "invalid".
     pub(crate) async fn usable_one_time_token(
         &self,
         raw: &str,
         purpose: TokenPurpose,
+        for_user: Option<UserId>,
     ) -> Result<Result<OneTimeTokenRecord, OneTimeTokenRejection>, RepositoryError> {
+        if let Some(user) = for_user
+            && self.users.find_by_id(user).await?.is_none()
+        {
+            return Ok(Err(OneTimeTokenRejection::UnknownUser));
+        }
         let digest = self.one_time_tokens.digest(raw);
         let Some(record) = self.accounts.find_token(&digest).await? else {
             return Ok(Err(OneTimeTokenRejection::Invalid));
         };
-        if record.purpose != purpose || record.used_at.is_some() {
+        if record.purpose != purpose {
             return Ok(Err(OneTimeTokenRejection::Invalid));
+        }
+        if for_user.is_some_and(|user| user != record.user_id) {
+            return Ok(Err(OneTimeTokenRejection::OtherUser));
+        }
+        if record.used_at.is_some() {
+            return Ok(Err(match for_user {
+                Some(_) => OneTimeTokenRejection::Used,
+                None => OneTimeTokenRejection::Invalid,
+            }));
         }
         if record.expires_at <= self.clock.now() {
             return Ok(Err(OneTimeTokenRejection::Expired));

@@ -1430,7 +1430,7 @@ async fn reads_and_reset_requests_record_nothing() {
     gatehouse.authenticate(&pair.access).await.unwrap();
     gatehouse.me(&alice).await.unwrap();
     gatehouse
-        .sessions(alice.id, fakes.sid(&pair.access))
+        .sessions(alice.id, Some(fakes.sid(&pair.access)))
         .await
         .unwrap();
     gatehouse

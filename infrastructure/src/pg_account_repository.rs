@@ -14,7 +14,7 @@ use crate::db::{PgPool, connection, query_error};
 use crate::email::Outbox;
 use crate::email::composer::Recipient;
 use crate::pg_audit_log::record_event;
-use crate::pg_session_repository::{lock_sessions_of, revoke_user_sessions};
+use crate::pg_session_repository::{delete_api_keys, lock_sessions_of, revoke_user_sessions};
 use crate::schema::{one_time_tokens, users};
 
 #[derive(Clone)]
@@ -277,8 +277,10 @@ impl AccountRepository for PgAccountRepository {
                     // The password changed since it was checked: undo the token's use.
                     return Err(diesel::result::Error::RollbackTransaction);
                 }
-                // A reset link dies when the password changes by any route.
+                // A reset link and every API key die when the password changes by any
+                // route.
                 retire_tokens(conn, user_id, TokenPurpose::Reset, change.at).await?;
+                delete_api_keys(conn, user_id).await?;
                 match change.revoke {
                     SessionRevocation::None => {}
                     SessionRevocation::AllBut(keep) => {

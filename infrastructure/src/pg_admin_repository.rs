@@ -15,7 +15,7 @@ use domain::{AuditEvent, RepositoryError, TokenPurpose, UserId, UserProfile};
 
 use crate::db::{PgPool, connection, query_error, violated_unique_constraint};
 use crate::pg_audit_log::record_event;
-use crate::pg_session_repository::revoke_user_sessions;
+use crate::pg_session_repository::{delete_api_keys, revoke_user_sessions};
 use crate::pg_user_repository::UserRow;
 use crate::schema::{groups, one_time_tokens, permissions, user_groups, user_permissions, users};
 
@@ -437,6 +437,7 @@ impl AdminRepository for PgAdminRepository {
             }
             if patch.is_active == Some(false) {
                 revoke_user_sessions(conn, id.0, None, at).await?;
+                delete_api_keys(conn, id.0).await?;
             }
             if let Some(names) = &patch.groups {
                 set_groups(conn, id.0, names).await?;

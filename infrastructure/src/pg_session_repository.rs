@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::db::{PgPool, connection, query_error};
 use crate::pg_audit_log::record_event;
-use crate::schema::{refresh_tokens, users};
+use crate::schema::{api_tokens, refresh_tokens, users};
 
 #[derive(Clone)]
 pub struct PgSessionRepository {
@@ -135,6 +135,30 @@ pub(crate) async fn revoke_live_family(
     .await
 }
 
+/// Deletes every API key of the user; the caller holds the user's lock.
+pub(crate) async fn delete_api_keys(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<()> {
+    diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(user_id)))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Whether the user is active and `hash` is still his password hash.
+async fn still_signed_in_as(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    hash: &str,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        users::table
+            .find(user_id)
+            .filter(users::password.eq(hash))
+            .filter(users::is_active),
+    ))
+    .get_result(conn)
+    .await
+}
+
 /// Takes the user's session lock and revokes his live tokens, but those of `keep`.
 pub(crate) async fn revoke_user_sessions(
     conn: &mut AsyncPgConnection,
@@ -173,18 +197,10 @@ impl SessionRepository for PgSessionRepository {
         let mut conn = connection(&self.pool).await?;
         conn.transaction(async |conn| {
             lock_sessions_of(conn, token.user_id.0).await?;
-            if let Some(hash) = &password_hash {
-                let still_valid: bool = diesel::select(diesel::dsl::exists(
-                    users::table
-                        .find(token.user_id.0)
-                        .filter(users::password.eq(hash))
-                        .filter(users::is_active),
-                ))
-                .get_result(conn)
-                .await?;
-                if !still_valid {
-                    return Ok(false);
-                }
+            if let Some(hash) = &password_hash
+                && !still_signed_in_as(conn, token.user_id.0, hash).await?
+            {
+                return Ok(false);
             }
             diesel::insert_into(refresh_tokens::table)
                 .values(NewRefreshTokenRow::from(&token))
@@ -323,6 +339,7 @@ impl SessionRepository for PgSessionRepository {
         let mut conn = connection(&self.pool).await?;
         conn.transaction(async |conn| {
             let revoked = revoke_user_sessions(conn, user_id.0, keep, at).await?;
+            delete_api_keys(conn, user_id.0).await?;
             record_event(conn, &audit).await?;
             Ok(revoked)
         })
@@ -385,6 +402,62 @@ impl SessionRepository for PgSessionRepository {
                 record_event(conn, &audit).await?;
             }
             Ok(revoked > 0)
+        })
+        .await
+        .map_err(query_error)
+    }
+
+    async fn add_api_key(
+        &self,
+        user_id: UserId,
+        digest: Vec<u8>,
+        password_hash: Option<String>,
+        audit: AuditEvent,
+    ) -> Result<bool, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        conn.transaction(async |conn| {
+            lock_sessions_of(conn, user_id.0).await?;
+            if let Some(hash) = &password_hash
+                && !still_signed_in_as(conn, user_id.0, hash).await?
+            {
+                return Ok(false);
+            }
+            diesel::insert_into(api_tokens::table)
+                .values((
+                    api_tokens::key_hash.eq(&digest),
+                    api_tokens::user_id.eq(user_id.0),
+                    api_tokens::created_at.eq(audit.at),
+                ))
+                .execute(conn)
+                .await?;
+            record_event(conn, &audit).await?;
+            Ok(true)
+        })
+        .await
+        .map_err(query_error)
+    }
+
+    async fn delete_api_keys(
+        &self,
+        owner: UserId,
+        only: Option<Vec<u8>>,
+        audit: AuditEvent,
+    ) -> Result<u64, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        conn.transaction(async |conn| {
+            let keys = api_tokens::table.filter(api_tokens::user_id.eq(owner.0));
+            let deleted = match &only {
+                Some(digest) => {
+                    diesel::delete(keys.filter(api_tokens::key_hash.eq(digest)))
+                        .execute(conn)
+                        .await?
+                }
+                None => diesel::delete(keys).execute(conn).await?,
+            };
+            if deleted > 0 {
+                record_event(conn, &audit).await?;
+            }
+            Ok(deleted as u64)
         })
         .await
         .map_err(query_error)

@@ -16,7 +16,7 @@ use crate::email::Outbox;
 use crate::email::composer::Recipient;
 use crate::pg_account_repository::{link_email, store_token};
 use crate::pg_audit_log::record_event;
-use crate::schema::{refresh_tokens, users};
+use crate::schema::{api_tokens, refresh_tokens, users};
 
 #[derive(Clone)]
 pub struct PgUserRepository {
@@ -244,6 +244,13 @@ impl UserRepository for PgUserRepository {
             user: user.into(),
             session_live,
         }))
+    }
+
+    async fn by_api_key(&self, digest: Vec<u8>) -> Result<Option<User>, RepositoryError> {
+        let owner = api_tokens::table
+            .filter(api_tokens::key_hash.eq(digest))
+            .select(api_tokens::user_id);
+        find_user!(&self.pool, users::id.eq_any(owner))
     }
 
     async fn update_profile(

@@ -126,3 +126,15 @@ diesel::table! {
         details -> Jsonb,
     }
 }
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Int8,
+        key_hash -> Bytea,
+        user_id -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, api_tokens);

@@ -31,7 +31,10 @@ fn email_field(payload: Payload) -> Result<EmailAddress, ApiError> {
 
 /// The first of `names` present in the body (the last one when none is), read as a
 /// password; returns its field name too, to name it in errors.
-fn password_field(fields: &mut Fields, names: &[&'static str]) -> (&'static str, Option<Password>) {
+pub(crate) fn password_field(
+    fields: &mut Fields,
+    names: &[&'static str],
+) -> (&'static str, Option<Password>) {
     let name = names
         .iter()
         .copied()
@@ -63,11 +66,17 @@ pub async fn resend_activation(
     state: web::Data<AppState>,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let email = email_field(payload)?;
-    state.gatehouse.resend_activation(email.as_str()).await?;
+    resend(&state, payload).await?;
     Ok(detail(
         "If an inactive account uses this address, a new activation link has been sent to it.",
     ))
+}
+
+/// Mails a new activation link to the `email` of the body if it awaits activation.
+pub(crate) async fn resend(state: &AppState, payload: Payload) -> Result<(), ApiError> {
+    let email = email_field(payload)?;
+    state.gatehouse.resend_activation(email.as_str()).await?;
+    Ok(())
 }
 
 /// `POST /auth/change-password/` — `{old_password or current_password, new_password}`.
@@ -80,6 +89,17 @@ pub async fn change_password(
     caller: Authenticated,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
+    change_password_with(&state, caller, payload).await?;
+    Ok(detail("Password updated successfully."))
+}
+
+/// Changes the caller's password from a `{old_password or current_password,
+/// new_password}` body.
+pub(crate) async fn change_password_with(
+    state: &AppState,
+    caller: Authenticated,
+    payload: Payload,
+) -> Result<(), ApiError> {
     let mut fields = payload.fields();
     let (current_field, current) =
         password_field(&mut fields, &["current_password", "old_password"]);
@@ -101,7 +121,7 @@ pub async fn change_password(
         client,
     };
     state.gatehouse.change_password(command).await?;
-    Ok(detail("Password updated successfully."))
+    Ok(())
 }
 
 /// `POST /auth/reset-password/` — `{email}`.
@@ -114,11 +134,7 @@ pub async fn request_reset(
     state: web::Data<AppState>,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let email = email_field(payload)?;
-    let outcome = state
-        .gatehouse
-        .request_password_reset(email.as_str())
-        .await?;
+    let outcome = reset_requested(&state, payload).await?;
     if outcome == ResetRequested::UnknownEmail && state.reveal_unknown_email {
         return Err(ApiError::NotFoundBecause(
             "No active account uses this email address.",
@@ -127,6 +143,18 @@ pub async fn request_reset(
     Ok(detail(
         "If an active account uses this address, a password reset link has been sent to it.",
     ))
+}
+
+/// Mails a reset link to the `email` of the body if an active account uses it.
+pub(crate) async fn reset_requested(
+    state: &AppState,
+    payload: Payload,
+) -> Result<ResetRequested, ApiError> {
+    let email = email_field(payload)?;
+    Ok(state
+        .gatehouse
+        .request_password_reset(email.as_str())
+        .await?)
 }
 
 /// `POST /auth/reset-password/{token}/` — `{password}` or `{new_password}`.
@@ -140,13 +168,26 @@ pub async fn confirm_reset(
     client: Client,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = payload.fields();
+    reset_with(&state, client, Some(token.into_inner()), payload.fields()).await
+}
+
+/// Sets the password of the body's `new_password` (or `password`) with a reset token
+/// (`None`: a required field that was missing, already reported in `fields`).
+pub(crate) async fn reset_with(
+    state: &AppState,
+    client: Client,
+    token: Option<String>,
+    mut fields: Fields,
+) -> Result<HttpResponse, ApiError> {
     let (field, new_password) = password_field(&mut fields, &["new_password", "password"]);
     fields.finish()?;
-    let new_password = new_password
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated field went missing")))?;
+    let (Some(token), Some(new_password)) = (token, new_password) else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "validated fields went missing"
+        )));
+    };
     let command = ConfirmResetCommand {
-        token: token.into_inner(),
+        token,
         new_password,
         new_password_field: field,
         client: client.0,

@@ -3,7 +3,10 @@
 pub mod accounts;
 pub mod admin_groups;
 pub mod admin_users;
+pub mod api_keys;
 pub mod audit;
+pub mod credentials;
+pub mod djoser;
 pub mod health;
 pub mod jwks;
 pub mod me;

@@ -1,7 +1,7 @@
 //! Registration.
 
 use actix_web::{HttpResponse, web};
-use application::use_cases::register::RegisterCommand;
+use application::use_cases::register::{RegisterCommand, Registered};
 use domain::Password;
 use serde_json::json;
 
@@ -22,6 +22,21 @@ pub async fn register(
     client: Client,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let registered = registered(&state, client, payload).await?;
+    let mut body = serde_json::to_value(UserResponse::from(registered.profile))
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    if let Some(tokens) = registered.tokens {
+        body["tokens"] = json!({ "access": tokens.access, "refresh": tokens.refresh });
+    }
+    Ok(HttpResponse::Created().json(body))
+}
+
+/// Registers the user a registration body describes.
+pub(crate) async fn registered(
+    state: &AppState,
+    client: Client,
+    payload: Payload,
+) -> Result<Registered, ApiError> {
     let mut fields = payload.fields();
     let email = fields.char("email", Char::REQUIRED.email());
     let username = fields.char("username", Char::OPTIONAL.max(150));
@@ -44,11 +59,5 @@ pub async fn register(
         last_name: last_name.unwrap_or_default(),
         client: client.0,
     };
-    let registered = state.gatehouse.register(command).await?;
-    let mut body = serde_json::to_value(UserResponse::from(registered.profile))
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    if let Some(tokens) = registered.tokens {
-        body["tokens"] = json!({ "access": tokens.access, "refresh": tokens.refresh });
-    }
-    Ok(HttpResponse::Created().json(body))
+    Ok(state.gatehouse.register(command).await?)
 }

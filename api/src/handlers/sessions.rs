@@ -1,7 +1,8 @@
 //! The current user's sessions (refresh-token families).
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use domain::SessionSummary;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::Authenticated;
@@ -25,17 +26,23 @@ pub async fn list(
     let body: Vec<_> = sessions
         .into_iter()
         .map(|view| {
-            json!({
-                "id": view.session.id.simple().to_string(),
-                "created": timestamp(view.session.created),
-                "last_used": timestamp(view.session.last_used),
-                "user_agent": view.session.user_agent,
-                "ip": view.session.ip,
-                "current": view.current,
-            })
+            let mut body = summary(&view.session);
+            body["current"] = view.current.into();
+            body
         })
         .collect();
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// A session as clients see it: `{id, created, last_used, user_agent, ip}`.
+pub(crate) fn summary(session: &SessionSummary) -> Value {
+    json!({
+        "id": session.id.simple().to_string(),
+        "created": timestamp(session.created),
+        "last_used": timestamp(session.last_used),
+        "user_agent": session.user_agent,
+        "ip": session.ip,
+    })
 }
 
 /// `DELETE /auth/sessions/{id}/`: ends one of the caller's sessions (the current one

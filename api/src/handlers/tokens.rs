@@ -21,6 +21,13 @@ pub async fn obtain(
     client: Client,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let command = login_command(payload, client)?;
+    let tokens = state.gatehouse.login(command).await?;
+    Ok(HttpResponse::Ok().json(json!({ "refresh": tokens.refresh, "access": tokens.access })))
+}
+
+/// A login body, `{email or username, password}`, read as a command.
+pub(crate) fn login_command(payload: Payload, client: Client) -> Result<LoginCommand, ApiError> {
     let mut fields = payload.fields();
     let identifier = if fields.has("username") {
         fields
@@ -38,13 +45,11 @@ pub async fn obtain(
             "validated fields went missing"
         )));
     };
-    let command = LoginCommand {
+    Ok(LoginCommand {
         identifier,
         password: Password::new(password),
         client: client.0,
-    };
-    let tokens = state.gatehouse.login(command).await?;
-    Ok(HttpResponse::Ok().json(json!({ "refresh": tokens.refresh, "access": tokens.access })))
+    })
 }
 
 /// Reads the one required string field a token endpoint takes.
@@ -65,7 +70,18 @@ pub async fn refresh(
     client: Client,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let refresh = token_field(payload, "refresh")?;
+    let body = refreshed(&state, client, payload, "refresh").await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Refreshes with the token in field `field`; the body of the answer.
+pub(crate) async fn refreshed(
+    state: &AppState,
+    client: Client,
+    payload: Payload,
+    field: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let refresh = token_field(payload, field)?;
     let refreshed = state
         .gatehouse
         .refresh(RefreshCommand {
@@ -73,10 +89,10 @@ pub async fn refresh(
             client: client.0,
         })
         .await?;
-    Ok(HttpResponse::Ok().json(match refreshed.refresh {
+    Ok(match refreshed.refresh {
         Some(refresh) => json!({ "access": refreshed.access, "refresh": refresh }),
         None => json!({ "access": refreshed.access }),
-    }))
+    })
 }
 
 /// `POST /auth/token/verify/` — `{token}`, access or refresh.
@@ -101,8 +117,7 @@ pub async fn blacklist(
     client: Client,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let refresh = token_field(payload, "refresh")?;
-    state.gatehouse.logout(&refresh, &client.0).await?;
+    end_session(&state, client, payload, "refresh").await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
@@ -115,9 +130,20 @@ pub async fn logout(
     client: Client,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let refresh = token_field(payload, "refresh")?;
-    state.gatehouse.logout(&refresh, &client.0).await?;
+    end_session(&state, client, payload, "refresh").await?;
     Ok(HttpResponse::ResetContent().finish())
+}
+
+/// Ends the session of the refresh token in field `field`.
+pub(crate) async fn end_session(
+    state: &AppState,
+    client: Client,
+    payload: Payload,
+    field: &str,
+) -> Result<(), ApiError> {
+    let refresh = token_field(payload, field)?;
+    state.gatehouse.logout(&refresh, &client.0).await?;
+    Ok(())
 }
 
 /// `POST /auth/logout/all/`: ends every session of the caller.

@@ -2,7 +2,7 @@
 //! mails a fresh link to an inactive account and says nothing about others.
 
 use domain::ports::{AccountRepository, Clock, UserRepository};
-use domain::{AuditKind, TokenPurpose};
+use domain::{AuditKind, TokenPurpose, UserId};
 
 use crate::fault::faults_into;
 use crate::{ClientInfo, Deps, Fault, Gatehouse, OneTimeTokenRejection};
@@ -20,8 +20,43 @@ impl<D: Deps> Gatehouse<D> {
     /// Consumes an activation token: the user becomes active and gets the
     /// confirmation email, in one transaction.
     pub async fn activate(&self, token: &str, client: &ClientInfo) -> Result<(), ActivateError> {
+        self.activate_token(token, None, client).await
+    }
+
+    /// `activate` for a link that also names its user (Djoser's `{uid, token}`): the
+    /// token must be that user's. A used link of a user who is active now is `Used`
+    /// (Djoser's "stale" link); of one who is not, `Invalid`.
+    pub async fn activate_user(
+        &self,
+        user: UserId,
+        token: &str,
+        client: &ClientInfo,
+    ) -> Result<(), ActivateError> {
+        match self.activate_token(token, Some(user), client).await {
+            Err(ActivateError::Token(OneTimeTokenRejection::Used)) => {
+                let active = self
+                    .users
+                    .find_by_id(user)
+                    .await?
+                    .is_some_and(|u| u.is_active);
+                Err(match active {
+                    true => OneTimeTokenRejection::Used,
+                    false => OneTimeTokenRejection::Invalid,
+                }
+                .into())
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn activate_token(
+        &self,
+        token: &str,
+        for_user: Option<UserId>,
+        client: &ClientInfo,
+    ) -> Result<(), ActivateError> {
         let record = self
-            .usable_one_time_token(token, TokenPurpose::Activation)
+            .usable_one_time_token(token, TokenPurpose::Activation, for_user)
             .await??;
         let audit = self
             .event(AuditKind::AccountActivated, client)

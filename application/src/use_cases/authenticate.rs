@@ -1,7 +1,8 @@
-//! Authenticate: an access token presented to this service, checked against the
-//! store so that logout, deactivation and password changes take effect at once.
+//! Authenticate: an access token (or a DRF-style API key) presented to this service,
+//! checked against the store so that logout, deactivation and password changes take
+//! effect at once.
 
-use domain::ports::UserRepository;
+use domain::ports::{TokenGenerator, UserRepository};
 use domain::{Claims, TokenType, User};
 use uuid::Uuid;
 
@@ -12,9 +13,11 @@ use crate::{Deps, Fault, Gatehouse, TokenRejection};
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user: User,
-    /// The session (refresh-token family) the access token belongs to.
-    pub sid: Uuid,
-    pub claims: Claims,
+    /// The session (refresh-token family) the access token belongs to; `None` for an
+    /// API key.
+    pub sid: Option<Uuid>,
+    /// The access token's claims; `None` for an API key.
+    pub claims: Option<Claims>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,12 @@ pub enum AuthenticateError {
     UserInactive,
     #[error("The user's password has been changed.")]
     PasswordChanged,
+    /// DRF's `TokenAuthentication`: no such key.
+    #[error("Invalid token.")]
+    InvalidApiKey,
+    /// DRF's `TokenAuthentication`: the key's user cannot sign in.
+    #[error("User inactive or deleted.")]
+    ApiKeyUserInactive,
     #[error(transparent)]
     Fault(Fault),
 }
@@ -55,8 +64,27 @@ impl<D: Deps> Gatehouse<D> {
         }
         Ok(Principal {
             user: state.user,
-            sid: presented.sid,
-            claims: presented.claims,
+            sid: Some(presented.sid),
+            claims: Some(presented.claims),
+        })
+    }
+
+    /// Accepts an API key while it is stored and its user is active. Keys die with a
+    /// password change, a deactivation and "log out everywhere".
+    pub async fn authenticate_api_key(&self, key: &str) -> Result<Principal, AuthenticateError> {
+        let digest = self.one_time_tokens.digest(key);
+        let user = self
+            .users
+            .by_api_key(digest)
+            .await?
+            .ok_or(AuthenticateError::InvalidApiKey)?;
+        if !user.is_active {
+            return Err(AuthenticateError::ApiKeyUserInactive);
+        }
+        Ok(Principal {
+            user,
+            sid: None,
+            claims: None,
         })
     }
 }

@@ -13,8 +13,9 @@ use crate::{ClientInfo, Deps, Fault, Gatehouse, ValidationErrors};
 #[derive(Debug, Clone)]
 pub struct ChangePasswordCommand {
     pub user: User,
-    /// The session the request comes from; kept when other sessions are revoked.
-    pub session: Uuid,
+    /// The session the request comes from, kept when other sessions are revoked;
+    /// `None` for an API key (every session ends).
+    pub session: Option<Uuid>,
     pub current_password: Password,
     /// The field the current password came in (`old_password` or `current_password`),
     /// named in its error.
@@ -58,9 +59,13 @@ impl<D: Deps> Gatehouse<D> {
         self.check_new_password(user, &command.new_password, command.new_password_field)
             .map_err(ChangePasswordError::Invalid)?;
         let password_hash = self.hasher.hash(&command.new_password).await?;
-        let revoke = match self.settings.accounts.change_revokes_other_sessions {
-            true => SessionRevocation::AllBut(command.session),
-            false => SessionRevocation::None,
+        let revoke = match (
+            self.settings.accounts.change_revokes_other_sessions,
+            command.session,
+        ) {
+            (true, Some(current)) => SessionRevocation::AllBut(current),
+            (true, None) => SessionRevocation::All,
+            (false, _) => SessionRevocation::None,
         };
         let change = PasswordChange {
             user_id: user.id,

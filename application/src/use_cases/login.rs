@@ -1,6 +1,9 @@
 //! Login: credentials in, a new session's token pair out.
 
-use domain::ports::{AuditLog, Clock, PasswordCheck, PasswordHasher, Rehash, UserRepository};
+use domain::ports::{
+    AuditLog, Clock, PasswordCheck, PasswordHasher, Rehash, SessionRepository, TokenGenerator,
+    UserRepository,
+};
 use domain::{AuditKind, Password, User};
 
 use crate::fault::faults_into;
@@ -64,50 +67,8 @@ faults_into!(LoginError);
 
 impl<D: Deps> Gatehouse<D> {
     /// Checks the credentials and opens a session.
-    ///
-    /// An unknown user costs one dummy hash verification, like a known one, so the
-    /// answer's timing does not reveal which accounts exist.
     pub async fn login(&self, command: LoginCommand) -> Result<TokenPair, LoginError> {
-        let user = match &command.identifier {
-            LoginIdentifier::Username(username) => self.users.find_by_username(username).await?,
-            LoginIdentifier::Email(email) => self.users.find_by_email(email).await?,
-        };
-        let Some(user) = user else {
-            self.hasher.verify_dummy(&command.password).await?;
-            return self
-                .login_failed(&command, None, Failure::UnknownUser)
-                .await;
-        };
-        let PasswordCheck::Match { needs_rehash } = self
-            .hasher
-            .verify(&command.password, &user.password_hash)
-            .await?
-        else {
-            return self
-                .login_failed(&command, Some(&user), Failure::WrongPassword)
-                .await;
-        };
-        if !user.is_active {
-            return self
-                .login_failed(&command, Some(&user), Failure::Inactive)
-                .await;
-        }
-        let rehash = match needs_rehash {
-            true => Some(Rehash {
-                verified: user.password_hash.clone(),
-                new: self.hasher.hash(&command.password).await?,
-            }),
-            false => None,
-        };
-        // The session starts only if the password is still the one just checked: a
-        // reset or change that committed meanwhile wins, and this login fails.
-        let current_hash = rehash
-            .as_ref()
-            .map_or(&user.password_hash, |r| &r.new)
-            .clone();
-        self.users
-            .record_login(user.id, self.clock.now(), rehash)
-            .await?;
+        let (user, current_hash) = self.check_credentials(&command).await?;
         let profile = self
             .users
             .profile(user.id)
@@ -128,13 +89,84 @@ impl<D: Deps> Gatehouse<D> {
         }
     }
 
+    /// Checks the credentials and issues a DRF-style API key (`Authorization: Token
+    /// <key>`), stored only as its digest.
+    pub async fn login_api_key(&self, command: LoginCommand) -> Result<String, LoginError> {
+        let (user, current_hash) = self.check_credentials(&command).await?;
+        let (key, digest) = self.one_time_tokens.generate();
+        let audit = self
+            .event(AuditKind::LoginSucceeded, &command.client)
+            .by_self(user.id)
+            .detail("via", "api_key");
+        if !self
+            .sessions
+            .add_api_key(user.id, digest, Some(current_hash), audit)
+            .await?
+        {
+            return self
+                .login_failed(&command, Some(&user), Failure::PasswordChanged)
+                .await;
+        }
+        Ok(key)
+    }
+
+    /// The active user the credentials name, and his password hash as it now stands
+    /// (upgraded when it needed a rehash); a failure is recorded.
+    ///
+    /// An unknown user costs one dummy hash verification, like a known one, so the
+    /// answer's timing does not reveal which accounts exist.
+    async fn check_credentials(
+        &self,
+        command: &LoginCommand,
+    ) -> Result<(User, String), LoginError> {
+        let user = match &command.identifier {
+            LoginIdentifier::Username(username) => self.users.find_by_username(username).await?,
+            LoginIdentifier::Email(email) => self.users.find_by_email(email).await?,
+        };
+        let Some(user) = user else {
+            self.hasher.verify_dummy(&command.password).await?;
+            return self.login_failed(command, None, Failure::UnknownUser).await;
+        };
+        let PasswordCheck::Match { needs_rehash } = self
+            .hasher
+            .verify(&command.password, &user.password_hash)
+            .await?
+        else {
+            return self
+                .login_failed(command, Some(&user), Failure::WrongPassword)
+                .await;
+        };
+        if !user.is_active {
+            return self
+                .login_failed(command, Some(&user), Failure::Inactive)
+                .await;
+        }
+        let rehash = match needs_rehash {
+            true => Some(Rehash {
+                verified: user.password_hash.clone(),
+                new: self.hasher.hash(&command.password).await?,
+            }),
+            false => None,
+        };
+        // The session starts only if the password is still the one just checked: a
+        // reset or change that committed meanwhile wins, and this login fails.
+        let current_hash = rehash
+            .as_ref()
+            .map_or(&user.password_hash, |r| &r.new)
+            .clone();
+        self.users
+            .record_login(user.id, self.clock.now(), rehash)
+            .await?;
+        Ok((user, current_hash))
+    }
+
     /// Records a failed attempt, and fails.
-    async fn login_failed(
+    async fn login_failed<T>(
         &self,
         command: &LoginCommand,
         user: Option<&User>,
         failure: Failure,
-    ) -> Result<TokenPair, LoginError> {
+    ) -> Result<T, LoginError> {
         let (key, identifier) = command.identifier.audit_detail();
         let mut event = self
             .event(AuditKind::LoginFailed, &command.client)

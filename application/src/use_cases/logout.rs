@@ -1,6 +1,6 @@
 //! Logout: end one session by its refresh token, or every session of a user.
 
-use domain::ports::{Clock, SessionRepository};
+use domain::ports::{Clock, SessionRepository, TokenGenerator};
 use domain::{AuditKind, TokenType, UserId};
 
 use crate::fault::faults_into;
@@ -37,7 +37,24 @@ impl<D: Deps> Gatehouse<D> {
         Ok(())
     }
 
-    /// Revokes every session of the user ("log out everywhere").
+    /// DRF's token logout: deletes the user's API key `key`, or every one of his keys
+    /// when he signed in otherwise (Djoser deletes "the user's token"); returns how
+    /// many.
+    pub async fn logout_api_keys(
+        &self,
+        user: UserId,
+        key: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<u64, Fault> {
+        let only = key.map(|key| self.one_time_tokens.digest(key));
+        let audit = self
+            .event(AuditKind::Logout, client)
+            .by_self(user)
+            .detail("via", "api_key");
+        Ok(self.sessions.delete_api_keys(user, only, audit).await?)
+    }
+
+    /// Revokes every session and API key of the user ("log out everywhere").
     pub async fn logout_all(&self, user_id: UserId, client: &ClientInfo) -> Result<u64, Fault> {
         let audit = self.event(AuditKind::LogoutAll, client).by_self(user_id);
         Ok(self

@@ -4,7 +4,7 @@
 use domain::ports::{
     AccountRepository, Clock, PasswordChange, PasswordHasher, SessionRevocation, UserRepository,
 };
-use domain::{AuditKind, Password, TokenPurpose};
+use domain::{AuditKind, Password, TokenPurpose, UserId};
 
 use crate::fault::faults_into;
 use crate::{ClientInfo, Deps, Fault, Gatehouse, OneTimeTokenRejection, ValidationErrors};
@@ -69,8 +69,26 @@ impl<D: Deps> Gatehouse<D> {
         &self,
         command: ConfirmResetCommand,
     ) -> Result<(), ConfirmResetError> {
+        self.confirm_reset_token(command, None).await
+    }
+
+    /// `confirm_password_reset` for a link that also names its user (Djoser's `{uid,
+    /// token, new_password}`): the token must be that user's.
+    pub async fn confirm_password_reset_for(
+        &self,
+        user: UserId,
+        command: ConfirmResetCommand,
+    ) -> Result<(), ConfirmResetError> {
+        self.confirm_reset_token(command, Some(user)).await
+    }
+
+    async fn confirm_reset_token(
+        &self,
+        command: ConfirmResetCommand,
+        for_user: Option<UserId>,
+    ) -> Result<(), ConfirmResetError> {
         let record = self
-            .usable_one_time_token(&command.token, TokenPurpose::Reset)
+            .usable_one_time_token(&command.token, TokenPurpose::Reset, for_user)
             .await??;
         let user = self
             .users

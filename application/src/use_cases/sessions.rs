@@ -1,10 +1,11 @@
 //! Sessions: the signed-in user lists his live sessions and ends any of them.
 
-use domain::ports::{Clock, SessionRepository};
+use domain::ports::{Clock, SessionRepository, UserRepository};
 use domain::{AuditKind, SessionSummary, UserId};
 use uuid::Uuid;
 
-use crate::{ClientInfo, Deps, Fault, Gatehouse};
+use crate::use_cases::authenticate::AuthenticateError;
+use crate::{Caller, ClientInfo, Deps, Fault, Gatehouse, TokenPair};
 
 /// A session, and whether the caller is using it.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,15 +16,41 @@ pub struct SessionView {
 
 impl<D: Deps> Gatehouse<D> {
     /// The user's live sessions, newest first; `current` marks the caller's.
-    pub async fn sessions(&self, user: UserId, current: Uuid) -> Result<Vec<SessionView>, Fault> {
+    pub async fn sessions(
+        &self,
+        user: UserId,
+        current: Option<Uuid>,
+    ) -> Result<Vec<SessionView>, Fault> {
         let sessions = self.sessions.list_live(user, self.clock.now()).await?;
         Ok(sessions
             .into_iter()
             .map(|session| SessionView {
-                current: session.id == current,
+                current: Some(session.id) == current,
                 session,
             })
             .collect())
+    }
+
+    /// Opens another session for a signed-in user (seed 002's `tokens`), with claims
+    /// read afresh; recorded as a login.
+    pub async fn open_session(
+        &self,
+        caller: impl Into<Caller<'_>>,
+    ) -> Result<TokenPair, AuthenticateError> {
+        let caller = caller.into();
+        let profile = self
+            .users
+            .profile(caller.user.id)
+            .await?
+            .filter(|p| p.user.is_active)
+            .ok_or(AuthenticateError::UserNotFound)?;
+        let audit = self
+            .event(AuditKind::LoginSucceeded, caller.client)
+            .by_self(caller.user.id)
+            .detail("via", "session");
+        self.start_session(&profile, caller.client, None, Some(audit))
+            .await?
+            .ok_or(AuthenticateError::UserNotFound)
     }
 
     /// Ends one of the user's live sessions; `false` when he has none with that id.

@@ -220,6 +220,8 @@ struct StoreState {
     next_audit_id: i64,
     /// The audit trail, in the order it was written.
     audit: Vec<AuditRecord>,
+    /// API keys: digest and owner.
+    api_keys: Vec<(Vec<u8>, UserId)>,
 }
 
 impl std::fmt::Debug for StoreState {
@@ -235,6 +237,12 @@ impl std::fmt::Debug for StoreState {
 }
 
 impl StoreState {
+    fn delete_api_keys_where(&mut self, doomed: impl Fn(&(Vec<u8>, UserId)) -> bool) -> u64 {
+        let before = self.api_keys.len();
+        self.api_keys.retain(|key| !doomed(key));
+        (before - self.api_keys.len()) as u64
+    }
+
     /// Appends an event to the audit trail, in the transaction of the caller's write;
     /// the client's ip and user agent are cut to their columns' widths.
     fn record(&mut self, mut event: AuditEvent) {
@@ -871,6 +879,12 @@ impl UserRepository for InMemoryUsers {
         Ok(self.0.user(id))
     }
 
+    async fn by_api_key(&self, digest: Vec<u8>) -> Result<Option<User>, RepositoryError> {
+        let state = self.0.state();
+        let owner = state.api_keys.iter().find(|(d, _)| *d == digest);
+        Ok(owner.and_then(|(_, user)| state.users.get(user).cloned()))
+    }
+
     async fn find_by_username(&self, username: &str) -> Result<Option<User>, RepositoryError> {
         Ok(self.0.user_by_username(username))
     }
@@ -1081,6 +1095,7 @@ impl AccountRepository for InMemoryAccounts {
             SessionRevocation::All => state.revoke_where(change.at, |t| t.user_id == user_id),
         };
         state.queue_email(user_id, EmailKind::PasswordChanged)?;
+        state.delete_api_keys_where(|(_, owner)| *owner == user_id);
         state.record(change.audit);
         Ok(true)
     }
@@ -1241,6 +1256,7 @@ impl AdminRepository for InMemoryAdmin {
             state.retire_one_time_tokens(id, TokenPurpose::Activation, at);
             if !is_active {
                 state.revoke_where(at, |t| t.user_id == id);
+                state.delete_api_keys_where(|(_, owner)| *owner == id);
             }
         }
         if let Some(groups) = patch.groups {
@@ -1534,8 +1550,44 @@ impl SessionRepository for InMemorySessions {
     ) -> Result<u64, RepositoryError> {
         let mut state = self.0.state();
         let revoked = state.revoke_where(at, |t| t.user_id == user_id && Some(t.family_id) != keep);
+        state.delete_api_keys_where(|(_, owner)| *owner == user_id);
         state.record(audit);
         Ok(revoked)
+    }
+
+    async fn add_api_key(
+        &self,
+        user_id: UserId,
+        digest: Vec<u8>,
+        password_hash: Option<String>,
+        audit: AuditEvent,
+    ) -> Result<bool, RepositoryError> {
+        let mut state = self.0.state();
+        if let Some(hash) = password_hash {
+            let current = state.users.get(&user_id);
+            if !current.is_some_and(|u| u.is_active && u.password_hash == hash) {
+                return Ok(false);
+            }
+        }
+        state.api_keys.push((digest, user_id));
+        state.record(audit);
+        Ok(true)
+    }
+
+    async fn delete_api_keys(
+        &self,
+        owner: UserId,
+        only: Option<Vec<u8>>,
+        audit: AuditEvent,
+    ) -> Result<u64, RepositoryError> {
+        let mut state = self.0.state();
+        let deleted = state.delete_api_keys_where(|(digest, user)| {
+            *user == owner && only.as_ref().is_none_or(|d| d == digest)
+        });
+        if deleted > 0 {
+            state.record(audit);
+        }
+        Ok(deleted)
     }
 
     async fn list_live(

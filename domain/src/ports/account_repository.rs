@@ -82,8 +82,8 @@ pub trait AccountRepository: Clone + Send + Sync + 'static {
         audit: AuditEvent,
     ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
 
-    /// Sets the password and `password_changed_at`, revokes sessions as asked, retires
-    /// every unused reset token of the user, queues the "password changed" email and
+    /// Sets the password and `password_changed_at`, revokes sessions as asked, deletes
+    /// every API key of the user, retires every unused reset token of the user, queues the "password changed" email and
     /// records the change's audit event.
     /// `false` (nothing changes) when `consume_token` was consumed meanwhile or the
     /// password is no longer `replaces_hash`.

@@ -65,8 +65,8 @@ pub trait AdminRepository: Clone + Send + Sync + 'static {
         audit: AuditEvent,
     ) -> impl Future<Output = Result<AdminUser, AdminWriteError>> + Send;
 
-    /// Applies the patch in one transaction. Deactivating a user ends his sessions and
-    /// his pending activation; activating him ends the pending activation too.
+    /// Applies the patch in one transaction. Deactivating a user ends his sessions, API
+    /// keys and pending activation; activating him ends the pending activation too.
     fn update_user(
         &self,
         id: UserId,

@@ -10,7 +10,8 @@ use crate::{
     SessionSummary, UserId,
 };
 
-/// Stores issued refresh tokens.
+/// Stores issued refresh tokens, and the DRF-style API keys that stand for a session
+/// where a client uses `Authorization: Token <key>`.
 ///
 /// # Errors
 /// `RepositoryError::Unavailable` when the store cannot be reached in time,
@@ -63,8 +64,8 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
         audit: AuditEvent,
     ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
 
-    /// Revokes every live token of the user, except those of `keep` when given, and
-    /// records `audit`.
+    /// Revokes every live token of the user, except those of `keep` when given, deletes
+    /// all his API keys, and records `audit`.
     fn revoke_all_for_user(
         &self,
         user_id: UserId,
@@ -89,6 +90,26 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
         at: DateTime<Utc>,
         audit: AuditEvent,
     ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
+
+    /// Stores an API key by its digest, and records `audit`. With `password_hash`, only
+    /// while the user is active and that is still his hash (`false` otherwise), under
+    /// the same lock as `start`.
+    fn add_api_key(
+        &self,
+        user_id: UserId,
+        digest: Vec<u8>,
+        password_hash: Option<String>,
+        audit: AuditEvent,
+    ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
+
+    /// Deletes the owner's API key with digest `only`, or all his keys without it;
+    /// returns how many, and records `audit` only if there was one.
+    fn delete_api_keys(
+        &self,
+        owner: UserId,
+        only: Option<Vec<u8>>,
+        audit: AuditEvent,
+    ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
 
     /// Deletes rows whose expiry has passed; returns how many.
     fn purge_expired(

@@ -100,6 +100,12 @@ pub trait UserRepository: Clone + Send + Sync + 'static {
         sid: Uuid,
     ) -> impl Future<Output = Result<Option<AuthState>, RepositoryError>> + Send;
 
+    /// The owner of the API key with this digest.
+    fn by_api_key(
+        &self,
+        digest: Vec<u8>,
+    ) -> impl Future<Output = Result<Option<User>, RepositoryError>> + Send;
+
     /// Applies the changes and records `audit`; an empty change writes nothing.
     fn update_profile(
         &self,
