@@ -209,7 +209,7 @@ const ROUTES: &[(&str, Build)] = &[
     ("/api/v1/auth/refresh_token", obtain_pair),
     ("/api/v1/auth/forgot_password", reset_password),
     ("/api/v1/auth/reset_password", v1_reset_password),
-    ("/api/v1/auth/change_password", change_password),
+    ("/api/v1/auth/change_password", v1_change_password),
     ("/api/v1/auth/logout", v1_logout),
     ("/api/v1/auth/session", v1_session),
     ("/api/v1/auth/tokens", v1_tokens),
@@ -451,6 +451,13 @@ fn v1_access_token(path: &str) -> Resource {
 fn v1_reset_password(path: &str) -> Resource {
     Endpoint::new(path, "Reset Password")
         .post(credentials::reset_password)
+        .build()
+}
+
+fn v1_change_password(path: &str) -> Resource {
+    Endpoint::new(path, "Change Password")
+        .authenticated()
+        .post(credentials::change_password)
         .build()
 }
 

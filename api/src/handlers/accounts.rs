@@ -12,7 +12,7 @@ use crate::body::{Char, Fields, Payload};
 use crate::errors::ApiError;
 use crate::startup::AppState;
 
-fn detail(message: &str) -> HttpResponse {
+pub(crate) fn detail(message: &str) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "detail": message }))
 }
 
@@ -89,20 +89,28 @@ pub async fn change_password(
     caller: Authenticated,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    change_password_with(&state, caller, payload).await?;
-    Ok(detail("Password updated successfully."))
+    change_password_with(
+        &state,
+        caller,
+        payload,
+        &["current_password", "old_password"],
+    )
+    .await?;
+    Ok(detail(PASSWORD_UPDATED))
 }
 
-/// Changes the caller's password from a `{old_password or current_password,
-/// new_password}` body.
+pub(crate) const PASSWORD_UPDATED: &str = "Password updated successfully.";
+
+/// Changes the caller's password from a body with the current password in the first
+/// of `current_names` sent (named after the last when none is) and `new_password`.
 pub(crate) async fn change_password_with(
     state: &AppState,
     caller: Authenticated,
     payload: Payload,
+    current_names: &[&'static str],
 ) -> Result<(), ApiError> {
     let mut fields = payload.fields();
-    let (current_field, current) =
-        password_field(&mut fields, &["current_password", "old_password"]);
+    let (current_field, current) = password_field(&mut fields, current_names);
     let (new_field, new) = password_field(&mut fields, &["new_password"]);
     fields.finish()?;
     let (Some(current_password), Some(new_password)) = (current, new) else {

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::auth::{Authenticated, Client};
 use crate::body::{Char, Payload};
 use crate::errors::ApiError;
-use crate::handlers::accounts::reset_with;
+use crate::handlers::accounts::{PASSWORD_UPDATED, change_password_with, detail, reset_with};
 use crate::handlers::register::registered;
 use crate::handlers::sessions::summary;
 use crate::handlers::tokens::{end_session, refreshed};
@@ -59,6 +59,20 @@ pub async fn reset_password(
     let mut fields = payload.fields();
     let token = fields.char("token", Char::REQUIRED);
     reset_with(&state, client, token, fields).await
+}
+
+/// `POST /api/v1/auth/change_password` — `{current_password, new_password}`.
+///
+/// # Responses
+/// 200 `{detail}`; 400 `{"current_password": ["Invalid password."]}`, Django's
+/// messages on `new_password`; 401.
+pub async fn change_password(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    change_password_with(&state, caller, payload, &["current_password"]).await?;
+    Ok(detail(PASSWORD_UPDATED))
 }
 
 /// `POST /api/v1/auth/logout` — `{refresh_token}`: ends that session.

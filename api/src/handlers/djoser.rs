@@ -70,7 +70,7 @@ pub async fn set_password(
     caller: Authenticated,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    change_password_with(&state, caller, payload).await?;
+    change_password_with(&state, caller, payload, &["current_password"]).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

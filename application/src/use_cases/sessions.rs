@@ -48,7 +48,10 @@ impl<D: Deps> Gatehouse<D> {
             .event(AuditKind::LoginSucceeded, caller.client)
             .by_self(caller.user.id)
             .detail("via", "session");
-        self.start_session(&profile, caller.client, None, Some(audit))
+        // Stored only while he is active with the password just read: a deactivation
+        // or password change committing meanwhile wins.
+        let hash = Some(profile.user.password_hash.clone());
+        self.start_session(&profile, caller.client, hash, Some(audit))
             .await?
             .ok_or(AuthenticateError::UserNotFound)
     }

@@ -827,6 +827,21 @@ impl InMemoryStore {
             .cloned()
             .collect()
     }
+
+    /// Every stored API key: its digest and its owner, in the order they were stored.
+    pub fn api_keys(&self) -> Vec<(Vec<u8>, UserId)> {
+        self.state().api_keys.clone()
+    }
+
+    /// The digests of the user's stored API keys, in the order they were stored.
+    pub fn api_keys_of(&self, id: UserId) -> Vec<Vec<u8>> {
+        self.state()
+            .api_keys
+            .iter()
+            .filter(|(_, owner)| *owner == id)
+            .map(|(digest, _)| digest.clone())
+            .collect()
+    }
 }
 
 /// `UserRepository` over the in-memory store.
