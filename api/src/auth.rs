@@ -30,7 +30,7 @@ const API_KEY_TYPE: &[u8] = b"Token";
 
 /// What the `Authorization` header presents.
 #[derive(Debug, PartialEq, Eq)]
-enum Credential<'a> {
+pub(crate) enum Credential<'a> {
     Jwt(&'a [u8]),
     ApiKey(&'a [u8]),
 }
@@ -38,7 +38,10 @@ enum Credential<'a> {
 /// The header read as DRF's authentication classes read it, JWT first: no header, or
 /// a first word that is neither a configured JWT type nor `Token`, means "no
 /// credentials"; a known type must be followed by exactly one token.
-fn credential<'a>(header: &'a [u8], header_types: &[String]) -> Result<Credential<'a>, ApiError> {
+pub(crate) fn credential<'a>(
+    header: &'a [u8],
+    header_types: &[String],
+) -> Result<Credential<'a>, ApiError> {
     let parts: Vec<&[u8]> = header
         .split(|b| b.is_ascii_whitespace())
         .filter(|part| !part.is_empty())
@@ -139,8 +142,15 @@ fn client_info(req: &HttpRequest) -> ClientInfo {
             .take(MAX_USER_AGENT_CHARS)
             .collect()
     });
-    let ip = req.peer_addr().map(|addr| addr.ip().to_string());
-    ClientInfo { user_agent, ip }
+    // The address the throttle counts: behind a trusted proxy, the forwarded one.
+    let ip = match req.app_data::<web::Data<AppState>>() {
+        Some(state) => state.throttle.client_ip(req),
+        None => req.peer_addr().map(|addr| addr.ip()),
+    };
+    ClientInfo {
+        user_agent,
+        ip: ip.map(|ip| ip.to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -71,6 +71,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("Service temporarily unavailable, try again later.")]
     Unavailable,
+    /// 429, DRF's `Throttled`, with the seconds until a request would be allowed.
+    #[error("Request was throttled. Expected available in {wait} second{}.", if *wait == 1 { "" } else { "s" })]
+    Throttled { wait: u64 },
     #[error("A server error occurred.")]
     Internal(#[source] anyhow::Error),
 }
@@ -127,6 +130,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -143,6 +147,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable => {
                 response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::Throttled { wait } => {
+                response.insert_header((header::RETRY_AFTER, wait.to_string()));
             }
             _ => {}
         }

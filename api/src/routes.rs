@@ -1,6 +1,8 @@
 //! The route table: every path Gatehouse serves, in one place. Paths are matched with
 //! and without their trailing slash (`NormalizePath` trims it before routing).
 
+use std::collections::HashMap;
+
 use actix_web::http::Method;
 use actix_web::http::header::ALLOW;
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, web};
@@ -12,6 +14,7 @@ use crate::handlers::{
     accounts, admin_groups, admin_users, api_keys, audit, credentials, djoser, health, jwks, me,
     register, sessions, tokens,
 };
+use crate::throttle::Scope;
 
 /// DRF's order for the `Allow` header.
 const METHOD_ORDER: [Method; 7] = [
@@ -38,6 +41,7 @@ pub struct Endpoint {
     resource: Resource,
     methods: Vec<Method>,
     authenticated: bool,
+    scope: Option<Scope>,
 }
 
 impl Endpoint {
@@ -47,7 +51,14 @@ impl Endpoint {
             resource: web::resource(path),
             methods: Vec::new(),
             authenticated: false,
+            scope: None,
         }
+    }
+
+    /// Requests also count against the rate of `scope` (DRF's `throttle_scope`).
+    pub fn throttled(mut self, scope: Scope) -> Self {
+        self.scope = Some(scope);
+        self
     }
 
     /// Every method needs a signed-in caller. As in DRF, authentication comes before
@@ -150,7 +161,7 @@ impl Endpoint {
 }
 
 /// Builds the endpoint serving one path.
-type Build = fn(&str) -> Resource;
+type Build = fn(&str) -> Endpoint;
 
 /// Every route: SPEC §5.1's canonical paths and §5.2's aliases, each a path and the
 /// endpoint that serves it, so an alias is one line that reuses its canonical
@@ -220,277 +231,250 @@ const ROUTES: &[(&str, Build)] = &[
 
 /// Every route, ready to mount.
 pub fn endpoints() -> Vec<Resource> {
-    ROUTES.iter().map(|(path, build)| build(path)).collect()
+    ROUTES
+        .iter()
+        .map(|(path, build)| build(path).build())
+        .collect()
 }
 
-fn obtain_pair(path: &str) -> Resource {
+/// The throttle scope of each route that has one, by route pattern: an alias counts
+/// against its canonical route's scope because it is built by the same function.
+pub fn scopes() -> HashMap<&'static str, Scope> {
+    ROUTES
+        .iter()
+        .filter_map(|(path, build)| build(path).scope.map(|scope| (*path, scope)))
+        .collect()
+}
+
+fn obtain_pair(path: &str) -> Endpoint {
     Endpoint::new(path, "Token Obtain Pair")
+        .throttled(Scope::Login)
         .post(tokens::obtain)
-        .build()
 }
 
-fn refresh(path: &str) -> Resource {
-    Endpoint::new(path, "Token Refresh")
-        .post(tokens::refresh)
-        .build()
+fn refresh(path: &str) -> Endpoint {
+    Endpoint::new(path, "Token Refresh").post(tokens::refresh)
 }
 
-fn verify(path: &str) -> Resource {
-    Endpoint::new(path, "Token Verify")
-        .post(tokens::verify)
-        .build()
+fn verify(path: &str) -> Endpoint {
+    Endpoint::new(path, "Token Verify").post(tokens::verify)
 }
 
-fn blacklist(path: &str) -> Resource {
-    Endpoint::new(path, "Token Blacklist")
-        .post(tokens::blacklist)
-        .build()
+fn blacklist(path: &str) -> Endpoint {
+    Endpoint::new(path, "Token Blacklist").post(tokens::blacklist)
 }
 
-fn api_key_login(path: &str) -> Resource {
+fn api_key_login(path: &str) -> Endpoint {
     Endpoint::new(path, "Token Create")
+        .throttled(Scope::Login)
         .post(api_keys::login)
-        .build()
 }
 
-fn api_key_logout(path: &str) -> Resource {
+fn api_key_logout(path: &str) -> Endpoint {
     Endpoint::new(path, "Token Destroy")
         .authenticated()
         .post(api_keys::logout)
-        .build()
 }
 
-fn logout(path: &str) -> Resource {
-    Endpoint::new(path, "Logout").post(tokens::logout).build()
+fn logout(path: &str) -> Endpoint {
+    Endpoint::new(path, "Logout").post(tokens::logout)
 }
 
-fn logout_all(path: &str) -> Resource {
+fn logout_all(path: &str) -> Endpoint {
     Endpoint::new(path, "Logout All")
         .authenticated()
         .post(tokens::logout_all)
-        .build()
 }
 
-fn register(path: &str) -> Resource {
+fn register(path: &str) -> Endpoint {
     Endpoint::new(path, "Register")
+        .throttled(Scope::Register)
         .post(register::register)
-        .build()
 }
 
-fn resend_activation(path: &str) -> Resource {
+fn resend_activation(path: &str) -> Endpoint {
     Endpoint::new(path, "Resend Activation")
+        .throttled(Scope::PasswordReset)
         .post(accounts::resend_activation)
-        .build()
 }
 
-fn activate(path: &str) -> Resource {
-    Endpoint::new(path, "Activate")
-        .post(accounts::activate)
-        .build()
+fn activate(path: &str) -> Endpoint {
+    Endpoint::new(path, "Activate").post(accounts::activate)
 }
 
-fn change_password(path: &str) -> Resource {
+fn change_password(path: &str) -> Endpoint {
     Endpoint::new(path, "Change Password")
         .authenticated()
         .post(accounts::change_password)
-        .build()
 }
 
-fn reset_password(path: &str) -> Resource {
+fn reset_password(path: &str) -> Endpoint {
     Endpoint::new(path, "Reset Password")
+        .throttled(Scope::PasswordReset)
         .post(accounts::request_reset)
-        .build()
 }
 
-fn reset_password_confirm(path: &str) -> Resource {
-    Endpoint::new(path, "Reset Password Confirm")
-        .post(accounts::confirm_reset)
-        .build()
+fn reset_password_confirm(path: &str) -> Endpoint {
+    Endpoint::new(path, "Reset Password Confirm").post(accounts::confirm_reset)
 }
 
-fn sessions(path: &str) -> Resource {
+fn sessions(path: &str) -> Endpoint {
     Endpoint::new(path, "Sessions")
         .authenticated()
         .get(sessions::list)
-        .build()
 }
 
-fn session(path: &str) -> Resource {
+fn session(path: &str) -> Endpoint {
     Endpoint::new(path, "Session")
         .authenticated()
         .delete(sessions::end)
-        .build()
 }
 
-fn me(path: &str) -> Resource {
+fn me(path: &str) -> Endpoint {
     Endpoint::new(path, "Me")
         .authenticated()
         .get(me::get)
         .put(me::update)
         .patch(me::update)
         .delete(me::delete)
-        .build()
 }
 
-fn djoser_set_password(path: &str) -> Resource {
+fn djoser_set_password(path: &str) -> Endpoint {
     Endpoint::new(path, "Set Password")
         .authenticated()
         .post(djoser::set_password)
-        .build()
 }
 
-fn djoser_reset_password(path: &str) -> Resource {
+fn djoser_reset_password(path: &str) -> Endpoint {
     Endpoint::new(path, "Reset Password")
+        .throttled(Scope::PasswordReset)
         .post(djoser::reset_password)
-        .build()
 }
 
-fn djoser_reset_password_confirm(path: &str) -> Resource {
-    Endpoint::new(path, "Reset Password Confirm")
-        .post(djoser::reset_password_confirm)
-        .build()
+fn djoser_reset_password_confirm(path: &str) -> Endpoint {
+    Endpoint::new(path, "Reset Password Confirm").post(djoser::reset_password_confirm)
 }
 
-fn djoser_activation(path: &str) -> Resource {
-    Endpoint::new(path, "Activation")
-        .post(djoser::activation)
-        .build()
+fn djoser_activation(path: &str) -> Endpoint {
+    Endpoint::new(path, "Activation").post(djoser::activation)
 }
 
-fn djoser_resend_activation(path: &str) -> Resource {
+fn djoser_resend_activation(path: &str) -> Endpoint {
     Endpoint::new(path, "Resend Activation")
+        .throttled(Scope::PasswordReset)
         .post(djoser::resend_activation)
-        .build()
 }
 
-fn user_list(path: &str) -> Resource {
+fn user_list(path: &str) -> Endpoint {
     Endpoint::new(path, "User List")
         .authenticated()
         .get(admin_users::list)
         .post(admin_users::create)
-        .build()
 }
 
-fn user_set_password(path: &str) -> Resource {
+fn user_set_password(path: &str) -> Endpoint {
     Endpoint::new(path, "Set Password")
         .authenticated()
         .post(admin_users::set_password)
-        .build()
 }
 
-fn user_logout(path: &str) -> Resource {
+fn user_logout(path: &str) -> Endpoint {
     Endpoint::new(path, "Logout User")
         .authenticated()
         .post(admin_users::logout)
-        .build()
 }
 
-fn user_instance(path: &str) -> Resource {
+fn user_instance(path: &str) -> Endpoint {
     Endpoint::new(path, "User Instance")
         .authenticated()
         .get(admin_users::retrieve)
         .put(admin_users::update)
         .patch(admin_users::partial_update)
         .delete(admin_users::destroy)
-        .build()
 }
 
-fn group_list(path: &str) -> Resource {
+fn group_list(path: &str) -> Endpoint {
     Endpoint::new(path, "Group List")
         .authenticated()
         .get(admin_groups::list_groups)
         .post(admin_groups::create_group)
-        .build()
 }
 
-fn group_instance(path: &str) -> Resource {
+fn group_instance(path: &str) -> Endpoint {
     Endpoint::new(path, "Group Instance")
         .authenticated()
         .get(admin_groups::retrieve_group)
         .put(admin_groups::update_group)
         .patch(admin_groups::partial_update_group)
         .delete(admin_groups::destroy_group)
-        .build()
 }
 
-fn permission_list(path: &str) -> Resource {
+fn permission_list(path: &str) -> Endpoint {
     Endpoint::new(path, "Permission List")
         .authenticated()
         .get(admin_groups::list_permissions)
         .post(admin_groups::create_permission)
-        .build()
 }
 
-fn permission_instance(path: &str) -> Resource {
+fn permission_instance(path: &str) -> Endpoint {
     Endpoint::new(path, "Permission Instance")
         .authenticated()
         .get(admin_groups::retrieve_permission)
         .delete(admin_groups::destroy_permission)
-        .build()
 }
 
-fn audit_list(path: &str) -> Resource {
+fn audit_list(path: &str) -> Endpoint {
     Endpoint::new(path, "Audit Event List")
         .authenticated()
         .get(audit::list)
-        .build()
 }
 
-fn v1_register(path: &str) -> Resource {
+fn v1_register(path: &str) -> Endpoint {
     Endpoint::new(path, "Register Credentials")
+        .throttled(Scope::Register)
         .post(credentials::register)
-        .build()
 }
 
-fn v1_access_token(path: &str) -> Resource {
-    Endpoint::new(path, "Access Token")
-        .post(credentials::access_token)
-        .build()
+fn v1_access_token(path: &str) -> Endpoint {
+    Endpoint::new(path, "Access Token").post(credentials::access_token)
 }
 
-fn v1_reset_password(path: &str) -> Resource {
-    Endpoint::new(path, "Reset Password")
-        .post(credentials::reset_password)
-        .build()
+fn v1_reset_password(path: &str) -> Endpoint {
+    Endpoint::new(path, "Reset Password").post(credentials::reset_password)
 }
 
-fn v1_change_password(path: &str) -> Resource {
+fn v1_change_password(path: &str) -> Endpoint {
     Endpoint::new(path, "Change Password")
         .authenticated()
         .post(credentials::change_password)
-        .build()
 }
 
-fn v1_logout(path: &str) -> Resource {
-    Endpoint::new(path, "Logout")
-        .post(credentials::logout)
-        .build()
+fn v1_logout(path: &str) -> Endpoint {
+    Endpoint::new(path, "Logout").post(credentials::logout)
 }
 
-fn v1_session(path: &str) -> Resource {
+fn v1_session(path: &str) -> Endpoint {
     Endpoint::new(path, "Session")
         .authenticated()
         .get(credentials::session)
-        .build()
 }
 
-fn v1_tokens(path: &str) -> Resource {
+fn v1_tokens(path: &str) -> Endpoint {
     Endpoint::new(path, "Tokens")
         .authenticated()
         .get(credentials::tokens)
-        .build()
 }
 
-fn jwks(path: &str) -> Resource {
-    Endpoint::new(path, "JWKS").get(jwks::jwks).build()
+fn jwks(path: &str) -> Endpoint {
+    Endpoint::new(path, "JWKS").get(jwks::jwks)
 }
 
-fn healthz(path: &str) -> Resource {
-    Endpoint::new(path, "Health").get(health::healthz).build()
+fn healthz(path: &str) -> Endpoint {
+    Endpoint::new(path, "Health").get(health::healthz)
 }
 
-fn readyz(path: &str) -> Resource {
-    Endpoint::new(path, "Readiness").get(health::readyz).build()
+fn readyz(path: &str) -> Endpoint {
+    Endpoint::new(path, "Readiness").get(health::readyz)
 }
 
 /// Unknown paths: DRF's 404.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use domain::throttle::Rate;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 
@@ -182,36 +183,10 @@ pub enum ThrottleBackend {
     Redis,
 }
 
-/// A DRF throttle rate, `"N/second|minute|hour|day"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub requests: u32,
-    pub period: Duration,
-}
-
-impl<'de> Deserialize<'de> for Rate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        parse_rate(&raw).map_err(serde::de::Error::custom)
-    }
-}
-
-fn parse_rate(raw: &str) -> Result<Rate, String> {
-    let invalid = || format!("invalid rate {raw:?}: expected \"N/second|minute|hour|day\"");
-    let (count, period) = raw.split_once('/').ok_or_else(invalid)?;
-    let requests = count.trim().parse().map_err(|_| invalid())?;
-    // DRF reads only the period's first letter.
-    let seconds = match period.trim().chars().next() {
-        Some('s') => 1,
-        Some('m') => 60,
-        Some('h') => 3600,
-        Some('d') => 86_400,
-        _ => return Err(invalid()),
-    };
-    Ok(Rate {
-        requests,
-        period: Duration::from_secs(seconds),
-    })
+/// A DRF throttle rate, read from `"N/second|minute|hour|day"`.
+fn rate<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Rate, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    Rate::parse(&raw).map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,11 +196,25 @@ pub struct ThrottleSettings {
     pub backend: ThrottleBackend,
     #[serde(default)]
     pub redis_url: Option<SecretString>,
+    #[serde(deserialize_with = "rate")]
     pub anon: Rate,
+    #[serde(deserialize_with = "rate")]
     pub user: Rate,
+    #[serde(deserialize_with = "rate")]
     pub login: Rate,
+    /// Logins per account identifier (username or email), from any address.
+    #[serde(deserialize_with = "rate")]
+    pub login_account: Rate,
+    #[serde(deserialize_with = "rate")]
     pub register: Rate,
+    /// Reset requests and activation resends.
+    #[serde(deserialize_with = "rate")]
     pub password_reset: Rate,
+    /// Where the shared (Redis) counters live; tests use one prefix each.
+    pub key_prefix: String,
+    /// Refuse logins (503) while the shared store is unreachable, rather than let
+    /// them through unthrottled.
+    pub fail_closed_login: bool,
     #[serde(deserialize_with = "proxies")]
     pub trusted_proxies: Vec<IpAddr>,
 }
@@ -666,26 +655,6 @@ mod tests {
             &[GOOD_KEY, ("GATEHOUSE__PASSWORDS__BCRYPT_COST", "4")],
         );
         assert!(message.contains("passwords.bcrypt_cost"), "{message}");
-    }
-
-    #[test]
-    fn rates_read_like_drf() {
-        assert_eq!(
-            parse_rate("5/minute").unwrap(),
-            Rate {
-                requests: 5,
-                period: Duration::from_secs(60)
-            }
-        );
-        assert_eq!(
-            parse_rate("10/h").unwrap(),
-            Rate {
-                requests: 10,
-                period: Duration::from_secs(3600)
-            }
-        );
-        assert!(parse_rate("ten/minute").is_err());
-        assert!(parse_rate("5").is_err());
     }
 
     #[test]

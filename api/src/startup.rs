@@ -13,15 +13,17 @@ use infrastructure::email::{
     EmailComposer, EmailTemplates, LogMailer, Outbox, OutboxSettings, OutboxWorker, SmtpMailer,
     SmtpSettings,
 };
+use infrastructure::throttle::{MemoryRateLimiter, RateLimiterStore, RedisRateLimiter};
 use infrastructure::{
     BcryptPasswordHasher, JwtSettings, JwtTokenCodec, PgAccountRepository, PgAdminRepository,
     PgAuditLog, PgPool, PgSessionRepository, PgUserRepository, Sha256TokenGenerator,
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
 
 use crate::errors::ApiError;
-use crate::settings::Settings;
+use crate::settings::{Settings, ThrottleBackend, ThrottleSettings};
+use crate::throttle::{self, Throttle};
 use crate::{middleware, routes};
 
 /// The production adapters.
@@ -49,6 +51,7 @@ pub struct AppState {
     pub outbox: Outbox,
     /// Answer a reset request for an unknown address with 404.
     pub reveal_unknown_email: bool,
+    pub throttle: Throttle,
 }
 
 fn chrono_duration(duration: std::time::Duration) -> anyhow::Result<chrono::Duration> {
@@ -125,6 +128,36 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         header_types: jwt.auth_header_types.clone(),
         outbox,
         reveal_unknown_email: email.reveal_unknown_email,
+        throttle: Throttle::new(
+            &settings.throttle,
+            rate_limiter(&settings.throttle)?,
+            routes::scopes(),
+        ),
+    })
+}
+
+/// How long a throttle check waits for Redis before letting the request through.
+const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The most clients the in-process throttle tracks at once.
+const MEMORY_THROTTLE_KEYS: usize = 100_000;
+
+fn rate_limiter(settings: &ThrottleSettings) -> anyhow::Result<RateLimiterStore> {
+    Ok(match settings.backend {
+        ThrottleBackend::Memory => {
+            RateLimiterStore::Memory(MemoryRateLimiter::new(MEMORY_THROTTLE_KEYS))
+        }
+        ThrottleBackend::Redis => {
+            let url = settings
+                .redis_url
+                .as_ref()
+                .context("throttle.backend = \"redis\" needs throttle.redis_url (REDIS_URL)")?;
+            RateLimiterStore::Redis(Box::new(RedisRateLimiter::new(
+                url.expose_secret(),
+                &settings.key_prefix,
+                REDIS_TIMEOUT,
+            )?))
+        }
     })
 }
 
@@ -217,6 +250,7 @@ impl Application {
                 .into_iter()
                 .fold(app, App::service)
                 .default_service(web::to(routes::not_found))
+                .wrap(from_fn(throttle::throttle))
                 .wrap(from_fn(middleware::observe))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
         })

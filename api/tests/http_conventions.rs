@@ -872,7 +872,10 @@ async fn health_and_readiness_probes_answer() {
     assert_eq!(health.header("content-type"), Some("application/json"));
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status, StatusCode::OK);
-    assert_eq!(ready.body, json!({ "status": "ready", "database": "ok" }));
+    assert_eq!(
+        ready.body,
+        json!({ "status": "ready", "database": "ok", "throttle": "off" })
+    );
 }
 
 #[tokio::test]

@@ -918,14 +918,17 @@ async fn readiness_reports_a_database_outage_and_recovers_by_itself() {
     let (_, access, _) = app.signed_in_user("ready@example.com").await;
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
-    assert_eq!(ready.body, json!({ "status": "ready", "database": "ok" }));
+    assert_eq!(
+        ready.body,
+        json!({ "status": "ready", "database": "ok", "throttle": "off" })
+    );
 
     proxy.stop().await;
 
     let down = readiness_becomes(&app, StatusCode::SERVICE_UNAVAILABLE, 10).await;
     assert_eq!(
         down.body,
-        json!({ "status": "unavailable", "database": "unreachable" })
+        json!({ "status": "unavailable", "database": "unreachable", "throttle": "off" })
     );
     let login = app
         .post(
@@ -953,7 +956,10 @@ async fn readiness_reports_a_database_outage_and_recovers_by_itself() {
     proxy.restart();
 
     let up = readiness_becomes(&app, StatusCode::OK, 20).await;
-    assert_eq!(up.body, json!({ "status": "ready", "database": "ok" }));
+    assert_eq!(
+        up.body,
+        json!({ "status": "ready", "database": "ok", "throttle": "off" })
+    );
     let (access, _) = app.login("ready@example.com").await;
     assert_eq!(app.me(&access).await.status, StatusCode::OK);
     proxy.stop().await;
@@ -1024,7 +1030,10 @@ async fn the_first_requests_after_the_database_goes_away_get_503_not_500() {
 
     proxy.restart();
     let up = readiness_becomes(&app, StatusCode::OK, 20).await;
-    assert_eq!(up.body, json!({ "status": "ready", "database": "ok" }));
+    assert_eq!(
+        up.body,
+        json!({ "status": "ready", "database": "ok", "throttle": "off" })
+    );
     proxy.stop().await;
 }
 

@@ -10,6 +10,7 @@ pub mod one_time_token;
 pub mod password;
 pub mod ports;
 pub mod session;
+pub mod throttle;
 pub mod token;
 pub mod user;
 pub mod username;

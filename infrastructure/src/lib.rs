@@ -14,6 +14,7 @@ mod schema;
 pub mod sha256_token_generator;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod throttle;
 
 pub use bcrypt_hasher::BcryptPasswordHasher;
 pub use db::PgPool;

@@ -23,18 +23,25 @@ pub async fn healthz() -> HttpResponse {
 /// # Responses
 /// 200 `{"status": "ready", "database": "ok"}`; 503 with `"database": "unreachable"`.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let ping = tokio::time::timeout(READINESS_TIMEOUT, infrastructure::db::ping(&state.pool)).await;
+    let ping = tokio::time::timeout(READINESS_TIMEOUT, infrastructure::db::ping(&state.pool));
+    let (ping, throttle) = tokio::join!(ping, state.throttle.status());
+    if throttle == "unreachable" {
+        tracing::warn!("readiness: the throttle's Redis is unreachable; limits are not enforced");
+    }
     match ping {
-        Ok(Ok(())) => HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })),
+        Ok(Ok(())) => HttpResponse::Ok()
+            .json(json!({ "status": "ready", "database": "ok", "throttle": throttle })),
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "readiness: database unreachable");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({ "status": "unavailable", "database": "unreachable" }))
+            HttpResponse::ServiceUnavailable().json(
+                json!({ "status": "unavailable", "database": "unreachable", "throttle": throttle }),
+            )
         }
         Err(_) => {
             tracing::warn!("readiness: database did not answer in time");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({ "status": "unavailable", "database": "unreachable" }))
+            HttpResponse::ServiceUnavailable().json(
+                json!({ "status": "unavailable", "database": "unreachable", "throttle": throttle }),
+            )
         }
     }
 }

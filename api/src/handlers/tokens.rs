@@ -22,6 +22,10 @@ pub async fn obtain(
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
     let command = login_command(payload, client)?;
+    state
+        .throttle
+        .check_login_account(&command.identifier)
+        .await?;
     let tokens = state.gatehouse.login(command).await?;
     Ok(HttpResponse::Ok().json(json!({ "refresh": tokens.refresh, "access": tokens.access })))
 }

@@ -1,0 +1,232 @@
+//! Throttling (SPEC §8) as DRF does it: every request counts against the `anon` rate
+//! (by client address) or the `user` rate (by the verified identity of its
+//! credentials); the routes of a scope (`login`, `register`, `password_reset`) also
+//! count against the scope's rate by address, and a login against `login_account` by
+//! the identifier it names. Past a limit: 429 with `Retry-After`.
+//!
+//! The counters live behind the `RateLimiter` port: in this process, or in Redis so
+//! that every instance shares them. If Redis cannot be reached the requests go through
+//! (logins too, unless `fail_closed_login`), and `/readyz` says so.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpRequest, web};
+use application::use_cases::login::LoginIdentifier;
+use domain::ports::RateLimiter;
+use domain::throttle::{Rate, Verdict};
+use infrastructure::throttle::RateLimiterStore;
+
+use crate::auth::{Credential, credential};
+use crate::errors::ApiError;
+use crate::settings::ThrottleSettings;
+use crate::startup::AppState;
+
+/// The throttled scopes of DRF's `ScopedRateThrottle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Login,
+    Register,
+    /// Reset requests and activation resends: the routes that send mail.
+    PasswordReset,
+}
+
+impl Scope {
+    fn name(self) -> &'static str {
+        match self {
+            Scope::Login => "login",
+            Scope::Register => "register",
+            Scope::PasswordReset => "password_reset",
+        }
+    }
+}
+
+/// What a store failure means for a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnFailure {
+    Allow,
+    Refuse,
+}
+
+pub struct Throttle {
+    enabled: bool,
+    store: RateLimiterStore,
+    settings: ThrottleSettings,
+    /// The scope of each route pattern that has one.
+    scopes: HashMap<&'static str, Scope>,
+}
+
+impl Throttle {
+    pub fn new(
+        settings: &ThrottleSettings,
+        store: RateLimiterStore,
+        scopes: HashMap<&'static str, Scope>,
+    ) -> Self {
+        Self {
+            enabled: settings.enabled,
+            store,
+            settings: settings.clone(),
+            scopes,
+        }
+    }
+
+    /// `"off"`, `"memory"`, or whether Redis answers: for `/readyz`.
+    pub async fn status(&self) -> &'static str {
+        match self.enabled {
+            true => self.store.probe().await,
+            false => "off",
+        }
+    }
+
+    /// The client's address: the socket's peer, or — only when the peer is a trusted
+    /// proxy — the nearest address in `X-Forwarded-For` that is not one.
+    pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        let trusted = &self.settings.trusted_proxies;
+        if !trusted.contains(&peer) {
+            return Some(peer);
+        }
+        let hops: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .collect();
+        // Walk back from the nearest hop: each trusted proxy vouches for the address
+        // before it, and the first one that no proxy of ours added is the client's.
+        // An unreadable hop ends the walk at the last address vouched for.
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            let Ok(ip) = hop.parse::<IpAddr>() else { break };
+            client = ip;
+            if !trusted.contains(&ip) {
+                break;
+            }
+        }
+        Some(client)
+    }
+
+    fn scope_rate(&self, scope: Scope) -> Rate {
+        match scope {
+            Scope::Login => self.settings.login,
+            Scope::Register => self.settings.register,
+            Scope::PasswordReset => self.settings.password_reset,
+        }
+    }
+
+    fn on_failure(&self, scope: Option<Scope>) -> OnFailure {
+        match (scope, self.settings.fail_closed_login) {
+            (Some(Scope::Login), true) => OnFailure::Refuse,
+            _ => OnFailure::Allow,
+        }
+    }
+
+    /// Counts the request against every check and refuses it if any is exhausted,
+    /// naming the longest wait, as DRF does.
+    async fn check(&self, checks: &[(String, Rate, OnFailure)]) -> Result<(), ApiError> {
+        let mut wait = None::<Duration>;
+        for (key, rate, on_failure) in checks {
+            match self.store.hit(key, *rate).await {
+                Ok(Verdict::Allowed) => {}
+                Ok(Verdict::Throttled { retry_after }) => {
+                    wait = Some(wait.map_or(retry_after, |w| w.max(retry_after)));
+                }
+                Err(error) => {
+                    tracing::debug!(error = %error, key = %key, "throttle store failed");
+                    if *on_failure == OnFailure::Refuse {
+                        return Err(ApiError::Unavailable);
+                    }
+                }
+            }
+        }
+        match wait {
+            Some(wait) => Err(ApiError::Throttled {
+                wait: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The `login_account` limit: logins naming one account, from any address.
+    pub async fn check_login_account(&self, identifier: &LoginIdentifier) -> Result<(), ApiError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let name = match identifier {
+            LoginIdentifier::Username(username) => format!("username:{username}"),
+            LoginIdentifier::Email(email) => format!("email:{}", email.trim().to_lowercase()),
+        };
+        // Hashed: a key never holds what the client typed, whatever its length.
+        let key = format!("login_account:{}", hex_digest(&name));
+        let on_failure = self.on_failure(Some(Scope::Login));
+        self.check(&[(key, self.settings.login_account, on_failure)])
+            .await
+    }
+}
+
+fn hex_digest(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(value.as_bytes())[..16])
+}
+
+/// Who the request says it is, as far as can be verified without the database: a
+/// validly signed access token's user, or an API key's fingerprint.
+fn identity(state: &AppState, req: &ServiceRequest) -> Option<String> {
+    let header = req.headers().get(AUTHORIZATION)?;
+    match credential(header.as_bytes(), &state.header_types).ok()? {
+        Credential::Jwt(token) => {
+            let token = std::str::from_utf8(token).ok()?;
+            let user = state.gatehouse.identify(token)?;
+            Some(format!("user:{user}"))
+        }
+        Credential::ApiKey(key) => Some(format!(
+            "key:{}",
+            hex_digest(std::str::from_utf8(key).ok()?)
+        )),
+    }
+}
+
+/// The middleware: every route, before its handler.
+pub async fn throttle(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let throttle = &state.throttle;
+    if !throttle.enabled {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let ip = throttle
+        .client_ip(req.request())
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let scope = req
+        .match_pattern()
+        .and_then(|pattern| throttle.scopes.get(pattern.as_str()).copied());
+    let on_failure = throttle.on_failure(scope);
+    let mut checks = Vec::with_capacity(2);
+    if let Some(scope) = scope {
+        let key = format!("{}:{ip}", scope.name());
+        checks.push((key, throttle.scope_rate(scope), on_failure));
+    }
+    match identity(&state, &req) {
+        Some(identity) => checks.push((identity, throttle.settings.user, OnFailure::Allow)),
+        None => checks.push((
+            format!("anon:{ip}"),
+            throttle.settings.anon,
+            OnFailure::Allow,
+        )),
+    }
+    if let Err(error) = throttle.check(&checks).await {
+        let response = actix_web::ResponseError::error_response(&error);
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}

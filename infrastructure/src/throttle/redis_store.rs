@@ -1,0 +1,142 @@
+//! `RateLimiter` in Redis: the same sliding log as in memory, kept in a sorted set per
+//! key and decided by one Lua script (one atomic round trip), on Redis's clock so that
+//! instances with skewed clocks still share one window.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use domain::RepositoryError;
+use domain::ports::RateLimiter;
+use domain::throttle::{Rate, Verdict};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::Mutex;
+
+/// KEYS[1]: the key. ARGV: the limit, the window in ms, a member unique to this hit.
+/// Returns -1 when the hit is allowed (and counted), else the ms until it would be.
+const SLIDING_WINDOW: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if oldest[2] == nil then return window end
+  return window - (now - tonumber(oldest[2]))
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+return -1
+";
+
+#[derive(Clone)]
+pub struct RedisRateLimiter {
+    client: redis::Client,
+    connection: Arc<Mutex<Option<ConnectionManager>>>,
+    script: Arc<redis::Script>,
+    prefix: String,
+    timeout: Duration,
+    reachable: Arc<AtomicBool>,
+}
+
+fn unavailable(error: impl std::error::Error + Send + Sync + 'static) -> RepositoryError {
+    RepositoryError::Unavailable(Box::new(error))
+}
+
+impl RedisRateLimiter {
+    /// Checks the URL only: the connection is made on first use, so the service starts
+    /// (and keeps answering) while Redis is down. Every call gives up after `timeout`.
+    pub fn new(url: &str, prefix: &str, timeout: Duration) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: redis::Client::open(url)?,
+            connection: Arc::new(Mutex::new(None)),
+            script: Arc::new(redis::Script::new(SLIDING_WINDOW)),
+            prefix: prefix.to_owned(),
+            timeout,
+            reachable: Arc::new(AtomicBool::new(true)),
+        })
+    }
+
+    /// Whether the last call reached Redis.
+    pub fn reachable(&self) -> bool {
+        self.reachable.load(Ordering::Relaxed)
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, RepositoryError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(connection) = slot.as_ref() {
+            return Ok(connection.clone());
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1);
+        let connection = tokio::time::timeout(
+            self.timeout,
+            ConnectionManager::new_with_config(self.client.clone(), config),
+        )
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
+        *slot = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// Runs `call` on the shared connection within the timeout, noting reachability.
+    async fn run<T>(
+        &self,
+        call: impl AsyncFnOnce(&mut ConnectionManager) -> redis::RedisResult<T>,
+    ) -> Result<T, RepositoryError> {
+        let outcome = async {
+            let mut connection = self.connection().await?;
+            tokio::time::timeout(self.timeout, call(&mut connection))
+                .await
+                .map_err(unavailable)?
+                .map_err(unavailable)
+        }
+        .await;
+        let was_reachable = self.reachable.swap(outcome.is_ok(), Ordering::Relaxed);
+        match (&outcome, was_reachable) {
+            (Err(error), true) => {
+                tracing::warn!(error = %error, "throttle store (Redis) unreachable: limits are not enforced until it answers")
+            }
+            (Ok(_), false) => tracing::info!("throttle store (Redis) reachable again"),
+            _ => {}
+        }
+        outcome
+    }
+
+    /// Pings Redis, updating `reachable`.
+    pub async fn ping(&self) {
+        let _ = self
+            .run(async |connection| redis::cmd("PING").query_async::<String>(connection).await)
+            .await;
+    }
+}
+
+impl RateLimiter for RedisRateLimiter {
+    async fn hit(&self, key: &str, rate: Rate) -> Result<Verdict, RepositoryError> {
+        let key = format!("{}{key}", self.prefix);
+        let window_ms = rate.period.as_millis() as u64;
+        let member = uuid::Uuid::new_v4().simple().to_string();
+        let script = self.script.clone();
+        let wait_ms: i64 = self
+            .run(async |connection| {
+                script
+                    .key(&key)
+                    .arg(rate.requests)
+                    .arg(window_ms)
+                    .arg(&member)
+                    .invoke_async(connection)
+                    .await
+            })
+            .await?;
+        Ok(match u64::try_from(wait_ms) {
+            Ok(ms) => Verdict::Throttled {
+                retry_after: Duration::from_millis(ms),
+            },
+            Err(_) => Verdict::Allowed,
+        })
+    }
+}
