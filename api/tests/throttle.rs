@@ -1,0 +1,945 @@
+//! Throttling (SPEC §8) from the outside: DRF's anon, user and scoped rates, the
+//! per-account login limit, X-Forwarded-For from trusted proxies only, counters shared
+//! through Redis by two processes, Redis going away and coming back, and no limits at
+//! all when throttling is off.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use api::settings::{Settings, ThrottleBackend};
+use common::*;
+use domain::throttle::Rate;
+use infrastructure::testing::TestDatabase;
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::process::{Child, Command};
+use tokio::task::{JoinHandle, JoinSet};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config");
+const REDIS: &str = "127.0.0.1:6379";
+const WRONG: &str = "not the password";
+const NO_ACCOUNT: &str = "No active account found with the given credentials";
+const UNAVAILABLE: &str = "Service temporarily unavailable, try again later.";
+
+// ---------------------------------------------------------------- helpers
+
+fn rate(raw: &str) -> Rate {
+    Rate::parse(raw).expect("a rate")
+}
+
+/// A Redis key prefix no other test (or run) shares.
+fn unique_prefix() -> String {
+    format!("gh-test:{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// An app with throttling on, in memory, every rate generous and no trusted proxy;
+/// `configure` then tightens what the test is about.
+async fn throttled_app(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with(|s| {
+        let t = &mut s.throttle;
+        t.enabled = true;
+        t.backend = ThrottleBackend::Memory;
+        t.anon = rate("1000/minute");
+        t.user = rate("1000/minute");
+        t.login = rate("1000/minute");
+        t.login_account = rate("1000/minute");
+        t.register = rate("1000/minute");
+        t.password_reset = rate("1000/minute");
+        t.trusted_proxies = Vec::new();
+        t.key_prefix = unique_prefix();
+        t.fail_closed_login = false;
+        configure(s);
+    })
+    .await
+}
+
+/// `POST path` with a JSON body, from `X-Forwarded-For: forwarded` when given.
+async fn post_from(app: &TestApp, path: &str, body: Value, forwarded: Option<&str>) -> Reply {
+    let mut request = app.client.post(app.url(path)).json(&body);
+    if let Some(forwarded) = forwarded {
+        request = request.header("X-Forwarded-For", forwarded);
+    }
+    Reply::read(request.send().await.expect("request")).await
+}
+
+/// A login by email with a wrong password.
+async fn wrong_login(app: &TestApp, path: &str, email: &str) -> Reply {
+    app.post(path, json!({ "email": email, "password": WRONG }))
+        .await
+}
+
+fn assert_rejected(reply: &Reply) {
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    assert_eq!(
+        reply.body,
+        json!({ "detail": NO_ACCOUNT }),
+        "{}",
+        reply.text
+    );
+}
+
+/// A 429 whose `Retry-After` is within `min..=max` seconds and whose detail names
+/// the same number; returns it.
+fn assert_throttled(reply: &Reply, min: u64, max: u64) -> u64 {
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.text
+    );
+    let wait: u64 = reply
+        .header("retry-after")
+        .unwrap_or_else(|| panic!("no Retry-After: {:?}", reply.headers))
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!(
+        (min..=max).contains(&wait),
+        "Retry-After {wait} not within {min}..={max}"
+    );
+    let unit = if wait == 1 { "second" } else { "seconds" };
+    assert_eq!(
+        reply.body,
+        json!({ "detail": format!("Request was throttled. Expected available in {wait} {unit}.") }),
+        "{}",
+        reply.text
+    );
+    wait
+}
+
+fn assert_unavailable(reply: &Reply) {
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.text
+    );
+    assert_eq!(
+        reply.body,
+        json!({ "detail": UNAVAILABLE }),
+        "{}",
+        reply.text
+    );
+}
+
+fn ready(throttle: &str) -> Value {
+    json!({ "status": "ready", "database": "ok", "throttle": throttle })
+}
+
+/// Registers `username` / `email` with `PASSWORD`.
+async fn register_named(app: &TestApp, username: &str, email: &str) {
+    let reply = app
+        .post(
+            "/auth/register/",
+            json!({ "username": username, "email": email, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+}
+
+/// The `ip` of each of the user's sessions, newest first.
+async fn session_ips(app: &TestApp, access: &str) -> Vec<String> {
+    let reply = app
+        .get("/auth/sessions/", Some(&format!("Bearer {access}")))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply
+        .body
+        .as_array()
+        .expect("a list of sessions")
+        .iter()
+        .map(|session| str_of(session, "ip"))
+        .collect()
+}
+
+// ---------------------------------------------------------------- scopes
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_scope_allows_its_rate_then_answers_429_with_retry_after() {
+    let app = throttled_app(|s| s.throttle.login = rate("3/minute")).await;
+    app.register("alice@example.com").await;
+
+    for _ in 0..3 {
+        assert_rejected(&wrong_login(&app, "/auth/token/", "alice@example.com").await);
+    }
+    let fourth = wrong_login(&app, "/auth/token/", "alice@example.com").await;
+    assert_throttled(&fourth, 58, 60);
+
+    let right = app
+        .post(
+            "/auth/token/",
+            json!({ "email": "alice@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_throttled(&right, 58, 60);
+    assert!(right.body.get("access").is_none());
+    // Other routes are not in the scope.
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_alias_of_a_login_route_counts_against_the_same_bucket() {
+    let app = throttled_app(|s| s.throttle.login = rate("3/minute")).await;
+    app.register("alice@example.com").await;
+
+    assert_rejected(&wrong_login(&app, "/auth/token/", "alice@example.com").await);
+    assert_rejected(&wrong_login(&app, "/auth/token/", "alice@example.com").await);
+    assert_rejected(&wrong_login(&app, "/api/token/", "alice@example.com").await);
+
+    assert_throttled(
+        &wrong_login(&app, "/auth/jwt/create/", "alice@example.com").await,
+        58,
+        60,
+    );
+    for path in [
+        "/auth/token/login/",
+        "/api/v1/auth/login_credentials",
+        "/api/v1/auth/refresh_token",
+        "/auth/token",
+        "/api/token",
+    ] {
+        let reply = app
+            .post(
+                path,
+                json!({ "email": "alice@example.com", "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{path}: {}",
+            reply.text
+        );
+        assert_throttled(&reply, 58, 60);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_passes_and_requests_are_allowed_again() {
+    let app = throttled_app(|s| s.throttle.login = rate("2/second")).await;
+    app.register("alice@example.com").await;
+
+    assert_rejected(&wrong_login(&app, "/auth/token/", "alice@example.com").await);
+    assert_rejected(&wrong_login(&app, "/auth/token/", "alice@example.com").await);
+    let third = wrong_login(&app, "/auth/token/", "alice@example.com").await;
+    assert_eq!(assert_throttled(&third, 1, 1), 1);
+    assert_eq!(third.header("retry-after"), Some("1"));
+    assert_eq!(
+        third.body,
+        json!({ "detail": "Request was throttled. Expected available in 1 second." })
+    );
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    assert_rejected(&wrong_login(&app, "/auth/token/", "alice@example.com").await);
+    let (access, _) = app.login("alice@example.com").await;
+    assert_eq!(app.me(&access).await.status, StatusCode::OK);
+    assert_throttled(
+        &wrong_login(&app, "/auth/token/", "alice@example.com").await,
+        1,
+        1,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_and_password_reset_have_their_own_rates_and_scopes_are_independent() {
+    let app = throttled_app(|s| {
+        s.throttle.login = rate("2/minute");
+        s.throttle.register = rate("2/minute");
+        s.throttle.password_reset = rate("2/minute");
+    })
+    .await;
+
+    // Login exhausted first: it blocks neither registration nor resets.
+    assert_rejected(&wrong_login(&app, "/auth/token/", "nobody@example.com").await);
+    assert_rejected(&wrong_login(&app, "/auth/token/", "nobody@example.com").await);
+    assert_throttled(
+        &wrong_login(&app, "/auth/token/", "nobody@example.com").await,
+        58,
+        60,
+    );
+
+    app.register("alice@example.com").await;
+    let v1 = app
+        .post(
+            "/api/v1/auth/register_credentials",
+            json!({ "username": "bob", "email": "bob@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(v1.status, StatusCode::CREATED, "{}", v1.text);
+    let third = app
+        .post(
+            "/auth/register/",
+            json!({ "email": "carol@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_throttled(&third, 58, 60);
+    let v1_again = app
+        .post(
+            "/api/v1/auth/register_credentials",
+            json!({ "username": "dan", "email": "dan@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_throttled(&v1_again, 58, 60);
+
+    let reset = app
+        .post(
+            "/auth/reset-password/",
+            json!({ "email": "alice@example.com" }),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.text);
+    let djoser = app
+        .post(
+            "/auth/users/reset_password/",
+            json!({ "email": "alice@example.com" }),
+        )
+        .await;
+    assert_eq!(djoser.status, StatusCode::NO_CONTENT, "{}", djoser.text);
+    for path in [
+        "/auth/activate/resend/",
+        "/auth/users/resend_activation/",
+        "/api/v1/auth/forgot_password",
+        "/auth/reset-password/",
+    ] {
+        let reply = app
+            .post(path, json!({ "email": "alice@example.com" }))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{path}: {}",
+            reply.text
+        );
+        assert_throttled(&reply, 58, 60);
+    }
+
+    // Routes outside every scope still answer.
+    let verify = app
+        .post("/auth/token/verify/", json!({ "token": "not-a-token" }))
+        .await;
+    assert_eq!(verify.status, StatusCode::UNAUTHORIZED, "{}", verify.text);
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+}
+
+// ---------------------------------------------------------------- anon and user
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_requests_count_by_address_and_users_by_their_id() {
+    // Users and tokens made by an unthrottled app on the same database, so that the
+    // setup spends nothing of the throttled app's anonymous rate.
+    let setup = spawn_app().await;
+    let (uma, uma_access, _) = setup.signed_in_user("uma@example.com").await;
+    let (vic, vic_access, _) = setup.signed_in_user("vic@example.com").await;
+    let database = setup.db.url.clone();
+    let app = throttled_app(move |s| {
+        s.database.url = Some(database);
+        s.throttle.anon = rate("3/minute");
+        s.throttle.user = rate("5/minute");
+    })
+    .await;
+    let forged = forge(
+        &json!({ "alg": "HS256", "typ": "JWT" }),
+        &claims(&uma_access),
+        Some("not-the-signing-key-but-just-as-long-0123456789"),
+    );
+    let forged = format!("Bearer {forged}");
+
+    // Credentials that are not a validly signed access token count as anonymous.
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+    let garbage = app.get("/healthz", Some("Bearer not.a.token")).await;
+    assert_eq!(garbage.status, StatusCode::OK, "{}", garbage.text);
+    let forged_health = app.get("/healthz", Some(&forged)).await;
+    assert_eq!(
+        forged_health.status,
+        StatusCode::OK,
+        "{}",
+        forged_health.text
+    );
+    assert_throttled(&app.get("/healthz", None).await, 58, 60);
+    assert_throttled(&app.get("/auth/me/", Some(&forged)).await, 58, 60);
+    assert_throttled(&app.get("/healthz", Some("Bearer garbage")).await, 58, 60);
+
+    // Uma is counted by her id, not against the exhausted anonymous rate.
+    for _ in 0..4 {
+        let me = app.me(&uma_access).await;
+        assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+        assert_eq!(me.body["id"], json!(uma));
+    }
+    let health = app
+        .get("/healthz", Some(&format!("Bearer {uma_access}")))
+        .await;
+    assert_eq!(health.status, StatusCode::OK, "{}", health.text);
+    assert_throttled(&app.me(&uma_access).await, 58, 60);
+    assert_throttled(
+        &app.get("/healthz", Some(&format!("Bearer {uma_access}")))
+            .await,
+        58,
+        60,
+    );
+
+    // Vic has a bucket of his own.
+    for _ in 0..5 {
+        let me = app.me(&vic_access).await;
+        assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+        assert_eq!(me.body["id"], json!(vic));
+    }
+    assert_throttled(&app.me(&vic_access).await, 58, 60);
+    assert_throttled(&app.get("/healthz", None).await, 50, 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_api_keys_count_as_anonymous() {
+    let app = throttled_app(|s| s.throttle.anon = rate("2/minute")).await;
+
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+    assert_throttled(&app.get("/healthz", None).await, 58, 60);
+    for i in 0..3 {
+        let key = format!("Token made-up-key-{i}-{}", uuid::Uuid::new_v4().simple());
+        assert_throttled(&app.get("/healthz", Some(&key)).await, 58, 60);
+    }
+}
+
+// ---------------------------------------------------------------- login_account
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_naming_one_account_are_limited_from_any_address() {
+    let app = throttled_app(|s| {
+        s.throttle.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.throttle.login_account = rate("3/hour");
+    })
+    .await;
+    register_named(&app, "alice", "alice@example.com").await;
+    register_named(&app, "bob", "bob@example.com").await;
+    let as_alice = |password: &str| json!({ "username": "alice", "password": password });
+
+    for address in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+        assert_rejected(&post_from(&app, "/auth/token/", as_alice(WRONG), Some(address)).await);
+    }
+    let fourth = post_from(&app, "/auth/token/", as_alice(WRONG), Some("10.0.0.4")).await;
+    assert_throttled(&fourth, 3598, 3600);
+    let right = post_from(&app, "/auth/token/", as_alice(PASSWORD), Some("10.0.0.5")).await;
+    assert_throttled(&right, 3598, 3600);
+    let key_login = post_from(
+        &app,
+        "/auth/token/login/",
+        as_alice(PASSWORD),
+        Some("10.0.0.6"),
+    )
+    .await;
+    assert_throttled(&key_login, 3598, 3600);
+
+    // Bob is another account.
+    let bob_wrong = post_from(
+        &app,
+        "/auth/token/",
+        json!({ "username": "bob", "password": WRONG }),
+        Some("10.0.0.7"),
+    )
+    .await;
+    assert_rejected(&bob_wrong);
+    let bob = post_from(
+        &app,
+        "/auth/token/",
+        json!({ "username": "bob", "password": PASSWORD }),
+        Some("10.0.0.7"),
+    )
+    .await;
+    assert_eq!(bob.status, StatusCode::OK, "{}", bob.text);
+
+    // By email, however it is capitalised, the address is one identifier.
+    for (email, address) in [
+        ("alice@example.com", "10.0.1.1"),
+        ("Alice@Example.com", "10.0.1.2"),
+        ("ALICE@EXAMPLE.COM", "10.0.1.3"),
+    ] {
+        let reply = post_from(
+            &app,
+            "/auth/token/",
+            json!({ "email": email, "password": WRONG }),
+            Some(address),
+        )
+        .await;
+        assert_rejected(&reply);
+    }
+    let by_email = post_from(
+        &app,
+        "/auth/token/",
+        json!({ "email": "aLiCe@example.com", "password": PASSWORD }),
+        Some("10.0.1.4"),
+    )
+    .await;
+    assert_throttled(&by_email, 3598, 3600);
+    let bob_by_email = post_from(
+        &app,
+        "/auth/token/",
+        json!({ "email": "Bob@Example.com", "password": PASSWORD }),
+        Some("10.0.1.5"),
+    )
+    .await;
+    assert_eq!(bob_by_email.status, StatusCode::OK, "{}", bob_by_email.text);
+}
+
+// ---------------------------------------------------------------- X-Forwarded-For
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = throttled_app(|s| s.throttle.login = rate("3/minute")).await;
+    let credentials = json!({ "email": "carol@example.com", "password": PASSWORD });
+    let wrong = json!({ "email": "carol@example.com", "password": WRONG });
+    let registered = post_from(
+        &app,
+        "/auth/register/",
+        credentials.clone(),
+        Some("203.0.113.7"),
+    )
+    .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.text
+    );
+
+    let login = post_from(
+        &app,
+        "/auth/token/",
+        credentials.clone(),
+        Some("203.0.113.8"),
+    )
+    .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+    let access = str_of(&login.body, "access");
+    assert_rejected(&post_from(&app, "/auth/token/", wrong.clone(), Some("203.0.113.9")).await);
+    assert_rejected(&post_from(&app, "/auth/token/", wrong.clone(), Some("203.0.113.10")).await);
+    let fourth = post_from(&app, "/auth/token/", wrong, Some("203.0.113.11")).await;
+    assert_throttled(&fourth, 58, 60);
+
+    assert_eq!(session_ips(&app, &access).await, ["127.0.0.1", "127.0.0.1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_forwarded_for_from_a_trusted_proxy_names_the_client() {
+    let app = throttled_app(|s| {
+        s.throttle.login = rate("3/minute");
+        s.throttle.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let credentials = json!({ "email": "dave@example.com", "password": PASSWORD });
+    let wrong = json!({ "email": "dave@example.com", "password": WRONG });
+    let registered = post_from(
+        &app,
+        "/auth/register/",
+        credentials.clone(),
+        Some("198.51.100.7"),
+    )
+    .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.text
+    );
+    let login = post_from(&app, "/auth/token/", credentials, Some("198.51.100.8")).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+    let access = str_of(&login.body, "access");
+
+    // A bucket per forwarded address.
+    for last in 20..25 {
+        let address = format!("198.51.100.{last}");
+        assert_rejected(&post_from(&app, "/auth/token/", wrong.clone(), Some(&address)).await);
+    }
+    for _ in 0..3 {
+        let reply = post_from(&app, "/auth/token/", wrong.clone(), Some("198.51.100.30")).await;
+        assert_rejected(&reply);
+    }
+    let fourth = post_from(&app, "/auth/token/", wrong.clone(), Some("198.51.100.30")).await;
+    assert_throttled(&fourth, 58, 60);
+    // What the client prepends is not believed: the nearest untrusted hop is.
+    let spoofed = post_from(
+        &app,
+        "/auth/token/",
+        wrong.clone(),
+        Some("192.0.2.1, 198.51.100.30"),
+    )
+    .await;
+    assert_throttled(&spoofed, 58, 60);
+    // Trusted hops are walked over.
+    let chained = post_from(
+        &app,
+        "/auth/token/",
+        wrong,
+        Some("198.51.100.31, 127.0.0.1"),
+    )
+    .await;
+    assert_rejected(&chained);
+
+    assert_eq!(
+        session_ips(&app, &access).await,
+        ["198.51.100.8", "198.51.100.7"]
+    );
+}
+
+// ---------------------------------------------------------------- two processes, one Redis
+
+/// A port that was free a moment ago, below Linux's ephemeral range.
+fn free_port() -> u16 {
+    let start = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().unwrap());
+    (0..12_000u16)
+        .map(|i| 20_000 + (start.wrapping_add(i) % 12_000))
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port")
+}
+
+fn read_all(pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static) -> JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut pipe = pipe;
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes).await;
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// `gatehouse serve` as a child process, killed when dropped (a failed assertion
+/// included).
+struct Served {
+    child: Child,
+    address: String,
+    client: reqwest::Client,
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+impl Served {
+    async fn start(database_url: &str, env: &[(&str, &str)]) -> Served {
+        let port = free_port();
+        let mut command = Command::new(BIN);
+        command
+            .env_clear()
+            .env("GATEHOUSE_ENV", "test")
+            .env("GATEHOUSE_CONFIG_DIR", CONFIG_DIR)
+            .env("DATABASE_URL", database_url)
+            .env("GATEHOUSE__SERVER__PORT", port.to_string())
+            .envs(env.iter().copied())
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("start gatehouse serve");
+        let stderr = Some(read_all(child.stderr.take().expect("stderr")));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("http client");
+        let mut served = Served {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+            client,
+            stderr,
+        };
+        served.wait_until_healthy().await;
+        served
+    }
+
+    async fn wait_until_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let stderr = match self.stderr.take() {
+                    Some(stderr) => stderr.await.unwrap_or_default(),
+                    None => String::new(),
+                };
+                panic!("gatehouse serve exited early with {status}: {stderr}");
+            }
+            let probe = self
+                .client
+                .get(format!("{}/healthz", self.address))
+                .send()
+                .await;
+            if probe.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gatehouse serve never became healthy"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Reply {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .json(&body);
+        Reply::read(request.send().await.expect("request")).await
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        let request = self.client.get(format!("{}{path}", self.address));
+        Reply::read(request.send().await.expect("request")).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_limit_through_redis() {
+    let db = TestDatabase::create().await;
+    let url = db.url.expose_secret().to_owned();
+    let prefix = unique_prefix();
+    let env = [
+        ("GATEHOUSE__THROTTLE__ENABLED", "true"),
+        ("GATEHOUSE__THROTTLE__BACKEND", "redis"),
+        ("REDIS_URL", "redis://127.0.0.1:6379"),
+        ("GATEHOUSE__THROTTLE__KEY_PREFIX", prefix.as_str()),
+        ("GATEHOUSE__THROTTLE__LOGIN", "4/minute"),
+        ("GATEHOUSE__THROTTLE__ANON", "1000/minute"),
+        ("GATEHOUSE__THROTTLE__LOGIN_ACCOUNT", "1000/minute"),
+    ];
+    let (one, two) = tokio::join!(Served::start(&url, &env), Served::start(&url, &env));
+    let registered = one
+        .post(
+            "/auth/register/",
+            json!({ "email": "alice@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.text
+    );
+    let wrong = json!({ "email": "alice@example.com", "password": WRONG });
+
+    for served in [&one, &two, &one, &two] {
+        assert_rejected(&served.post("/auth/token/", wrong.clone()).await);
+    }
+    assert_throttled(&one.post("/auth/token/", wrong.clone()).await, 58, 60);
+    assert_throttled(&two.post("/auth/token/", wrong).await, 58, 60);
+    let right = two
+        .post(
+            "/auth/token/",
+            json!({ "email": "alice@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_throttled(&right, 58, 60);
+
+    for served in [&one, &two] {
+        let readiness = served.get("/readyz").await;
+        assert_eq!(readiness.status, StatusCode::OK, "{}", readiness.text);
+        assert_eq!(readiness.body, ready("ok"));
+    }
+    drop((one, two));
+}
+
+// ---------------------------------------------------------------- Redis goes away
+
+/// A TCP proxy in front of Redis that a test can cut (refusing new connections and
+/// killing the ones it carries) and restore on the same port.
+struct Proxy {
+    port: u16,
+    upstream: String,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+fn listen_on(port: u16) -> TcpListener {
+    let socket = TcpSocket::new_v4().expect("a socket");
+    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+    socket
+        .bind(([127, 0, 0, 1], port).into())
+        .expect("bind the proxy port");
+    socket.listen(64).expect("listen")
+}
+
+async fn forward(listener: TcpListener, upstream: String) {
+    // Dropping this future (abort) drops the set, which aborts every forwarded
+    // connection with it.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((mut inbound, _)) = accepted else { continue };
+                let upstream = upstream.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+impl Proxy {
+    fn start(upstream: &str) -> Proxy {
+        let port = free_port();
+        let listener = listen_on(port);
+        let task = Some(tokio::spawn(forward(listener, upstream.to_owned())));
+        Proxy {
+            port,
+            upstream: upstream.to_owned(),
+            task,
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    fn restart(&mut self) {
+        assert!(self.task.is_none(), "the proxy is running");
+        let listener = listen_on(self.port);
+        self.task = Some(tokio::spawn(forward(listener, self.upstream.clone())));
+    }
+}
+
+/// An app counting in Redis through `proxy`.
+async fn app_behind(proxy: &Proxy, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let url = format!("redis://127.0.0.1:{}", proxy.port);
+    throttled_app(move |s| {
+        s.throttle.backend = ThrottleBackend::Redis;
+        s.throttle.redis_url = Some(SecretString::from(url));
+        configure(s);
+    })
+    .await
+}
+
+/// Polls `/readyz` until its `throttle` is `status` (at most ~10 s); the database is
+/// up throughout, so every answer is a 200.
+async fn throttle_becomes(app: &TestApp, status: &str) -> Reply {
+    let mut last = None;
+    for _ in 0..40 {
+        let reply = app.get("/readyz", None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        if reply.body["throttle"] == status {
+            return reply;
+        }
+        last = Some(reply);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("/readyz never said throttle {status}; last: {last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_unreachable_requests_go_through_and_readyz_says_so() {
+    let mut proxy = Proxy::start(REDIS);
+    let app = app_behind(&proxy, |s| s.throttle.login = rate("3/minute")).await;
+    app.register("alice@example.com").await;
+    for _ in 0..3 {
+        assert_rejected(&wrong_login(&app, "/auth/token/", "alice@example.com").await);
+    }
+    assert_throttled(
+        &wrong_login(&app, "/auth/token/", "alice@example.com").await,
+        58,
+        60,
+    );
+    let up = app.get("/readyz", None).await;
+    assert_eq!(up.status, StatusCode::OK, "{}", up.text);
+    assert_eq!(up.body, ready("ok"));
+
+    proxy.stop().await;
+
+    for _ in 0..5 {
+        assert_rejected(&wrong_login(&app, "/auth/token/", "alice@example.com").await);
+    }
+    let (access, _) = app.login("alice@example.com").await;
+    assert_eq!(app.me(&access).await.status, StatusCode::OK);
+    let down = app.get("/readyz", None).await;
+    assert_eq!(down.status, StatusCode::OK, "{}", down.text);
+    assert_eq!(down.body, ready("unreachable"));
+
+    proxy.restart();
+
+    let back = throttle_becomes(&app, "ok").await;
+    assert_eq!(back.body, ready("ok"));
+    // The window of the first three attempts is still full.
+    assert_throttled(
+        &wrong_login(&app, "/auth/token/", "alice@example.com").await,
+        50,
+        60,
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_closed_login_refuses_logins_while_redis_is_unreachable() {
+    let mut proxy = Proxy::start(REDIS);
+    let app = app_behind(&proxy, |s| s.throttle.fail_closed_login = true).await;
+    app.register("alice@example.com").await;
+    let (access, _) = app.login("alice@example.com").await;
+
+    proxy.stop().await;
+
+    for path in ["/auth/token/", "/auth/jwt/create/", "/auth/token/login/"] {
+        let login = app
+            .post(
+                path,
+                json!({ "email": "alice@example.com", "password": PASSWORD }),
+            )
+            .await;
+        assert_unavailable(&login);
+        assert_eq!(login.header("retry-after"), Some("5"), "{path}");
+    }
+    let verify = app
+        .post("/auth/token/verify/", json!({ "token": access }))
+        .await;
+    assert_eq!(verify.status, StatusCode::OK, "{}", verify.text);
+    assert_eq!(verify.body, json!({}));
+    let me = app.me(&access).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    let readiness = app.get("/readyz", None).await;
+    assert_eq!(readiness.status, StatusCode::OK, "{}", readiness.text);
+    assert_eq!(readiness.body, ready("unreachable"));
+
+    proxy.restart();
+
+    throttle_becomes(&app, "ok").await;
+    let (access, _) = app.login("alice@example.com").await;
+    assert_eq!(app.me(&access).await.status, StatusCode::OK);
+    proxy.stop().await;
+}
+
+// ---------------------------------------------------------------- off
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_throttling_off_nothing_is_limited() {
+    let app = spawn_app().await;
+    assert!(
+        !app.settings.throttle.enabled,
+        "config/test.toml turns it off"
+    );
+    app.register("alice@example.com").await;
+
+    for _ in 0..50 {
+        assert_rejected(&wrong_login(&app, "/auth/token/", "alice@example.com").await);
+    }
+    let (access, _) = app.login("alice@example.com").await;
+    assert_eq!(app.me(&access).await.status, StatusCode::OK);
+    let readiness = app.get("/readyz", None).await;
+    assert_eq!(readiness.status, StatusCode::OK, "{}", readiness.text);
+    assert_eq!(readiness.body, ready("off"));
+}
