@@ -77,11 +77,12 @@ fmt-check: ## Check formatting (CI)
 lint: ## Clippy on every target, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-bench: ## Benchmarks (release): login at cost 12, tokens, email outbox, admin list at 100k users
+bench: ## Benchmarks (release): login at cost 12, tokens, email outbox, admin list at 100k users, throttled verify
 	@$(WITH_TEST_PG) \
 	$(CARGO) bench -p api --bench login && \
 	$(CARGO) bench -p api --bench email && \
-	$(CARGO) bench -p api --bench admin_list
+	$(CARGO) bench -p api --bench admin_list && \
+	$(CARGO) bench -p api --bench throttle
 
 db-stop: ## Stop the project-local PostgreSQL (.pgdata)
 	$(DEV_DB) stop

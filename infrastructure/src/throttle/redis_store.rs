@@ -3,14 +3,15 @@
 //! instances with skewed clocks still share one window.
 
 use std::sync::Arc;
+use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use domain::RepositoryError;
 use domain::ports::RateLimiter;
 use domain::throttle::{Rate, Verdict};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::Mutex;
+use tokio::sync::RwLock;
 
 /// KEYS[1]: the key. ARGV: the limit, the window in ms, a member unique to this hit.
 /// Returns -1 when the hit is allowed (and counted), else the ms until it would be.
@@ -33,12 +34,26 @@ return -1
 #[derive(Clone)]
 pub struct RedisRateLimiter {
     client: redis::Client,
-    connection: Arc<Mutex<Option<ConnectionManager>>>,
+    connection: Arc<RwLock<Option<ConnectionManager>>>,
     script: Arc<redis::Script>,
     prefix: String,
     timeout: Duration,
     reachable: Arc<AtomicBool>,
+    /// After a failure, checks fail at once until then, rather than each waiting out
+    /// the timeout while Redis is down.
+    quiet_until: Arc<std::sync::Mutex<Option<Instant>>>,
 }
+
+/// How long checks skip Redis after it failed to answer.
+const BACKOFF: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+#[error("Redis failed less than {BACKOFF:?} ago; not asked again yet")]
+struct BackingOff;
+
+#[derive(Debug, thiserror::Error)]
+#[error("Redis did not answer within {0:?}")]
+struct TimedOut(Duration);
 
 fn unavailable(error: impl std::error::Error + Send + Sync + 'static) -> RepositoryError {
     RepositoryError::Unavailable(Box::new(error))
@@ -50,11 +65,12 @@ impl RedisRateLimiter {
     pub fn new(url: &str, prefix: &str, timeout: Duration) -> anyhow::Result<Self> {
         Ok(Self {
             client: redis::Client::open(url)?,
-            connection: Arc::new(Mutex::new(None)),
+            connection: Arc::new(RwLock::new(None)),
             script: Arc::new(redis::Script::new(SLIDING_WINDOW)),
             prefix: prefix.to_owned(),
             timeout,
             reachable: Arc::new(AtomicBool::new(true)),
+            quiet_until: Arc::new(std::sync::Mutex::new(None)),
         })
     }
 
@@ -63,39 +79,59 @@ impl RedisRateLimiter {
         self.reachable.load(Ordering::Relaxed)
     }
 
+    /// The shared connection, made on first use. No lock is held while connecting:
+    /// concurrent first calls may each connect, and one of them is kept.
     async fn connection(&self) -> Result<ConnectionManager, RepositoryError> {
-        let mut slot = self.connection.lock().await;
-        if let Some(connection) = slot.as_ref() {
+        if let Some(connection) = self.connection.read().await.as_ref() {
             return Ok(connection.clone());
         }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
             .set_number_of_retries(1);
-        let connection = tokio::time::timeout(
-            self.timeout,
-            ConnectionManager::new_with_config(self.client.clone(), config),
-        )
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
-        *slot = Some(connection.clone());
-        Ok(connection)
+        let connection = ConnectionManager::new_with_config(self.client.clone(), config)
+            .await
+            .map_err(unavailable)?;
+        Ok(self
+            .connection
+            .write()
+            .await
+            .get_or_insert(connection)
+            .clone())
     }
 
-    /// Runs `call` on the shared connection within the timeout, noting reachability.
+    fn backing_off(&self) -> bool {
+        let quiet_until = self
+            .quiet_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        quiet_until.is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Runs `call` on the shared connection, connecting first if need be, all within
+    /// the timeout; notes reachability. Right after a failure it fails at once, unless
+    /// `insist` (a readiness probe asks for real).
     async fn run<T>(
         &self,
+        insist: bool,
         call: impl AsyncFnOnce(&mut ConnectionManager) -> redis::RedisResult<T>,
     ) -> Result<T, RepositoryError> {
-        let outcome = async {
-            let mut connection = self.connection().await?;
-            tokio::time::timeout(self.timeout, call(&mut connection))
-                .await
-                .map_err(unavailable)?
-                .map_err(unavailable)
+        if !insist && self.backing_off() {
+            return Err(unavailable(BackingOff));
         }
-        .await;
+        let attempt = async {
+            let mut connection = self.connection().await?;
+            call(&mut connection).await.map_err(unavailable)
+        };
+        let outcome = match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(unavailable(TimedOut(self.timeout))),
+        };
+        *self
+            .quiet_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
+            outcome.is_err().then(|| Instant::now() + BACKOFF);
         let was_reachable = self.reachable.swap(outcome.is_ok(), Ordering::Relaxed);
         match (&outcome, was_reachable) {
             (Err(error), true) => {
@@ -110,7 +146,9 @@ impl RedisRateLimiter {
     /// Pings Redis, updating `reachable`.
     pub async fn ping(&self) {
         let _ = self
-            .run(async |connection| redis::cmd("PING").query_async::<String>(connection).await)
+            .run(true, async |connection| {
+                redis::cmd("PING").query_async::<String>(connection).await
+            })
             .await;
     }
 }
@@ -122,7 +160,7 @@ impl RateLimiter for RedisRateLimiter {
         let member = uuid::Uuid::new_v4().simple().to_string();
         let script = self.script.clone();
         let wait_ms: i64 = self
-            .run(async |connection| {
+            .run(false, async |connection| {
                 script
                     .key(&key)
                     .arg(rate.requests)

@@ -1,0 +1,198 @@
+//! `cargo bench -p api --bench throttle`: what throttling costs a cheap request.
+//! Requests per second of `POST /auth/token/verify/` with a valid access token, at a
+//! fixed number of requests in flight, against the real server with throttling off,
+//! counted in process (`backend = "memory"`) and counted in Redis
+//! (`backend = "redis"`, `REDIS_URL`, default `redis://127.0.0.1:6379`). The rates are
+//! so high that nothing is refused: every response must be a 200.
+//!
+//! `BENCH_SECONDS` (default 5) per configuration after a 1 s warm-up;
+//! `BENCH_CONCURRENCY` (default 32) requests in flight. Client and server share the
+//! machine. Prints one line per configuration: requests per second, then count,
+//! mean, median, p95, min, max (ms).
+
+mod support;
+
+use support::report;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use api::settings::{Environment, Settings, ThrottleBackend, load_from};
+use api::startup::Application;
+use domain::ports::RateLimiter;
+use domain::throttle::{Rate, Verdict};
+use infrastructure::testing::TestDatabase;
+use infrastructure::throttle::RedisRateLimiter;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery";
+const WARM_UP: Duration = Duration::from_secs(1);
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|raw| raw.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Starts a server with `settings`; returns its base URL.
+async fn serve(settings: &Settings) -> String {
+    let application = Application::build(settings).await.expect("application");
+    let base = format!("http://127.0.0.1:{}", application.port());
+    tokio::spawn(application.run_until_stopped());
+    base
+}
+
+/// `concurrency` clients each sending verifies back to back until `until`; the
+/// latency of every request.
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    concurrency: usize,
+    until: Instant,
+) -> Vec<Duration> {
+    let body = Arc::new(body.clone());
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let client = client.clone();
+            let url = url.to_owned();
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                while Instant::now() < until {
+                    let started = Instant::now();
+                    let response = client
+                        .post(&url)
+                        .json(&*body)
+                        .send()
+                        .await
+                        .expect("request");
+                    let status = response.status();
+                    let _ = response.bytes().await.expect("response body");
+                    assert_eq!(status, reqwest::StatusCode::OK, "verify must be allowed");
+                    samples.push(started.elapsed());
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for task in tasks {
+        samples.extend(task.await.expect("client task"));
+    }
+    samples
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds: f64 = env_or("BENCH_SECONDS", 5.0);
+    let concurrency: usize = env_or("BENCH_CONCURRENCY", 32);
+    let redis_url: String = env_or("REDIS_URL", "redis://127.0.0.1:6379".to_owned());
+    let period = Duration::from_secs_f64(seconds);
+
+    let db = TestDatabase::create().await;
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"));
+    let mut base_settings = load_from(&dir, Environment::Test, &HashMap::new()).expect("settings");
+    base_settings.database.url = Some(db.url.clone());
+    base_settings.server.port = 0;
+    let unlimited = Rate::parse("1000000000/second").expect("rate");
+    base_settings.throttle.anon = unlimited;
+    base_settings.throttle.user = unlimited;
+    base_settings.throttle.login = unlimited;
+    base_settings.throttle.register = unlimited;
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .expect("client");
+
+    // One user and one access token, valid on every server (same key, same database).
+    let setup = serve(&base_settings).await;
+    let registered: Value = client
+        .post(format!("{setup}/auth/register/"))
+        .json(&json!({ "email": "bench@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("registration reply");
+    assert!(
+        registered["id"].is_i64(),
+        "registration failed: {registered}"
+    );
+    let tokens: Value = client
+        .post(format!("{setup}/auth/token/"))
+        .json(&json!({ "email": "bench@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login reply");
+    let access = tokens["access"].as_str().expect("access token").to_owned();
+    let body = json!({ "token": access });
+
+    let workers = base_settings
+        .server
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    println!(
+        "POST /auth/token/verify/ (valid access token), {concurrency} in flight, {seconds} s each after a {} s warm-up, {workers} server workers, loopback",
+        WARM_UP.as_secs()
+    );
+
+    let key_prefix = format!("gh-bench:{}:", uuid::Uuid::new_v4().simple());
+    let configurations = [
+        ("throttle off", None),
+        ("throttle: memory", Some(ThrottleBackend::Memory)),
+        ("throttle: redis", Some(ThrottleBackend::Redis)),
+    ];
+    for (label, backend) in configurations {
+        let mut settings = base_settings.clone();
+        settings.throttle.enabled = backend.is_some();
+        if let Some(backend) = backend {
+            settings.throttle.backend = backend;
+        }
+        settings.throttle.redis_url = Some(SecretString::from(redis_url.clone()));
+        settings.throttle.key_prefix = key_prefix.clone();
+        let base = serve(&settings).await;
+        let expected = match backend {
+            None => "off",
+            Some(ThrottleBackend::Memory) => "memory",
+            Some(ThrottleBackend::Redis) => "ok",
+        };
+        let ready: Value = client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .expect("readyz")
+            .json()
+            .await
+            .expect("readyz reply");
+        assert_eq!(ready["throttle"], expected, "{label}: {ready}");
+
+        let url = format!("{base}/auth/token/verify/");
+        load(&client, &url, &body, concurrency, Instant::now() + WARM_UP).await;
+        let started = Instant::now();
+        let samples = load(&client, &url, &body, concurrency, started + period).await;
+        let elapsed = started.elapsed();
+        let rps = samples.len() as f64 / elapsed.as_secs_f64();
+        report(&format!("verify, {label:<16} {rps:>6.0} req/s"), samples);
+
+        if backend == Some(ThrottleBackend::Redis) {
+            // The requests were counted in Redis, not let through by a failing store.
+            let check =
+                RedisRateLimiter::new(&redis_url, &key_prefix, Duration::from_secs(2)).unwrap();
+            let one_per_minute = Rate::parse("1/minute").expect("rate");
+            let verdict = check.hit("anon:127.0.0.1", one_per_minute).await;
+            assert!(
+                matches!(verdict, Ok(Verdict::Throttled { .. })),
+                "{label}: nothing counted in Redis under {key_prefix}: {verdict:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,508 @@
+//! The Redis `RateLimiter` against a real Redis (`GATEHOUSE_TEST_REDIS_URL`, by default
+//! `redis://127.0.0.1:6379`): DRF's sliding window, refused hits not counted, keys
+//! under their prefix with an expiry, one atomic decision per hit however many
+//! instances share the store, a bounded wait when Redis is gone, and the same verdicts
+//! as the in-process store.
+//!
+//! The server is shared: every test works under a prefix of its own and never flushes.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use domain::RepositoryError;
+use domain::ports::RateLimiter;
+use domain::throttle::{Rate, Verdict};
+use infrastructure::throttle::{MemoryRateLimiter, RateLimiterStore, RedisRateLimiter};
+use redis::aio::MultiplexedConnection;
+use tokio::net::{TcpListener, TcpStream};
+
+const TIMEOUT: Duration = Duration::from_millis(250);
+
+fn redis_url() -> String {
+    std::env::var("GATEHOUSE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn unique_prefix() -> String {
+    format!("gh-test:{}:", uuid::Uuid::new_v4().simple())
+}
+
+fn limiter(prefix: &str) -> RedisRateLimiter {
+    RedisRateLimiter::new(&redis_url(), prefix, TIMEOUT).expect("a valid Redis URL")
+}
+
+/// A plain connection, to look at what the limiter stored.
+async fn inspect() -> MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .expect("a valid Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis at GATEHOUSE_TEST_REDIS_URL (default 127.0.0.1:6379)")
+}
+
+async fn query(connection: &mut MultiplexedConnection, command: &str, key: &str) -> i64 {
+    redis::cmd(command)
+        .arg(key)
+        .query_async(connection)
+        .await
+        .unwrap_or_else(|e| panic!("{command} {key}: {e}"))
+}
+
+fn rate(requests: u32, period: Duration) -> Rate {
+    Rate { requests, period }
+}
+
+fn per_minute(requests: u32) -> Rate {
+    rate(requests, Duration::from_secs(60))
+}
+
+fn per_second(requests: u32) -> Rate {
+    rate(requests, Duration::from_secs(1))
+}
+
+async fn verdict(limiter: &impl RateLimiter, key: &str, rate: Rate) -> Verdict {
+    limiter.hit(key, rate).await.expect("Redis answers")
+}
+
+fn retry_after(verdict: Verdict) -> Duration {
+    match verdict {
+        Verdict::Throttled { retry_after } => retry_after,
+        Verdict::Allowed => panic!("expected Throttled, got Allowed"),
+    }
+}
+
+#[tokio::test]
+async fn n_requests_pass_then_the_wait_is_the_rest_of_the_period() {
+    let limiter = limiter(&unique_prefix());
+    for i in 0..3 {
+        assert_eq!(
+            verdict(&limiter, "client", per_minute(3)).await,
+            Verdict::Allowed,
+            "hit {i}"
+        );
+    }
+    let wait = retry_after(verdict(&limiter, "client", per_minute(3)).await);
+    assert!(
+        wait >= Duration::from_secs(59) && wait <= Duration::from_secs(60),
+        "{wait:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_hit_is_not_counted() {
+    let prefix = unique_prefix();
+    let limiter = limiter(&prefix);
+    let mut redis = inspect().await;
+    for _ in 0..2 {
+        assert_eq!(
+            verdict(&limiter, "k", per_second(2)).await,
+            Verdict::Allowed
+        );
+    }
+    for _ in 0..5 {
+        let wait = retry_after(verdict(&limiter, "k", per_second(2)).await);
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+    }
+    assert_eq!(query(&mut redis, "ZCARD", &format!("{prefix}k")).await, 2);
+    // Had the refusals counted, the window would still be full after the first two
+    // leave it.
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    for _ in 0..2 {
+        assert_eq!(
+            verdict(&limiter, "k", per_second(2)).await,
+            Verdict::Allowed
+        );
+    }
+    assert!(matches!(
+        verdict(&limiter, "k", per_second(2)).await,
+        Verdict::Throttled { .. }
+    ));
+}
+
+#[tokio::test]
+async fn the_window_slides() {
+    let limiter = limiter(&unique_prefix());
+    let started = Instant::now();
+    assert_eq!(
+        verdict(&limiter, "k", per_second(2)).await,
+        Verdict::Allowed
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        verdict(&limiter, "k", per_second(2)).await,
+        Verdict::Allowed
+    );
+    // Full: the first hit leaves the window about 0.5 s from now.
+    let wait = retry_after(verdict(&limiter, "k", per_second(2)).await);
+    assert!(
+        wait > Duration::from_millis(350) && wait <= Duration::from_millis(500),
+        "{wait:?}"
+    );
+    // 1.05 s after the first hit it has left the window, the second has not: one
+    // place, not a fresh window of two.
+    tokio::time::sleep_until((started + Duration::from_millis(1050)).into()).await;
+    assert_eq!(
+        verdict(&limiter, "k", per_second(2)).await,
+        Verdict::Allowed
+    );
+    let wait = retry_after(verdict(&limiter, "k", per_second(2)).await);
+    assert!(wait <= Duration::from_millis(500), "{wait:?}");
+}
+
+#[tokio::test]
+async fn keys_are_independent_and_live_under_the_prefix_with_an_expiry() {
+    let prefix = unique_prefix();
+    let other_prefix = unique_prefix();
+    let limiter = limiter(&prefix);
+    let mut redis = inspect().await;
+    for _ in 0..3 {
+        assert_eq!(
+            verdict(&limiter, "anon:10.0.0.1", per_minute(3)).await,
+            Verdict::Allowed
+        );
+    }
+    assert!(matches!(
+        verdict(&limiter, "anon:10.0.0.1", per_minute(3)).await,
+        Verdict::Throttled { .. }
+    ));
+    assert_eq!(
+        verdict(&limiter, "anon:10.0.0.2", per_minute(3)).await,
+        Verdict::Allowed
+    );
+
+    let key = format!("{prefix}anon:10.0.0.1");
+    assert_eq!(query(&mut redis, "EXISTS", &key).await, 1);
+    let kind: String = redis::cmd("TYPE")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(kind, "zset");
+    assert_eq!(query(&mut redis, "ZCARD", &key).await, 3);
+    let ttl = query(&mut redis, "PTTL", &key).await;
+    assert!(ttl > 0 && ttl <= 60_000, "PTTL {ttl}");
+    assert_eq!(
+        query(&mut redis, "ZCARD", &format!("{prefix}anon:10.0.0.2")).await,
+        1
+    );
+    // Nothing was written without the prefix, nor under another one.
+    assert_eq!(query(&mut redis, "EXISTS", "anon:10.0.0.1").await, 0);
+    let elsewhere = format!("{other_prefix}anon:10.0.0.1");
+    assert_eq!(query(&mut redis, "EXISTS", &elsewhere).await, 0);
+
+    // Another prefix (another deployment on the same Redis) counts on its own.
+    let other = self::limiter(&other_prefix);
+    for _ in 0..3 {
+        assert_eq!(
+            verdict(&other, "anon:10.0.0.1", per_minute(3)).await,
+            Verdict::Allowed
+        );
+    }
+    assert_eq!(query(&mut redis, "ZCARD", &key).await, 3);
+    assert_eq!(query(&mut redis, "ZCARD", &elsewhere).await, 3);
+}
+
+/// `hits` concurrent hits on one key, spread round-robin over `limiters`.
+async fn concurrent_allowed(limiters: &[RedisRateLimiter], hits: usize, rate: Rate) -> usize {
+    let tasks: Vec<_> = (0..hits)
+        .map(|i| {
+            let limiter = limiters[i % limiters.len()].clone();
+            tokio::spawn(async move { limiter.hit("shared", rate).await })
+        })
+        .collect();
+    let mut allowed = 0;
+    for task in tasks {
+        match task.await.expect("task").expect("Redis answers") {
+            Verdict::Allowed => allowed += 1,
+            Verdict::Throttled { .. } => {}
+        }
+    }
+    allowed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_hits_on_one_instance_never_exceed_the_limit() {
+    let prefix = unique_prefix();
+    let allowed = concurrent_allowed(&[limiter(&prefix)], 50, per_minute(10)).await;
+    assert_eq!(allowed, 10);
+    let mut redis = inspect().await;
+    assert_eq!(
+        query(&mut redis, "ZCARD", &format!("{prefix}shared")).await,
+        10
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_hits_from_two_instances_share_one_limit() {
+    let prefix = unique_prefix();
+    // Two service instances: separate clients, connections and script caches.
+    let instances = [limiter(&prefix), limiter(&prefix)];
+    let allowed = concurrent_allowed(&instances, 50, per_minute(10)).await;
+    assert_eq!(allowed, 10);
+    let mut redis = inspect().await;
+    assert_eq!(
+        query(&mut redis, "ZCARD", &format!("{prefix}shared")).await,
+        10
+    );
+}
+
+/// A port with nothing listening on it.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Accepts connections and never answers: a Redis that hangs.
+async fn silent_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (address, task)
+}
+
+fn assert_unavailable(outcome: Result<Verdict, RepositoryError>) {
+    assert!(
+        matches!(outcome, Err(RepositoryError::Unavailable(_))),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_is_unavailable_within_the_timeout() {
+    for url in [
+        "redis://127.0.0.1:1".to_owned(),
+        format!("redis://127.0.0.1:{}", closed_port()),
+    ] {
+        let limiter = RedisRateLimiter::new(&url, &unique_prefix(), TIMEOUT).unwrap();
+        let store = RateLimiterStore::Redis(Box::new(limiter.clone()));
+        let started = Instant::now();
+        assert_unavailable(limiter.hit("k", per_minute(3)).await);
+        assert!(started.elapsed() < Duration::from_secs(2), "{url}");
+        assert!(!limiter.reachable(), "{url}");
+        assert_eq!(store.status(), "unreachable");
+        assert_eq!(store.probe().await, "unreachable");
+    }
+}
+
+#[tokio::test]
+async fn a_redis_that_never_answers_is_unavailable_within_the_timeout() {
+    let (address, server) = silent_server().await;
+    let limiter =
+        RedisRateLimiter::new(&format!("redis://{address}"), &unique_prefix(), TIMEOUT).unwrap();
+    for _ in 0..2 {
+        let started = Instant::now();
+        assert_unavailable(limiter.hit("k", per_minute(3)).await);
+        let elapsed = started.elapsed();
+        assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    }
+    assert!(!limiter.reachable());
+    assert_eq!(
+        RateLimiterStore::Redis(Box::new(limiter)).status(),
+        "unreachable"
+    );
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_hits_on_a_silent_redis_each_give_up_after_the_timeout() {
+    let (address, server) = silent_server().await;
+    let limiter =
+        RedisRateLimiter::new(&format!("redis://{address}"), &unique_prefix(), TIMEOUT).unwrap();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let limiter = limiter.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let outcome = limiter.hit("k", per_minute(3)).await;
+                (outcome, started.elapsed())
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (outcome, elapsed) = task.await.unwrap();
+        assert_unavailable(outcome);
+        assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+    }
+    server.abort();
+}
+
+/// Forwards every connection to `to`: Redis coming back on the limiter's address.
+async fn forward(listener: TcpListener, to: String) {
+    while let Ok((mut inbound, _)) = listener.accept().await {
+        let to = to.clone();
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = TcpStream::connect(to).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn the_status_follows_the_last_call() {
+    // A fresh limiter has not failed yet.
+    let prefix = unique_prefix();
+    let store = RateLimiterStore::Redis(Box::new(limiter(&prefix)));
+    assert_eq!(store.status(), "ok");
+    assert_eq!(
+        store.hit("k", per_minute(3)).await.unwrap(),
+        Verdict::Allowed
+    );
+    assert_eq!(store.status(), "ok");
+    assert_eq!(store.probe().await, "ok");
+
+    // Down, then back on the same address.
+    let port = closed_port();
+    let limiter =
+        RedisRateLimiter::new(&format!("redis://127.0.0.1:{port}"), &prefix, TIMEOUT).unwrap();
+    let store = RateLimiterStore::Redis(Box::new(limiter.clone()));
+    assert_unavailable(store.hit("k", per_minute(3)).await);
+    assert_eq!(store.status(), "unreachable");
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let redis_address = redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let proxy = tokio::spawn(forward(listener, redis_address));
+    assert_eq!(store.probe().await, "ok");
+    assert!(limiter.reachable());
+    // The same counter as before the outage: one hit was made through the other
+    // limiter under this prefix.
+    for _ in 0..2 {
+        assert_eq!(
+            store.hit("k", per_minute(3)).await.unwrap(),
+            Verdict::Allowed
+        );
+    }
+    assert!(matches!(
+        store.hit("k", per_minute(3)).await.unwrap(),
+        Verdict::Throttled { .. }
+    ));
+    assert_eq!(store.status(), "ok");
+    proxy.abort();
+}
+
+/// One step of a scenario: a hit and the verdict both stores must give (`None`: any
+/// wait, else the wait within 100 ms), or a pause.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Allowed,
+    Throttled(Option<Duration>),
+    Sleep(Duration),
+}
+
+fn ms(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+fn close(a: Duration, b: Duration) -> bool {
+    a.abs_diff(b) <= ms(100)
+}
+
+#[tokio::test]
+async fn memory_and_redis_give_the_same_verdicts() {
+    use Step::{Allowed, Sleep, Throttled};
+    let scenarios: Vec<(&str, Rate, Vec<Step>)> = vec![
+        (
+            "3/minute",
+            per_minute(3),
+            vec![
+                Allowed,
+                Allowed,
+                Allowed,
+                Throttled(Some(ms(60_000))),
+                Throttled(Some(ms(60_000))),
+            ],
+        ),
+        (
+            "1/minute",
+            per_minute(1),
+            vec![Allowed, Throttled(Some(ms(60_000)))],
+        ),
+        (
+            "0/minute",
+            per_minute(0),
+            vec![Throttled(Some(ms(60_000))), Throttled(Some(ms(60_000)))],
+        ),
+        (
+            "2/second, whole window passes",
+            per_second(2),
+            vec![
+                Allowed,
+                Allowed,
+                Throttled(Some(ms(1000))),
+                Sleep(ms(1050)),
+                Allowed,
+                Allowed,
+                Throttled(Some(ms(1000))),
+            ],
+        ),
+        (
+            "2/second, sliding",
+            per_second(2),
+            vec![
+                Allowed,
+                Sleep(ms(500)),
+                Allowed,
+                Throttled(Some(ms(500))),
+                Sleep(ms(550)),
+                Allowed,
+                Throttled(Some(ms(450))),
+            ],
+        ),
+        (
+            "2/second, refusals not counted",
+            per_second(2),
+            vec![
+                Allowed,
+                Allowed,
+                Throttled(None),
+                Throttled(None),
+                Throttled(None),
+                Sleep(ms(1050)),
+                Allowed,
+                Allowed,
+                Throttled(None),
+            ],
+        ),
+    ];
+    let memory = MemoryRateLimiter::new(1000);
+    let redis = limiter(&unique_prefix());
+    for (name, rate, steps) in scenarios {
+        // Both stores see each hit at (nearly) the same moment.
+        for (i, step) in steps.into_iter().enumerate() {
+            let expected = match step {
+                Sleep(pause) => {
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+                Allowed | Throttled(_) => step,
+            };
+            let from_memory = verdict(&memory, name, rate).await;
+            let from_redis = verdict(&redis, name, rate).await;
+            for (store, got) in [("memory", from_memory), ("redis", from_redis)] {
+                let fits = match (expected, got) {
+                    (Allowed, Verdict::Allowed) => true,
+                    (Throttled(None), Verdict::Throttled { .. }) => true,
+                    (Throttled(Some(want)), Verdict::Throttled { retry_after }) => {
+                        retry_after <= want && close(retry_after, want)
+                    }
+                    _ => false,
+                };
+                assert!(
+                    fits,
+                    "{name}, step {i}: {store} gave {got:?}, expected {expected:?}"
+                );
+            }
+            if let (Verdict::Throttled { retry_after: a }, Verdict::Throttled { retry_after: b }) =
+                (from_memory, from_redis)
+            {
+                assert!(close(a, b), "{name}, step {i}: memory {a:?}, redis {b:?}");
+            }
+        }
+    }
+}
