@@ -170,6 +170,21 @@ impl Throttle {
     }
 }
 
+/// The address a bucket counts: an IPv4 address, or an IPv6 address's /64 (one
+/// subscriber's block; counting single IPv6 addresses would give him 2^64 buckets).
+fn bucket_of(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        },
+    }
+}
+
 fn hex_digest(value: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(value.as_bytes())[..16])
@@ -210,9 +225,12 @@ pub async fn throttle(
     }
     let ip = throttle
         .client_ip(req.request())
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        .map_or_else(|| "unknown".to_owned(), bucket_of);
+    // Routing has not happened yet: match the path as the router will, decoded
+    // (`/auth/%74oken` is `/auth/token`), not as it was sent.
     let scope = req
-        .match_pattern()
+        .resource_map()
+        .match_pattern(req.match_info().as_str())
         .and_then(|pattern| throttle.scopes.get(pattern.as_str()).copied());
     let on_failure = throttle.on_failure(scope);
     let mut checks = Vec::with_capacity(2);
@@ -233,4 +251,24 @@ pub async fn throttle(
         return Ok(req.into_response(response).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_count_by_their_64_block() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(bucket_of(a), "2001:db8:1:2::/64");
+        assert_eq!(bucket_of(a), bucket_of(b));
+        assert_ne!(bucket_of(a), bucket_of(other));
+        assert_eq!(bucket_of("203.0.113.7".parse().unwrap()), "203.0.113.7");
+        assert_eq!(
+            bucket_of("::ffff:203.0.113.7".parse().unwrap()),
+            "203.0.113.7"
+        );
+    }
 }

@@ -1208,6 +1208,15 @@ async fn bad_filters_are_400s_naming_the_field() {
             json!({ "occurred_at_before": ["Enter a valid date/time."] }),
         ),
         (
+            // Years PostgreSQL cannot store are refused, not a 500.
+            "?occurred_at_after=-5000-01-01",
+            json!({ "occurred_at_after": ["Enter a valid date/time."] }),
+        ),
+        (
+            "?occurred_at_before=%2B12026-01-01T00:00:00Z",
+            json!({ "occurred_at_before": ["Enter a valid date/time."] }),
+        ),
+        (
             "?actor=x&occurred_at_after=never&event_type=nope",
             json!({
                 "actor": ["Enter a number."],

@@ -183,6 +183,37 @@ async fn the_login_scope_allows_its_rate_then_answers_429_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_percent_encoded_path_counts_against_its_route_s_scope() {
+    let app = throttled_app(|s| {
+        s.throttle.login = rate("2/minute");
+        s.throttle.register = rate("1/minute");
+    })
+    .await;
+    app.register("alice@example.com").await;
+
+    // `/auth/%74oken/` is routed to `/auth/token/`: it must be counted there too.
+    assert_rejected(&wrong_login(&app, "/auth/%74oken/", "alice@example.com").await);
+    assert_rejected(&wrong_login(&app, "/auth/tok%65n", "alice@example.com").await);
+    assert_throttled(
+        &wrong_login(&app, "/auth/token/", "alice@example.com").await,
+        58,
+        60,
+    );
+    assert_throttled(
+        &wrong_login(&app, "/api/%74oken/", "alice@example.com").await,
+        58,
+        60,
+    );
+    let register = app
+        .post(
+            "/auth/regist%65r/",
+            json!({ "email": "bob@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_throttled(&register, 58, 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_alias_of_a_login_route_counts_against_the_same_bucket() {
     let app = throttled_app(|s| s.throttle.login = rate("3/minute")).await;
     app.register("alice@example.com").await;

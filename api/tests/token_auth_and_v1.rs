@@ -969,4 +969,12 @@ async fn v1_tokens_opens_a_new_session_for_the_caller() {
         "{}",
         anonymous.text
     );
+    // A session opened from an API key would outlive the key's logout: refused.
+    let key = key_for(&app, "alice@example.com").await;
+    let with_key = app.get("/api/v1/auth/tokens", Some(&token(&key))).await;
+    assert_eq!(with_key.status, StatusCode::FORBIDDEN, "{}", with_key.text);
+    assert_eq!(
+        with_key.body,
+        json!({ "detail": "You do not have permission to perform this action." })
+    );
 }

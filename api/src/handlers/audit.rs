@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use application::ValidationErrors;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use domain::{AuditKind, AuditQuery, AuditRecord, UserId};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -42,8 +42,12 @@ impl From<AuditRecord> for AuditEventResponse {
 }
 
 /// Django's `DateTimeField` input: ISO 8601 with an offset, or without one (UTC), or a
-/// bare date (its midnight, UTC).
+/// bare date (its midnight, UTC); years 1 to 9999, as Python's `datetime`.
 fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
+    parse_any_time(raw).filter(|at| (1..=9999).contains(&at.year()))
+}
+
+fn parse_any_time(raw: &str) -> Option<DateTime<Utc>> {
     let raw = raw.trim();
     if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
         return Some(at.with_timezone(&Utc));
@@ -185,7 +189,15 @@ mod tests {
             parse_time("2026-03-01"),
             Some(Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap())
         );
-        for raw in ["yesterday", "2026-13-01", "1700000000", "2026-03-01T25:00"] {
+        for raw in [
+            "yesterday",
+            "2026-13-01",
+            "1700000000",
+            "2026-03-01T25:00",
+            "-5000-01-01",
+            "+12026-01-01T00:00:00Z",
+            "0000-01-01",
+        ] {
             assert_eq!(parse_time(raw), None, "{raw}");
         }
     }

@@ -122,14 +122,18 @@ pub async fn session(
     })))
 }
 
-/// `GET /api/v1/auth/tokens`: a new session for the caller.
+/// `GET /api/v1/auth/tokens`: a new session for a caller signed in with a JWT.
 ///
 /// # Responses
-/// 200 `{access, refresh}`; 401.
+/// 200 `{access, refresh}`; 401; 403 for an API key (a session opened from a key
+/// would outlive the key's logout).
 pub async fn tokens(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
+    if caller.0.sid.is_none() {
+        return Err(ApiError::PermissionDenied);
+    }
     let pair = state.gatehouse.open_session(caller.caller()).await?;
     Ok(HttpResponse::Ok().json(json!({ "access": pair.access, "refresh": pair.refresh })))
 }

@@ -44,8 +44,8 @@ impl Bucket {
 }
 
 impl MemoryRateLimiter {
-    /// Tracks at most `max_keys` keys at once; past that, a new key goes uncounted
-    /// (and a warning says so) until expired keys make room.
+    /// Tracks about `max_keys` keys at once; past that, new keys share an overflow
+    /// bucket per scope (and a warning says so) until expired keys make room.
     pub fn new(max_keys: usize) -> Self {
         Self {
             state: Arc::new(Mutex::new(State {
@@ -75,8 +75,9 @@ impl MemoryRateLimiter {
     /// The verdict for `key` at `now` (the clock is a parameter for the tests).
     pub fn hit_at(&self, key: &str, rate: Rate, now: Instant) -> Verdict {
         let mut state = self.lock();
-        let full = state.buckets.len() >= self.max_keys;
-        if full || now.duration_since(state.last_sweep) >= SWEEP_INTERVAL {
+        // At most one sweep per interval, even when full: a sweep walks every key
+        // under the lock, and a flood of new keys must not make every request pay it.
+        if now.duration_since(state.last_sweep) >= SWEEP_INTERVAL {
             state.buckets.retain(|_, bucket| {
                 bucket
                     .hits
@@ -85,24 +86,27 @@ impl MemoryRateLimiter {
             });
             state.last_sweep = now;
         }
-        if !state.buckets.contains_key(key) && state.buckets.len() >= self.max_keys {
+        let mut key = key.to_owned();
+        if !state.buckets.contains_key(&key) && state.buckets.len() >= self.max_keys {
+            // Full: a new client shares one overflow bucket per scope (the key's part
+            // before its first ':') rather than go uncounted — filling the map with
+            // made-up clients buys no way around the limits.
             if !state.reported_full {
                 tracing::warn!(
                     max_keys = self.max_keys,
-                    "throttle store full: new clients go uncounted until keys expire"
+                    "throttle store full: new clients share an overflow bucket until keys expire"
                 );
                 state.reported_full = true;
             }
-            return Verdict::Allowed;
+            let scope = key.split(':').next().unwrap_or_default();
+            key = format!("{scope}:overflow");
+        } else if state.buckets.len() < self.max_keys {
+            state.reported_full = false;
         }
-        state.reported_full = false;
-        let bucket = state
-            .buckets
-            .entry(key.to_owned())
-            .or_insert_with(|| Bucket {
-                period: rate.period,
-                hits: VecDeque::new(),
-            });
+        let bucket = state.buckets.entry(key).or_insert_with(|| Bucket {
+            period: rate.period,
+            hits: VecDeque::new(),
+        });
         bucket.period = rate.period;
         bucket.forget_before(now);
         if bucket.hits.len() >= rate.requests as usize {
@@ -161,21 +165,37 @@ mod tests {
     }
 
     #[test]
-    fn keys_whose_window_passed_are_dropped_and_the_map_stays_bounded() {
+    fn a_full_map_puts_new_clients_in_one_overflow_bucket_per_scope() {
         let limiter = MemoryRateLimiter::new(2);
         let start = Instant::now();
-        assert_eq!(limiter.hit_at("a", per_minute(1), start), Verdict::Allowed);
-        assert_eq!(limiter.hit_at("b", per_minute(1), start), Verdict::Allowed);
-        // Full: a third client goes uncounted rather than evicting a live window.
-        assert_eq!(limiter.hit_at("c", per_minute(1), start), Verdict::Allowed);
-        assert_eq!(limiter.len(), 2);
+        assert_eq!(
+            limiter.hit_at("login:a", per_minute(1), start),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            limiter.hit_at("login:b", per_minute(1), start),
+            Verdict::Allowed
+        );
+        // Full: new clients share `login:overflow`; made-up ones buy nothing.
+        assert_eq!(
+            limiter.hit_at("login:c", per_minute(1), start),
+            Verdict::Allowed
+        );
         assert!(matches!(
-            limiter.hit_at("a", per_minute(1), start),
+            limiter.hit_at("login:d", per_minute(1), start),
             Verdict::Throttled { .. }
         ));
-        // Once their windows pass, the old keys make room.
-        let later = start + Duration::from_secs(61);
-        assert_eq!(limiter.hit_at("c", per_minute(1), later), Verdict::Allowed);
+        assert_eq!(limiter.len(), 3, "two clients and one overflow bucket");
+        assert!(matches!(
+            limiter.hit_at("login:a", per_minute(1), start),
+            Verdict::Throttled { .. }
+        ));
+        // Once their windows pass, the sweep drops the old keys and makes room.
+        let later = start + SWEEP_INTERVAL + Duration::from_secs(61);
+        assert_eq!(
+            limiter.hit_at("login:e", per_minute(1), later),
+            Verdict::Allowed
+        );
         assert_eq!(limiter.len(), 1);
     }
 }
