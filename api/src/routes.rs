@@ -14,7 +14,7 @@ use crate::handlers::{
     accounts, admin_groups, admin_users, api_keys, audit, credentials, djoser, health, jwks, me,
     register, sessions, tokens,
 };
-use crate::throttle::Scope;
+use crate::throttle::{RouteThrottle, Scope};
 
 /// DRF's order for the `Allow` header.
 const METHOD_ORDER: [Method; 7] = [
@@ -41,7 +41,7 @@ pub struct Endpoint {
     resource: Resource,
     methods: Vec<Method>,
     authenticated: bool,
-    scope: Option<Scope>,
+    scope: Option<RouteThrottle>,
 }
 
 impl Endpoint {
@@ -57,7 +57,14 @@ impl Endpoint {
 
     /// Requests also count against the rate of `scope` (DRF's `throttle_scope`).
     pub fn throttled(mut self, scope: Scope) -> Self {
-        self.scope = Some(scope);
+        self.scope = Some(RouteThrottle::Scoped(scope));
+        self
+    }
+
+    /// Requests are never throttled: health probes must not fail because a load
+    /// balancer asks often.
+    pub fn unthrottled(mut self) -> Self {
+        self.scope = Some(RouteThrottle::Exempt);
         self
     }
 
@@ -237,9 +244,10 @@ pub fn endpoints() -> Vec<Resource> {
         .collect()
 }
 
-/// The throttle scope of each route that has one, by route pattern: an alias counts
-/// against its canonical route's scope because it is built by the same function.
-pub fn scopes() -> HashMap<&'static str, Scope> {
+/// The throttling of each route that has a scope or is exempt, by route pattern: an
+/// alias counts against its canonical route's scope because it is built by the same
+/// function.
+pub fn scopes() -> HashMap<&'static str, RouteThrottle> {
     ROUTES
         .iter()
         .filter_map(|(path, build)| build(path).scope.map(|scope| (*path, scope)))
@@ -470,11 +478,15 @@ fn jwks(path: &str) -> Endpoint {
 }
 
 fn healthz(path: &str) -> Endpoint {
-    Endpoint::new(path, "Health").get(health::healthz)
+    Endpoint::new(path, "Health")
+        .unthrottled()
+        .get(health::healthz)
 }
 
 fn readyz(path: &str) -> Endpoint {
-    Endpoint::new(path, "Readiness").get(health::readyz)
+    Endpoint::new(path, "Readiness")
+        .unthrottled()
+        .get(health::readyz)
 }
 
 /// Unknown paths: DRF's 404.

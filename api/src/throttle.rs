@@ -46,6 +46,14 @@ impl Scope {
     }
 }
 
+/// How a route is throttled besides the `anon`/`user` rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteThrottle {
+    Scoped(Scope),
+    /// Not at all (health probes).
+    Exempt,
+}
+
 /// What a store failure means for a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OnFailure {
@@ -57,15 +65,15 @@ pub struct Throttle {
     enabled: bool,
     store: RateLimiterStore,
     settings: ThrottleSettings,
-    /// The scope of each route pattern that has one.
-    scopes: HashMap<&'static str, Scope>,
+    /// The throttling of each route pattern that has a scope or is exempt.
+    scopes: HashMap<&'static str, RouteThrottle>,
 }
 
 impl Throttle {
     pub fn new(
         settings: &ThrottleSettings,
         store: RateLimiterStore,
-        scopes: HashMap<&'static str, Scope>,
+        scopes: HashMap<&'static str, RouteThrottle>,
     ) -> Self {
         Self {
             enabled: settings.enabled,
@@ -228,10 +236,15 @@ pub async fn throttle(
         .map_or_else(|| "unknown".to_owned(), bucket_of);
     // Routing has not happened yet: match the path as the router will, decoded
     // (`/auth/%74oken` is `/auth/token`), not as it was sent.
-    let scope = req
+    let scope = match req
         .resource_map()
         .match_pattern(req.match_info().as_str())
-        .and_then(|pattern| throttle.scopes.get(pattern.as_str()).copied());
+        .and_then(|pattern| throttle.scopes.get(pattern.as_str()).copied())
+    {
+        Some(RouteThrottle::Exempt) => return Ok(next.call(req).await?.map_into_left_body()),
+        Some(RouteThrottle::Scoped(scope)) => Some(scope),
+        None => None,
+    };
     let on_failure = throttle.on_failure(scope);
     let mut checks = Vec::with_capacity(2);
     if let Some(scope) = scope {

@@ -355,7 +355,10 @@ async fn register_and_password_reset_have_their_own_rates_and_scopes_are_indepen
         .post("/auth/token/verify/", json!({ "token": "not-a-token" }))
         .await;
     assert_eq!(verify.status, StatusCode::UNAUTHORIZED, "{}", verify.text);
-    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/.well-known/jwks.json", None).await.status,
+        StatusCode::OK
+    );
 }
 
 // ---------------------------------------------------------------- anon and user
@@ -382,19 +385,29 @@ async fn anonymous_requests_count_by_address_and_users_by_their_id() {
     let forged = format!("Bearer {forged}");
 
     // Credentials that are not a validly signed access token count as anonymous.
-    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
-    let garbage = app.get("/healthz", Some("Bearer not.a.token")).await;
+    assert_eq!(
+        app.get("/.well-known/jwks.json", None).await.status,
+        StatusCode::OK
+    );
+    let garbage = app
+        .get("/.well-known/jwks.json", Some("Bearer not.a.token"))
+        .await;
     assert_eq!(garbage.status, StatusCode::OK, "{}", garbage.text);
-    let forged_health = app.get("/healthz", Some(&forged)).await;
+    let forged_health = app.get("/.well-known/jwks.json", Some(&forged)).await;
     assert_eq!(
         forged_health.status,
         StatusCode::OK,
         "{}",
         forged_health.text
     );
-    assert_throttled(&app.get("/healthz", None).await, 58, 60);
+    assert_throttled(&app.get("/.well-known/jwks.json", None).await, 58, 60);
     assert_throttled(&app.get("/auth/me/", Some(&forged)).await, 58, 60);
-    assert_throttled(&app.get("/healthz", Some("Bearer garbage")).await, 58, 60);
+    assert_throttled(
+        &app.get("/.well-known/jwks.json", Some("Bearer garbage"))
+            .await,
+        58,
+        60,
+    );
 
     // Uma is counted by her id, not against the exhausted anonymous rate.
     for _ in 0..4 {
@@ -403,13 +416,19 @@ async fn anonymous_requests_count_by_address_and_users_by_their_id() {
         assert_eq!(me.body["id"], json!(uma));
     }
     let health = app
-        .get("/healthz", Some(&format!("Bearer {uma_access}")))
+        .get(
+            "/.well-known/jwks.json",
+            Some(&format!("Bearer {uma_access}")),
+        )
         .await;
     assert_eq!(health.status, StatusCode::OK, "{}", health.text);
     assert_throttled(&app.me(&uma_access).await, 58, 60);
     assert_throttled(
-        &app.get("/healthz", Some(&format!("Bearer {uma_access}")))
-            .await,
+        &app.get(
+            "/.well-known/jwks.json",
+            Some(&format!("Bearer {uma_access}")),
+        )
+        .await,
         58,
         60,
     );
@@ -421,19 +440,25 @@ async fn anonymous_requests_count_by_address_and_users_by_their_id() {
         assert_eq!(me.body["id"], json!(vic));
     }
     assert_throttled(&app.me(&vic_access).await, 58, 60);
-    assert_throttled(&app.get("/healthz", None).await, 50, 60);
+    assert_throttled(&app.get("/.well-known/jwks.json", None).await, 50, 60);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn made_up_api_keys_count_as_anonymous() {
     let app = throttled_app(|s| s.throttle.anon = rate("2/minute")).await;
 
-    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
-    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
-    assert_throttled(&app.get("/healthz", None).await, 58, 60);
+    assert_eq!(
+        app.get("/.well-known/jwks.json", None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/.well-known/jwks.json", None).await.status,
+        StatusCode::OK
+    );
+    assert_throttled(&app.get("/.well-known/jwks.json", None).await, 58, 60);
     for i in 0..3 {
         let key = format!("Token made-up-key-{i}-{}", uuid::Uuid::new_v4().simple());
-        assert_throttled(&app.get("/healthz", Some(&key)).await, 58, 60);
+        assert_throttled(&app.get("/.well-known/jwks.json", Some(&key)).await, 58, 60);
     }
 }
 
@@ -952,6 +977,21 @@ async fn fail_closed_login_refuses_logins_while_redis_is_unreachable() {
     let (access, _) = app.login("alice@example.com").await;
     assert_eq!(app.me(&access).await.status, StatusCode::OK);
     proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_probes_are_never_throttled() {
+    let app = throttled_app(|s| s.throttle.anon = rate("2/minute")).await;
+    for _ in 0..2 {
+        let jwks = app.get("/.well-known/jwks.json", None).await;
+        assert_eq!(jwks.status, StatusCode::OK, "{}", jwks.text);
+    }
+    assert_throttled(&app.get("/.well-known/jwks.json", None).await, 58, 60);
+    // A load balancer asking often must never see its instance refuse a probe.
+    for _ in 0..10 {
+        assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+        assert_eq!(app.get("/readyz/", None).await.status, StatusCode::OK);
+    }
 }
 
 // ---------------------------------------------------------------- off
