@@ -17,7 +17,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpRequest, web};
-use application::use_cases::login::LoginIdentifier;
+use application::use_cases::login::{LoginError, LoginIdentifier};
 use domain::ports::RateLimiter;
 use domain::throttle::{Rate, Verdict};
 use infrastructure::throttle::RateLimiterStore;
@@ -154,17 +154,22 @@ impl Throttle {
             }
         }
         match wait {
-            Some(wait) => Err(ApiError::Throttled {
-                wait: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            }),
+            Some(wait) => Err(throttled(wait)),
             None => Ok(()),
         }
     }
 
-    /// The `login_account` limit: logins naming one account, from any address.
-    pub async fn check_login_account(&self, identifier: &LoginIdentifier) -> Result<(), ApiError> {
+    /// Runs `login` under the `login_account` limit: failed logins naming one
+    /// account, from any address. Refused (429) while the window holds that many
+    /// failures; only a failure is counted, so the account's owner signing in does not
+    /// spend the budget of guesses.
+    pub async fn login_guarded<T>(
+        &self,
+        identifier: &LoginIdentifier,
+        login: impl Future<Output = Result<T, LoginError>>,
+    ) -> Result<Result<T, LoginError>, ApiError> {
         if !self.enabled {
-            return Ok(());
+            return Ok(login.await);
         }
         let name = match identifier {
             LoginIdentifier::Username(username) => format!("username:{username}"),
@@ -172,9 +177,31 @@ impl Throttle {
         };
         // Hashed: a key never holds what the client typed, whatever its length.
         let key = format!("login_account:{}", hex_digest(&name));
-        let on_failure = self.on_failure(Some(Scope::Login));
-        self.check(&[(key, self.settings.login_account, on_failure)])
-            .await
+        let rate = self.settings.login_account;
+        match self.store.peek(&key, rate).await {
+            Ok(Verdict::Allowed) => {}
+            Ok(Verdict::Throttled { retry_after }) => return Err(throttled(retry_after)),
+            Err(error) => {
+                tracing::debug!(error = %error, "throttle store failed");
+                if self.on_failure(Some(Scope::Login)) == OnFailure::Refuse {
+                    return Err(ApiError::Unavailable);
+                }
+            }
+        }
+        let outcome = login.await;
+        if let Err(LoginError::InvalidCredentials) = outcome
+            && let Err(error) = self.store.hit(&key, rate).await
+        {
+            tracing::debug!(error = %error, "throttle store failed to count a failed login");
+        }
+        Ok(outcome)
+    }
+}
+
+/// DRF's `Throttled`: the wait in whole seconds, rounded up.
+fn throttled(wait: Duration) -> ApiError {
+    ApiError::Throttled {
+        wait: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
     }
 }
 

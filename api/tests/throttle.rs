@@ -465,6 +465,54 @@ async fn made_up_api_keys_count_as_anonymous() {
 // ---------------------------------------------------------------- login_account
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_failed_logins_count_against_the_account() {
+    let app = throttled_app(|s| {
+        s.throttle.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.throttle.login_account = rate("2/hour");
+    })
+    .await;
+    register_named(&app, "alice", "alice@example.com").await;
+    let as_alice = |password: &str| json!({ "username": "alice", "password": password });
+
+    // Her own sign-ins, however many, spend none of the budget of guesses.
+    for i in 0..4 {
+        let address = format!("10.1.0.{i}");
+        let signed_in = post_from(&app, "/auth/token/", as_alice(PASSWORD), Some(&address)).await;
+        assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.text);
+    }
+    let key = post_from(
+        &app,
+        "/auth/token/login/",
+        as_alice(PASSWORD),
+        Some("10.1.0.9"),
+    )
+    .await;
+    assert_eq!(key.status, StatusCode::OK, "{}", key.text);
+    // Two failures fill it; then even the right password waits.
+    for address in ["10.2.0.1", "10.2.0.2"] {
+        assert_rejected(&post_from(&app, "/auth/token/", as_alice(WRONG), Some(address)).await);
+    }
+    let right = post_from(&app, "/auth/token/", as_alice(PASSWORD), Some("10.2.0.3")).await;
+    assert_throttled(&right, 3598, 3600);
+    // A failed token login counts too.
+    let app = throttled_app(|s| {
+        s.throttle.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.throttle.login_account = rate("1/hour");
+    })
+    .await;
+    register_named(&app, "carol", "carol@example.com").await;
+    let wrong_key = json!({ "username": "carol", "password": WRONG });
+    let refused = post_from(&app, "/auth/token/login/", wrong_key, Some("10.3.0.1")).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    let next = json!({ "username": "carol", "password": PASSWORD });
+    assert_throttled(
+        &post_from(&app, "/auth/token/", next, Some("10.3.0.2")).await,
+        3598,
+        3600,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_naming_one_account_are_limited_from_any_address() {
     let app = throttled_app(|s| {
         s.throttle.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];

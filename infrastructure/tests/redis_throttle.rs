@@ -88,6 +88,39 @@ async fn n_requests_pass_then_the_wait_is_the_rest_of_the_period() {
 }
 
 #[tokio::test]
+async fn a_peek_counts_nothing_in_redis_or_in_memory() {
+    let prefix = unique_prefix();
+    let redis_limiter = limiter(&prefix);
+    let memory = MemoryRateLimiter::new(100);
+    let mut redis = inspect().await;
+    let key = format!("{prefix}k");
+    for store in [
+        RateLimiterStore::Redis(Box::new(redis_limiter.clone())),
+        RateLimiterStore::Memory(memory),
+    ] {
+        for _ in 0..5 {
+            assert_eq!(
+                store.peek("k", per_minute(1)).await.unwrap(),
+                Verdict::Allowed
+            );
+        }
+        assert_eq!(
+            store.hit("k", per_minute(1)).await.unwrap(),
+            Verdict::Allowed
+        );
+        for _ in 0..3 {
+            let wait = retry_after(store.peek("k", per_minute(1)).await.unwrap());
+            assert!(wait > Duration::from_secs(58), "{wait:?}");
+        }
+    }
+    assert_eq!(
+        query(&mut redis, "ZCARD", &key).await,
+        1,
+        "only the hit was stored"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_hit_is_not_counted() {
     let prefix = unique_prefix();
     let limiter = limiter(&prefix);

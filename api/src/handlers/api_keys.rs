@@ -24,11 +24,9 @@ pub async fn login(
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
     let command = login_command(payload, client)?;
-    state
-        .throttle
-        .check_login_account(&command.identifier)
-        .await?;
-    match state.gatehouse.login_api_key(command).await {
+    let identifier = command.identifier.clone();
+    let login = state.gatehouse.login_api_key(command);
+    match state.throttle.login_guarded(&identifier, login).await? {
         Ok(key) => Ok(HttpResponse::Ok().json(json!({ "auth_token": key }))),
         Err(LoginError::InvalidCredentials) => Err(ApiError::Validation(ValidationErrors::single(
             ValidationErrors::NON_FIELD,

@@ -22,11 +22,11 @@ pub async fn obtain(
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
     let command = login_command(payload, client)?;
-    state
+    let identifier = command.identifier.clone();
+    let tokens = state
         .throttle
-        .check_login_account(&command.identifier)
-        .await?;
-    let tokens = state.gatehouse.login(command).await?;
+        .login_guarded(&identifier, state.gatehouse.login(command))
+        .await??;
     Ok(HttpResponse::Ok().json(json!({ "refresh": tokens.refresh, "access": tokens.access })))
 }
 

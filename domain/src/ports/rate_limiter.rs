@@ -17,4 +17,12 @@ pub trait RateLimiter: Clone + Send + Sync + 'static {
         key: &str,
         rate: Rate,
     ) -> impl Future<Output = Result<Verdict, RepositoryError>> + Send;
+
+    /// The verdict `hit` would give, counting nothing: for limits that count only
+    /// some outcomes (failed logins), checked before the attempt and counted after.
+    fn peek(
+        &self,
+        key: &str,
+        rate: Rate,
+    ) -> impl Future<Output = Result<Verdict, RepositoryError>> + Send;
 }

@@ -72,8 +72,18 @@ impl MemoryRateLimiter {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The verdict for `key` at `now` (the clock is a parameter for the tests).
+    /// The verdict for `key` at `now`, counted if allowed (the clock is a parameter
+    /// for the tests).
     pub fn hit_at(&self, key: &str, rate: Rate, now: Instant) -> Verdict {
+        self.check_at(key, rate, now, true)
+    }
+
+    /// The verdict `hit_at` would give, counting nothing.
+    pub fn peek_at(&self, key: &str, rate: Rate, now: Instant) -> Verdict {
+        self.check_at(key, rate, now, false)
+    }
+
+    fn check_at(&self, key: &str, rate: Rate, now: Instant, count: bool) -> Verdict {
         let mut state = self.lock();
         // At most one sweep per interval, even when full: a sweep walks every key
         // under the lock, and a flood of new keys must not make every request pay it.
@@ -87,6 +97,9 @@ impl MemoryRateLimiter {
             state.last_sweep = now;
         }
         let mut key = key.to_owned();
+        if !count && !state.buckets.contains_key(&key) && state.buckets.len() < self.max_keys {
+            return Verdict::Allowed;
+        }
         if !state.buckets.contains_key(&key) && state.buckets.len() >= self.max_keys {
             // Full: a new client shares one overflow bucket per scope (the key's part
             // before its first ':') rather than go uncounted — filling the map with
@@ -115,7 +128,9 @@ impl MemoryRateLimiter {
                 retry_after: rate.period.saturating_sub(now.duration_since(oldest)),
             };
         }
-        bucket.hits.push_back(now);
+        if count {
+            bucket.hits.push_back(now);
+        }
         Verdict::Allowed
     }
 }
@@ -123,6 +138,10 @@ impl MemoryRateLimiter {
 impl RateLimiter for MemoryRateLimiter {
     async fn hit(&self, key: &str, rate: Rate) -> Result<Verdict, RepositoryError> {
         Ok(self.hit_at(key, rate, Instant::now()))
+    }
+
+    async fn peek(&self, key: &str, rate: Rate) -> Result<Verdict, RepositoryError> {
+        Ok(self.peek_at(key, rate, Instant::now()))
     }
 }
 
@@ -162,6 +181,23 @@ mod tests {
             }
         );
         assert_eq!(limiter.hit_at("other", per_minute(3), at), Verdict::Allowed);
+    }
+
+    #[test]
+    fn a_peek_counts_nothing() {
+        let limiter = MemoryRateLimiter::new(100);
+        let start = Instant::now();
+        for _ in 0..5 {
+            assert_eq!(limiter.peek_at("k", per_minute(1), start), Verdict::Allowed);
+        }
+        assert!(limiter.is_empty(), "a peek stores no key");
+        assert_eq!(limiter.hit_at("k", per_minute(1), start), Verdict::Allowed);
+        let at = start + Duration::from_secs(20);
+        let throttled = Verdict::Throttled {
+            retry_after: Duration::from_secs(40),
+        };
+        assert_eq!(limiter.peek_at("k", per_minute(1), at), throttled);
+        assert_eq!(limiter.peek_at("k", per_minute(1), at), throttled);
     }
 
     #[test]

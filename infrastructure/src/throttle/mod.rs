@@ -44,4 +44,11 @@ impl RateLimiter for RateLimiterStore {
             RateLimiterStore::Redis(redis) => redis.hit(key, rate).await,
         }
     }
+
+    async fn peek(&self, key: &str, rate: Rate) -> Result<Verdict, RepositoryError> {
+        match self {
+            RateLimiterStore::Memory(memory) => memory.peek(key, rate).await,
+            RateLimiterStore::Redis(redis) => redis.peek(key, rate).await,
+        }
+    }
 }

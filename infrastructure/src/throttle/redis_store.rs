@@ -13,8 +13,9 @@ use domain::throttle::{Rate, Verdict};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::RwLock;
 
-/// KEYS[1]: the key. ARGV: the limit, the window in ms, a member unique to this hit.
-/// Returns -1 when the hit is allowed (and counted), else the ms until it would be.
+/// KEYS[1]: the key. ARGV: the limit, the window in ms, a member unique to this hit,
+/// and `1` to count an allowed hit (`0` only looks). Returns -1 when the hit is
+/// allowed, else the ms until it would be.
 const SLIDING_WINDOW: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -26,8 +27,10 @@ if redis.call('ZCARD', KEYS[1]) >= limit then
   if oldest[2] == nil then return window end
   return window - (now - tonumber(oldest[2]))
 end
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], window)
+if ARGV[4] == '1' then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+end
 return -1
 ";
 
@@ -155,6 +158,16 @@ impl RedisRateLimiter {
 
 impl RateLimiter for RedisRateLimiter {
     async fn hit(&self, key: &str, rate: Rate) -> Result<Verdict, RepositoryError> {
+        self.check(key, rate, true).await
+    }
+
+    async fn peek(&self, key: &str, rate: Rate) -> Result<Verdict, RepositoryError> {
+        self.check(key, rate, false).await
+    }
+}
+
+impl RedisRateLimiter {
+    async fn check(&self, key: &str, rate: Rate, count: bool) -> Result<Verdict, RepositoryError> {
         let key = format!("{}{key}", self.prefix);
         let window_ms = rate.period.as_millis() as u64;
         let member = uuid::Uuid::new_v4().simple().to_string();
@@ -166,6 +179,7 @@ impl RateLimiter for RedisRateLimiter {
                     .arg(rate.requests)
                     .arg(window_ms)
                     .arg(&member)
+                    .arg(u8::from(count))
                     .invoke_async(connection)
                     .await
             })
