@@ -1131,6 +1131,10 @@ async fn canonical_routes_keep_their_own_answers_beside_the_djoser_aliases() {
         changed.body,
         json!({ "detail": "Password updated successfully." })
     );
+    // Access tokens issued before a password change are refused (whole-second `iat`
+    // makes that depend on the clock): each change gets a token issued after it.
+    let after_change = obtain_at(&app, "/auth/token/", "ann@example.com", NEW_PASSWORD).await;
+    let access = str_of(&after_change.body, "access");
     let set = app
         .post_authed(
             "/auth/users/set_password/",
@@ -1139,6 +1143,7 @@ async fn canonical_routes_keep_their_own_answers_beside_the_djoser_aliases() {
         )
         .await;
     assert_no_content(&set);
+    let (access, _) = app.login("ann@example.com").await;
     let wrong = app
         .post_authed(
             "/auth/change-password/",
