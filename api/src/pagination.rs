@@ -22,14 +22,7 @@ impl PageRequest {
     /// Reads `page` and `page_size` from the query pairs. A bad page is DRF's
     /// 404 `Invalid page.`; a bad or missing size is the default, a large one the cap.
     pub fn from_query(pairs: &[(String, String)]) -> Result<Self, ApiError> {
-        let value = |key: &str| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-        };
-        let number = match value("page") {
+        let number = match query_value(pairs, "page") {
             None | Some("") => 1,
             Some("last") => i64::MAX,
             Some(raw) => raw
@@ -38,7 +31,7 @@ impl PageRequest {
                 .filter(|n| *n >= 1)
                 .ok_or(ApiError::InvalidPage)?,
         };
-        let size = value("page_size")
+        let size = query_value(pairs, "page_size")
             .and_then(|raw| raw.parse::<i64>().ok())
             .filter(|size| *size >= 1)
             .map_or(DEFAULT_PAGE_SIZE, |size| size.min(MAX_PAGE_SIZE));
@@ -117,6 +110,15 @@ where
     let found = fetch(page.offset(), page.size).await?;
     let results: Vec<R> = found.items.into_iter().map(R::from).collect();
     Ok(HttpResponse::Ok().json(page_body(req, &pairs, page, found.count, results)?))
+}
+
+/// The last value given for `key`, as Django's `QueryDict.get` reads it.
+pub fn query_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The query string as pairs, repeated keys kept in order.

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::auth::Authenticated;
 use crate::body::{Char, Fields, Payload};
 use crate::errors::ApiError;
-use crate::pagination::{PageRequest, page_body, query_pairs};
+use crate::pagination::{query_pairs, query_value, respond_page};
 use crate::representation::UserResponse;
 use crate::startup::AppState;
 
@@ -44,11 +44,7 @@ fn boolean_filter(
     pairs: &[(String, String)],
     name: &str,
 ) -> Option<bool> {
-    let raw = pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())?;
+    let raw = query_value(pairs, name)?;
     match raw.to_ascii_lowercase().as_str() {
         "" => None,
         "true" | "1" => Some(true),
@@ -64,15 +60,13 @@ fn boolean_filter(
 }
 
 /// The list query: search, filters, ordering (unknown fields are ignored, as DRF's
-/// `OrderingFilter` does), page.
-fn list_query(pairs: &[(String, String)], page: PageRequest) -> Result<UserListQuery, ApiError> {
-    let value = |key: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
+/// `OrderingFilter` does), slice.
+fn list_query(
+    pairs: &[(String, String)],
+    offset: i64,
+    limit: i64,
+) -> Result<UserListQuery, ApiError> {
+    let value = |key: &str| query_value(pairs, key);
     let mut errors = ValidationErrors::new();
     let search_terms = value("search")
         .map(|raw| {
@@ -118,8 +112,8 @@ fn list_query(pairs: &[(String, String)], page: PageRequest) -> Result<UserListQ
         is_superuser,
         group,
         ordering,
-        offset: page.offset(),
-        limit: page.size,
+        offset,
+        limit,
     })
 }
 
@@ -135,22 +129,12 @@ pub async fn list(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let pairs = query_pairs(&req)?;
-    let requested = PageRequest::from_query(&pairs)?;
-    let mut page = requested;
-    if requested.number == i64::MAX {
-        // `page=last`: the count decides which page that is.
-        let probe = list_query(&pairs, PageRequest { number: 1, size: 1 })?;
-        let count = state
-            .gatehouse
-            .list_users(caller.caller(), probe)
-            .await?
-            .count;
-        page = requested.resolve(count);
-    }
-    let query = list_query(&pairs, page)?;
-    let found = state.gatehouse.list_users(caller.caller(), query).await?;
-    let results: Vec<AdminUserResponse> = found.items.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(page_body(&req, &pairs, page, found.count, results)?))
+    let caller = caller.caller();
+    respond_page::<AdminUser, AdminUserResponse>(&req, async |offset, limit| {
+        let query = list_query(&pairs, offset, limit)?;
+        Ok(state.gatehouse.list_users(caller, query).await?)
+    })
+    .await
 }
 
 /// The writable fields, read like the serializer: `partial` leaves absent fields out.
