@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header::{AUTHORIZATION, USER_AGENT};
-use actix_web::{FromRequest, HttpRequest, dev, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev, web};
 use application::use_cases::authenticate::Principal;
 use application::{Caller, ClientInfo};
 
@@ -72,6 +72,11 @@ pub(crate) fn credential<'a>(
     Err(ApiError::NotAuthenticated)
 }
 
+/// The principal of an API key the throttle already looked up for this request, so
+/// that authentication does not look it up a second time.
+#[derive(Debug, Clone)]
+pub(crate) struct VerifiedApiKey(pub Principal);
+
 impl FromRequest for Authenticated {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
@@ -83,6 +88,7 @@ impl FromRequest for Authenticated {
             .get(AUTHORIZATION)
             .map(|v| v.as_bytes().to_vec());
         let client = client_info(req);
+        let verified = req.extensions().get::<VerifiedApiKey>().cloned();
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
@@ -100,7 +106,10 @@ impl FromRequest for Authenticated {
                             "Invalid token header. Token string should not contain invalid characters.",
                         )
                     })?;
-                    state.gatehouse.authenticate_api_key(key).await?
+                    match verified {
+                        Some(VerifiedApiKey(principal)) => principal,
+                        None => state.gatehouse.authenticate_api_key(key).await?,
+                    }
                 }
             };
             Ok(Authenticated(principal, client))

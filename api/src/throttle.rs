@@ -16,13 +16,13 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpRequest, web};
+use actix_web::{Error, HttpMessage, HttpRequest, web};
 use application::use_cases::login::{LoginError, LoginIdentifier};
 use domain::ports::RateLimiter;
 use domain::throttle::{Rate, Verdict};
 use infrastructure::throttle::RateLimiterStore;
 
-use crate::auth::{Credential, credential};
+use crate::auth::{Credential, VerifiedApiKey, credential};
 use crate::errors::ApiError;
 use crate::settings::ThrottleSettings;
 use crate::startup::AppState;
@@ -234,13 +234,11 @@ async fn identity(state: &AppState, req: &ServiceRequest) -> Option<String> {
         Credential::Jwt(token) => state.gatehouse.identify(std::str::from_utf8(token).ok()?)?,
         Credential::ApiKey(key) => {
             let key = std::str::from_utf8(key).ok()?;
-            state
-                .gatehouse
-                .authenticate_api_key(key)
-                .await
-                .ok()?
-                .user
-                .id
+            let principal = state.gatehouse.authenticate_api_key(key).await.ok()?;
+            let user = principal.user.id;
+            // Authentication will find the key looked up already.
+            req.extensions_mut().insert(VerifiedApiKey(principal));
+            user
         }
     };
     Some(format!("user:{user}"))

@@ -462,6 +462,34 @@ async fn made_up_api_keys_count_as_anonymous() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_api_key_counts_by_its_user_and_still_authenticates() {
+    let app = throttled_app(|s| {
+        // Registering and the token login spend the two anonymous requests.
+        s.throttle.anon = rate("2/minute");
+        s.throttle.user = rate("2/minute");
+    })
+    .await;
+    app.register("kay@example.com").await;
+    let login = app
+        .post(
+            "/auth/token/login/",
+            json!({ "email": "kay@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+    let key = format!("Token {}", str_of(&login.body, "auth_token"));
+    assert_throttled(&app.get("/.well-known/jwks.json", None).await, 58, 60);
+
+    // The anon budget is spent; the key's user has his own, and /auth/me/ knows him.
+    for _ in 0..2 {
+        let me = app.get("/auth/me/", Some(&key)).await;
+        assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+        assert_eq!(me.body["email"], "kay@example.com");
+    }
+    assert_throttled(&app.get("/auth/me/", Some(&key)).await, 58, 60);
+}
+
 // ---------------------------------------------------------------- login_account
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
