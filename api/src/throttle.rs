@@ -62,7 +62,6 @@ enum OnFailure {
 }
 
 pub struct Throttle {
-    enabled: bool,
     store: RateLimiterStore,
     settings: ThrottleSettings,
     /// The throttling of each route pattern that has a scope or is exempt.
@@ -76,7 +75,6 @@ impl Throttle {
         scopes: HashMap<&'static str, RouteThrottle>,
     ) -> Self {
         Self {
-            enabled: settings.enabled,
             store,
             settings: settings.clone(),
             scopes,
@@ -85,7 +83,7 @@ impl Throttle {
 
     /// `"off"`, `"memory"`, or whether Redis answers: for `/readyz`.
     pub async fn status(&self) -> &'static str {
-        match self.enabled {
+        match self.settings.enabled {
             true => self.store.probe().await,
             false => "off",
         }
@@ -168,7 +166,7 @@ impl Throttle {
         identifier: &LoginIdentifier,
         login: impl Future<Output = Result<T, LoginError>>,
     ) -> Result<Result<T, LoginError>, ApiError> {
-        if !self.enabled {
+        if !self.settings.enabled {
             return Ok(login.await);
         }
         let name = match identifier {
@@ -253,7 +251,7 @@ pub async fn throttle(
         return Ok(next.call(req).await?.map_into_left_body());
     };
     let throttle = &state.throttle;
-    if !throttle.enabled {
+    if !throttle.settings.enabled {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let ip = throttle
