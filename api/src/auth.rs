@@ -5,22 +5,29 @@ use std::pin::Pin;
 
 use actix_web::http::header::{AUTHORIZATION, USER_AGENT};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev, web};
-use application::use_cases::authenticate::Principal;
+use application::use_cases::authenticate::{Credential, Principal};
 use application::{Caller, ClientInfo};
+use domain::User;
 
 use crate::errors::ApiError;
 use crate::startup::AppState;
 
-/// An access token's bearer, checked against the store, and the client he calls from.
+/// The signed-in caller (an access token or an API key, checked against the store) and
+/// the client he calls from.
 #[derive(Debug, Clone)]
-pub struct Authenticated(pub Principal, pub ClientInfo);
+pub struct Authenticated {
+    pub user: User,
+    pub credential: Credential,
+    pub client: ClientInfo,
+}
 
 impl Authenticated {
-    /// The caller as the use cases take him: who, and from where.
+    /// The caller as the use cases take him: who, in which session, from where.
     pub fn caller(&self) -> Caller<'_> {
         Caller {
-            user: &self.0.user,
-            client: &self.1,
+            user: &self.user,
+            session: self.credential.session(),
+            client: &self.client,
         }
     }
 }
@@ -30,7 +37,7 @@ const API_KEY_TYPE: &[u8] = b"Token";
 
 /// What the `Authorization` header presents.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Credential<'a> {
+pub(crate) enum Presented<'a> {
     Jwt(&'a [u8]),
     ApiKey(&'a [u8]),
 }
@@ -38,10 +45,10 @@ pub(crate) enum Credential<'a> {
 /// The header read as DRF's authentication classes read it, JWT first: no header, or
 /// a first word that is neither a configured JWT type nor `Token`, means "no
 /// credentials"; a known type must be followed by exactly one token.
-pub(crate) fn credential<'a>(
+pub(crate) fn presented<'a>(
     header: &'a [u8],
     header_types: &[String],
-) -> Result<Credential<'a>, ApiError> {
+) -> Result<Presented<'a>, ApiError> {
     let parts: Vec<&[u8]> = header
         .split(|b| b.is_ascii_whitespace())
         .filter(|part| !part.is_empty())
@@ -56,14 +63,14 @@ pub(crate) fn credential<'a>(
                 code: "bad_authorization_header",
             });
         }
-        return Ok(Credential::Jwt(parts[1]));
+        return Ok(Presented::Jwt(parts[1]));
     }
     if *first == API_KEY_TYPE {
         return match parts.len() {
             1 => Err(ApiError::AuthenticationFailed(
                 "Invalid token header. No credentials provided.",
             )),
-            2 => Ok(Credential::ApiKey(parts[1])),
+            2 => Ok(Presented::ApiKey(parts[1])),
             _ => Err(ApiError::AuthenticationFailed(
                 "Invalid token header. Token string should not contain spaces.",
             )),
@@ -93,14 +100,14 @@ impl FromRequest for Authenticated {
             let state =
                 state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
             let header = header.ok_or(ApiError::NotAuthenticated)?;
-            let principal = match credential(&header, &state.header_types)? {
-                Credential::Jwt(token) => {
+            let principal = match presented(&header, &state.header_types)? {
+                Presented::Jwt(token) => {
                     let token = std::str::from_utf8(token).map_err(|_| {
                         ApiError::AccessTokenNotValid(application::TokenRejection::Invalid)
                     })?;
                     state.gatehouse.authenticate(token).await?
                 }
-                Credential::ApiKey(key) => {
+                Presented::ApiKey(key) => {
                     let key = std::str::from_utf8(key).map_err(|_| {
                         ApiError::AuthenticationFailed(
                             "Invalid token header. Token string should not contain invalid characters.",
@@ -112,7 +119,12 @@ impl FromRequest for Authenticated {
                     }
                 }
             };
-            Ok(Authenticated(principal, client))
+            let Principal { user, credential } = principal;
+            Ok(Authenticated {
+                user,
+                credential,
+                client,
+            })
         })
     }
 }
@@ -121,8 +133,8 @@ impl FromRequest for Authenticated {
 pub fn api_key(req: &HttpRequest) -> Option<String> {
     let state = req.app_data::<web::Data<AppState>>()?;
     let header = req.headers().get(AUTHORIZATION)?;
-    match credential(header.as_bytes(), &state.header_types) {
-        Ok(Credential::ApiKey(key)) => std::str::from_utf8(key).ok().map(str::to_owned),
+    match presented(header.as_bytes(), &state.header_types) {
+        Ok(Presented::ApiKey(key)) => std::str::from_utf8(key).ok().map(str::to_owned),
         _ => None,
     }
 }
@@ -173,12 +185,12 @@ mod tests {
     #[test]
     fn a_bearer_token_and_an_api_key_are_read() {
         assert_eq!(
-            credential(b"Bearer abc.def.ghi", &types()).unwrap(),
-            Credential::Jwt(b"abc.def.ghi")
+            presented(b"Bearer abc.def.ghi", &types()).unwrap(),
+            Presented::Jwt(b"abc.def.ghi")
         );
         assert_eq!(
-            credential(b"Token 9944b09199c62bcf", &types()).unwrap(),
-            Credential::ApiKey(b"9944b09199c62bcf")
+            presented(b"Token 9944b09199c62bcf", &types()).unwrap(),
+            Presented::ApiKey(b"9944b09199c62bcf")
         );
     }
 
@@ -192,7 +204,7 @@ mod tests {
             b"   ",
         ] {
             assert!(matches!(
-                credential(header, &types()),
+                presented(header, &types()),
                 Err(ApiError::NotAuthenticated)
             ));
         }
@@ -202,7 +214,7 @@ mod tests {
     fn a_known_type_needs_exactly_one_token() {
         for header in [&b"Bearer"[..], b"Bearer a b"] {
             assert!(matches!(
-                credential(header, &types()),
+                presented(header, &types()),
                 Err(ApiError::AuthenticationFailedWithCode {
                     code: "bad_authorization_header",
                     ..
@@ -210,13 +222,13 @@ mod tests {
             ));
         }
         assert!(matches!(
-            credential(b"Token", &types()),
+            presented(b"Token", &types()),
             Err(ApiError::AuthenticationFailed(
                 "Invalid token header. No credentials provided."
             ))
         ));
         assert!(matches!(
-            credential(b"Token a b", &types()),
+            presented(b"Token a b", &types()),
             Err(ApiError::AuthenticationFailed(
                 "Invalid token header. Token string should not contain spaces."
             ))

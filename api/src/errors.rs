@@ -13,6 +13,7 @@ use application::use_cases::me::MeError;
 use application::use_cases::password_reset::ConfirmResetError;
 use application::use_cases::refresh::RefreshError;
 use application::use_cases::register::RegisterError;
+use application::use_cases::sessions::OpenSessionError;
 use application::use_cases::verify::VerifyError;
 use application::{Fault, OneTimeTokenRejection, TokenRejection, ValidationErrors};
 use serde_json::{Map, Value, json};
@@ -178,6 +179,7 @@ impl From<LoginError> for ApiError {
             LoginError::InvalidCredentials => {
                 ApiError::AuthenticationFailed("No active account found with the given credentials")
             }
+            LoginError::Throttled { retry_after } => crate::throttle::throttled(retry_after),
             LoginError::Fault(fault) => fault.into(),
         }
     }
@@ -234,6 +236,20 @@ impl From<AuthenticateError> for ApiError {
                 ApiError::AuthenticationFailed("User inactive or deleted.")
             }
             AuthenticateError::Fault(fault) => fault.into(),
+        }
+    }
+}
+
+impl From<OpenSessionError> for ApiError {
+    fn from(error: OpenSessionError) -> Self {
+        match error {
+            // A session opened from an API key would outlive the key's logout.
+            OpenSessionError::NotFromApiKey => ApiError::PermissionDenied,
+            OpenSessionError::UserNotFound => ApiError::AuthenticationFailedWithCode {
+                detail: "User not found",
+                code: "user_not_found",
+            },
+            OpenSessionError::Fault(fault) => fault.into(),
         }
     }
 }

@@ -15,8 +15,9 @@ use infrastructure::email::{
 };
 use infrastructure::throttle::{MemoryRateLimiter, RateLimiterStore, RedisRateLimiter};
 use infrastructure::{
-    BcryptPasswordHasher, JwtSettings, JwtTokenCodec, PgAccountRepository, PgAdminRepository,
-    PgAuditLog, PgPool, PgSessionRepository, PgUserRepository, Sha256TokenGenerator,
+    BcryptPasswordHasher, JwtSettings, JwtTokenCodec, PgAccountRepository, PgApiKeyRepository,
+    PgAuditLog, PgGroupRepository, PgOneTimeTokenRepository, PgPermissionRepository, PgPool,
+    PgSessionRepository, PgUserAdminRepository, PgUserRepository, Sha256TokenGenerator,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
@@ -32,12 +33,17 @@ pub struct ProdDeps;
 impl application::Deps for ProdDeps {
     type Users = PgUserRepository;
     type Sessions = PgSessionRepository;
+    type ApiKeys = PgApiKeyRepository;
+    type OneTimeTokens = PgOneTimeTokenRepository;
     type Accounts = PgAccountRepository;
-    type Admin = PgAdminRepository;
+    type UserAdmin = PgUserAdminRepository;
+    type Groups = PgGroupRepository;
+    type Permissions = PgPermissionRepository;
     type Audit = PgAuditLog;
-    type OneTimeTokens = Sha256TokenGenerator;
+    type RateLimiter = RateLimiterStore;
+    type RandomTokens = Sha256TokenGenerator;
     type Hasher = BcryptPasswordHasher;
-    type Tokens = JwtTokenCodec;
+    type Jwt = JwtTokenCodec;
     type Clock = SystemClock;
 }
 
@@ -49,8 +55,6 @@ pub struct AppState {
     pub header_types: Vec<String>,
     /// Where state changes queue their emails; the worker delivers from it.
     pub outbox: Outbox,
-    /// Answer a reset request for an unknown address with 404.
-    pub reveal_unknown_email: bool,
     pub throttle: Throttle,
 }
 
@@ -103,6 +107,10 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
             change_revokes_other_sessions: settings.passwords.change_revokes_other_sessions,
             min_resend_interval: chrono_duration(settings.email.min_resend_interval)?,
         },
+        login_throttle: application::LoginThrottleSettings {
+            login_account: settings.throttle.login_account,
+            fail_closed_login: settings.throttle.fail_closed_login,
+        },
     };
     let email = &settings.email;
     let outbox = Outbox::new(EmailComposer::new(EmailTemplates {
@@ -111,15 +119,21 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         reset_url_template: email.reset_url_template.clone(),
         activation_url_template: email.activation_url_template.clone(),
     }));
+    let rate_limiter = rate_limiter(&settings.throttle)?;
     let adapters = Adapters::<ProdDeps> {
         users: PgUserRepository::new(pool.clone(), outbox.clone()),
         sessions: PgSessionRepository::new(pool.clone()),
+        api_keys: PgApiKeyRepository::new(pool.clone()),
+        one_time_tokens: PgOneTimeTokenRepository::new(pool.clone(), outbox.clone()),
         accounts: PgAccountRepository::new(pool.clone(), outbox.clone()),
-        admin: PgAdminRepository::new(pool.clone()),
+        user_admin: PgUserAdminRepository::new(pool.clone()),
+        groups: PgGroupRepository::new(pool.clone()),
+        permissions: PgPermissionRepository::new(pool.clone()),
         audit: PgAuditLog::new(pool.clone()),
-        one_time_tokens: Sha256TokenGenerator,
+        rate_limiter: rate_limiter.clone(),
+        random_tokens: Sha256TokenGenerator,
         hasher,
-        tokens: codec,
+        jwt: codec,
         clock: SystemClock,
     };
     Ok(AppState {
@@ -127,12 +141,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         pool,
         header_types: jwt.auth_header_types.clone(),
         outbox,
-        reveal_unknown_email: email.reveal_unknown_email,
-        throttle: Throttle::new(
-            &settings.throttle,
-            rate_limiter(&settings.throttle)?,
-            routes::scopes(),
-        ),
+        throttle: Throttle::new(&settings.throttle, rate_limiter, routes::scopes()),
     })
 }
 
@@ -143,6 +152,9 @@ const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250)
 const MEMORY_THROTTLE_KEYS: usize = 100_000;
 
 fn rate_limiter(settings: &ThrottleSettings) -> anyhow::Result<RateLimiterStore> {
+    if !settings.enabled {
+        return Ok(RateLimiterStore::Off);
+    }
     Ok(match settings.backend {
         ThrottleBackend::Memory => {
             RateLimiterStore::Memory(MemoryRateLimiter::new(MEMORY_THROTTLE_KEYS))

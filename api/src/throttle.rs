@@ -1,12 +1,14 @@
-//! Throttling (SPEC §8) as DRF does it: every request counts against the `anon` rate
-//! (by client address) or the `user` rate (by the verified identity of its
-//! credentials); the routes of a scope (`login`, `register`, `password_reset`) also
-//! count against the scope's rate by address, and a login against `login_account` by
-//! the identifier it names. Past a limit: 429 with `Retry-After`.
+//! Throttling (SPEC §8) as DRF's throttle classes do it, before the handler: every
+//! request counts against the `anon` rate (by client address) or the `user` rate (by
+//! the verified identity of its credentials); the routes of a scope (`login`,
+//! `register`, `password_reset`) also count against the scope's rate by address. Past
+//! a limit: 429 with `Retry-After`. (The per-account limit on failed logins is the
+//! login use case's own.)
 //!
 //! The counters live behind the `RateLimiter` port: in this process, or in Redis so
 //! that every instance shares them. If Redis cannot be reached the requests go through
-//! (logins too, unless `fail_closed_login`), and `/readyz` says so.
+//! (a login is then refused by its use case under `fail_closed_login`), and `/readyz`
+//! says so.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,12 +19,11 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest, web};
-use application::use_cases::login::{LoginError, LoginIdentifier};
 use domain::ports::RateLimiter;
 use domain::throttle::{Rate, Verdict};
 use infrastructure::throttle::RateLimiterStore;
 
-use crate::auth::{Credential, VerifiedApiKey, credential};
+use crate::auth::{Presented, VerifiedApiKey, presented};
 use crate::errors::ApiError;
 use crate::settings::ThrottleSettings;
 use crate::startup::AppState;
@@ -54,13 +55,6 @@ pub enum RouteThrottle {
     Exempt,
 }
 
-/// What a store failure means for a check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OnFailure {
-    Allow,
-    Refuse,
-}
-
 pub struct Throttle {
     store: RateLimiterStore,
     settings: ThrottleSettings,
@@ -83,10 +77,7 @@ impl Throttle {
 
     /// `"off"`, `"memory"`, or whether Redis answers: for `/readyz`.
     pub async fn status(&self) -> &'static str {
-        match self.settings.enabled {
-            true => self.store.probe().await,
-            false => "off",
-        }
+        self.store.probe().await
     }
 
     /// The client's address: the socket's peer, or — only when the peer is a trusted
@@ -126,28 +117,18 @@ impl Throttle {
         }
     }
 
-    fn on_failure(&self, scope: Option<Scope>) -> OnFailure {
-        match (scope, self.settings.fail_closed_login) {
-            (Some(Scope::Login), true) => OnFailure::Refuse,
-            _ => OnFailure::Allow,
-        }
-    }
-
     /// Counts the request against every check and refuses it if any is exhausted,
     /// naming the longest wait, as DRF does.
-    async fn check(&self, checks: &[(String, Rate, OnFailure)]) -> Result<(), ApiError> {
+    async fn check(&self, checks: &[(String, Rate)]) -> Result<(), ApiError> {
         let mut wait = None::<Duration>;
-        for (key, rate, on_failure) in checks {
+        for (key, rate) in checks {
             match self.store.hit(key, *rate).await {
                 Ok(Verdict::Allowed) => {}
                 Ok(Verdict::Throttled { retry_after }) => {
                     wait = Some(wait.map_or(retry_after, |w| w.max(retry_after)));
                 }
                 Err(error) => {
-                    tracing::debug!(error = %error, key = %key, "throttle store failed");
-                    if *on_failure == OnFailure::Refuse {
-                        return Err(ApiError::Unavailable);
-                    }
+                    tracing::debug!(error = %error, key = %key, "throttle store failed: the request goes ahead");
                 }
             }
         }
@@ -156,48 +137,10 @@ impl Throttle {
             None => Ok(()),
         }
     }
-
-    /// Runs `login` under the `login_account` limit: failed logins naming one
-    /// account, from any address. Refused (429) while the window holds that many
-    /// failures; only a failure is counted, so the account's owner signing in does not
-    /// spend the budget of guesses.
-    pub async fn login_guarded<T>(
-        &self,
-        identifier: &LoginIdentifier,
-        login: impl Future<Output = Result<T, LoginError>>,
-    ) -> Result<Result<T, LoginError>, ApiError> {
-        if !self.settings.enabled {
-            return Ok(login.await);
-        }
-        let name = match identifier {
-            LoginIdentifier::Username(username) => format!("username:{username}"),
-            LoginIdentifier::Email(email) => format!("email:{}", email.trim().to_lowercase()),
-        };
-        // Hashed: a key never holds what the client typed, whatever its length.
-        let key = format!("login_account:{}", hex_digest(&name));
-        let rate = self.settings.login_account;
-        match self.store.peek(&key, rate).await {
-            Ok(Verdict::Allowed) => {}
-            Ok(Verdict::Throttled { retry_after }) => return Err(throttled(retry_after)),
-            Err(error) => {
-                tracing::debug!(error = %error, "throttle store failed");
-                if self.on_failure(Some(Scope::Login)) == OnFailure::Refuse {
-                    return Err(ApiError::Unavailable);
-                }
-            }
-        }
-        let outcome = login.await;
-        if let Err(LoginError::InvalidCredentials) = outcome
-            && let Err(error) = self.store.hit(&key, rate).await
-        {
-            tracing::debug!(error = %error, "throttle store failed to count a failed login");
-        }
-        Ok(outcome)
-    }
 }
 
 /// DRF's `Throttled`: the wait in whole seconds, rounded up.
-fn throttled(wait: Duration) -> ApiError {
+pub(crate) fn throttled(wait: Duration) -> ApiError {
     ApiError::Throttled {
         wait: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
     }
@@ -218,19 +161,14 @@ fn bucket_of(ip: IpAddr) -> String {
     }
 }
 
-fn hex_digest(value: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(&Sha256::digest(value.as_bytes())[..16])
-}
-
 /// The user the request's credentials verifiably name: a validly signed access
 /// token's (checked without the database), or a stored API key's (one lookup: a
 /// made-up key must not buy a bucket of its own). `None` counts as anonymous.
 async fn identity(state: &AppState, req: &ServiceRequest) -> Option<String> {
     let header = req.headers().get(AUTHORIZATION)?;
-    let user = match credential(header.as_bytes(), &state.header_types).ok()? {
-        Credential::Jwt(token) => state.gatehouse.identify(std::str::from_utf8(token).ok()?)?,
-        Credential::ApiKey(key) => {
+    let user = match presented(header.as_bytes(), &state.header_types).ok()? {
+        Presented::Jwt(token) => state.gatehouse.identify(std::str::from_utf8(token).ok()?)?,
+        Presented::ApiKey(key) => {
             let key = std::str::from_utf8(key).ok()?;
             let principal = state.gatehouse.authenticate_api_key(key).await.ok()?;
             let user = principal.user.id;
@@ -251,7 +189,7 @@ pub async fn throttle(
         return Ok(next.call(req).await?.map_into_left_body());
     };
     let throttle = &state.throttle;
-    if !throttle.settings.enabled {
+    if throttle.store.is_off() {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let ip = throttle
@@ -268,19 +206,14 @@ pub async fn throttle(
         Some(RouteThrottle::Scoped(scope)) => Some(scope),
         None => None,
     };
-    let on_failure = throttle.on_failure(scope);
     let mut checks = Vec::with_capacity(2);
     if let Some(scope) = scope {
         let key = format!("{}:{ip}", scope.name());
-        checks.push((key, throttle.scope_rate(scope), on_failure));
+        checks.push((key, throttle.scope_rate(scope)));
     }
     match identity(&state, &req).await {
-        Some(identity) => checks.push((identity, throttle.settings.user, OnFailure::Allow)),
-        None => checks.push((
-            format!("anon:{ip}"),
-            throttle.settings.anon,
-            OnFailure::Allow,
-        )),
+        Some(identity) => checks.push((identity, throttle.settings.user)),
+        None => checks.push((format!("anon:{ip}"), throttle.settings.anon)),
     }
     if let Err(error) = throttle.check(&checks).await {
         let response = actix_web::ResponseError::error_response(&error);

@@ -18,8 +18,9 @@ impl From<RepositoryError> for Fault {
     fn from(error: RepositoryError) -> Self {
         match error {
             RepositoryError::Unavailable(cause) => Fault::Unavailable(cause),
+            // The adapter's cause chain says what it was doing (`while …`).
             RepositoryError::Unexpected(cause) => {
-                Fault::Unexpected(anyhow::Error::from_boxed(cause).context("while using the store"))
+                Fault::Unexpected(anyhow::Error::from_boxed(cause))
             }
         }
     }

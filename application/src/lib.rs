@@ -1,9 +1,12 @@
 //! Gatehouse's use cases: one module each, over the ports of `domain`, with their
 //! commands, outcomes and errors. No I/O here: adapters are injected through `Deps`.
 
+pub mod authorization;
 mod fault;
 mod one_time_tokens;
 mod service;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tokens;
 pub mod use_cases;
 mod validation;
@@ -11,8 +14,8 @@ mod validation;
 pub use fault::Fault;
 pub use one_time_tokens::OneTimeTokenRejection;
 pub use service::{
-    AccountSettings, Adapters, Caller, ClientInfo, Deps, Gatehouse, RegistrationSettings, Settings,
-    TokenPair, TokenSettings,
+    AccountSettings, Adapters, Caller, ClientInfo, Deps, Gatehouse, LoginThrottleSettings,
+    RegistrationSettings, Settings, TokenPair, TokenSettings,
 };
 pub use tokens::TokenRejection;
 pub use validation::ValidationErrors;

@@ -1,7 +1,7 @@
 //! Issuing and reading one-time email tokens: shared by registration, activation and
 //! password reset.
 
-use domain::ports::{AccountRepository, Clock, TokenGenerator, UserRepository};
+use domain::ports::{Clock, OneTimeTokenRepository, TokenGenerator, UserRepository};
 use domain::{NewOneTimeToken, OneTimeTokenRecord, RepositoryError, TokenPurpose, UserId};
 
 use crate::{Deps, Gatehouse};
@@ -29,8 +29,8 @@ pub enum OneTimeTokenRejection {
 impl<D: Deps> Gatehouse<D> {
     /// A new random token for `purpose`, expiring after that purpose's lifetime.
     pub(crate) fn new_one_time_token(&self, purpose: TokenPurpose) -> NewOneTimeToken {
-        let (raw, digest) = self.one_time_tokens.generate();
-        let now = self.clock.now();
+        let (raw, digest) = self.adapters.random_tokens.generate();
+        let now = self.adapters.clock.now();
         let lifetime = match purpose {
             TokenPurpose::Reset => self.settings.accounts.reset_token_lifetime,
             TokenPurpose::Activation => self.settings.accounts.activation_token_lifetime,
@@ -54,12 +54,12 @@ impl<D: Deps> Gatehouse<D> {
         for_user: Option<UserId>,
     ) -> Result<Result<OneTimeTokenRecord, OneTimeTokenRejection>, RepositoryError> {
         if let Some(user) = for_user
-            && self.users.find_by_id(user).await?.is_none()
+            && self.adapters.users.find_by_id(user).await?.is_none()
         {
             return Ok(Err(OneTimeTokenRejection::UnknownUser));
         }
-        let digest = self.one_time_tokens.digest(raw);
-        let Some(record) = self.accounts.find_token(&digest).await? else {
+        let digest = self.adapters.random_tokens.digest(raw);
+        let Some(record) = self.adapters.one_time_tokens.find(&digest).await? else {
             return Ok(Err(OneTimeTokenRejection::Invalid));
         };
         if record.purpose != purpose {
@@ -74,7 +74,7 @@ impl<D: Deps> Gatehouse<D> {
                 None => OneTimeTokenRejection::Invalid,
             }));
         }
-        if record.expires_at <= self.clock.now() {
+        if record.expires_at <= self.adapters.clock.now() {
             return Ok(Err(OneTimeTokenRejection::Expired));
         }
         Ok(Ok(record))

@@ -3,21 +3,33 @@
 use chrono::Duration;
 use domain::password::PasswordPolicy;
 use domain::ports::{
-    AccountRepository, AdminRepository, AuditLog, Clock, PasswordHasher, SessionRepository,
-    TokenCodec, TokenGenerator, UserRepository,
+    AccountRepository, ApiKeyRepository, AuditLog, Clock, GroupRepository, OneTimeTokenRepository,
+    PasswordHasher, PermissionRepository, RateLimiter, SessionRepository, TokenCodec,
+    TokenGenerator, UserAdminRepository, UserRepository,
 };
+use domain::throttle::Rate;
 use domain::{AuditEvent, AuditKind, User};
+use uuid::Uuid;
 
 /// The adapters a `Gatehouse` runs on, chosen once at the composition root.
 pub trait Deps: Send + Sync + 'static {
     type Users: UserRepository;
     type Sessions: SessionRepository;
+    type ApiKeys: ApiKeyRepository;
+    /// The stored one-time tokens of emailed links.
+    type OneTimeTokens: OneTimeTokenRepository;
     type Accounts: AccountRepository;
-    type Admin: AdminRepository;
+    type UserAdmin: UserAdminRepository;
+    type Groups: GroupRepository;
+    type Permissions: PermissionRepository;
     type Audit: AuditLog;
-    type OneTimeTokens: TokenGenerator;
+    /// Counts failed logins per account.
+    type RateLimiter: RateLimiter;
+    /// Makes the random one-time tokens and API keys, and their digests.
+    type RandomTokens: TokenGenerator;
     type Hasher: PasswordHasher;
-    type Tokens: TokenCodec;
+    /// Signs and reads JWTs.
+    type Jwt: TokenCodec;
     type Clock: Clock;
 }
 
@@ -84,12 +96,35 @@ impl Default for AccountSettings {
     }
 }
 
+/// The per-account limit on failed logins (SPEC §8), from any address.
+#[derive(Debug, Clone)]
+pub struct LoginThrottleSettings {
+    /// Failed logins naming one account allowed per period.
+    pub login_account: Rate,
+    /// While the limiter's store is unreachable, refuse logins (unavailable) rather
+    /// than let them through unlimited.
+    pub fail_closed_login: bool,
+}
+
+impl Default for LoginThrottleSettings {
+    fn default() -> Self {
+        Self {
+            login_account: Rate {
+                requests: 20,
+                period: std::time::Duration::from_secs(3600),
+            },
+            fail_closed_login: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub tokens: TokenSettings,
     pub registration: RegistrationSettings,
     pub passwords: PasswordPolicy,
     pub accounts: AccountSettings,
+    pub login_throttle: LoginThrottleSettings,
 }
 
 /// Who is calling, as far as the transport knows: kept with each session and each
@@ -108,18 +143,22 @@ impl ClientInfo {
     };
 }
 
-/// A signed-in user calling a use case, and from where.
+/// A signed-in user calling a use case: who, in which session, and from where.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {
     pub user: &'a User,
+    /// The session of the access token he presented; `None` when he signed in with an
+    /// API key (or the caller does not say).
+    pub session: Option<Uuid>,
     pub client: &'a ClientInfo,
 }
 
-/// A user whose client is unknown.
+/// A user whose session and client are unknown (the command line, tests).
 impl<'a> From<&'a User> for Caller<'a> {
     fn from(user: &'a User) -> Self {
         Caller {
             user,
+            session: None,
             client: &ClientInfo::UNKNOWN,
         }
     }
@@ -142,62 +181,34 @@ impl std::fmt::Debug for TokenPair {
 pub struct Adapters<D: Deps> {
     pub users: D::Users,
     pub sessions: D::Sessions,
-    pub accounts: D::Accounts,
-    pub admin: D::Admin,
-    pub audit: D::Audit,
+    pub api_keys: D::ApiKeys,
     pub one_time_tokens: D::OneTimeTokens,
+    pub accounts: D::Accounts,
+    pub user_admin: D::UserAdmin,
+    pub groups: D::Groups,
+    pub permissions: D::Permissions,
+    pub audit: D::Audit,
+    pub rate_limiter: D::RateLimiter,
+    pub random_tokens: D::RandomTokens,
     pub hasher: D::Hasher,
-    pub tokens: D::Tokens,
+    pub jwt: D::Jwt,
     pub clock: D::Clock,
 }
 
 /// The use cases, over one set of adapters.
 pub struct Gatehouse<D: Deps> {
-    pub(crate) users: D::Users,
-    pub(crate) sessions: D::Sessions,
-    pub(crate) accounts: D::Accounts,
-    pub(crate) admin: D::Admin,
-    pub(crate) audit: D::Audit,
-    pub(crate) one_time_tokens: D::OneTimeTokens,
-    pub(crate) hasher: D::Hasher,
-    pub(crate) tokens: D::Tokens,
-    pub(crate) clock: D::Clock,
+    pub(crate) adapters: Adapters<D>,
     pub(crate) settings: Settings,
 }
 
 impl<D: Deps> Gatehouse<D> {
     pub fn new(adapters: Adapters<D>, settings: Settings) -> Self {
-        let Adapters {
-            users,
-            sessions,
-            accounts,
-            admin,
-            audit,
-            one_time_tokens,
-            hasher,
-            tokens,
-            clock,
-        } = adapters;
-        Self {
-            users,
-            sessions,
-            accounts,
-            admin,
-            audit,
-            one_time_tokens,
-            hasher,
-            tokens,
-            clock,
-            settings,
-        }
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+        Self { adapters, settings }
     }
 
     /// An audit event happening now, from this client.
     pub(crate) fn event(&self, kind: AuditKind, client: &ClientInfo) -> AuditEvent {
-        AuditEvent::new(kind, self.clock.now()).from(client.ip.clone(), client.user_agent.clone())
+        AuditEvent::new(kind, self.adapters.clock.now())
+            .from(client.ip.clone(), client.user_agent.clone())
     }
 }

@@ -58,7 +58,7 @@ impl<D: Deps> Gatehouse<D> {
         token: &str,
         expected: Option<TokenType>,
     ) -> Result<Presented, TokenRejection> {
-        let claims = self.tokens.decode(token)?;
+        let claims = self.adapters.jwt.decode(token)?;
         if expected.is_some_and(|t| t != claims.token_type) {
             return Err(TokenRejection::WrongType);
         }
@@ -87,6 +87,7 @@ impl<D: Deps> Gatehouse<D> {
         E: From<TokenRejection> + From<domain::RepositoryError>,
     {
         let record = self
+            .adapters
             .sessions
             .find(presented.jti)
             .await?
@@ -121,7 +122,7 @@ impl<D: Deps> Gatehouse<D> {
                 permissions: profile.permissions.clone(),
             }),
         };
-        self.tokens.encode(&claims).map_err(encode_failure)
+        self.adapters.jwt.encode(&claims).map_err(encode_failure)
     }
 
     /// Signs the refresh token a stored row stands for; the same row always gives the
@@ -143,7 +144,7 @@ impl<D: Deps> Gatehouse<D> {
             sid: jti_string(family_id),
             user: None,
         };
-        self.tokens.encode(&claims).map_err(encode_failure)
+        self.adapters.jwt.encode(&claims).map_err(encode_failure)
     }
 
     pub(crate) fn refresh_token_for(&self, record: &RefreshTokenRecord) -> Result<String, Fault> {
@@ -178,7 +179,7 @@ impl<D: Deps> Gatehouse<D> {
         password_hash: Option<String>,
         audit: Option<AuditEvent>,
     ) -> Result<Option<TokenPair>, Fault> {
-        let now = self.clock.now();
+        let now = self.adapters.clock.now();
         let token = NewRefreshToken {
             jti: Uuid::new_v4(),
             user_id: profile.user.id,
@@ -198,7 +199,12 @@ impl<D: Deps> Gatehouse<D> {
             token.expires_at,
         )?;
         let access = self.access_token(profile, token.family_id, now)?;
-        if !self.sessions.start(token, password_hash, audit).await? {
+        if !self
+            .adapters
+            .sessions
+            .start(token, password_hash, audit)
+            .await?
+        {
             return Ok(None);
         }
         Ok(Some(TokenPair { access, refresh }))

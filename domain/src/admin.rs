@@ -100,6 +100,14 @@ pub struct Group {
     pub permissions: Vec<String>,
 }
 
+/// An admin's changes to a group; `None` leaves a part as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupChanges {
+    pub name: Option<String>,
+    /// Replaces every permission of the group (`app_label.codename` strings).
+    pub permissions: Option<Vec<String>>,
+}
+
 /// A permission; its string form is `app_label.codename`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permission {

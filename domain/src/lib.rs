@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod authorization;
 pub mod clock;
 pub mod email;
 pub mod error;
@@ -19,7 +20,7 @@ pub use audit::{AuditEvent, AuditKind, AuditQuery, AuditRecord};
 pub use email::EmailAddress;
 pub use error::{BoxError, RepositoryError};
 pub use one_time_token::{
-    EmailKind, EmailMessage, NewOneTimeToken, OneTimeTokenRecord, TokenPurpose,
+    EmailKind, EmailMessage, MailedToken, NewOneTimeToken, OneTimeTokenRecord, TokenPurpose,
 };
 pub use password::Password;
 pub use session::{NewRefreshToken, RefreshTokenRecord, RotateOutcome, SessionSummary};

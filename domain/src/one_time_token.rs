@@ -52,6 +52,13 @@ impl fmt::Debug for NewOneTimeToken {
     }
 }
 
+/// A new one-time token and the email that carries its link to the token's user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailedToken {
+    pub token: NewOneTimeToken,
+    pub email: EmailKind,
+}
+
 /// A stored token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OneTimeTokenRecord {

@@ -4,6 +4,23 @@ use chrono::{DateTime, Utc};
 
 use crate::{EmailAddress, Username};
 
+/// The most characters a username, a first or a last name may have (Django's
+/// `max_length=150` on each).
+pub const NAME_MAX_CHARS: usize = 150;
+
+/// Django's `MaxLengthValidator` message for a field of at most `max` characters.
+pub fn too_long(max: usize) -> String {
+    format!("Ensure this field has no more than {max} characters.")
+}
+
+/// A first or last name as Django's `CharField(max_length=150)` takes it.
+pub fn check_name(value: &str) -> Result<(), String> {
+    match value.chars().count() > NAME_MAX_CHARS {
+        true => Err(too_long(NAME_MAX_CHARS)),
+        false => Ok(()),
+    }
+}
+
 /// A user's primary key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(pub i64);

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-/// At most 150 characters: letters, digits and `@ . + - _`.
+use crate::user::NAME_MAX_CHARS;
+
+/// At most `NAME_MAX_CHARS` (150) characters: letters, digits and `@ . + - _`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Username(String);
 
@@ -12,15 +14,13 @@ pub enum UsernameError {
         "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."
     )]
     Invalid,
-    #[error("Ensure this field has no more than 150 characters.")]
+    #[error("Ensure this field has no more than {NAME_MAX_CHARS} characters.")]
     TooLong,
 }
 
 impl Username {
-    pub const MAX_LEN: usize = 150;
-
     pub fn parse(raw: &str) -> Result<Self, UsernameError> {
-        if raw.chars().count() > Self::MAX_LEN {
+        if raw.chars().count() > NAME_MAX_CHARS {
             return Err(UsernameError::TooLong);
         }
         let allowed = |c: char| c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_');

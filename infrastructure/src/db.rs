@@ -44,29 +44,99 @@ pub fn build_pool(settings: &PoolSettings) -> anyhow::Result<PgPool> {
 
 /// Takes a connection from the pool; a timeout or a refused connection is `Unavailable`.
 pub async fn connection(pool: &PgPool) -> Result<PgConnection, RepositoryError> {
-    pool.get().await.map_err(|error| match error {
-        PoolError::Timeout(_) | PoolError::Backend(_) => RepositoryError::Unavailable(error.into()),
-        other => RepositoryError::Unexpected(other.into()),
+    pool.get().await.map_err(|error| {
+        let unavailable = matches!(error, PoolError::Timeout(_) | PoolError::Backend(_));
+        let error = anyhow::Error::new(error).context("while taking a database connection");
+        match unavailable {
+            true => RepositoryError::Unavailable(error.into()),
+            false => RepositoryError::Unexpected(error.into()),
+        }
     })
 }
 
-/// Maps a query error: a lost connection is `Unavailable`, anything else unexpected.
-pub fn query_error(error: DieselError) -> RepositoryError {
-    match error {
-        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
-            RepositoryError::Unavailable(error.into())
-        }
-        other => RepositoryError::Unexpected(other.into()),
+/// Every database error in the chain.
+fn diesel_errors(error: &anyhow::Error) -> impl Iterator<Item = &DieselError> {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<DieselError>())
+}
+
+/// A failed store step, with the "while …" of every step it went through, as the
+/// ports report it: a lost connection is `Unavailable`, anything else `Unexpected`.
+pub(crate) fn store_error(error: anyhow::Error) -> RepositoryError {
+    let closed = diesel_errors(&error).any(|cause| {
+        matches!(
+            cause,
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+        )
+    });
+    match closed {
+        true => RepositoryError::Unavailable(error.into()),
+        false => RepositoryError::Unexpected(error.into()),
     }
 }
 
-/// The name of the unique constraint a query violated, if that is what failed.
-pub fn violated_unique_constraint(error: &DieselError) -> Option<&str> {
-    match error {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-            info.constraint_name()
+/// Names what a store step was doing when it failed.
+pub(crate) trait Step<T> {
+    /// The port's error for this step, its cause chain told `while …`.
+    fn step(self, doing: &'static str) -> Result<T, RepositoryError>;
+}
+
+impl<T, E: Into<anyhow::Error>> Step<T> for Result<T, E> {
+    fn step(self, doing: &'static str) -> Result<T, RepositoryError> {
+        self.map_err(|error| store_error(error.into().context(doing)))
+    }
+}
+
+/// A transaction's error: an outcome the port reports, which rolls the transaction
+/// back (`Refused`), or a failure of the store.
+pub(crate) enum TxError<E> {
+    Refused(E),
+    Failed(anyhow::Error),
+}
+
+impl<E> From<DieselError> for TxError<E> {
+    fn from(error: DieselError) -> Self {
+        TxError::Failed(error.into())
+    }
+}
+
+impl<E> From<anyhow::Error> for TxError<E> {
+    fn from(error: anyhow::Error) -> Self {
+        TxError::Failed(error)
+    }
+}
+
+/// A transaction's result, settled: `Err(refusal)` inside, the store's failure (told
+/// `while doing`) outside.
+pub(crate) fn settle<T, E>(
+    result: Result<T, TxError<E>>,
+    doing: &'static str,
+) -> Result<Result<T, E>, RepositoryError> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(TxError::Refused(refusal)) => Ok(Err(refusal)),
+        Err(TxError::Failed(error)) => Err(store_error(error.context(doing))),
+    }
+}
+
+impl<E> TxError<E> {
+    /// A violation of a unique constraint turned into the refusal `refusal` names for
+    /// that constraint; any other error as it is.
+    pub(crate) fn unique(self, refusal: impl Fn(&str) -> Option<E>) -> Self {
+        let TxError::Failed(error) = &self else {
+            return self;
+        };
+        let constraint = diesel_errors(error).find_map(|cause| match cause {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                info.constraint_name()
+            }
+            _ => None,
+        });
+        match constraint.and_then(refusal) {
+            Some(refused) => TxError::Refused(refused),
+            None => self,
         }
-        _ => None,
     }
 }
 
@@ -77,7 +147,7 @@ pub async fn ping(pool: &PgPool) -> Result<(), RepositoryError> {
     diesel::sql_query("SELECT 1")
         .execute(&mut conn)
         .await
-        .map_err(query_error)?;
+        .step("while pinging the database")?;
     Ok(())
 }
 

@@ -1,19 +1,16 @@
-//! `AuditLog` over PostgreSQL, and the insert every repository uses to record an
-//! event inside its own transaction.
+//! `AuditLog` over PostgreSQL. The events of changes are written by the repository
+//! making the change, in its transaction (`tx::record`).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use domain::admin::Page;
 use domain::ports::AuditLog;
 use domain::{AuditEvent, AuditKind, AuditQuery, AuditRecord, RepositoryError, UserId};
 
-use crate::db::{PgPool, connection, query_error};
+use crate::db::{PgPool, Step, connection};
 use crate::schema::audit_events;
-
-/// The widths of the columns: what a client sends is cut to fit, never refused.
-const MAX_IP_CHARS: usize = 45;
-const MAX_USER_AGENT_CHARS: usize = 512;
+use crate::tx;
 
 #[derive(Clone)]
 pub struct PgAuditLog {
@@ -24,18 +21,6 @@ impl PgAuditLog {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = audit_events)]
-struct NewAuditRow {
-    occurred_at: DateTime<Utc>,
-    event_type: &'static str,
-    actor_id: Option<i64>,
-    subject_user_id: Option<i64>,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    details: serde_json::Value,
 }
 
 #[derive(Queryable, Selectable)]
@@ -49,30 +34,6 @@ struct AuditRow {
     ip: Option<String>,
     user_agent: Option<String>,
     details: serde_json::Value,
-}
-
-fn cut(value: &Option<String>, max: usize) -> Option<String> {
-    value.as_ref().map(|v| v.chars().take(max).collect())
-}
-
-/// Records `event` on `conn`, inside whatever transaction the caller holds.
-pub(crate) async fn record_event(
-    conn: &mut AsyncPgConnection,
-    event: &AuditEvent,
-) -> QueryResult<()> {
-    diesel::insert_into(audit_events::table)
-        .values(NewAuditRow {
-            occurred_at: event.at,
-            event_type: event.kind.as_str(),
-            actor_id: event.actor.map(|id| id.0),
-            subject_user_id: event.subject.map(|id| id.0),
-            ip: cut(&event.ip, MAX_IP_CHARS),
-            user_agent: cut(&event.user_agent, MAX_USER_AGENT_CHARS),
-            details: serde_json::Value::Object(event.details.clone()),
-        })
-        .execute(conn)
-        .await
-        .map(|_| ())
 }
 
 impl TryFrom<AuditRow> for AuditRecord {
@@ -135,7 +96,9 @@ fn matching(query: &AuditQuery) -> audit_events::BoxedQuery<'static, diesel::pg:
 impl AuditLog for PgAuditLog {
     async fn record(&self, event: AuditEvent) -> Result<(), RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        record_event(&mut conn, &event).await.map_err(query_error)
+        tx::record(&mut conn, &event)
+            .await
+            .step("while recording an audit event")
     }
 
     async fn list(&self, query: &AuditQuery) -> Result<Page<AuditRecord>, RepositoryError> {
@@ -147,12 +110,12 @@ impl AuditLog for PgAuditLog {
             .select(AuditRow::as_select())
             .load(&mut conn)
             .await
-            .map_err(query_error)?;
+            .step("while listing audit events")?;
         let count: i64 = matching(query)
             .count()
             .get_result(&mut conn)
             .await
-            .map_err(query_error)?;
+            .step("while counting audit events")?;
         let items = rows
             .into_iter()
             .map(AuditRecord::try_from)

@@ -1,9 +1,9 @@
 //! `SessionRepository` over PostgreSQL: refresh-token rows, rotated under a row lock.
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain::ports::SessionRepository;
 use domain::{
     AuditEvent, NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome,
@@ -11,9 +11,9 @@ use domain::{
 };
 use uuid::Uuid;
 
-use crate::db::{PgPool, connection, query_error};
-use crate::pg_audit_log::record_event;
-use crate::schema::{api_tokens, refresh_tokens, users};
+use crate::db::{PgPool, Step, connection};
+use crate::schema::refresh_tokens;
+use crate::tx;
 
 #[derive(Clone)]
 pub struct PgSessionRepository {
@@ -104,89 +104,6 @@ impl<'a> From<&'a NewRefreshToken> for NewRefreshTokenRow<'a> {
     }
 }
 
-/// Serialises every write to one user's sessions (rotation, revocation) for the rest
-/// of the transaction. Under READ COMMITTED an `UPDATE … WHERE family_id = …` cannot see
-/// a successor inserted by a rotation that commits after the statement began; taking
-/// this lock first makes the revocation wait for that rotation and then see its row.
-pub(crate) async fn lock_sessions_of(
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-) -> QueryResult<()> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-        .bind::<BigInt, _>(user_id)
-        .execute(conn)
-        .await
-        .map(|_| ())
-}
-
-/// Revokes the live tokens of one family; the caller holds the user's lock.
-pub(crate) async fn revoke_live_family(
-    conn: &mut AsyncPgConnection,
-    family_id: Uuid,
-    at: DateTime<Utc>,
-) -> QueryResult<usize> {
-    diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::family_id.eq(family_id))
-            .filter(refresh_tokens::revoked_at.is_null()),
-    )
-    .set(refresh_tokens::revoked_at.eq(at))
-    .execute(conn)
-    .await
-}
-
-/// Deletes every API key of the user; the caller holds the user's lock.
-pub(crate) async fn delete_api_keys(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<()> {
-    diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(user_id)))
-        .execute(conn)
-        .await
-        .map(|_| ())
-}
-
-/// Whether the user is active and `hash` is still his password hash.
-async fn still_signed_in_as(
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-    hash: &str,
-) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        users::table
-            .find(user_id)
-            .filter(users::password.eq(hash))
-            .filter(users::is_active),
-    ))
-    .get_result(conn)
-    .await
-}
-
-/// Takes the user's session lock and revokes his live tokens, but those of `keep`.
-pub(crate) async fn revoke_user_sessions(
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-    keep: Option<Uuid>,
-    at: DateTime<Utc>,
-) -> QueryResult<u64> {
-    lock_sessions_of(conn, user_id).await?;
-    let live = refresh_tokens::table
-        .filter(refresh_tokens::user_id.eq(user_id))
-        .filter(refresh_tokens::revoked_at.is_null());
-    let revoked = match keep {
-        Some(family) => {
-            diesel::update(live.filter(refresh_tokens::family_id.ne(family)))
-                .set(refresh_tokens::revoked_at.eq(at))
-                .execute(conn)
-                .await?
-        }
-        None => {
-            diesel::update(live)
-                .set(refresh_tokens::revoked_at.eq(at))
-                .execute(conn)
-                .await?
-        }
-    };
-    Ok(revoked as u64)
-}
-
 impl SessionRepository for PgSessionRepository {
     async fn start(
         &self,
@@ -196,23 +113,27 @@ impl SessionRepository for PgSessionRepository {
     ) -> Result<bool, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
         conn.transaction(async |conn| {
-            lock_sessions_of(conn, token.user_id.0).await?;
-            if let Some(hash) = &password_hash
-                && !still_signed_in_as(conn, token.user_id.0, hash).await?
-            {
+            let user = token.user_id.0;
+            tx::lock_user(conn, user).await?;
+            let may_start = match &password_hash {
+                Some(hash) => tx::still_signed_in_as(conn, user, hash).await?,
+                None => tx::user_exists(conn, user).await?,
+            };
+            if !may_start {
                 return Ok(false);
             }
             diesel::insert_into(refresh_tokens::table)
                 .values(NewRefreshTokenRow::from(&token))
                 .execute(conn)
-                .await?;
+                .await
+                .context("while storing the session's first refresh token")?;
             if let Some(audit) = &audit {
-                record_event(conn, audit).await?;
+                tx::record(conn, audit).await?;
             }
-            Ok(true)
+            Ok::<_, anyhow::Error>(true)
         })
         .await
-        .map_err(query_error)
+        .step("while starting a session")
     }
 
     async fn find(&self, jti: Uuid) -> Result<Option<RefreshTokenRecord>, RepositoryError> {
@@ -223,7 +144,7 @@ impl SessionRepository for PgSessionRepository {
             .first(&mut conn)
             .await
             .optional()
-            .map_err(query_error)?;
+            .step("while reading a refresh token")?;
         Ok(row.map(RefreshTokenRecord::from))
     }
 
@@ -236,8 +157,8 @@ impl SessionRepository for PgSessionRepository {
     ) -> Result<RotateOutcome, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
         let now = successor.created_at;
-        conn.transaction(async |conn| {
-            lock_sessions_of(conn, successor.user_id.0).await?;
+        conn.transaction(async |conn| -> anyhow::Result<RotateOutcome> {
+            tx::lock_user(conn, successor.user_id.0).await?;
             // The row lock makes concurrent rotations of one token queue here: the first
             // rotates, the others see its `replaced_by`.
             let Some(row) = refresh_tokens::table
@@ -246,7 +167,8 @@ impl SessionRepository for PgSessionRepository {
                 .for_update()
                 .first(conn)
                 .await
-                .optional()?
+                .optional()
+                .context("while locking the presented refresh token")?
             else {
                 return Ok(RotateOutcome::Unknown);
             };
@@ -255,7 +177,8 @@ impl SessionRepository for PgSessionRepository {
                     diesel::insert_into(refresh_tokens::table)
                         .values(NewRefreshTokenRow::from(&successor))
                         .execute(conn)
-                        .await?;
+                        .await
+                        .context("while storing the successor")?;
                     diesel::update(refresh_tokens::table.find(presented))
                         .set((
                             refresh_tokens::revoked_at.eq(now),
@@ -263,7 +186,8 @@ impl SessionRepository for PgSessionRepository {
                             refresh_tokens::last_used_at.eq(now),
                         ))
                         .execute(conn)
-                        .await?;
+                        .await
+                        .context("while retiring the presented refresh token")?;
                     Ok(RotateOutcome::Rotated)
                 }
                 (Some(rotated_at), Some(next)) => {
@@ -277,20 +201,21 @@ impl SessionRepository for PgSessionRepository {
                             .select(RefreshTokenRow::as_select())
                             .first(conn)
                             .await
-                            .optional()?;
+                            .optional()
+                            .context("while reading the successor")?;
                         if let Some(next_row) = next_row.filter(|r| r.revoked_at.is_none()) {
                             return Ok(RotateOutcome::AlreadyRotated(next_row.into()));
                         }
                     }
-                    revoke_live_family(conn, row.family_id, now).await?;
-                    record_event(conn, &on_reuse).await?;
+                    tx::revoke_family(conn, row.family_id, now).await?;
+                    tx::record(conn, &on_reuse).await?;
                     Ok(RotateOutcome::Reused)
                 }
                 (Some(_), None) => Ok(RotateOutcome::Revoked),
             }
         })
         .await
-        .map_err(query_error)
+        .step("while rotating a refresh token")
     }
 
     async fn touch(&self, jti: Uuid, at: DateTime<Utc>) -> Result<(), RepositoryError> {
@@ -299,7 +224,7 @@ impl SessionRepository for PgSessionRepository {
             .set(refresh_tokens::last_used_at.eq(at))
             .execute(&mut conn)
             .await
-            .map_err(query_error)?;
+            .step("while marking a refresh token used")?;
         Ok(())
     }
 
@@ -316,17 +241,18 @@ impl SessionRepository for PgSessionRepository {
                 .select(refresh_tokens::user_id)
                 .first(conn)
                 .await
-                .optional()?;
+                .optional()
+                .context("while finding the session's owner")?;
             let Some(owner) = owner else { return Ok(0) };
-            lock_sessions_of(conn, owner).await?;
-            let revoked = revoke_live_family(conn, family_id, at).await?;
+            tx::lock_user(conn, owner).await?;
+            let revoked = tx::revoke_family(conn, family_id, at).await?;
             if revoked > 0 {
-                record_event(conn, &audit).await?;
+                tx::record(conn, &audit).await?;
             }
-            Ok(revoked as u64)
+            Ok::<_, anyhow::Error>(revoked as u64)
         })
         .await
-        .map_err(query_error)
+        .step("while ending a session")
     }
 
     async fn revoke_all_for_user(
@@ -338,13 +264,13 @@ impl SessionRepository for PgSessionRepository {
     ) -> Result<u64, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
         conn.transaction(async |conn| {
-            let revoked = revoke_user_sessions(conn, user_id.0, keep, at).await?;
-            delete_api_keys(conn, user_id.0).await?;
-            record_event(conn, &audit).await?;
-            Ok(revoked)
+            let revoked = tx::revoke_sessions(conn, user_id.0, keep, at).await?;
+            tx::delete_api_keys(conn, user_id.0).await?;
+            tx::record(conn, &audit).await?;
+            Ok::<_, anyhow::Error>(revoked)
         })
         .await
-        .map_err(query_error)
+        .step("while ending every session of a user")
     }
 
     async fn list_live(
@@ -364,7 +290,7 @@ impl SessionRepository for PgSessionRepository {
             .select(LiveSessionRow::as_select())
             .load(&mut conn)
             .await
-            .map_err(query_error)?;
+            .step("while listing live sessions")?;
         Ok(rows
             .into_iter()
             .map(|row| SessionSummary {
@@ -388,7 +314,7 @@ impl SessionRepository for PgSessionRepository {
     ) -> Result<bool, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
         conn.transaction(async |conn| {
-            lock_sessions_of(conn, user_id.0).await?;
+            tx::lock_user(conn, user_id.0).await?;
             let revoked = diesel::update(
                 refresh_tokens::table
                     .filter(refresh_tokens::user_id.eq(user_id.0))
@@ -397,70 +323,15 @@ impl SessionRepository for PgSessionRepository {
             )
             .set(refresh_tokens::revoked_at.eq(at))
             .execute(conn)
-            .await?;
+            .await
+            .context("while revoking the session")?;
             if revoked > 0 {
-                record_event(conn, &audit).await?;
+                tx::record(conn, &audit).await?;
             }
-            Ok(revoked > 0)
+            Ok::<_, anyhow::Error>(revoked > 0)
         })
         .await
-        .map_err(query_error)
-    }
-
-    async fn add_api_key(
-        &self,
-        user_id: UserId,
-        digest: Vec<u8>,
-        password_hash: Option<String>,
-        audit: AuditEvent,
-    ) -> Result<bool, RepositoryError> {
-        let mut conn = connection(&self.pool).await?;
-        conn.transaction(async |conn| {
-            lock_sessions_of(conn, user_id.0).await?;
-            if let Some(hash) = &password_hash
-                && !still_signed_in_as(conn, user_id.0, hash).await?
-            {
-                return Ok(false);
-            }
-            diesel::insert_into(api_tokens::table)
-                .values((
-                    api_tokens::key_hash.eq(&digest),
-                    api_tokens::user_id.eq(user_id.0),
-                    api_tokens::created_at.eq(audit.at),
-                ))
-                .execute(conn)
-                .await?;
-            record_event(conn, &audit).await?;
-            Ok(true)
-        })
-        .await
-        .map_err(query_error)
-    }
-
-    async fn delete_api_keys(
-        &self,
-        owner: UserId,
-        only: Option<Vec<u8>>,
-        audit: AuditEvent,
-    ) -> Result<u64, RepositoryError> {
-        let mut conn = connection(&self.pool).await?;
-        conn.transaction(async |conn| {
-            let keys = api_tokens::table.filter(api_tokens::user_id.eq(owner.0));
-            let deleted = match &only {
-                Some(digest) => {
-                    diesel::delete(keys.filter(api_tokens::key_hash.eq(digest)))
-                        .execute(conn)
-                        .await?
-                }
-                None => diesel::delete(keys).execute(conn).await?,
-            };
-            if deleted > 0 {
-                record_event(conn, &audit).await?;
-            }
-            Ok(deleted as u64)
-        })
-        .await
-        .map_err(query_error)
+        .step("while ending one of the user's sessions")
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {
@@ -469,7 +340,7 @@ impl SessionRepository for PgSessionRepository {
             diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now)))
                 .execute(&mut conn)
                 .await
-                .map_err(query_error)?;
+                .step("while deleting expired refresh tokens")?;
         Ok(deleted as u64)
     }
 }

@@ -1,22 +1,24 @@
 //! `UserRepository` over PostgreSQL.
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
+use diesel::dsl::{AsSelect, sql};
+use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Int8, Text};
+use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain::ports::{AuthState, CreateUserError, Rehash, UpdateUserError, UserRepository};
 use domain::{
-    AuditEvent, EmailAddress, NewOneTimeToken, NewUser, ProfileChanges, RepositoryError, User,
-    UserId, UserProfile, Username,
+    AuditEvent, EmailAddress, MailedToken, NewUser, ProfileChanges, RepositoryError, User, UserId,
+    UserProfile, Username,
 };
 use uuid::Uuid;
 
-use crate::db::{PgPool, connection, query_error, violated_unique_constraint};
+use crate::db::{PgPool, Step, TxError, connection, settle};
 use crate::email::Outbox;
-use crate::email::composer::Recipient;
-use crate::pg_account_repository::{link_email, store_token};
-use crate::pg_audit_log::record_event;
-use crate::schema::{api_tokens, refresh_tokens, users};
+use crate::schema::{refresh_tokens, users};
+use crate::sql::{EFFECTIVE_PERMISSIONS, GROUP_NAMES};
+use crate::tx;
 
 #[derive(Clone)]
 pub struct PgUserRepository {
@@ -30,7 +32,7 @@ impl PgUserRepository {
     }
 }
 
-#[derive(Debug, Queryable, Selectable, QueryableByName)]
+#[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct UserRow {
     id: i64,
@@ -93,41 +95,33 @@ struct ProfileChangeset<'a> {
 }
 
 /// A user row with his group names and effective permissions, in one round trip.
-#[derive(QueryableByName)]
-struct ProfileRow {
-    #[diesel(embed)]
-    user: UserRow,
-    #[diesel(sql_type = Array<Text>)]
-    group_names: Vec<String>,
-    #[diesel(sql_type = Array<Text>)]
-    permission_names: Vec<String>,
+pub(crate) type ProfileRow = (UserRow, Vec<String>, Vec<String>);
+
+/// A text array computed by a SQL fragment of `sql`.
+pub(crate) type TextArray = SqlLiteral<Array<Text>>;
+
+/// The columns of a `ProfileRow`.
+pub(crate) type ProfileColumns = (AsSelect<UserRow, diesel::pg::Pg>, TextArray, TextArray);
+
+pub(crate) fn profile_columns() -> ProfileColumns {
+    (
+        UserRow::as_select(),
+        sql::<Array<Text>>(GROUP_NAMES),
+        sql::<Array<Text>>(EFFECTIVE_PERMISSIONS),
+    )
 }
 
-const PROFILE_QUERY: &str = "
-SELECT u.*,
-  ARRAY(SELECT g.name FROM groups g JOIN user_groups ug ON ug.group_id = g.id
-        WHERE ug.user_id = u.id ORDER BY g.name) AS group_names,
-  ARRAY(SELECT p.app_label || '.' || p.codename FROM permissions p
-        WHERE u.is_superuser
-           OR p.id IN (SELECT up.permission_id FROM user_permissions up WHERE up.user_id = u.id)
-           OR p.id IN (SELECT gp.permission_id FROM group_permissions gp
-                       JOIN user_groups ug ON ug.group_id = gp.group_id WHERE ug.user_id = u.id)
-        ORDER BY 1) AS permission_names
-FROM users u WHERE u.id = $1";
-
-impl From<ProfileRow> for UserProfile {
-    fn from(row: ProfileRow) -> Self {
-        UserProfile {
-            user: row.user.into(),
-            groups: row.group_names,
-            permissions: row.permission_names,
-        }
+pub(crate) fn profile((user, groups, permissions): ProfileRow) -> UserProfile {
+    UserProfile {
+        user: user.into(),
+        groups,
+        permissions,
     }
 }
 
 /// Loads at most one user by any filter on `users`.
 macro_rules! find_user {
-    ($pool:expr, $filter:expr) => {{
+    ($pool:expr, $filter:expr, $doing:literal) => {{
         let mut conn = connection($pool).await?;
         let row = users::table
             .filter($filter)
@@ -135,7 +129,7 @@ macro_rules! find_user {
             .first(&mut conn)
             .await
             .optional()
-            .map_err(query_error)?;
+            .step($doing)?;
         Ok(row.map(User::from))
     }};
 }
@@ -146,7 +140,7 @@ impl UserRepository for PgUserRepository {
     async fn create(
         &self,
         user: NewUser,
-        activation: Option<NewOneTimeToken>,
+        activation: Option<MailedToken>,
         audit: AuditEvent,
     ) -> Result<UserProfile, CreateUserError> {
         let mut conn = connection(&self.pool).await?;
@@ -164,61 +158,72 @@ impl UserRepository for PgUserRepository {
             pending_activation: activation.is_some(),
         };
         let outbox = &self.outbox;
-        let id: i64 = conn
+        let result = conn
             .transaction(async |conn| {
                 let id: i64 = diesel::insert_into(users::table)
                     .values(&row)
                     .returning(users::id)
                     .get_result(conn)
-                    .await?;
-                if let Some(token) = &activation {
-                    store_token(conn, id, token).await?;
-                    let to = Recipient {
-                        id,
-                        username: row.username,
-                        email: row.email,
-                    };
-                    outbox.enqueue(conn, &link_email(token), &to).await?;
+                    .await
+                    .context("while inserting the user")?;
+                if let Some(link) = &activation {
+                    tx::store_token(conn, id, &link.token).await?;
+                    tx::email_user(outbox, conn, id, &link.email).await?;
                 }
-                record_event(conn, &audit.clone().subject(UserId(id))).await?;
-                Ok::<_, diesel::result::Error>(id)
+                tx::record(conn, &audit.clone().subject(UserId(id))).await?;
+                let profile = users::table
+                    .find(id)
+                    .select(profile_columns())
+                    .first(conn)
+                    .await
+                    .context("while reading the new user back")?;
+                Ok(profile)
             })
             .await
-            .map_err(|error| match violated_unique_constraint(&error) {
-                Some("users_email_lower_key") => CreateUserError::DuplicateEmail,
-                Some("users_username_key") => CreateUserError::DuplicateUsername,
-                _ => query_error(error).into(),
-            })?;
-        drop(conn);
+            .map_err(|error: TxError<CreateUserError>| {
+                error.unique(|constraint| match constraint {
+                    "users_email_lower_key" => Some(CreateUserError::DuplicateEmail),
+                    "users_username_key" => Some(CreateUserError::DuplicateUsername),
+                    _ => None,
+                })
+            });
+        let created = settle(result, "while creating a user")??;
         if activation.is_some() {
             self.outbox.ring();
         }
-        self.profile(UserId(id)).await?.ok_or_else(|| {
-            RepositoryError::Unexpected("a user vanished right after being created".into()).into()
-        })
+        Ok(profile(created))
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
-        find_user!(&self.pool, users::id.eq(id.0))
+        find_user!(&self.pool, users::id.eq(id.0), "while reading a user by id")
     }
 
     async fn find_by_username(&self, username: &str) -> Result<Option<User>, RepositoryError> {
-        find_user!(&self.pool, users::username.eq(username))
+        find_user!(
+            &self.pool,
+            users::username.eq(username),
+            "while reading a user by username"
+        )
     }
 
     async fn find_by_email(&self, email: &str) -> Result<Option<User>, RepositoryError> {
-        find_user!(&self.pool, lower(users::email).eq(lower(email)))
+        find_user!(
+            &self.pool,
+            lower(users::email).eq(lower(email)),
+            "while reading a user by email"
+        )
     }
 
     async fn profile(&self, id: UserId) -> Result<Option<UserProfile>, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        let row: Option<ProfileRow> = diesel::sql_query(PROFILE_QUERY)
-            .bind::<Int8, _>(id.0)
-            .get_result(&mut conn)
+        let row: Option<ProfileRow> = users::table
+            .find(id.0)
+            .select(profile_columns())
+            .first(&mut conn)
             .await
             .optional()
-            .map_err(query_error)?;
-        Ok(row.map(UserProfile::from))
+            .step("while reading a user's profile")?;
+        Ok(row.map(profile))
     }
 
     async fn auth_state(
@@ -239,18 +244,11 @@ impl UserRepository for PgUserRepository {
             .first(&mut conn)
             .await
             .optional()
-            .map_err(query_error)?;
+            .step("while reading an access token's user and session")?;
         Ok(row.map(|(user, session_live)| AuthState {
             user: user.into(),
             session_live,
         }))
-    }
-
-    async fn by_api_key(&self, digest: Vec<u8>) -> Result<Option<User>, RepositoryError> {
-        let owner = api_tokens::table
-            .filter(api_tokens::key_hash.eq(digest))
-            .select(api_tokens::user_id);
-        find_user!(&self.pool, users::id.eq_any(owner))
     }
 
     async fn update_profile(
@@ -266,25 +264,27 @@ impl UserRepository for PgUserRepository {
                 first_name: changes.first_name.as_deref(),
                 last_name: changes.last_name.as_deref(),
             };
-            let updated = conn
+            let result = conn
                 .transaction(async |conn| {
                     let updated = diesel::update(users::table.find(id.0))
                         .set(&changeset)
                         .execute(conn)
-                        .await?;
-                    if updated > 0 {
-                        record_event(conn, &audit).await?;
+                        .await
+                        .context("while updating the profile")?;
+                    if updated == 0 {
+                        return Err(TxError::Refused(UpdateUserError::NotFound));
                     }
-                    Ok::<_, diesel::result::Error>(updated)
+                    tx::record(conn, &audit).await?;
+                    Ok(())
                 })
                 .await
-                .map_err(|error| match violated_unique_constraint(&error) {
-                    Some("users_username_key") => UpdateUserError::DuplicateUsername,
-                    _ => query_error(error).into(),
-                })?;
-            if updated == 0 {
-                return Err(UpdateUserError::NotFound);
-            }
+                .map_err(|error: TxError<UpdateUserError>| {
+                    error.unique(|constraint| {
+                        (constraint == "users_username_key")
+                            .then_some(UpdateUserError::DuplicateUsername)
+                    })
+                });
+            settle(result, "while updating a profile")??;
         }
         self.profile(id).await?.ok_or(UpdateUserError::NotFound)
     }
@@ -300,7 +300,7 @@ impl UserRepository for PgUserRepository {
             .set(users::last_login.eq(at))
             .execute(&mut conn)
             .await
-            .map_err(query_error)?;
+            .step("while recording a login")?;
         if let Some(rehash) = rehash {
             diesel::update(
                 users::table
@@ -310,7 +310,7 @@ impl UserRepository for PgUserRepository {
             .set(users::password.eq(&rehash.new))
             .execute(&mut conn)
             .await
-            .map_err(query_error)?;
+            .step("while upgrading a password hash")?;
         }
         Ok(())
     }
@@ -322,14 +322,15 @@ impl UserRepository for PgUserRepository {
                 .returning(users::username)
                 .get_result(conn)
                 .await
-                .optional()?;
+                .optional()
+                .context("while deleting the user")?;
             let Some(username) = username else {
                 return Ok(false);
             };
-            record_event(conn, &audit.clone().detail("username", username)).await?;
-            Ok(true)
+            tx::record(conn, &audit.clone().detail("username", username)).await?;
+            Ok::<_, anyhow::Error>(true)
         })
         .await
-        .map_err(query_error)
+        .step("while deleting a user")
     }
 }

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use application::ValidationErrors;
 use application::use_cases::change_password::ChangePasswordCommand;
-use application::use_cases::password_reset::{ConfirmResetCommand, ResetRequested};
+use application::use_cases::password_reset::{ConfirmResetCommand, ResetRequestError};
 use domain::{EmailAddress, Password};
 use serde_json::json;
 
@@ -118,15 +118,14 @@ pub(crate) async fn change_password_with(
             "validated fields went missing"
         )));
     };
-    let Authenticated(principal, client) = caller;
     let command = ChangePasswordCommand {
-        user: principal.user,
-        session: principal.sid,
+        session: caller.credential.session(),
+        user: caller.user,
         current_password,
         current_password_field: current_field,
         new_password,
         new_password_field: new_field,
-        client,
+        client: caller.client,
     };
     state.gatehouse.change_password(command).await?;
     Ok(())
@@ -142,27 +141,25 @@ pub async fn request_reset(
     state: web::Data<AppState>,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let outcome = reset_requested(&state, payload).await?;
-    if outcome == ResetRequested::UnknownEmail && state.reveal_unknown_email {
-        return Err(ApiError::NotFoundBecause(
+    match reset_requested(&state, payload).await? {
+        Ok(()) => Ok(detail(
+            "If an active account uses this address, a password reset link has been sent to it.",
+        )),
+        Err(ResetRequestError::UnknownEmail) => Err(ApiError::NotFoundBecause(
             "No active account uses this email address.",
-        ));
+        )),
+        Err(ResetRequestError::Fault(fault)) => Err(fault.into()),
     }
-    Ok(detail(
-        "If an active account uses this address, a password reset link has been sent to it.",
-    ))
 }
 
-/// Mails a reset link to the `email` of the body if an active account uses it.
+/// Mails a reset link to the `email` of the body if an active account uses it; the
+/// use case's answer, once the body is read.
 pub(crate) async fn reset_requested(
     state: &AppState,
     payload: Payload,
-) -> Result<ResetRequested, ApiError> {
+) -> Result<Result<(), ResetRequestError>, ApiError> {
     let email = email_field(payload)?;
-    Ok(state
-        .gatehouse
-        .request_password_reset(email.as_str())
-        .await?)
+    Ok(state.gatehouse.request_password_reset(email.as_str()).await)
 }
 
 /// `POST /auth/reset-password/{token}/` — `{password}` or `{new_password}`.

@@ -1,7 +1,7 @@
 //! Admin: groups (`/auth/groups/`) and permissions (`/auth/permissions/`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::admin::{Group, NewPermission, Permission};
+use domain::admin::{Group, GroupChanges, NewPermission, Permission};
 use serde::Serialize;
 
 use crate::auth::Authenticated;
@@ -59,9 +59,9 @@ pub async fn list_groups(
     caller: Authenticated,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let user = caller.caller();
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
     respond_page::<Group, GroupResponse>(&req, async |offset, limit| {
-        Ok(state.gatehouse.list_groups(user, offset, limit).await?)
+        Ok(state.gatehouse.list_groups(&grant, offset, limit).await?)
     })
     .await
 }
@@ -75,10 +75,7 @@ pub async fn create_group(
     caller: Authenticated,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .gatehouse
-        .check_permission(caller.caller(), "auth.add_group")
-        .await?;
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
     let mut fields = payload.fields();
     let name = fields.char("name", Char::REQUIRED.max(150));
     let permissions = fields.string_list("permissions");
@@ -87,7 +84,7 @@ pub async fn create_group(
         name.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated field went missing")))?;
     let group = state
         .gatehouse
-        .create_group(caller.caller(), name, permissions.unwrap_or_default())
+        .create_group(&grant, name, permissions.unwrap_or_default())
         .await?;
     Ok(HttpResponse::Created().json(GroupResponse::from(group)))
 }
@@ -101,10 +98,9 @@ pub async fn retrieve_group(
     caller: Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let group = state
-        .gatehouse
-        .get_group(caller.caller(), object_id(&id)?)
-        .await?;
+    let id = object_id(&id)?;
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
+    let group = state.gatehouse.get_group(&grant, id).await?;
     Ok(HttpResponse::Ok().json(GroupResponse::from(group)))
 }
 
@@ -115,10 +111,7 @@ async fn update_group_with(
     payload: Payload,
     partial: bool,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .gatehouse
-        .check_permission(caller.caller(), "auth.change_group")
-        .await?;
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
     let id = object_id(&id)?;
     let mut fields = payload.fields();
     let required = if partial {
@@ -129,10 +122,8 @@ async fn update_group_with(
     let name = fields.char("name", required.max(150));
     let permissions = fields.string_list("permissions");
     fields.finish()?;
-    let group = state
-        .gatehouse
-        .update_group(caller.caller(), id, name, permissions)
-        .await?;
+    let changes = GroupChanges { name, permissions };
+    let group = state.gatehouse.update_group(&grant, id, changes).await?;
     Ok(HttpResponse::Ok().json(GroupResponse::from(group)))
 }
 
@@ -172,10 +163,9 @@ pub async fn destroy_group(
     caller: Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .gatehouse
-        .delete_group(caller.caller(), object_id(&id)?)
-        .await?;
+    let id = object_id(&id)?;
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
+    state.gatehouse.delete_group(&grant, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -188,11 +178,11 @@ pub async fn list_permissions(
     caller: Authenticated,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let user = caller.caller();
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
     respond_page::<Permission, PermissionResponse>(&req, async |offset, limit| {
         Ok(state
             .gatehouse
-            .list_permissions(user, offset, limit)
+            .list_permissions(&grant, offset, limit)
             .await?)
     })
     .await
@@ -208,10 +198,7 @@ pub async fn create_permission(
     caller: Authenticated,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .gatehouse
-        .check_permission(caller.caller(), "auth.add_permission")
-        .await?;
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
     let mut fields = payload.fields();
     let name = fields.char("name", Char::REQUIRED.max(255));
     let app_label = fields.char("app_label", Char::REQUIRED.max(100));
@@ -229,7 +216,7 @@ pub async fn create_permission(
     };
     let created = state
         .gatehouse
-        .create_permission(caller.caller(), permission)
+        .create_permission(&grant, permission)
         .await?;
     Ok(HttpResponse::Created().json(PermissionResponse::from(created)))
 }
@@ -243,10 +230,9 @@ pub async fn retrieve_permission(
     caller: Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let permission = state
-        .gatehouse
-        .get_permission(caller.caller(), object_id(&id)?)
-        .await?;
+    let id = object_id(&id)?;
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
+    let permission = state.gatehouse.get_permission(&grant, id).await?;
     Ok(HttpResponse::Ok().json(PermissionResponse::from(permission)))
 }
 
@@ -259,9 +245,8 @@ pub async fn destroy_permission(
     caller: Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .gatehouse
-        .delete_permission(caller.caller(), object_id(&id)?)
-        .await?;
+    let id = object_id(&id)?;
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
+    state.gatehouse.delete_permission(&grant, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

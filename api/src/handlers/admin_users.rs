@@ -129,10 +129,10 @@ pub async fn list(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let pairs = query_pairs(&req)?;
-    let caller = caller.caller();
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
     respond_page::<AdminUser, AdminUserResponse>(&req, async |offset, limit| {
         let query = list_query(&pairs, offset, limit)?;
-        Ok(state.gatehouse.list_users(caller, query).await?)
+        Ok(state.gatehouse.list_users(&grant, query).await?)
     })
     .await
 }
@@ -168,10 +168,7 @@ pub async fn create(
     caller: Authenticated,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .gatehouse
-        .check_permission(caller.caller(), "auth.add_user")
-        .await?;
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
     let mut fields = payload.fields();
     let fields_read = update_command(&mut fields, false);
     let password = fields
@@ -190,10 +187,7 @@ pub async fn create(
         groups: fields_read.groups.unwrap_or_default(),
         user_permissions: fields_read.user_permissions.unwrap_or_default(),
     };
-    let user = state
-        .gatehouse
-        .create_user(caller.caller(), command)
-        .await?;
+    let user = state.gatehouse.create_user(&grant, command).await?;
     Ok(HttpResponse::Created().json(AdminUserResponse::from(user)))
 }
 
@@ -207,7 +201,8 @@ pub async fn retrieve(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = user_id(&id)?;
-    let user = state.gatehouse.get_user(caller.caller(), id).await?;
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
+    let user = state.gatehouse.get_user(&grant, id).await?;
     Ok(HttpResponse::Ok().json(AdminUserResponse::from(user)))
 }
 
@@ -218,18 +213,12 @@ async fn update_with(
     payload: Payload,
     partial: bool,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .gatehouse
-        .check_permission(caller.caller(), "auth.change_user")
-        .await?;
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
     let id = user_id(&id)?;
     let mut fields = payload.fields();
     let command = update_command(&mut fields, partial);
     fields.finish()?;
-    let user = state
-        .gatehouse
-        .update_user(caller.caller(), id, command)
-        .await?;
+    let user = state.gatehouse.update_user(&grant, id, command).await?;
     Ok(HttpResponse::Ok().json(AdminUserResponse::from(user)))
 }
 
@@ -270,10 +259,9 @@ pub async fn destroy(
     caller: Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .gatehouse
-        .delete_user(caller.caller(), user_id(&id)?)
-        .await?;
+    let id = user_id(&id)?;
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
+    state.gatehouse.delete_user(&grant, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -288,10 +276,7 @@ pub async fn set_password(
     id: web::Path<String>,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .gatehouse
-        .check_permission(caller.caller(), "auth.change_user")
-        .await?;
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
     let id = user_id(&id)?;
     let mut fields = payload.fields();
     let field = if fields.has("new_password") {
@@ -305,7 +290,7 @@ pub async fn set_password(
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated field went missing")))?;
     state
         .gatehouse
-        .admin_set_password(caller.caller(), id, Password::new(password), field)
+        .admin_set_password(&grant, id, Password::new(password), field)
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "detail": "Password has been set." })))
 }
@@ -319,9 +304,8 @@ pub async fn logout(
     caller: Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .gatehouse
-        .admin_logout_user(caller.caller(), user_id(&id)?)
-        .await?;
+    let id = user_id(&id)?;
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
+    state.gatehouse.admin_logout_user(&grant, id).await?;
     Ok(HttpResponse::ResetContent().finish())
 }

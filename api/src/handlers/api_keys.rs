@@ -24,15 +24,13 @@ pub async fn login(
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
     let command = login_command(payload, client)?;
-    let identifier = command.identifier.clone();
-    let login = state.gatehouse.login_api_key(command);
-    match state.throttle.login_guarded(&identifier, login).await? {
+    match state.gatehouse.login_api_key(command).await {
         Ok(key) => Ok(HttpResponse::Ok().json(json!({ "auth_token": key }))),
         Err(LoginError::InvalidCredentials) => Err(ApiError::Validation(ValidationErrors::single(
             ValidationErrors::NON_FIELD,
             "Unable to log in with provided credentials.",
         ))),
-        Err(LoginError::Fault(fault)) => Err(fault.into()),
+        Err(other) => Err(other.into()),
     }
 }
 
@@ -49,7 +47,7 @@ pub async fn logout(
     let key = api_key(&req);
     state
         .gatehouse
-        .logout_api_keys(caller.0.user.id, key.as_deref(), &caller.1)
+        .logout_api_keys(caller.user.id, key.as_deref(), &caller.client)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

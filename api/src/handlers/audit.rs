@@ -144,19 +144,15 @@ pub async fn list(
     caller: Authenticated,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .gatehouse
-        .check_permission(caller.caller(), "auth.view_auditevent")
-        .await?;
+    let grant = state.gatehouse.authorize(caller.caller()).await?;
     let filters = audit_filters(&query_pairs(&req)?)?;
-    let caller = caller.caller();
     respond_page::<AuditRecord, AuditEventResponse>(&req, async |offset, limit| {
         let query = AuditQuery {
             offset,
             limit,
             ..filters.clone()
         };
-        Ok(state.gatehouse.audit_events(caller, query).await?)
+        Ok(state.gatehouse.audit_events(&grant, query).await?)
     })
     .await
 }

@@ -97,17 +97,16 @@ pub async fn session(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = &caller.0;
-    let profile = state.gatehouse.me(&principal.user).await?;
+    let profile = state.gatehouse.me(&caller.user).await?;
     let sessions = state
         .gatehouse
-        .sessions(principal.user.id, principal.sid)
+        .sessions(caller.user.id, caller.credential.session())
         .await?;
     let session = sessions
         .iter()
         .find(|view| view.current)
         .map(|view| summary(&view.session));
-    let token = principal.claims.as_ref().map(|claims| {
+    let token = caller.credential.claims().map(|claims| {
         json!({
             "token_type": "access",
             "jti": claims.jti,
@@ -131,9 +130,6 @@ pub async fn tokens(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    if caller.0.sid.is_none() {
-        return Err(ApiError::PermissionDenied);
-    }
     let pair = state.gatehouse.open_session(caller.caller()).await?;
     Ok(HttpResponse::Ok().json(json!({ "access": pair.access, "refresh": pair.refresh })))
 }

@@ -5,7 +5,7 @@
 use actix_web::{HttpResponse, web};
 use application::use_cases::activate::ActivateError;
 use application::use_cases::password_reset::{
-    ConfirmResetCommand, ConfirmResetError, ResetRequested,
+    ConfirmResetCommand, ConfirmResetError, ResetRequestError,
 };
 use application::{OneTimeTokenRejection, ValidationErrors};
 use base64::Engine;
@@ -83,15 +83,13 @@ pub async fn reset_password(
     state: web::Data<AppState>,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if reset_requested(&state, payload).await? == ResetRequested::UnknownEmail
-        && state.reveal_unknown_email
-    {
-        return Err(ApiError::Validation(ValidationErrors::single(
-            "email",
-            EMAIL_NOT_FOUND,
-        )));
+    match reset_requested(&state, payload).await? {
+        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Err(ResetRequestError::UnknownEmail) => Err(ApiError::Validation(
+            ValidationErrors::single("email", EMAIL_NOT_FOUND),
+        )),
+        Err(ResetRequestError::Fault(fault)) => Err(fault.into()),
     }
-    Ok(HttpResponse::NoContent().finish())
 }
 
 /// `POST /auth/users/reset_password_confirm/` — `{uid, token, new_password}`.

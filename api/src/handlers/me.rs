@@ -18,7 +18,7 @@ pub async fn get(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let profile = state.gatehouse.me(&caller.0.user).await?;
+    let profile = state.gatehouse.me(&caller.user).await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(profile)))
 }
 

@@ -18,10 +18,9 @@ pub async fn list(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = caller.0;
     let sessions = state
         .gatehouse
-        .sessions(principal.user.id, principal.sid)
+        .sessions(caller.user.id, caller.credential.session())
         .await?;
     let body: Vec<_> = sessions
         .into_iter()
@@ -58,7 +57,7 @@ pub async fn end(
     let session = Uuid::try_parse(&id).map_err(|_| ApiError::NotFound)?;
     if !state
         .gatehouse
-        .end_session(caller.0.user.id, session, &caller.1)
+        .end_session(caller.user.id, session, &caller.client)
         .await?
     {
         return Err(ApiError::NotFound);

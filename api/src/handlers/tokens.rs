@@ -15,18 +15,15 @@ use crate::startup::AppState;
 ///
 /// # Responses
 /// 200 `{refresh, access}`; 400 field errors; 401 `No active account found with the
-/// given credentials` for a wrong password, an unknown or an inactive user alike.
+/// given credentials` for a wrong password, an unknown or an inactive user alike; 429
+/// after too many failed logins for the account.
 pub async fn obtain(
     state: web::Data<AppState>,
     client: Client,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
     let command = login_command(payload, client)?;
-    let identifier = command.identifier.clone();
-    let tokens = state
-        .throttle
-        .login_guarded(&identifier, state.gatehouse.login(command))
-        .await??;
+    let tokens = state.gatehouse.login(command).await?;
     Ok(HttpResponse::Ok().json(json!({ "refresh": tokens.refresh, "access": tokens.access })))
 }
 
@@ -160,7 +157,7 @@ pub async fn logout_all(
 ) -> Result<HttpResponse, ApiError> {
     state
         .gatehouse
-        .logout_all(caller.0.user.id, &caller.1)
+        .logout_all(caller.user.id, &caller.client)
         .await?;
     Ok(HttpResponse::ResetContent().finish())
 }

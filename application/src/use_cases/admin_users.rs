@@ -1,22 +1,20 @@
-//! Admin: users. Like Django's `IsAdminUser` + `DjangoModelPermissions`: the caller
-//! must be active staff holding the model permission of the action (a superuser holds
-//! all). A staff user who is not a superuser cannot touch a superuser, grant
-//! `is_superuser`, or grant a permission he lacks (directly or through a group); and
-//! nobody deletes or deactivates himself here.
-
-use std::collections::HashSet;
+//! Admin: users, for callers holding the model permission of each action (see
+//! `authorization`). A staff user who is not a superuser cannot touch a superuser,
+//! grant `is_superuser`, or grant a permission he lacks (directly or through a group);
+//! and nobody deletes or deactivates himself here.
 
 use domain::admin::{AdminUser, Page, UserDraft, UserListQuery, UserPatch};
 use domain::password::UserAttributes;
 use domain::ports::{
-    AccountRepository, AdminRepository, AdminWriteError, Clock, PasswordChange, PasswordHasher,
-    SessionRepository, SessionRevocation, UserRepository,
+    AccountRepository, Clock, GroupRepository, PasswordChange, PasswordHasher, SaveUserError,
+    SessionRepository, SessionRevocation, UserAdminRepository, UserRepository,
 };
-use domain::{AuditEvent, AuditKind, EmailAddress, Password, UserId, Username};
+use domain::{AuditEvent, AuditKind, EmailAddress, EmailKind, Password, UserId, Username};
 
+use crate::authorization::{AddUser, ChangeUser, DeleteUser, Grant, Permit, ViewUser};
 use crate::fault::faults_into;
-use crate::use_cases::register::{DUPLICATE_EMAIL, DUPLICATE_USERNAME, check_name};
-use crate::{Caller, ClientInfo, Deps, Fault, Gatehouse, ValidationErrors};
+use crate::use_cases::register::{DUPLICATE_EMAIL, DUPLICATE_USERNAME, check_names};
+use crate::{Deps, Fault, Gatehouse, ValidationErrors};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -30,25 +28,6 @@ pub enum AdminError {
     Fault(Fault),
 }
 faults_into!(AdminError);
-
-/// What the caller may do, once he passed the model-permission check.
-pub(crate) struct Grant {
-    caller: UserId,
-    client: ClientInfo,
-    superuser: bool,
-    permissions: HashSet<String>,
-}
-
-impl Grant {
-    /// What the caller may grant: `None` for a superuser (anything).
-    pub(crate) fn grantable(&self) -> Option<Vec<String>> {
-        (!self.superuser).then(|| self.permissions.iter().cloned().collect())
-    }
-
-    pub(crate) fn holds_all<'a>(&self, wanted: impl IntoIterator<Item = &'a String>) -> bool {
-        self.superuser || wanted.into_iter().all(|p| self.permissions.contains(p))
-    }
-}
 
 /// A user an admin creates, as sent.
 #[derive(Debug, Clone, Default)]
@@ -79,28 +58,21 @@ pub struct UpdateUserCommand {
     pub user_permissions: Option<Vec<String>>,
 }
 
-fn write_error(error: AdminWriteError) -> AdminError {
+fn save_error(error: SaveUserError) -> AdminError {
     match error {
-        AdminWriteError::NotFound => AdminError::NotFound,
-        AdminWriteError::DuplicateEmail => {
+        SaveUserError::DuplicateEmail => {
             AdminError::Invalid(ValidationErrors::single("email", DUPLICATE_EMAIL))
         }
-        AdminWriteError::DuplicateUsername => {
+        SaveUserError::DuplicateUsername => {
             AdminError::Invalid(ValidationErrors::single("username", DUPLICATE_USERNAME))
         }
-        AdminWriteError::UnknownGroups(names) => {
+        SaveUserError::UnknownGroups(names) => {
             AdminError::Invalid(missing("groups", "name", &names))
         }
-        AdminWriteError::UnknownPermissions(codes) => {
+        SaveUserError::UnknownPermissions(codes) => {
             AdminError::Invalid(missing("user_permissions", "codename", &codes))
         }
-        AdminWriteError::BeyondGrant => AdminError::Forbidden,
-        AdminWriteError::DuplicateGroupName | AdminWriteError::DuplicatePermission => {
-            AdminError::Fault(
-                anyhow::anyhow!("a group or permission clash from a user write").into(),
-            )
-        }
-        AdminWriteError::Repository(error) => error.into(),
+        SaveUserError::Repository(error) => error.into(),
     }
 }
 
@@ -153,47 +125,20 @@ pub(crate) fn missing(field: &str, slug: &str, values: &[String]) -> ValidationE
 }
 
 impl<D: Deps> Gatehouse<D> {
-    /// The caller's grant for an action needing `permission`, read afresh.
-    pub(crate) async fn authorize(
-        &self,
-        caller: Caller<'_>,
-        permission: &str,
-    ) -> Result<Grant, AdminError> {
-        let profile = self
-            .users
-            .profile(caller.user.id)
-            .await?
-            .ok_or(AdminError::Forbidden)?;
-        let user = &profile.user;
-        if !user.is_active || !user.is_staff {
-            return Err(AdminError::Forbidden);
-        }
-        let grant = Grant {
-            caller: user.id,
-            client: caller.client.clone(),
-            superuser: user.is_superuser,
-            permissions: profile.permissions.into_iter().collect(),
-        };
-        if !grant.holds_all([&permission.to_owned()]) {
-            return Err(AdminError::Forbidden);
-        }
-        Ok(grant)
-    }
-
     /// An audit event of an admin's action, now.
-    pub(crate) fn admin_event(&self, grant: &Grant, kind: AuditKind) -> AuditEvent {
-        self.event(kind, &grant.client).actor(grant.caller)
+    pub(crate) fn admin_event<P: Permit>(&self, grant: &Grant<P>, kind: AuditKind) -> AuditEvent {
+        grant.event(kind, self.adapters.clock.now())
     }
 
     /// Refuses grants past the caller's own rights.
-    async fn check_grants(
+    async fn check_grants<P: Permit>(
         &self,
-        grant: &Grant,
+        grant: &Grant<P>,
         is_superuser: Option<bool>,
         groups: Option<&Vec<String>>,
         user_permissions: Option<&Vec<String>>,
     ) -> Result<(), AdminError> {
-        if grant.superuser {
+        if grant.is_superuser() {
             return Ok(());
         }
         if is_superuser == Some(true) {
@@ -205,7 +150,7 @@ impl<D: Deps> Gatehouse<D> {
             return Err(AdminError::Forbidden);
         }
         if let Some(names) = groups {
-            let through_groups = self.admin.permissions_of_groups(names).await?;
+            let through_groups = self.adapters.groups.permissions_of(names).await?;
             if !grant.holds_all(&through_groups) {
                 return Err(AdminError::Forbidden);
             }
@@ -214,50 +159,53 @@ impl<D: Deps> Gatehouse<D> {
     }
 
     /// The target of a write, which a non-superuser may not touch if it is a superuser.
-    async fn writable_target(&self, grant: &Grant, id: UserId) -> Result<AdminUser, AdminError> {
-        let target = self.admin.get_user(id).await?.ok_or(AdminError::NotFound)?;
-        if target.profile.user.is_superuser && !grant.superuser {
+    async fn writable_target<P: Permit>(
+        &self,
+        grant: &Grant<P>,
+        id: UserId,
+    ) -> Result<AdminUser, AdminError> {
+        let target = self
+            .adapters
+            .user_admin
+            .get(id)
+            .await?
+            .ok_or(AdminError::NotFound)?;
+        if target.profile.user.is_superuser && !grant.is_superuser() {
             return Err(AdminError::Forbidden);
         }
         Ok(target)
     }
 
-    /// Whether the caller may take an action needing `permission` (`auth.add_user`…),
-    /// checked before a request body is even read, as DRF checks permissions first.
-    pub async fn check_permission(
-        &self,
-        caller: impl Into<Caller<'_>>,
-        permission: &str,
-    ) -> Result<(), AdminError> {
-        self.authorize(caller.into(), permission).await.map(|_| ())
-    }
-
+    #[tracing::instrument(skip_all)]
     pub async fn list_users(
         &self,
-        caller: impl Into<Caller<'_>>,
+        _grant: &Grant<ViewUser>,
         query: UserListQuery,
     ) -> Result<Page<AdminUser>, AdminError> {
-        self.authorize(caller.into(), "auth.view_user").await?;
-        Ok(self.admin.list_users(&query).await?)
+        Ok(self.adapters.user_admin.list(&query).await?)
     }
 
+    #[tracing::instrument(skip_all, fields(user = %id))]
     pub async fn get_user(
         &self,
-        caller: impl Into<Caller<'_>>,
+        _grant: &Grant<ViewUser>,
         id: UserId,
     ) -> Result<AdminUser, AdminError> {
-        self.authorize(caller.into(), "auth.view_user").await?;
-        self.admin.get_user(id).await?.ok_or(AdminError::NotFound)
+        self.adapters
+            .user_admin
+            .get(id)
+            .await?
+            .ok_or(AdminError::NotFound)
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn create_user(
         &self,
-        caller: impl Into<Caller<'_>>,
+        grant: &Grant<AddUser>,
         command: CreateUserCommand,
     ) -> Result<AdminUser, AdminError> {
-        let grant = self.authorize(caller.into(), "auth.add_user").await?;
         self.check_grants(
-            &grant,
+            grant,
             Some(command.is_superuser),
             Some(&command.groups),
             Some(&command.user_permissions),
@@ -270,8 +218,13 @@ impl<D: Deps> Gatehouse<D> {
         let email = EmailAddress::parse(&command.email)
             .map_err(|e| errors.add_all("email", e.messages().iter().copied()))
             .ok();
-        check_name(&mut errors, "first_name", &command.first_name);
-        check_name(&mut errors, "last_name", &command.last_name);
+        check_names(
+            &mut errors,
+            [
+                ("first_name", Some(&command.first_name)),
+                ("last_name", Some(&command.last_name)),
+            ],
+        );
         if let (Some(username), Some(email), Some(password)) =
             (&username, &email, &command.password)
         {
@@ -285,12 +238,18 @@ impl<D: Deps> Gatehouse<D> {
         }
         // Both clashes at once, as Django's unique validators report them.
         if let Some(email) = &email
-            && self.users.find_by_email(email.as_str()).await?.is_some()
+            && self
+                .adapters
+                .users
+                .find_by_email(email.as_str())
+                .await?
+                .is_some()
         {
             errors.add("email", DUPLICATE_EMAIL);
         }
         if let Some(username) = &username
             && self
+                .adapters
                 .users
                 .find_by_username(username.as_str())
                 .await?
@@ -303,11 +262,11 @@ impl<D: Deps> Gatehouse<D> {
             return Err(AdminError::Invalid(errors));
         };
         let password_hash = match &command.password {
-            Some(password) => Some(self.hasher.hash(password).await?),
+            Some(password) => Some(self.adapters.hasher.hash(password).await?),
             None => None,
         };
         let audit = self
-            .admin_event(&grant, AuditKind::UserCreated)
+            .admin_event(grant, AuditKind::UserCreated)
             .detail("username", username.as_str())
             .detail("is_active", command.is_active)
             .detail("is_staff", command.is_staff)
@@ -326,27 +285,28 @@ impl<D: Deps> Gatehouse<D> {
             is_superuser: command.is_superuser,
             groups: command.groups,
             user_permissions: command.user_permissions,
-            now: self.clock.now(),
+            now: self.adapters.clock.now(),
         };
-        self.admin
-            .create_user(draft, audit)
+        self.adapters
+            .user_admin
+            .create(draft, audit)
             .await
-            .map_err(write_error)
+            .map_err(save_error)
     }
 
+    #[tracing::instrument(skip_all, fields(user = %id))]
     pub async fn update_user(
         &self,
-        caller: impl Into<Caller<'_>>,
+        grant: &Grant<ChangeUser>,
         id: UserId,
         command: UpdateUserCommand,
     ) -> Result<AdminUser, AdminError> {
-        let grant = self.authorize(caller.into(), "auth.change_user").await?;
-        self.writable_target(&grant, id).await?;
-        if id == grant.caller && command.is_active == Some(false) {
+        self.writable_target(grant, id).await?;
+        if id == grant.caller() && command.is_active == Some(false) {
             return Err(AdminError::Forbidden);
         }
         self.check_grants(
-            &grant,
+            grant,
             command.is_superuser,
             command.groups.as_ref(),
             command.user_permissions.as_ref(),
@@ -363,17 +323,16 @@ impl<D: Deps> Gatehouse<D> {
                 .map_err(|e| errors.add_all("email", e.messages().iter().copied()))
                 .ok()
         });
-        for (field, value) in [
-            ("first_name", &command.first_name),
-            ("last_name", &command.last_name),
-        ] {
-            if let Some(value) = value {
-                check_name(&mut errors, field, value);
-            }
-        }
+        check_names(
+            &mut errors,
+            [
+                ("first_name", command.first_name.as_ref()),
+                ("last_name", command.last_name.as_ref()),
+            ],
+        );
         errors.into_result().map_err(AdminError::Invalid)?;
         let audit = update_details(
-            self.admin_event(&grant, AuditKind::UserUpdated).subject(id),
+            self.admin_event(grant, AuditKind::UserUpdated).subject(id),
             &command,
         );
         let patch = UserPatch {
@@ -387,69 +346,76 @@ impl<D: Deps> Gatehouse<D> {
             groups: command.groups,
             user_permissions: command.user_permissions,
         };
-        self.admin
-            .update_user(id, patch, self.clock.now(), audit)
+        self.adapters
+            .user_admin
+            .update(id, patch, self.adapters.clock.now(), audit)
             .await
-            .map_err(write_error)
+            .map_err(save_error)?
+            .ok_or(AdminError::NotFound)
     }
 
+    #[tracing::instrument(skip_all, fields(user = %id))]
     pub async fn delete_user(
         &self,
-        caller: impl Into<Caller<'_>>,
+        grant: &Grant<DeleteUser>,
         id: UserId,
     ) -> Result<(), AdminError> {
-        let grant = self.authorize(caller.into(), "auth.delete_user").await?;
-        self.writable_target(&grant, id).await?;
-        if id == grant.caller {
+        self.writable_target(grant, id).await?;
+        if id == grant.caller() {
             return Err(AdminError::Forbidden);
         }
-        let audit = self.admin_event(&grant, AuditKind::UserDeleted).subject(id);
-        if !self.users.delete(id, audit).await? {
+        let audit = self.admin_event(grant, AuditKind::UserDeleted).subject(id);
+        if !self.adapters.users.delete(id, audit).await? {
             return Err(AdminError::NotFound);
         }
         Ok(())
     }
 
     /// Sets a user's password: his sessions end, reset links die, he is notified.
+    #[tracing::instrument(skip_all, fields(user = %id))]
     pub async fn admin_set_password(
         &self,
-        caller: impl Into<Caller<'_>>,
+        grant: &Grant<ChangeUser>,
         id: UserId,
         password: Password,
         field: &'static str,
     ) -> Result<(), AdminError> {
-        let grant = self.authorize(caller.into(), "auth.change_user").await?;
-        let target = self.writable_target(&grant, id).await?;
+        let target = self.writable_target(grant, id).await?;
         self.check_new_password(&target.profile.user, &password, field)
             .map_err(AdminError::Invalid)?;
         let change = PasswordChange {
             user_id: id,
-            password_hash: self.hasher.hash(&password).await?,
-            at: self.clock.now(),
+            password_hash: self.adapters.hasher.hash(&password).await?,
+            at: self.adapters.clock.now(),
             revoke: SessionRevocation::All,
             consume_token: None,
             replaces_hash: None,
+            email: Some(EmailKind::PasswordChanged),
             audit: self
-                .admin_event(&grant, AuditKind::UserPasswordSet)
+                .admin_event(grant, AuditKind::UserPasswordSet)
                 .subject(id),
         };
-        self.accounts.set_password(change).await?;
+        if !self.adapters.accounts.set_password(change).await? {
+            // Deleted since it was read.
+            return Err(AdminError::NotFound);
+        }
         Ok(())
     }
 
     /// Ends every session of a user.
+    #[tracing::instrument(skip_all, fields(user = %id))]
     pub async fn admin_logout_user(
         &self,
-        caller: impl Into<Caller<'_>>,
+        grant: &Grant<ChangeUser>,
         id: UserId,
     ) -> Result<(), AdminError> {
-        let grant = self.authorize(caller.into(), "auth.change_user").await?;
-        self.writable_target(&grant, id).await?;
+        self.writable_target(grant, id).await?;
         let audit = self
-            .admin_event(&grant, AuditKind::UserLoggedOut)
+            .admin_event(grant, AuditKind::UserLoggedOut)
             .subject(id);
-        self.sessions
-            .revoke_all_for_user(id, None, self.clock.now(), audit)
+        self.adapters
+            .sessions
+            .revoke_all_for_user(id, None, self.adapters.clock.now(), audit)
             .await?;
         Ok(())
     }

@@ -2,22 +2,49 @@
 //! checked against the store so that logout, deactivation and password changes take
 //! effect at once.
 
-use domain::ports::{TokenGenerator, UserRepository};
+use domain::ports::{ApiKeyRepository, TokenGenerator, UserRepository};
 use domain::{Claims, TokenType, User};
 use uuid::Uuid;
 
 use crate::fault::faults_into;
 use crate::{Deps, Fault, Gatehouse, TokenRejection};
 
+/// What the caller signed in with.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per request, built once and read in place"
+)]
+pub enum Credential {
+    /// An access token of session `session` (a refresh-token family).
+    AccessToken { session: Uuid, claims: Claims },
+    /// A DRF-style API key.
+    ApiKey,
+}
+
+impl Credential {
+    /// The session of an access token; `None` for an API key.
+    pub fn session(&self) -> Option<Uuid> {
+        match self {
+            Credential::AccessToken { session, .. } => Some(*session),
+            Credential::ApiKey => None,
+        }
+    }
+
+    /// The claims of an access token; `None` for an API key.
+    pub fn claims(&self) -> Option<&Claims> {
+        match self {
+            Credential::AccessToken { claims, .. } => Some(claims),
+            Credential::ApiKey => None,
+        }
+    }
+}
+
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user: User,
-    /// The session (refresh-token family) the access token belongs to; `None` for an
-    /// API key.
-    pub sid: Option<Uuid>,
-    /// The access token's claims; `None` for an API key.
-    pub claims: Option<Claims>,
+    pub credential: Credential,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,9 +71,11 @@ faults_into!(AuthenticateError);
 impl<D: Deps> Gatehouse<D> {
     /// Accepts an access token only while its user exists and is active, its session
     /// is live, and it was issued after the user's last password change.
+    #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthenticateError> {
         let presented = self.read_token(access_token, Some(TokenType::Access))?;
         let state = self
+            .adapters
             .users
             .auth_state(presented.user_id, presented.sid)
             .await?
@@ -64,8 +93,10 @@ impl<D: Deps> Gatehouse<D> {
         }
         Ok(Principal {
             user: state.user,
-            sid: Some(presented.sid),
-            claims: Some(presented.claims),
+            credential: Credential::AccessToken {
+                session: presented.sid,
+                claims: presented.claims,
+            },
         })
     }
 
@@ -79,11 +110,13 @@ impl<D: Deps> Gatehouse<D> {
 
     /// Accepts an API key while it is stored and its user is active. Keys die with a
     /// password change, a deactivation and "log out everywhere".
+    #[tracing::instrument(skip_all)]
     pub async fn authenticate_api_key(&self, key: &str) -> Result<Principal, AuthenticateError> {
-        let digest = self.one_time_tokens.digest(key);
+        let digest = self.adapters.random_tokens.digest(key);
         let user = self
-            .users
-            .by_api_key(digest)
+            .adapters
+            .api_keys
+            .owner(&digest)
             .await?
             .ok_or(AuthenticateError::InvalidApiKey)?;
         if !user.is_active {
@@ -91,8 +124,7 @@ impl<D: Deps> Gatehouse<D> {
         }
         Ok(Principal {
             user,
-            sid: None,
-            claims: None,
+            credential: Credential::ApiKey,
         })
     }
 }

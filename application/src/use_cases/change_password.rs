@@ -4,7 +4,7 @@ use domain::password::UserAttributes;
 use domain::ports::{
     AccountRepository, Clock, PasswordChange, PasswordCheck, PasswordHasher, SessionRevocation,
 };
-use domain::{AuditKind, Password, User};
+use domain::{AuditKind, EmailKind, Password, User};
 use uuid::Uuid;
 
 use crate::fault::faults_into;
@@ -41,12 +41,14 @@ impl<D: Deps> Gatehouse<D> {
     /// Checks the current password and the new one's strength, then sets it: older
     /// access tokens are refused from now on, the other sessions end (configurable),
     /// pending reset links die and a notification is queued — all in one transaction.
+    #[tracing::instrument(skip_all, fields(user = %command.user.id))]
     pub async fn change_password(
         &self,
         command: ChangePasswordCommand,
     ) -> Result<(), ChangePasswordError> {
         let user = &command.user;
         if let PasswordCheck::Mismatch = self
+            .adapters
             .hasher
             .verify(&command.current_password, &user.password_hash)
             .await?
@@ -58,7 +60,7 @@ impl<D: Deps> Gatehouse<D> {
         }
         self.check_new_password(user, &command.new_password, command.new_password_field)
             .map_err(ChangePasswordError::Invalid)?;
-        let password_hash = self.hasher.hash(&command.new_password).await?;
+        let password_hash = self.adapters.hasher.hash(&command.new_password).await?;
         let revoke = match (
             self.settings.accounts.change_revokes_other_sessions,
             command.session,
@@ -70,15 +72,16 @@ impl<D: Deps> Gatehouse<D> {
         let change = PasswordChange {
             user_id: user.id,
             password_hash,
-            at: self.clock.now(),
+            at: self.adapters.clock.now(),
             revoke,
             consume_token: None,
             replaces_hash: Some(user.password_hash.clone()),
+            email: Some(EmailKind::PasswordChanged),
             audit: self
                 .event(AuditKind::PasswordChanged, &command.client)
                 .by_self(user.id),
         };
-        if !self.accounts.set_password(change).await? {
+        if !self.adapters.accounts.set_password(change).await? {
             // The password changed (reset, another change) since it was checked here.
             return Err(ChangePasswordError::Invalid(ValidationErrors::single(
                 command.current_password_field,

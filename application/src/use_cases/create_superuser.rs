@@ -26,6 +26,7 @@ faults_into!(CreateSuperuserError);
 
 impl<D: Deps> Gatehouse<D> {
     /// Creates an active staff superuser whose password passes the password rules.
+    #[tracing::instrument(skip_all)]
     pub async fn create_superuser(
         &self,
         command: CreateSuperuserCommand,
@@ -49,7 +50,7 @@ impl<D: Deps> Gatehouse<D> {
         errors
             .into_result()
             .map_err(CreateSuperuserError::Invalid)?;
-        let password_hash = self.hasher.hash(&command.password).await?;
+        let password_hash = self.adapters.hasher.hash(&command.password).await?;
         let user = NewUser {
             username,
             email,
@@ -59,14 +60,15 @@ impl<D: Deps> Gatehouse<D> {
             is_active: true,
             is_staff: true,
             is_superuser: true,
-            now: self.clock.now(),
+            now: self.adapters.clock.now(),
         };
         let audit = self
             .event(AuditKind::UserCreated, &ClientInfo::UNKNOWN)
             .detail("username", user.username.as_str())
             .detail("is_superuser", true)
             .detail("via", "createsuperuser");
-        self.users
+        self.adapters
+            .users
             .create(user, None, audit)
             .await
             .map_err(|error| match error {

@@ -1,9 +1,12 @@
 //! Login: credentials in, a new session's token pair out.
 
+use std::time::Duration;
+
 use domain::ports::{
-    AuditLog, Clock, PasswordCheck, PasswordHasher, Rehash, SessionRepository, TokenGenerator,
-    UserRepository,
+    ApiKeyRepository, AuditLog, Clock, PasswordCheck, PasswordHasher, RateLimiter, Rehash,
+    TokenGenerator, UserRepository,
 };
+use domain::throttle::Verdict;
 use domain::{AuditKind, Password, User};
 
 use crate::fault::faults_into;
@@ -33,6 +36,15 @@ impl LoginIdentifier {
         };
         (key, value.chars().take(max).collect())
     }
+
+    /// The name its failed logins are counted under: the identifier as the store
+    /// matches it (an email case-insensitively).
+    fn throttle_name(&self) -> String {
+        match self {
+            LoginIdentifier::Username(username) => format!("username:{username}"),
+            LoginIdentifier::Email(email) => format!("email:{}", email.trim().to_lowercase()),
+        }
+    }
 }
 
 /// Why a login failed, as the audit trail (and only the audit trail) tells it.
@@ -60,16 +72,35 @@ pub enum LoginError {
     /// Unknown user, wrong password or inactive account: indistinguishable.
     #[error("No active account found with the given credentials")]
     InvalidCredentials,
+    /// Too many failed logins named this account lately; no password was checked.
+    #[error("too many failed logins for this account")]
+    Throttled { retry_after: Duration },
     #[error(transparent)]
     Fault(Fault),
 }
 faults_into!(LoginError);
 
+/// Lower-case hex of the first 16 bytes of a digest.
+fn short_hex(digest: &[u8]) -> String {
+    digest
+        .iter()
+        .take(16)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 impl<D: Deps> Gatehouse<D> {
     /// Checks the credentials and opens a session.
+    #[tracing::instrument(skip_all)]
     pub async fn login(&self, command: LoginCommand) -> Result<TokenPair, LoginError> {
-        let (user, current_hash) = self.check_credentials(&command).await?;
+        self.throttled(&command.identifier, self.login_once(&command))
+            .await
+    }
+
+    async fn login_once(&self, command: &LoginCommand) -> Result<TokenPair, LoginError> {
+        let (user, current_hash) = self.check_credentials(command).await?;
         let profile = self
+            .adapters
             .users
             .profile(user.id)
             .await?
@@ -83,7 +114,7 @@ impl<D: Deps> Gatehouse<D> {
         {
             Some(pair) => Ok(pair),
             None => {
-                self.login_failed(&command, Some(&user), Failure::PasswordChanged)
+                self.login_failed(command, Some(&user), Failure::PasswordChanged)
                     .await
             }
         }
@@ -91,23 +122,68 @@ impl<D: Deps> Gatehouse<D> {
 
     /// Checks the credentials and issues a DRF-style API key (`Authorization: Token
     /// <key>`), stored only as its digest.
+    #[tracing::instrument(skip_all)]
     pub async fn login_api_key(&self, command: LoginCommand) -> Result<String, LoginError> {
-        let (user, current_hash) = self.check_credentials(&command).await?;
-        let (key, digest) = self.one_time_tokens.generate();
+        self.throttled(&command.identifier, self.api_key_once(&command))
+            .await
+    }
+
+    async fn api_key_once(&self, command: &LoginCommand) -> Result<String, LoginError> {
+        let (user, current_hash) = self.check_credentials(command).await?;
+        let (key, digest) = self.adapters.random_tokens.generate();
         let audit = self
             .event(AuditKind::LoginSucceeded, &command.client)
             .by_self(user.id)
             .detail("via", "api_key");
         if !self
-            .sessions
-            .add_api_key(user.id, digest, Some(current_hash), audit)
+            .adapters
+            .api_keys
+            .add(user.id, digest, Some(current_hash), audit)
             .await?
         {
             return self
-                .login_failed(&command, Some(&user), Failure::PasswordChanged)
+                .login_failed(command, Some(&user), Failure::PasswordChanged)
                 .await;
         }
         Ok(key)
+    }
+
+    /// Runs a login attempt under the `login_account` limit: failed logins naming one
+    /// account, from any address. While the window holds that many failures the
+    /// attempt is refused before any password is checked; only a failure is counted,
+    /// so the account's owner signing in does not spend the budget of guesses.
+    async fn throttled<T>(
+        &self,
+        identifier: &LoginIdentifier,
+        attempt: impl Future<Output = Result<T, LoginError>>,
+    ) -> Result<T, LoginError> {
+        let settings = &self.settings.login_throttle;
+        let limiter = &self.adapters.rate_limiter;
+        // Hashed: a key never holds what the client typed, whatever its length.
+        let name = identifier.throttle_name();
+        let key = format!(
+            "login_account:{}",
+            short_hex(&self.adapters.random_tokens.digest(&name))
+        );
+        match limiter.peek(&key, settings.login_account).await {
+            Ok(Verdict::Allowed) => {}
+            Ok(Verdict::Throttled { retry_after }) => {
+                return Err(LoginError::Throttled { retry_after });
+            }
+            Err(error) if settings.fail_closed_login => {
+                return Err(Fault::Unavailable(error.into()).into());
+            }
+            Err(error) => {
+                tracing::debug!(error = %error, "the login limiter failed: the login goes ahead");
+            }
+        }
+        let outcome = attempt.await;
+        if let Err(LoginError::InvalidCredentials) = outcome
+            && let Err(error) = limiter.hit(&key, settings.login_account).await
+        {
+            tracing::debug!(error = %error, "the login limiter failed to count a failed login");
+        }
+        outcome
     }
 
     /// The active user the credentials name, and his password hash as it now stands
@@ -120,14 +196,17 @@ impl<D: Deps> Gatehouse<D> {
         command: &LoginCommand,
     ) -> Result<(User, String), LoginError> {
         let user = match &command.identifier {
-            LoginIdentifier::Username(username) => self.users.find_by_username(username).await?,
-            LoginIdentifier::Email(email) => self.users.find_by_email(email).await?,
+            LoginIdentifier::Username(username) => {
+                self.adapters.users.find_by_username(username).await?
+            }
+            LoginIdentifier::Email(email) => self.adapters.users.find_by_email(email).await?,
         };
         let Some(user) = user else {
-            self.hasher.verify_dummy(&command.password).await?;
+            self.adapters.hasher.verify_dummy(&command.password).await?;
             return self.login_failed(command, None, Failure::UnknownUser).await;
         };
         let PasswordCheck::Match { needs_rehash } = self
+            .adapters
             .hasher
             .verify(&command.password, &user.password_hash)
             .await?
@@ -144,7 +223,7 @@ impl<D: Deps> Gatehouse<D> {
         let rehash = match needs_rehash {
             true => Some(Rehash {
                 verified: user.password_hash.clone(),
-                new: self.hasher.hash(&command.password).await?,
+                new: self.adapters.hasher.hash(&command.password).await?,
             }),
             false => None,
         };
@@ -154,8 +233,9 @@ impl<D: Deps> Gatehouse<D> {
             .as_ref()
             .map_or(&user.password_hash, |r| &r.new)
             .clone();
-        self.users
-            .record_login(user.id, self.clock.now(), rehash)
+        self.adapters
+            .users
+            .record_login(user.id, self.adapters.clock.now(), rehash)
             .await?;
         Ok((user, current_hash))
     }
@@ -175,7 +255,7 @@ impl<D: Deps> Gatehouse<D> {
         if let Some(user) = user {
             event = event.subject(user.id);
         }
-        self.audit.record(event).await?;
+        self.adapters.audit.record(event).await?;
         Err(LoginError::InvalidCredentials)
     }
 }

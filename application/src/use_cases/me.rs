@@ -5,7 +5,7 @@ use domain::{AuditKind, Password, ProfileChanges, User, UserProfile, Username};
 
 use crate::fault::faults_into;
 use crate::use_cases::change_password::INVALID_PASSWORD;
-use crate::use_cases::register::{DUPLICATE_USERNAME, check_name};
+use crate::use_cases::register::{DUPLICATE_USERNAME, check_names};
 use crate::{Caller, Deps, Fault, Gatehouse, ValidationErrors};
 
 /// Raw edits from the client; `None` leaves a field as it is.
@@ -28,11 +28,17 @@ pub enum MeError {
 faults_into!(MeError);
 
 impl<D: Deps> Gatehouse<D> {
+    #[tracing::instrument(skip_all, fields(user = %user.id))]
     pub async fn me(&self, user: &User) -> Result<UserProfile, MeError> {
-        self.users.profile(user.id).await?.ok_or(MeError::NotFound)
+        self.adapters
+            .users
+            .profile(user.id)
+            .await?
+            .ok_or(MeError::NotFound)
     }
 
     /// Changes the user's username and names; nothing else is settable here.
+    #[tracing::instrument(skip_all)]
     pub async fn update_me(
         &self,
         caller: impl Into<Caller<'_>>,
@@ -46,12 +52,13 @@ impl<D: Deps> Gatehouse<D> {
                 .map_err(|e| errors.add("username", e.to_string()))
                 .ok()
         });
-        if let Some(first_name) = &command.first_name {
-            check_name(&mut errors, "first_name", first_name);
-        }
-        if let Some(last_name) = &command.last_name {
-            check_name(&mut errors, "last_name", last_name);
-        }
+        check_names(
+            &mut errors,
+            [
+                ("first_name", command.first_name.as_ref()),
+                ("last_name", command.last_name.as_ref()),
+            ],
+        );
         errors.into_result().map_err(MeError::Invalid)?;
         let changes = ProfileChanges {
             username: username.filter(|u| *u != user.username),
@@ -75,7 +82,8 @@ impl<D: Deps> Gatehouse<D> {
         .filter_map(|(field, changed)| changed.then_some(field))
         .collect();
         let audit = audit.detail("fields", fields);
-        self.users
+        self.adapters
+            .users
             .update_profile(user.id, changes, audit)
             .await
             .map_err(|error| match error {
@@ -88,6 +96,7 @@ impl<D: Deps> Gatehouse<D> {
     }
 
     /// Deletes the account after checking the current password.
+    #[tracing::instrument(skip_all)]
     pub async fn delete_me(
         &self,
         caller: impl Into<Caller<'_>>,
@@ -96,6 +105,7 @@ impl<D: Deps> Gatehouse<D> {
         let caller = caller.into();
         let user = caller.user;
         match self
+            .adapters
             .hasher
             .verify(current_password, &user.password_hash)
             .await?
@@ -111,7 +121,7 @@ impl<D: Deps> Gatehouse<D> {
         let audit = self
             .event(AuditKind::AccountDeleted, caller.client)
             .by_self(user.id);
-        if !self.users.delete(user.id, audit).await? {
+        if !self.adapters.users.delete(user.id, audit).await? {
             return Err(MeError::NotFound);
         }
         Ok(())

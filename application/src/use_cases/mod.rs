@@ -2,6 +2,7 @@
 
 pub mod activate;
 pub mod admin_groups;
+pub mod admin_permissions;
 pub mod admin_users;
 pub mod audit;
 pub mod authenticate;

@@ -54,6 +54,7 @@ impl<D: Deps> Gatehouse<D> {
     /// replaced atomically; presenting it again within `reuse_interval` returns the
     /// same successor, later it revokes the whole session (reuse detection).
     /// Claims are read afresh from the store every time.
+    #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, command: RefreshCommand) -> Result<Refreshed, RefreshError> {
         let presented = self.read_token(&command.refresh, Some(TokenType::Refresh))?;
         let record = self
@@ -67,16 +68,17 @@ impl<D: Deps> Gatehouse<D> {
             return Err(TokenRejection::Blacklisted.into());
         }
         let profile = self
+            .adapters
             .users
             .profile(record.user_id)
             .await?
             .filter(|p| p.user.is_active)
             .ok_or(RefreshError::NoActiveAccount)?;
-        let now = self.clock.now();
+        let now = self.adapters.clock.now();
         let tokens = &self.settings.tokens;
 
         if !tokens.rotate_refresh_tokens {
-            self.sessions.touch(record.jti, now).await?;
+            self.adapters.sessions.touch(record.jti, now).await?;
             let access = self.access_token(&profile, record.family_id, now)?;
             return Ok(Refreshed {
                 access,
@@ -105,6 +107,7 @@ impl<D: Deps> Gatehouse<D> {
             ip: command.client.ip.or(record.ip),
         };
         let refresh = match self
+            .adapters
             .sessions
             .rotate(
                 record.jti,

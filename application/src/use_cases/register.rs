@@ -2,7 +2,10 @@
 
 use domain::password::UserAttributes;
 use domain::ports::{Clock, CreateUserError, PasswordHasher, UserRepository};
-use domain::{AuditKind, EmailAddress, NewUser, Password, TokenPurpose, UserProfile, Username};
+use domain::{
+    AuditKind, EmailAddress, EmailKind, MailedToken, NewUser, Password, TokenPurpose, UserProfile,
+    Username,
+};
 
 use crate::fault::faults_into;
 use crate::{ClientInfo, Deps, Fault, Gatehouse, TokenPair, ValidationErrors};
@@ -41,19 +44,24 @@ faults_into!(RegisterError);
 
 pub(crate) const DUPLICATE_EMAIL: &str = "user with this email already exists.";
 pub(crate) const DUPLICATE_USERNAME: &str = "A user with that username already exists.";
-pub(crate) const NAME_TOO_LONG: &str = "Ensure this field has no more than 150 characters.";
 const PASSWORD_MISMATCH: &str = "The two password fields didn't match.";
 
-/// Checks a first or last name the way Django's `CharField(max_length=150)` does.
-pub(crate) fn check_name(errors: &mut ValidationErrors, field: &str, value: &str) {
-    if value.chars().count() > 150 {
-        errors.add(field, NAME_TOO_LONG);
+/// Checks names (`None`: not sent) the way Django's `CharField(max_length=150)` does.
+pub(crate) fn check_names<'a>(
+    errors: &mut ValidationErrors,
+    names: impl IntoIterator<Item = (&'a str, Option<&'a String>)>,
+) {
+    for (field, value) in names {
+        if let Some(Err(message)) = value.map(|value| domain::user::check_name(value)) {
+            errors.add(field, message);
+        }
     }
 }
 
 impl<D: Deps> Gatehouse<D> {
     /// Validates like a DRF serializer (field checks first, then the password rules),
     /// creates the user and opens his first session.
+    #[tracing::instrument(skip_all)]
     pub async fn register(&self, command: RegisterCommand) -> Result<Registered, RegisterError> {
         let settings = &self.settings.registration;
         if !settings.enabled {
@@ -64,7 +72,12 @@ impl<D: Deps> Gatehouse<D> {
             .map_err(|e| errors.add_all("email", e.messages().iter().copied()))
             .ok();
         if let Some(email) = &email
-            && self.users.find_by_email(email.as_str()).await?.is_some()
+            && self
+                .adapters
+                .users
+                .find_by_email(email.as_str())
+                .await?
+                .is_some()
         {
             errors.add("email", DUPLICATE_EMAIL);
         }
@@ -84,14 +97,19 @@ impl<D: Deps> Gatehouse<D> {
                 .ok()
         });
         if let Some(username) = &username
-            && self.users.find_by_username(username.as_str()).await?.is_some()
+            && self.adapters.users.find_by_username(username.as_str()).await?.is_some()
             // A defaulted username is the email: its clash is already reported there.
             && !(command.username.is_none() && errors.messages("email") == [DUPLICATE_EMAIL])
         {
             errors.add(username_field, DUPLICATE_USERNAME);
         }
-        check_name(&mut errors, "first_name", &command.first_name);
-        check_name(&mut errors, "last_name", &command.last_name);
+        check_names(
+            &mut errors,
+            [
+                ("first_name", Some(&command.first_name)),
+                ("last_name", Some(&command.last_name)),
+            ],
+        );
         errors
             .clone()
             .into_result()
@@ -116,7 +134,7 @@ impl<D: Deps> Gatehouse<D> {
         self.password_rules(&mut errors, "password", &command.password, &attributes);
         errors.into_result().map_err(RegisterError::Invalid)?;
 
-        let password_hash = self.hasher.hash(&command.password).await?;
+        let password_hash = self.adapters.hasher.hash(&command.password).await?;
         let new_user = NewUser {
             username,
             email,
@@ -126,17 +144,22 @@ impl<D: Deps> Gatehouse<D> {
             is_active: !settings.require_activation,
             is_staff: false,
             is_superuser: false,
-            now: self.clock.now(),
+            now: self.adapters.clock.now(),
         };
         // An inactive account gets its activation link in the same transaction.
-        let activation = settings
-            .require_activation
-            .then(|| self.new_one_time_token(TokenPurpose::Activation));
+        let activation = settings.require_activation.then(|| {
+            let token = self.new_one_time_token(TokenPurpose::Activation);
+            let email = EmailKind::Activation {
+                token: token.raw.clone(),
+            };
+            MailedToken { token, email }
+        });
         let audit = self
             .event(AuditKind::AccountRegistered, &command.client)
             .detail("username", new_user.username.as_str())
             .detail("is_active", new_user.is_active);
         let profile = self
+            .adapters
             .users
             .create(new_user, activation, audit)
             .await

@@ -4,8 +4,21 @@ use domain::ports::{Clock, SessionRepository, UserRepository};
 use domain::{AuditKind, SessionSummary, UserId};
 use uuid::Uuid;
 
-use crate::use_cases::authenticate::AuthenticateError;
+use crate::fault::faults_into;
 use crate::{Caller, ClientInfo, Deps, Fault, Gatehouse, TokenPair};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenSessionError {
+    /// The caller signed in with an API key.
+    #[error("a session cannot be opened from an API key")]
+    NotFromApiKey,
+    /// Gone or deactivated since he was authenticated (or his password changed).
+    #[error("User not found")]
+    UserNotFound,
+    #[error(transparent)]
+    Fault(Fault),
+}
+faults_into!(OpenSessionError);
 
 /// A session, and whether the caller is using it.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,12 +29,17 @@ pub struct SessionView {
 
 impl<D: Deps> Gatehouse<D> {
     /// The user's live sessions, newest first; `current` marks the caller's.
+    #[tracing::instrument(skip_all, fields(user = %user))]
     pub async fn sessions(
         &self,
         user: UserId,
         current: Option<Uuid>,
     ) -> Result<Vec<SessionView>, Fault> {
-        let sessions = self.sessions.list_live(user, self.clock.now()).await?;
+        let sessions = self
+            .adapters
+            .sessions
+            .list_live(user, self.adapters.clock.now())
+            .await?;
         Ok(sessions
             .into_iter()
             .map(|session| SessionView {
@@ -31,19 +49,21 @@ impl<D: Deps> Gatehouse<D> {
             .collect())
     }
 
-    /// Opens another session for a signed-in user (seed 002's `tokens`), with claims
-    /// read afresh; recorded as a login.
-    pub async fn open_session(
-        &self,
-        caller: impl Into<Caller<'_>>,
-    ) -> Result<TokenPair, AuthenticateError> {
-        let caller = caller.into();
+    /// Opens another session for a user signed in with an access token (seed 002's
+    /// `tokens`), with claims read afresh; recorded as a login. Not for an API key: a
+    /// session opened from a key would outlive the key's logout.
+    #[tracing::instrument(skip_all, fields(user = %caller.user.id))]
+    pub async fn open_session(&self, caller: Caller<'_>) -> Result<TokenPair, OpenSessionError> {
+        if caller.session.is_none() {
+            return Err(OpenSessionError::NotFromApiKey);
+        }
         let profile = self
+            .adapters
             .users
             .profile(caller.user.id)
             .await?
             .filter(|p| p.user.is_active)
-            .ok_or(AuthenticateError::UserNotFound)?;
+            .ok_or(OpenSessionError::UserNotFound)?;
         let audit = self
             .event(AuditKind::LoginSucceeded, caller.client)
             .by_self(caller.user.id)
@@ -53,10 +73,11 @@ impl<D: Deps> Gatehouse<D> {
         let hash = Some(profile.user.password_hash.clone());
         self.start_session(&profile, caller.client, hash, Some(audit))
             .await?
-            .ok_or(AuthenticateError::UserNotFound)
+            .ok_or(OpenSessionError::UserNotFound)
     }
 
     /// Ends one of the user's live sessions; `false` when he has none with that id.
+    #[tracing::instrument(skip_all, fields(user = %user))]
     pub async fn end_session(
         &self,
         user: UserId,
@@ -68,8 +89,9 @@ impl<D: Deps> Gatehouse<D> {
             .by_self(user)
             .detail("session", session.simple().to_string());
         Ok(self
+            .adapters
             .sessions
-            .revoke_session(user, session, self.clock.now(), audit)
+            .revoke_session(user, session, self.adapters.clock.now(), audit)
             .await?)
     }
 }

@@ -18,6 +18,7 @@ faults_into!(VerifyError);
 impl<D: Deps> Gatehouse<D> {
     /// Accepts a valid refresh token that is not revoked, and an access token that
     /// `authenticate` would accept.
+    #[tracing::instrument(skip_all)]
     pub async fn verify(&self, token: &str) -> Result<(), VerifyError> {
         let presented = self.read_token(token, None)?;
         match presented.claims.token_type {

@@ -1,12 +1,13 @@
-//! Port: the email-driven account changes, each one transaction with the email it
-//! causes queued in the outbox (SPEC §7: the message row commits with the change).
+//! Port: the account changes that emailed links and passwords authorise, each one
+//! transaction with the email it causes queued in the outbox (SPEC §7: the message row
+//! commits with the change).
 
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{AuditEvent, NewOneTimeToken, OneTimeTokenRecord, RepositoryError, UserId};
+use crate::{AuditEvent, EmailKind, RepositoryError, UserId};
 
 /// Which sessions a password change ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub struct PasswordChange {
     /// The hash the current password was verified against; the change fails if the
     /// password changed meanwhile.
     pub replaces_hash: Option<String>,
+    /// Queued to the user with the change.
+    pub email: Option<EmailKind>,
     /// Recorded with the change.
     pub audit: AuditEvent,
 }
@@ -39,54 +42,37 @@ impl std::fmt::Debug for PasswordChange {
             .field("at", &self.at)
             .field("revoke", &self.revoke)
             .field("consume_token", &self.consume_token)
+            .field("email", &self.email)
             .field("audit", &self.audit.kind)
             .finish_non_exhaustive()
     }
 }
 
-/// Stores one-time tokens and applies the changes they authorise.
-///
-/// Every method that changes state also queues its email and commits both together.
+/// Applies the changes that activation links and passwords authorise.
 ///
 /// # Errors
 /// `RepositoryError::Unavailable` when the store cannot be reached in time,
 /// `RepositoryError::Unexpected` otherwise.
 pub trait AccountRepository: Clone + Send + Sync + 'static {
-    /// Stores the token, retires the user's earlier unused tokens of the same purpose,
-    /// and queues the email of its purpose (activation or reset link) — unless one of
-    /// that purpose was issued to him less than `cooldown` ago: then nothing happens
-    /// and the answer is `false` (a per-recipient limit: no mailbox flooding, and the
-    /// link already sent keeps working).
-    fn issue_token(
-        &self,
-        user_id: UserId,
-        token: NewOneTimeToken,
-        cooldown: chrono::Duration,
-    ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
-
-    /// The token stored under this digest, used or not.
-    fn find_token(
-        &self,
-        digest: &[u8],
-    ) -> impl Future<Output = Result<Option<OneTimeTokenRecord>, RepositoryError>> + Send;
-
-    /// Consumes the activation token, activates the user, queues the confirmation and
+    /// Consumes the activation token, activates the user, queues `email` to him and
     /// records `audit`. `false` (and nothing changes) when the token was consumed
-    /// meanwhile or the user no longer awaits activation (activated, or deactivated by
-    /// an administrator).
+    /// meanwhile, has expired by `at`, or the user no longer awaits activation
+    /// (activated, or deactivated by an administrator).
     fn activate(
         &self,
         token_id: i64,
         user_id: UserId,
         at: DateTime<Utc>,
+        email: EmailKind,
         audit: AuditEvent,
     ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
 
     /// Sets the password and `password_changed_at`, revokes sessions as asked, deletes
-    /// every API key of the user, retires every unused reset token of the user, queues the "password changed" email and
-    /// records the change's audit event.
-    /// `false` (nothing changes) when `consume_token` was consumed meanwhile or the
-    /// password is no longer `replaces_hash`.
+    /// every API key of the user, retires every unused reset token of the user, queues
+    /// the change's email and records its audit event.
+    /// `false` (nothing changes) when there is no such user, when `consume_token` was
+    /// consumed meanwhile or has expired by `at`, or when the password is no longer
+    /// `replaces_hash`.
     fn set_password(
         &self,
         change: PasswordChange,

@@ -10,18 +10,18 @@ use crate::{
     SessionSummary, UserId,
 };
 
-/// Stores issued refresh tokens, and the DRF-style API keys that stand for a session
-/// where a client uses `Authorization: Token <key>`.
+/// Stores issued refresh tokens, one family per session.
 ///
 /// # Errors
 /// `RepositoryError::Unavailable` when the store cannot be reached in time,
 /// `RepositoryError::Unexpected` otherwise.
 pub trait SessionRepository: Clone + Send + Sync + 'static {
-    /// Stores the first token of a new family. With `password_hash`, only while the
-    /// user is active and that is still his password hash, checked under the same lock
-    /// as every session revocation: a login racing a password reset either ends before
-    /// the reset (and its session is revoked) or finds the password changed (`false`).
-    /// `audit` is recorded with the new session, and only if it starts.
+    /// Stores the first token of a new family; `false` when there is no such user. With
+    /// `password_hash`, only while the user is active and that is still his password
+    /// hash, checked under the same lock as every session revocation: a login racing a
+    /// password reset either ends before the reset (and its session is revoked) or
+    /// finds the password changed (`false`). `audit` is recorded with the new session,
+    /// and only if it starts.
     fn start(
         &self,
         token: NewRefreshToken,
@@ -65,7 +65,7 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
 
     /// Revokes every live token of the user, except those of `keep` when given, deletes
-    /// all his API keys, and records `audit`.
+    /// all his API keys (a "log out everywhere" leaves no way in), and records `audit`.
     fn revoke_all_for_user(
         &self,
         user_id: UserId,
@@ -90,26 +90,6 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
         at: DateTime<Utc>,
         audit: AuditEvent,
     ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
-
-    /// Stores an API key by its digest, and records `audit`. With `password_hash`, only
-    /// while the user is active and that is still his hash (`false` otherwise), under
-    /// the same lock as `start`.
-    fn add_api_key(
-        &self,
-        user_id: UserId,
-        digest: Vec<u8>,
-        password_hash: Option<String>,
-        audit: AuditEvent,
-    ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
-
-    /// Deletes the owner's API key with digest `only`, or all his keys without it;
-    /// returns how many, and records `audit` only if there was one.
-    fn delete_api_keys(
-        &self,
-        owner: UserId,
-        only: Option<Vec<u8>>,
-        audit: AuditEvent,
-    ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
 
     /// Deletes rows whose expiry has passed; returns how many.
     fn purge_expired(

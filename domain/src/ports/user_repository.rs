@@ -6,8 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::{
-    AuditEvent, NewOneTimeToken, NewUser, ProfileChanges, RepositoryError, User, UserId,
-    UserProfile,
+    AuditEvent, MailedToken, NewUser, ProfileChanges, RepositoryError, User, UserId, UserProfile,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -61,12 +60,13 @@ pub struct AuthState {
 /// error enums add the outcomes a caller must handle.
 pub trait UserRepository: Clone + Send + Sync + 'static {
     /// Creates a user; `DuplicateEmail` compares emails case-insensitively. With an
-    /// activation token, stores it and queues the activation email in the same
-    /// transaction. Records `audit` with the new user as its subject.
+    /// activation link, stores its token (the user then awaits activation) and queues
+    /// its email to him in the same transaction. Records `audit` with the new user as
+    /// its subject.
     fn create(
         &self,
         user: NewUser,
-        activation: Option<NewOneTimeToken>,
+        activation: Option<MailedToken>,
         audit: AuditEvent,
     ) -> impl Future<Output = Result<UserProfile, CreateUserError>> + Send;
 
@@ -99,12 +99,6 @@ pub trait UserRepository: Clone + Send + Sync + 'static {
         id: UserId,
         sid: Uuid,
     ) -> impl Future<Output = Result<Option<AuthState>, RepositoryError>> + Send;
-
-    /// The owner of the API key with this digest.
-    fn by_api_key(
-        &self,
-        digest: Vec<u8>,
-    ) -> impl Future<Output = Result<Option<User>, RepositoryError>> + Send;
 
     /// Applies the changes and records `audit`; an empty change writes nothing.
     fn update_profile(

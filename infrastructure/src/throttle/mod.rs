@@ -11,17 +11,24 @@ use domain::RepositoryError;
 use domain::ports::RateLimiter;
 use domain::throttle::{Rate, Verdict};
 
-/// The store chosen by configuration (`throttle.backend`).
+/// The store chosen by configuration (`throttle.enabled`, `throttle.backend`).
 #[derive(Clone)]
 pub enum RateLimiterStore {
+    /// Throttling is off: every request is allowed, nothing is counted.
+    Off,
     Memory(MemoryRateLimiter),
     Redis(Box<RedisRateLimiter>),
 }
 
 impl RateLimiterStore {
-    /// `"memory"`, or whether Redis answered the last time it was asked.
+    pub fn is_off(&self) -> bool {
+        matches!(self, RateLimiterStore::Off)
+    }
+
+    /// `"off"`, `"memory"`, or whether Redis answered the last time it was asked.
     pub fn status(&self) -> &'static str {
         match self {
+            RateLimiterStore::Off => "off",
             RateLimiterStore::Memory(_) => "memory",
             RateLimiterStore::Redis(redis) if redis.reachable() => "ok",
             RateLimiterStore::Redis(_) => "unreachable",
@@ -40,6 +47,7 @@ impl RateLimiterStore {
 impl RateLimiter for RateLimiterStore {
     async fn hit(&self, key: &str, rate: Rate) -> Result<Verdict, RepositoryError> {
         match self {
+            RateLimiterStore::Off => Ok(Verdict::Allowed),
             RateLimiterStore::Memory(memory) => memory.hit(key, rate).await,
             RateLimiterStore::Redis(redis) => redis.hit(key, rate).await,
         }
@@ -47,6 +55,7 @@ impl RateLimiter for RateLimiterStore {
 
     async fn peek(&self, key: &str, rate: Rate) -> Result<Verdict, RepositoryError> {
         match self {
+            RateLimiterStore::Off => Ok(Verdict::Allowed),
             RateLimiterStore::Memory(memory) => memory.peek(key, rate).await,
             RateLimiterStore::Redis(redis) => redis.peek(key, rate).await,
         }

@@ -640,8 +640,8 @@ async fn a_user_list_page_costs_one_query_for_the_rows_and_one_for_the_count() {
     use std::sync::atomic::Ordering;
 
     use domain::admin::{UserListQuery, UserOrder};
-    use domain::ports::AdminRepository;
-    use infrastructure::PgAdminRepository;
+    use domain::ports::UserAdminRepository;
+    use infrastructure::PgUserAdminRepository;
     use infrastructure::testing::counting_pool;
 
     let db = TestDatabase::create().await;
@@ -661,7 +661,7 @@ async fn a_user_list_page_costs_one_query_for_the_rows_and_one_for_the_count() {
     db.execute("INSERT INTO user_permissions SELECT u.id, p.id FROM users u, permissions p WHERE p.codename LIKE 'add_%'")
         .await;
     let (pool, counter) = counting_pool(&db.url);
-    let admin = PgAdminRepository::new(pool);
+    let admin = PgUserAdminRepository::new(pool);
     let group = db
         .scalar("SELECT id AS value FROM groups WHERE name = 'two'")
         .await;
@@ -683,7 +683,7 @@ async fn a_user_list_page_costs_one_query_for_the_rows_and_one_for_the_count() {
 
     for query in queries {
         let before = counter.load(Ordering::SeqCst);
-        let page = admin.list_users(&query).await.unwrap();
+        let page = admin.list(&query).await.unwrap();
         let spent = counter.load(Ordering::SeqCst) - before;
 
         assert_eq!(spent, 2, "rows + count, whatever the page holds: {query:?}");
@@ -705,58 +705,48 @@ async fn a_user_list_page_costs_one_query_for_the_rows_and_one_for_the_count() {
 
 #[tokio::test]
 async fn a_group_gains_only_grantable_permissions_judged_at_the_write() {
-    use domain::ports::{AdminRepository, AdminWriteError};
-    use infrastructure::PgAdminRepository;
+    use domain::admin::GroupChanges;
+    use domain::ports::{GroupRepository, UpdateGroupError};
+    use infrastructure::PgGroupRepository;
 
     let f = fixture().await;
-    let admin = PgAdminRepository::new(f.pool.clone());
+    let groups = PgGroupRepository::new(f.pool.clone());
+    let replace = |permissions: Vec<String>| GroupChanges {
+        name: None,
+        permissions: Some(permissions),
+    };
     let codes = |list: &[&str]| list.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
-    let group = admin
-        .create_group("ops".to_owned(), codes(&["auth.delete_user"]), audit())
+    let group = groups
+        .create("ops".to_owned(), codes(&["auth.delete_user"]), audit())
         .await
         .unwrap();
     let staff_may = Some(codes(&["auth.view_user"]));
 
     // Keeping what the group holds and adding what he may grant is allowed.
     let kept = codes(&["auth.delete_user", "auth.view_user"]);
-    let updated = admin
-        .update_group(
-            group.id,
-            None,
-            Some(kept.clone()),
-            staff_may.clone(),
-            audit(),
-        )
+    let updated = groups
+        .update(group.id, replace(kept.clone()), staff_may.clone(), audit())
         .await
-        .unwrap();
+        .unwrap()
+        .expect("the group exists");
     assert_eq!(updated.permissions, kept);
 
     // Another admin takes `delete_user` out; the same list now gains it: refused,
     // and nothing changes.
-    admin
-        .update_group(
-            group.id,
-            None,
-            Some(codes(&["auth.view_user"])),
-            None,
-            audit(),
-        )
+    groups
+        .update(group.id, replace(codes(&["auth.view_user"])), None, audit())
         .await
         .unwrap();
-    let stale = admin
-        .update_group(
-            group.id,
-            Some("renamed".to_owned()),
-            Some(kept),
-            staff_may,
-            audit(),
-        )
-        .await;
+    let renaming = GroupChanges {
+        name: Some("renamed".to_owned()),
+        permissions: Some(kept),
+    };
+    let stale = groups.update(group.id, renaming, staff_may, audit()).await;
     assert!(
-        matches!(stale, Err(AdminWriteError::BeyondGrant)),
+        matches!(stale, Err(UpdateGroupError::BeyondGrant)),
         "{stale:?}"
     );
-    let now = admin.get_group(group.id).await.unwrap().unwrap();
+    let now = groups.get(group.id).await.unwrap().unwrap();
     assert_eq!(now.name, "ops");
     assert_eq!(now.permissions, codes(&["auth.view_user"]));
 }

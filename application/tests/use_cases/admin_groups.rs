@@ -2,15 +2,14 @@
 //! (a superuser holds all); a non-superuser puts into a group no permission he lacks,
 //! but may keep or remove any; a member's rights follow his groups at his next refresh.
 
-mod support;
-
 use std::fmt::Debug;
 
+use crate::support::{Fakes, SEEDED_PERMISSIONS, TestDeps, default_gatehouse, log_in, refresh};
 use application::ValidationErrors;
+use application::as_admin;
 use application::use_cases::admin_users::AdminError;
-use domain::admin::{Group, NewPermission, Permission};
+use domain::admin::{Group, GroupChanges, NewPermission, Permission};
 use domain::{User, UserId};
-use support::{Fakes, SEEDED_PERMISSIONS, TestDeps, default_gatehouse, log_in, refresh};
 
 type Gatehouse = application::Gatehouse<TestDeps>;
 
@@ -252,24 +251,49 @@ impl Action {
         let group = world.group;
         let permission = world.permission;
         match self {
-            Action::ListGroups => gatehouse.list_groups(caller, 0, 10).await.map(drop),
-            Action::GetGroup => gatehouse.get_group(caller, group).await.map(drop),
-            Action::CreateGroup => gatehouse
-                .create_group(caller, "newcomers".to_owned(), Vec::new())
+            Action::ListGroups => as_admin!(gatehouse, caller, list_groups(0, 10))
                 .await
                 .map(drop),
-            Action::UpdateGroup => gatehouse
-                .update_group(caller, group, Some("renamed".to_owned()), None)
+            Action::GetGroup => as_admin!(gatehouse, caller, get_group(group))
                 .await
                 .map(drop),
-            Action::DeleteGroup => gatehouse.delete_group(caller, group).await,
-            Action::ListPermissions => gatehouse.list_permissions(caller, 0, 10).await.map(drop),
-            Action::GetPermission => gatehouse.get_permission(caller, permission).await.map(drop),
-            Action::CreatePermission => gatehouse
-                .create_permission(caller, new_permission("billing", "void", "Can void"))
+            Action::CreateGroup => as_admin!(
+                gatehouse,
+                caller,
+                create_group("newcomers".to_owned(), Vec::new())
+            )
+            .await
+            .map(drop),
+            Action::UpdateGroup => as_admin!(
+                gatehouse,
+                caller,
+                update_group(
+                    group,
+                    GroupChanges {
+                        name: Some("renamed".to_owned()),
+                        permissions: None
+                    }
+                )
+            )
+            .await
+            .map(drop),
+            Action::DeleteGroup => as_admin!(gatehouse, caller, delete_group(group)).await,
+            Action::ListPermissions => as_admin!(gatehouse, caller, list_permissions(0, 10))
                 .await
                 .map(drop),
-            Action::DeletePermission => gatehouse.delete_permission(caller, permission).await,
+            Action::GetPermission => as_admin!(gatehouse, caller, get_permission(permission))
+                .await
+                .map(drop),
+            Action::CreatePermission => as_admin!(
+                gatehouse,
+                caller,
+                create_permission(new_permission("billing", "void", "Can void"))
+            )
+            .await
+            .map(drop),
+            Action::DeletePermission => {
+                as_admin!(gatehouse, caller, delete_permission(permission)).await
+            }
         }
     }
 
@@ -509,18 +533,26 @@ async fn a_revoked_model_permission_is_refused_at_once() {
     let manager = staff(&fakes, "manager", &[]);
     fakes.store.grant_group_permission("viewers", VIEW_GROUP);
     fakes.store.add_to_group(manager.id, "viewers");
-    gatehouse
-        .list_groups(&manager, 0, 10)
+    as_admin!(gatehouse, &manager, list_groups(0, 10))
         .await
         .expect("allowed");
     let root = superuser(&fakes, "root");
 
-    gatehouse
-        .update_group(&root, group_id(&fakes, "viewers"), None, Some(Vec::new()))
-        .await
-        .expect("updated");
+    as_admin!(
+        gatehouse,
+        &root,
+        update_group(
+            group_id(&fakes, "viewers"),
+            GroupChanges {
+                name: None,
+                permissions: Some(Vec::new())
+            }
+        )
+    )
+    .await
+    .expect("updated");
 
-    forbidden(gatehouse.list_groups(&manager, 0, 10).await);
+    forbidden(as_admin!(gatehouse, &manager, list_groups(0, 10)).await);
 }
 
 // ---------------------------------------------------------------------------
@@ -538,7 +570,9 @@ async fn groups_are_listed_by_name_with_their_sorted_permissions_and_the_total_c
     fakes.store.create_group("Zebras");
     fakes.store.create_group("editors");
 
-    let page = gatehouse.list_groups(&root, 0, 10).await.expect("listed");
+    let page = as_admin!(gatehouse, &root, list_groups(0, 10))
+        .await
+        .expect("listed");
 
     assert_eq!(page.count, 4);
     assert_eq!(
@@ -576,15 +610,21 @@ async fn a_page_of_groups_counts_them_all() {
         fakes.store.create_group(name);
     }
 
-    let page = gatehouse.list_groups(&root, 1, 2).await.expect("listed");
+    let page = as_admin!(gatehouse, &root, list_groups(1, 2))
+        .await
+        .expect("listed");
     assert_eq!(page.count, 5);
     assert_eq!(names(&page.items), ["b", "c"]);
 
-    let last = gatehouse.list_groups(&root, 4, 2).await.expect("listed");
+    let last = as_admin!(gatehouse, &root, list_groups(4, 2))
+        .await
+        .expect("listed");
     assert_eq!(last.count, 5);
     assert_eq!(names(&last.items), ["e"]);
 
-    let past = gatehouse.list_groups(&root, 10, 2).await.expect("listed");
+    let past = as_admin!(gatehouse, &root, list_groups(10, 2))
+        .await
+        .expect("listed");
     assert_eq!(past.count, 5);
     assert!(past.items.is_empty());
 }
@@ -594,7 +634,9 @@ async fn no_groups_is_an_empty_page() {
     let (gatehouse, fakes) = default_gatehouse();
     let root = superuser(&fakes, "root");
 
-    let page = gatehouse.list_groups(&root, 0, 10).await.expect("listed");
+    let page = as_admin!(gatehouse, &root, list_groups(0, 10))
+        .await
+        .expect("listed");
 
     assert_eq!(page.count, 0);
     assert!(page.items.is_empty());
@@ -608,7 +650,9 @@ async fn a_group_is_read_by_id() {
     fakes.store.grant_group_permission("ops", "billing.refund");
     let id = group_id(&fakes, "ops");
 
-    let group = gatehouse.get_group(&manager, id).await.expect("found");
+    let group = as_admin!(gatehouse, &manager, get_group(id))
+        .await
+        .expect("found");
 
     assert_eq!(
         group,
@@ -629,14 +673,16 @@ async fn a_superuser_creates_a_group_with_any_permissions() {
     let root = superuser(&fakes, "root");
     fakes.store.create_permission("billing.refund");
 
-    let created = gatehouse
-        .create_group(
-            &root,
+    let created = as_admin!(
+        gatehouse,
+        &root,
+        create_group(
             "ops".to_owned(),
-            strings(&["billing.refund", DELETE_USER, VIEW_USER]),
+            strings(&["billing.refund", DELETE_USER, VIEW_USER])
         )
-        .await
-        .expect("created");
+    )
+    .await
+    .expect("created");
 
     assert_eq!(created.name, "ops");
     assert_eq!(
@@ -645,7 +691,9 @@ async fn a_superuser_creates_a_group_with_any_permissions() {
     );
     assert_eq!(Some(created.id), fakes.store.group_id("ops"));
     assert_eq!(
-        gatehouse.get_group(&root, created.id).await.expect("found"),
+        as_admin!(gatehouse, &root, get_group(created.id))
+            .await
+            .expect("found"),
         created
     );
 }
@@ -655,10 +703,13 @@ async fn a_group_may_be_created_without_permissions() {
     let (gatehouse, fakes) = default_gatehouse();
     let manager = staff(&fakes, "manager", &[ADD_GROUP]);
 
-    let created = gatehouse
-        .create_group(&manager, "empty".to_owned(), Vec::new())
-        .await
-        .expect("created");
+    let created = as_admin!(
+        gatehouse,
+        &manager,
+        create_group("empty".to_owned(), Vec::new())
+    )
+    .await
+    .expect("created");
 
     assert_eq!(created.name, "empty");
     assert!(created.permissions.is_empty());
@@ -670,10 +721,13 @@ async fn repeated_permissions_are_granted_once() {
     let (gatehouse, fakes) = default_gatehouse();
     let root = superuser(&fakes, "root");
 
-    let created = gatehouse
-        .create_group(&root, "ops".to_owned(), strings(&[VIEW_USER, VIEW_USER]))
-        .await
-        .expect("created");
+    let created = as_admin!(
+        gatehouse,
+        &root,
+        create_group("ops".to_owned(), strings(&[VIEW_USER, VIEW_USER]))
+    )
+    .await
+    .expect("created");
 
     assert_eq!(created.permissions, [VIEW_USER]);
 }
@@ -686,9 +740,12 @@ async fn a_taken_group_name_is_refused_and_nothing_changes() {
     let before = snapshot(&fakes, &[]);
 
     let errors = invalid(
-        gatehouse
-            .create_group(&root, "ops".to_owned(), strings(&[DELETE_USER]))
-            .await,
+        as_admin!(
+            gatehouse,
+            &root,
+            create_group("ops".to_owned(), strings(&[DELETE_USER]))
+        )
+        .await,
     );
 
     assert_eq!(fields(&errors), [("name", vec![DUPLICATE_GROUP])]);
@@ -702,8 +759,7 @@ async fn group_names_clash_only_when_exactly_equal() {
     fakes.store.create_group("ops");
 
     for name in ["Ops", "OPS", "ops2", "op"] {
-        gatehouse
-            .create_group(&root, name.to_owned(), Vec::new())
+        as_admin!(gatehouse, &root, create_group(name.to_owned(), Vec::new()))
             .await
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
     }
@@ -721,13 +777,15 @@ async fn unknown_permissions_are_each_reported_in_the_order_sent_and_nothing_cha
     let before = snapshot(&fakes, &[]);
 
     let errors = invalid(
-        gatehouse
-            .create_group(
-                &root,
+        as_admin!(
+            gatehouse,
+            &root,
+            create_group(
                 "ops".to_owned(),
-                strings(&["nope.zzz", VIEW_USER, "auth.frobnicate", "view_user"]),
+                strings(&["nope.zzz", VIEW_USER, "auth.frobnicate", "view_user"])
             )
-            .await,
+        )
+        .await,
     );
 
     assert_eq!(
@@ -757,10 +815,19 @@ async fn a_group_is_renamed_and_keeps_its_permissions_and_members() {
     fakes.store.add_to_group(bob.id, "ops");
     let id = group_id(&fakes, "ops");
 
-    let updated = gatehouse
-        .update_group(&manager, id, Some("operations".to_owned()), None)
-        .await
-        .expect("updated");
+    let updated = as_admin!(
+        gatehouse,
+        &manager,
+        update_group(
+            id,
+            GroupChanges {
+                name: Some("operations".to_owned()),
+                permissions: None
+            }
+        )
+    )
+    .await
+    .expect("updated");
 
     assert_eq!(
         updated,
@@ -781,15 +848,19 @@ async fn a_group_may_keep_its_own_name() {
     fakes.store.grant_group_permission("ops", VIEW_USER);
     let id = group_id(&fakes, "ops");
 
-    let updated = gatehouse
-        .update_group(
-            &root,
+    let updated = as_admin!(
+        gatehouse,
+        &root,
+        update_group(
             id,
-            Some("ops".to_owned()),
-            Some(strings(&[ADD_USER])),
+            GroupChanges {
+                name: Some("ops".to_owned()),
+                permissions: Some(strings(&[ADD_USER]))
+            }
         )
-        .await
-        .expect("updated");
+    )
+    .await
+    .expect("updated");
 
     assert_eq!(updated.name, "ops");
     assert_eq!(updated.permissions, [ADD_USER]);
@@ -805,14 +876,18 @@ async fn a_rename_onto_another_groups_name_is_refused_and_nothing_changes() {
     let before = snapshot(&fakes, &[]);
 
     let errors = invalid(
-        gatehouse
-            .update_group(
-                &root,
+        as_admin!(
+            gatehouse,
+            &root,
+            update_group(
                 group_id(&fakes, "ops"),
-                Some("editors".to_owned()),
-                Some(strings(&[ADD_USER])),
+                GroupChanges {
+                    name: Some("editors".to_owned()),
+                    permissions: Some(strings(&[ADD_USER]))
+                }
             )
-            .await,
+        )
+        .await,
     );
 
     assert_eq!(fields(&errors), [("name", vec![DUPLICATE_GROUP])]);
@@ -827,10 +902,19 @@ async fn permissions_are_replaced_when_sent() {
     fakes.store.grant_group_permission("ops", ADD_USER);
     let id = group_id(&fakes, "ops");
 
-    let updated = gatehouse
-        .update_group(&root, id, None, Some(strings(&[DELETE_USER, VIEW_USER])))
-        .await
-        .expect("updated");
+    let updated = as_admin!(
+        gatehouse,
+        &root,
+        update_group(
+            id,
+            GroupChanges {
+                name: None,
+                permissions: Some(strings(&[DELETE_USER, VIEW_USER]))
+            }
+        )
+    )
+    .await
+    .expect("updated");
 
     assert_eq!(updated.name, "ops");
     assert_eq!(updated.permissions, [DELETE_USER, VIEW_USER]);
@@ -839,10 +923,19 @@ async fn permissions_are_replaced_when_sent() {
         [DELETE_USER, VIEW_USER]
     );
 
-    let emptied = gatehouse
-        .update_group(&root, id, None, Some(Vec::new()))
-        .await
-        .expect("updated");
+    let emptied = as_admin!(
+        gatehouse,
+        &root,
+        update_group(
+            id,
+            GroupChanges {
+                name: None,
+                permissions: Some(Vec::new())
+            }
+        )
+    )
+    .await
+    .expect("updated");
     assert!(emptied.permissions.is_empty());
     assert!(fakes.store.permissions_of_group("ops").is_empty());
 }
@@ -855,10 +948,19 @@ async fn an_update_with_nothing_changes_nothing() {
     let id = group_id(&fakes, "ops");
     let before = snapshot(&fakes, &[]);
 
-    let updated = gatehouse
-        .update_group(&manager, id, None, None)
-        .await
-        .expect("updated");
+    let updated = as_admin!(
+        gatehouse,
+        &manager,
+        update_group(
+            id,
+            GroupChanges {
+                name: None,
+                permissions: None
+            }
+        )
+    )
+    .await
+    .expect("updated");
 
     assert_eq!(
         updated,
@@ -879,14 +981,18 @@ async fn an_update_with_unknown_permissions_is_refused_and_nothing_changes() {
     let before = snapshot(&fakes, &[]);
 
     let errors = invalid(
-        gatehouse
-            .update_group(
-                &root,
+        as_admin!(
+            gatehouse,
+            &root,
+            update_group(
                 group_id(&fakes, "ops"),
-                Some("operations".to_owned()),
-                Some(strings(&[ADD_USER, "nope.nope"])),
+                GroupChanges {
+                    name: Some("operations".to_owned()),
+                    permissions: Some(strings(&[ADD_USER, "nope.nope"]))
+                }
             )
-            .await,
+        )
+        .await,
     );
 
     assert_eq!(
@@ -909,22 +1015,20 @@ async fn staff_cannot_create_a_group_with_a_permission_he_lacks() {
     let before = snapshot(&fakes, &[&manager]);
 
     forbidden(
-        gatehouse
-            .create_group(
-                &manager,
-                "ops".to_owned(),
-                strings(&[VIEW_USER, DELETE_USER]),
-            )
-            .await,
+        as_admin!(
+            gatehouse,
+            &manager,
+            create_group("ops".to_owned(), strings(&[VIEW_USER, DELETE_USER]))
+        )
+        .await,
     );
     forbidden(
-        gatehouse
-            .create_group(
-                &manager,
-                "ops".to_owned(),
-                strings(&[ADD_GROUP, CHANGE_GROUP]),
-            )
-            .await,
+        as_admin!(
+            gatehouse,
+            &manager,
+            create_group("ops".to_owned(), strings(&[ADD_GROUP, CHANGE_GROUP]))
+        )
+        .await,
     );
 
     assert_eq!(snapshot(&fakes, &[&manager]), before);
@@ -939,14 +1043,16 @@ async fn staff_may_create_a_group_with_permissions_he_holds_directly_or_through_
         .grant_group_permission("billing", "billing.refund");
     fakes.store.add_to_group(manager.id, "billing");
 
-    let created = gatehouse
-        .create_group(
-            &manager,
+    let created = as_admin!(
+        gatehouse,
+        &manager,
+        create_group(
             "ops".to_owned(),
-            strings(&[ADD_GROUP, VIEW_USER, "billing.refund"]),
+            strings(&[ADD_GROUP, VIEW_USER, "billing.refund"])
         )
-        .await
-        .expect("created");
+    )
+    .await
+    .expect("created");
 
     assert_eq!(
         created.permissions,
@@ -960,13 +1066,12 @@ async fn staff_creating_a_group_with_an_unknown_permission_is_forbidden_as_he_la
     let manager = staff(&fakes, "manager", &[ADD_GROUP, VIEW_USER]);
 
     forbidden(
-        gatehouse
-            .create_group(
-                &manager,
-                "ops".to_owned(),
-                strings(&[VIEW_USER, "nope.nope"]),
-            )
-            .await,
+        as_admin!(
+            gatehouse,
+            &manager,
+            create_group("ops".to_owned(), strings(&[VIEW_USER, "nope.nope"]))
+        )
+        .await,
     );
 
     assert!(fakes.store.group_names().is_empty());
@@ -979,14 +1084,20 @@ async fn the_guard_comes_before_the_name_check() {
     fakes.store.create_group("ops");
 
     forbidden(
-        gatehouse
-            .create_group(&manager, "ops".to_owned(), strings(&[DELETE_USER]))
-            .await,
+        as_admin!(
+            gatehouse,
+            &manager,
+            create_group("ops".to_owned(), strings(&[DELETE_USER]))
+        )
+        .await,
     );
     let errors = invalid(
-        gatehouse
-            .create_group(&manager, "ops".to_owned(), strings(&[ADD_GROUP]))
-            .await,
+        as_admin!(
+            gatehouse,
+            &manager,
+            create_group("ops".to_owned(), strings(&[ADD_GROUP]))
+        )
+        .await,
     );
     assert_eq!(fields(&errors), [("name", vec![DUPLICATE_GROUP])]);
 }
@@ -1000,20 +1111,33 @@ async fn staff_cannot_add_to_a_group_a_permission_he_lacks() {
     let before = snapshot(&fakes, &[&manager]);
 
     forbidden(
-        gatehouse
-            .update_group(&manager, id, None, Some(strings(&[VIEW_USER, DELETE_USER])))
-            .await,
+        as_admin!(
+            gatehouse,
+            &manager,
+            update_group(
+                id,
+                GroupChanges {
+                    name: None,
+                    permissions: Some(strings(&[VIEW_USER, DELETE_USER]))
+                }
+            )
+        )
+        .await,
     );
     // Not even with a rename alongside, nor when the group is emptied of the rest.
     forbidden(
-        gatehouse
-            .update_group(
-                &manager,
+        as_admin!(
+            gatehouse,
+            &manager,
+            update_group(
                 id,
-                Some("operations".to_owned()),
-                Some(strings(&[DELETE_USER])),
+                GroupChanges {
+                    name: Some("operations".to_owned()),
+                    permissions: Some(strings(&[DELETE_USER]))
+                }
             )
-            .await,
+        )
+        .await,
     );
 
     assert_eq!(snapshot(&fakes, &[&manager]), before);
@@ -1029,15 +1153,19 @@ async fn staff_may_add_to_a_group_permissions_he_holds() {
     fakes.store.add_to_group(manager.id, "billing");
     fakes.store.create_group("ops");
 
-    let updated = gatehouse
-        .update_group(
-            &manager,
+    let updated = as_admin!(
+        gatehouse,
+        &manager,
+        update_group(
             group_id(&fakes, "ops"),
-            None,
-            Some(strings(&[VIEW_USER, "billing.refund"])),
+            GroupChanges {
+                name: None,
+                permissions: Some(strings(&[VIEW_USER, "billing.refund"]))
+            }
         )
-        .await
-        .expect("updated");
+    )
+    .await
+    .expect("updated");
 
     assert_eq!(updated.permissions, [VIEW_USER, "billing.refund"]);
 }
@@ -1051,16 +1179,34 @@ async fn staff_may_remove_from_a_group_permissions_he_lacks() {
     fakes.store.grant_group_permission("ops", VIEW_USER);
     let id = group_id(&fakes, "ops");
 
-    let updated = gatehouse
-        .update_group(&manager, id, None, Some(strings(&[VIEW_USER])))
-        .await
-        .expect("updated");
+    let updated = as_admin!(
+        gatehouse,
+        &manager,
+        update_group(
+            id,
+            GroupChanges {
+                name: None,
+                permissions: Some(strings(&[VIEW_USER]))
+            }
+        )
+    )
+    .await
+    .expect("updated");
     assert_eq!(updated.permissions, [VIEW_USER]);
 
-    let emptied = gatehouse
-        .update_group(&manager, id, None, Some(Vec::new()))
-        .await
-        .expect("updated");
+    let emptied = as_admin!(
+        gatehouse,
+        &manager,
+        update_group(
+            id,
+            GroupChanges {
+                name: None,
+                permissions: Some(Vec::new())
+            }
+        )
+    )
+    .await
+    .expect("updated");
     assert!(emptied.permissions.is_empty());
 }
 
@@ -1071,10 +1217,19 @@ async fn staff_may_keep_in_a_group_permissions_he_lacks_while_adding_ones_he_hol
     fakes.store.grant_group_permission("ops", DELETE_USER);
     let id = group_id(&fakes, "ops");
 
-    let updated = gatehouse
-        .update_group(&manager, id, None, Some(strings(&[DELETE_USER, VIEW_USER])))
-        .await
-        .expect("updated");
+    let updated = as_admin!(
+        gatehouse,
+        &manager,
+        update_group(
+            id,
+            GroupChanges {
+                name: None,
+                permissions: Some(strings(&[DELETE_USER, VIEW_USER]))
+            }
+        )
+    )
+    .await
+    .expect("updated");
 
     assert_eq!(updated.permissions, [DELETE_USER, VIEW_USER]);
 }
@@ -1086,10 +1241,19 @@ async fn staff_may_rename_a_group_holding_permissions_he_lacks() {
     fakes.store.grant_group_permission("ops", DELETE_USER);
     let id = group_id(&fakes, "ops");
 
-    let updated = gatehouse
-        .update_group(&manager, id, Some("operations".to_owned()), None)
-        .await
-        .expect("updated");
+    let updated = as_admin!(
+        gatehouse,
+        &manager,
+        update_group(
+            id,
+            GroupChanges {
+                name: Some("operations".to_owned()),
+                permissions: None
+            }
+        )
+    )
+    .await
+    .expect("updated");
 
     assert_eq!(updated.name, "operations");
     assert_eq!(updated.permissions, [DELETE_USER]);
@@ -1102,14 +1266,18 @@ async fn staff_adding_an_unknown_permission_is_forbidden_as_he_lacks_it() {
     fakes.store.create_group("ops");
 
     forbidden(
-        gatehouse
-            .update_group(
-                &manager,
+        as_admin!(
+            gatehouse,
+            &manager,
+            update_group(
                 group_id(&fakes, "ops"),
-                None,
-                Some(strings(&["nope.nope"])),
+                GroupChanges {
+                    name: None,
+                    permissions: Some(strings(&["nope.nope"]))
+                }
             )
-            .await,
+        )
+        .await,
     );
 
     assert!(fakes.store.permissions_of_group("ops").is_empty());
@@ -1121,14 +1289,32 @@ async fn an_update_of_a_missing_group_is_not_found_before_the_guard() {
     let manager = staff(&fakes, "manager", &[CHANGE_GROUP]);
 
     not_found(
-        gatehouse
-            .update_group(&manager, NOWHERE, None, Some(strings(&[DELETE_USER])))
-            .await,
+        as_admin!(
+            gatehouse,
+            &manager,
+            update_group(
+                NOWHERE,
+                GroupChanges {
+                    name: None,
+                    permissions: Some(strings(&[DELETE_USER]))
+                }
+            )
+        )
+        .await,
     );
     not_found(
-        gatehouse
-            .update_group(&manager, NOWHERE, Some("x".to_owned()), None)
-            .await,
+        as_admin!(
+            gatehouse,
+            &manager,
+            update_group(
+                NOWHERE,
+                GroupChanges {
+                    name: Some("x".to_owned()),
+                    permissions: None
+                }
+            )
+        )
+        .await,
     );
 }
 
@@ -1139,15 +1325,19 @@ async fn a_superuser_may_add_any_permission_to_a_group() {
     fakes.store.create_permission("billing.refund");
     fakes.store.create_group("ops");
 
-    let updated = gatehouse
-        .update_group(
-            &root,
+    let updated = as_admin!(
+        gatehouse,
+        &root,
+        update_group(
             group_id(&fakes, "ops"),
-            None,
-            Some(strings(&["billing.refund", DELETE_USER])),
+            GroupChanges {
+                name: None,
+                permissions: Some(strings(&["billing.refund", DELETE_USER]))
+            }
         )
-        .await
-        .expect("updated");
+    )
+    .await
+    .expect("updated");
 
     assert_eq!(updated.permissions, [DELETE_USER, "billing.refund"]);
 }
@@ -1164,9 +1354,18 @@ async fn a_permission_removed_meanwhile_is_not_put_back_by_staff_who_lacks_it() 
         .store
         .after_next_group_lookup(|store| store.set_group_permissions("ops", &[]));
 
-    let result = gatehouse
-        .update_group(&manager, id, None, Some(strings(&[DELETE_USER, VIEW_USER])))
-        .await;
+    let result = as_admin!(
+        gatehouse,
+        &manager,
+        update_group(
+            id,
+            GroupChanges {
+                name: None,
+                permissions: Some(strings(&[DELETE_USER, VIEW_USER]))
+            }
+        )
+    )
+    .await;
 
     assert!(
         !fakes
@@ -1190,14 +1389,16 @@ async fn a_deleted_group_is_gone_and_its_members_lose_it() {
     fakes.store.add_to_group(bob.id, "editors");
     let id = group_id(&fakes, "ops");
 
-    gatehouse.delete_group(&manager, id).await.expect("deleted");
+    as_admin!(gatehouse, &manager, delete_group(id))
+        .await
+        .expect("deleted");
 
     assert_eq!(fakes.store.group_names(), ["editors"]);
     assert_eq!(fakes.store.groups_of(bob.id), ["editors"]);
     assert_eq!(fakes.store.group(id), None);
-    not_found(gatehouse.delete_group(&manager, id).await);
+    not_found(as_admin!(gatehouse, &manager, delete_group(id)).await);
     let root = superuser(&fakes, "root");
-    not_found(gatehouse.get_group(&root, id).await);
+    not_found(as_admin!(gatehouse, &root, get_group(id)).await);
 }
 
 #[tokio::test]
@@ -1206,8 +1407,7 @@ async fn staff_may_delete_a_group_holding_permissions_he_lacks() {
     let manager = staff(&fakes, "manager", &[DELETE_GROUP]);
     fakes.store.grant_group_permission("ops", DELETE_USER);
 
-    gatehouse
-        .delete_group(&manager, group_id(&fakes, "ops"))
+    as_admin!(gatehouse, &manager, delete_group(group_id(&fakes, "ops")))
         .await
         .expect("deleted");
 
@@ -1226,8 +1426,7 @@ async fn permissions_are_listed_by_app_label_then_codename_with_the_total_count(
     fakes.store.create_permission("billing.charge");
     fakes.store.create_permission("zoo.add_animal");
 
-    let page = gatehouse
-        .list_permissions(&manager, 0, 100)
+    let page = as_admin!(gatehouse, &manager, list_permissions(0, 100))
         .await
         .expect("listed");
 
@@ -1247,16 +1446,14 @@ async fn a_page_of_permissions_counts_them_all() {
     let (gatehouse, fakes) = default_gatehouse();
     let root = superuser(&fakes, "root");
 
-    let page = gatehouse
-        .list_permissions(&root, 2, 3)
+    let page = as_admin!(gatehouse, &root, list_permissions(2, 3))
         .await
         .expect("listed");
 
     assert_eq!(page.count, 13);
     assert_eq!(codes(&page.items), &SEEDED_PERMISSIONS[2..5]);
 
-    let past = gatehouse
-        .list_permissions(&root, 13, 3)
+    let past = as_admin!(gatehouse, &root, list_permissions(13, 3))
         .await
         .expect("listed");
     assert_eq!(past.count, 13);
@@ -1268,8 +1465,7 @@ async fn the_seeded_permissions_carry_djangos_names() {
     let (gatehouse, fakes) = default_gatehouse();
     let root = superuser(&fakes, "root");
 
-    let page = gatehouse
-        .list_permissions(&root, 0, 100)
+    let page = as_admin!(gatehouse, &root, list_permissions(0, 100))
         .await
         .expect("listed");
 
@@ -1288,13 +1484,15 @@ async fn a_permission_is_read_by_id() {
     let (gatehouse, fakes) = default_gatehouse();
     let manager = staff(&fakes, "manager", &[VIEW_PERMISSION]);
     let root = superuser(&fakes, "root");
-    let created = gatehouse
-        .create_permission(&root, new_permission("billing", "refund", "Can refund"))
-        .await
-        .expect("created");
+    let created = as_admin!(
+        gatehouse,
+        &root,
+        create_permission(new_permission("billing", "refund", "Can refund"))
+    )
+    .await
+    .expect("created");
 
-    let found = gatehouse
-        .get_permission(&manager, created.id)
+    let found = as_admin!(gatehouse, &manager, get_permission(created.id))
         .await
         .expect("found");
 
@@ -1318,10 +1516,13 @@ async fn staff_creates_a_custom_permission_that_grants_nothing_until_assigned() 
     fakes.store.add_to_group(bob.id, "ops");
     let pair = log_in(&gatehouse, "bob").await;
 
-    let created = gatehouse
-        .create_permission(&manager, new_permission("billing", "refund", "Can refund"))
-        .await
-        .expect("created");
+    let created = as_admin!(
+        gatehouse,
+        &manager,
+        create_permission(new_permission("billing", "refund", "Can refund"))
+    )
+    .await
+    .expect("created");
 
     assert_eq!(created.name, "Can refund");
     assert_eq!(created.code(), "billing.refund");
@@ -1341,19 +1542,40 @@ async fn a_created_permission_may_then_be_granted_to_a_group() {
     fakes.store.create_group("ops");
     let id = group_id(&fakes, "ops");
     invalid(
-        gatehouse
-            .update_group(&root, id, None, Some(strings(&["billing.refund"])))
-            .await,
+        as_admin!(
+            gatehouse,
+            &root,
+            update_group(
+                id,
+                GroupChanges {
+                    name: None,
+                    permissions: Some(strings(&["billing.refund"]))
+                }
+            )
+        )
+        .await,
     );
 
-    gatehouse
-        .create_permission(&root, new_permission("billing", "refund", "Can refund"))
-        .await
-        .expect("created");
-    let updated = gatehouse
-        .update_group(&root, id, None, Some(strings(&["billing.refund"])))
-        .await
-        .expect("updated");
+    as_admin!(
+        gatehouse,
+        &root,
+        create_permission(new_permission("billing", "refund", "Can refund"))
+    )
+    .await
+    .expect("created");
+    let updated = as_admin!(
+        gatehouse,
+        &root,
+        update_group(
+            id,
+            GroupChanges {
+                name: None,
+                permissions: Some(strings(&["billing.refund"]))
+            }
+        )
+    )
+    .await
+    .expect("updated");
 
     assert_eq!(updated.permissions, ["billing.refund"]);
 }
@@ -1364,10 +1586,13 @@ async fn a_superuser_holds_a_created_permission_at_his_next_refresh() {
     let root = superuser(&fakes, "root");
     let pair = log_in(&gatehouse, "root").await;
 
-    gatehouse
-        .create_permission(&root, new_permission("billing", "refund", "Can refund"))
-        .await
-        .expect("created");
+    as_admin!(
+        gatehouse,
+        &root,
+        create_permission(new_permission("billing", "refund", "Can refund"))
+    )
+    .await
+    .expect("created");
 
     let (_, permissions, _) = after_refresh(&gatehouse, &fakes, &pair.refresh).await;
     let mut expected = strings(&SEEDED_PERMISSIONS);
@@ -1386,7 +1611,7 @@ async fn an_existing_app_label_and_codename_is_refused_and_nothing_changes() {
         new_permission("auth", "view_user", "Can see users"),
         new_permission("billing", "refund", "Another name"),
     ] {
-        let errors = invalid(gatehouse.create_permission(&root, clash).await);
+        let errors = invalid(as_admin!(gatehouse, &root, create_permission(clash)).await);
         assert_eq!(
             fields(&errors),
             [(ValidationErrors::NON_FIELD, vec![DUPLICATE_PERMISSION])]
@@ -1401,17 +1626,20 @@ async fn a_codename_may_repeat_under_another_app_label_and_a_name_anywhere() {
     let (gatehouse, fakes) = default_gatehouse();
     let root = superuser(&fakes, "root");
 
-    let billing = gatehouse
-        .create_permission(
-            &root,
-            new_permission("billing", "view_user", "Can view user"),
-        )
-        .await
-        .expect("created");
-    let refund = gatehouse
-        .create_permission(&root, new_permission("billing", "refund", "Can view user"))
-        .await
-        .expect("created");
+    let billing = as_admin!(
+        gatehouse,
+        &root,
+        create_permission(new_permission("billing", "view_user", "Can view user"))
+    )
+    .await
+    .expect("created");
+    let refund = as_admin!(
+        gatehouse,
+        &root,
+        create_permission(new_permission("billing", "refund", "Can view user"))
+    )
+    .await
+    .expect("created");
 
     assert_ne!(billing.id, refund.id);
     assert_ne!(billing.id, permission_id(&fakes, VIEW_USER));
@@ -1436,8 +1664,7 @@ async fn a_deleted_permission_leaves_every_group_and_direct_grant() {
         .grant_user_permission(carol.id, "billing.refund");
     let id = permission_id(&fakes, "billing.refund");
 
-    gatehouse
-        .delete_permission(&manager, id)
+    as_admin!(gatehouse, &manager, delete_permission(id))
         .await
         .expect("deleted");
 
@@ -1447,12 +1674,11 @@ async fn a_deleted_permission_leaves_every_group_and_direct_grant() {
     assert_eq!(fakes.store.group_names(), ["billing", "ops"]);
     assert_eq!(fakes.store.direct_permissions_of(bob.id), [ADD_USER]);
     assert!(fakes.store.direct_permissions_of(carol.id).is_empty());
-    not_found(gatehouse.delete_permission(&manager, id).await);
+    not_found(as_admin!(gatehouse, &manager, delete_permission(id)).await);
     let root = superuser(&fakes, "root");
-    not_found(gatehouse.get_permission(&root, id).await);
+    not_found(as_admin!(gatehouse, &root, get_permission(id)).await);
     assert_eq!(
-        gatehouse
-            .list_permissions(&root, 0, 100)
+        as_admin!(gatehouse, &root, list_permissions(0, 100))
             .await
             .expect("listed")
             .count,
@@ -1466,8 +1692,7 @@ async fn staff_may_delete_a_permission_he_lacks() {
     let manager = staff(&fakes, "manager", &[DELETE_PERMISSION]);
     let id = permission_id(&fakes, DELETE_USER);
 
-    gatehouse
-        .delete_permission(&manager, id)
+    as_admin!(gatehouse, &manager, delete_permission(id))
         .await
         .expect("deleted");
 
@@ -1483,25 +1708,32 @@ async fn a_members_permissions_follow_his_groups_at_his_next_refresh() {
     let root = superuser(&fakes, "root");
     let bob = user(&fakes, "bob");
     fakes.store.grant_user_permission(bob.id, ADD_USER);
-    let ops = gatehouse
-        .create_group(&root, "ops".to_owned(), strings(&[VIEW_USER]))
-        .await
-        .expect("created");
+    let ops = as_admin!(
+        gatehouse,
+        &root,
+        create_group("ops".to_owned(), strings(&[VIEW_USER]))
+    )
+    .await
+    .expect("created");
     fakes.store.add_to_group(bob.id, "ops");
     let pair = log_in(&gatehouse, "bob").await;
     let first = fakes.claims(&pair.access).user.expect("user claims");
     assert_eq!(first.groups, ["ops"]);
     assert_eq!(first.permissions, [ADD_USER, VIEW_USER]);
 
-    gatehouse
-        .update_group(
-            &root,
+    as_admin!(
+        gatehouse,
+        &root,
+        update_group(
             ops.id,
-            None,
-            Some(strings(&[DELETE_USER, VIEW_USER])),
+            GroupChanges {
+                name: None,
+                permissions: Some(strings(&[DELETE_USER, VIEW_USER]))
+            }
         )
-        .await
-        .expect("updated");
+    )
+    .await
+    .expect("updated");
     // The token he holds is as it was issued.
     assert_eq!(
         fakes
@@ -1515,15 +1747,19 @@ async fn a_members_permissions_follow_his_groups_at_his_next_refresh() {
     assert_eq!(groups, ["ops"]);
     assert_eq!(permissions, [ADD_USER, DELETE_USER, VIEW_USER]);
 
-    gatehouse
-        .update_group(
-            &root,
+    as_admin!(
+        gatehouse,
+        &root,
+        update_group(
             ops.id,
-            Some("operations".to_owned()),
-            Some(Vec::new()),
+            GroupChanges {
+                name: Some("operations".to_owned()),
+                permissions: Some(Vec::new())
+            }
         )
-        .await
-        .expect("updated");
+    )
+    .await
+    .expect("updated");
     let (groups, permissions, _) = after_refresh(&gatehouse, &fakes, &next).await;
     assert_eq!(groups, ["operations"]);
     assert_eq!(permissions, [ADD_USER]);
@@ -1541,8 +1777,7 @@ async fn a_member_loses_a_deleted_groups_permissions_at_his_next_refresh() {
     fakes.store.add_to_group(bob.id, "editors");
     let pair = log_in(&gatehouse, "bob").await;
 
-    gatehouse
-        .delete_group(&root, group_id(&fakes, "ops"))
+    as_admin!(gatehouse, &root, delete_group(group_id(&fakes, "ops")))
         .await
         .expect("deleted");
 
@@ -1565,10 +1800,13 @@ async fn a_member_loses_a_deleted_permission_at_his_next_refresh() {
     let first = fakes.claims(&pair.access).user.expect("user claims");
     assert_eq!(first.permissions, [VIEW_USER, "billing.refund"]);
 
-    gatehouse
-        .delete_permission(&root, permission_id(&fakes, "billing.refund"))
-        .await
-        .expect("deleted");
+    as_admin!(
+        gatehouse,
+        &root,
+        delete_permission(permission_id(&fakes, "billing.refund"))
+    )
+    .await
+    .expect("deleted");
 
     let (groups, permissions, _) = after_refresh(&gatehouse, &fakes, &pair.refresh).await;
     assert_eq!(groups, ["ops"]);
@@ -1580,12 +1818,15 @@ async fn staff_who_deletes_his_own_model_permission_loses_it() {
     let (gatehouse, fakes) = default_gatehouse();
     let manager = staff(&fakes, "manager", &[DELETE_PERMISSION, VIEW_PERMISSION]);
 
-    gatehouse
-        .delete_permission(&manager, permission_id(&fakes, VIEW_PERMISSION))
-        .await
-        .expect("deleted");
+    as_admin!(
+        gatehouse,
+        &manager,
+        delete_permission(permission_id(&fakes, VIEW_PERMISSION))
+    )
+    .await
+    .expect("deleted");
 
-    forbidden(gatehouse.list_permissions(&manager, 0, 10).await);
+    forbidden(as_admin!(gatehouse, &manager, list_permissions(0, 10)).await);
     assert_eq!(
         fakes.store.direct_permissions_of(manager.id),
         [DELETE_PERMISSION]

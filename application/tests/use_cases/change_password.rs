@@ -1,8 +1,10 @@
 //! Change password: the signed-in user, knowing his password, sets a new one; his
 //! other sessions, older access tokens and pending reset links end with it.
 
-mod support;
-
+use crate::support::{
+    FakeHasher, Fakes, PASSWORD, TestDeps, default_gatehouse, gatehouse, log_in, login_command,
+    refresh,
+};
 use application::use_cases::authenticate::AuthenticateError;
 use application::use_cases::change_password::{ChangePasswordCommand, ChangePasswordError};
 use application::use_cases::password_reset::{ConfirmResetCommand, ConfirmResetError};
@@ -14,10 +16,6 @@ use application::{
 use chrono::Duration;
 use domain::ports::Clock;
 use domain::{EmailKind, Password, TokenPurpose, User};
-use support::{
-    FakeHasher, Fakes, PASSWORD, TestDeps, default_gatehouse, gatehouse, log_in, login_command,
-    refresh,
-};
 
 type Gatehouse = application::Gatehouse<TestDeps>;
 
@@ -54,7 +52,7 @@ async fn command(
         .expect("the caller is authenticated");
     ChangePasswordCommand {
         user: principal.user,
-        session: principal.sid,
+        session: principal.credential.session(),
         current_password: Password::new(current),
         current_password_field: "old_password",
         new_password: Password::new(new),
@@ -423,7 +421,7 @@ async fn a_pending_activation_link_is_not_a_reset_link_and_survives_the_change()
         alice.user.id,
         &domain::NewOneTimeToken {
             raw: "an-activation-token".to_owned(),
-            digest: support::FakeTokenGenerator::digest_of("an-activation-token"),
+            digest: crate::support::FakeTokenGenerator::digest_of("an-activation-token"),
             purpose: TokenPurpose::Activation,
             created_at: now,
             expires_at: now + Duration::days(3),

@@ -1,14 +1,12 @@
 //! Verify (is this token good here and now?) and logout (one session, or all).
 
-mod support;
-
+use crate::support::{PASSWORD, default_gatehouse, log_in, refresh};
 use application::use_cases::logout::LogoutError;
 use application::use_cases::verify::VerifyError;
 use application::{ClientInfo, TokenRejection};
 use chrono::Duration;
 use domain::ports::{Clock, TokenCodec};
 use domain::{Claims, Password, TokenType};
-use support::{PASSWORD, default_gatehouse, log_in, refresh};
 use uuid::Uuid;
 
 #[track_caller]

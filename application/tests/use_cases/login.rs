@@ -1,13 +1,11 @@
 //! Login: credentials in, a new session's token pair out.
 
-mod support;
-
+use crate::support::{FakeHasher, PASSWORD, default_gatehouse, log_in, login_command};
 use application::ClientInfo;
 use application::use_cases::login::{LoginCommand, LoginError, LoginIdentifier};
 use chrono::Duration;
 use domain::ports::Clock;
 use domain::{Password, TokenType, UserClaims};
-use support::{FakeHasher, PASSWORD, default_gatehouse, log_in, login_command};
 
 fn by_email(email: &str, password: &str) -> LoginCommand {
     LoginCommand {
@@ -316,7 +314,10 @@ async fn a_superusers_access_token_lists_every_permission() {
 
     let user = fakes.claims(&pair.access).user.expect("user claims");
     assert!(user.is_superuser);
-    assert_eq!(user.permissions, support::SEEDED_PERMISSIONS.to_vec());
+    assert_eq!(
+        user.permissions,
+        crate::support::SEEDED_PERMISSIONS.to_vec()
+    );
 }
 
 #[tokio::test]

@@ -1,13 +1,11 @@
 //! Me: the current user reads, edits and deletes his own account.
 
-mod support;
-
+use crate::support::{PASSWORD, default_gatehouse, log_in, refresh};
 use application::TokenRejection;
 use application::ValidationErrors;
 use application::use_cases::authenticate::AuthenticateError;
 use application::use_cases::me::{MeError, UpdateMeCommand};
 use domain::{Password, UserProfile};
-use support::{PASSWORD, default_gatehouse, log_in, refresh};
 
 const INVALID_USERNAME: &str = "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.";
 const TOO_LONG_150: &str = "Ensure this field has no more than 150 characters.";

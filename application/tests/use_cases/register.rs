@@ -1,14 +1,12 @@
 //! Register: validation with Django's messages, the new account, its first session.
 
-mod support;
-
+use crate::support::{FakeHasher, PASSWORD, default_gatehouse, gatehouse, login_command};
 use application::use_cases::login::LoginError;
 use application::use_cases::register::{RegisterCommand, RegisterError, Registered};
 use application::{AccountSettings, ClientInfo, RegistrationSettings, Settings, ValidationErrors};
 use chrono::Duration;
 use domain::ports::Clock;
 use domain::{EmailKind, OneTimeTokenRecord, Password, TokenPurpose, TokenType};
-use support::{FakeHasher, PASSWORD, default_gatehouse, gatehouse, login_command};
 
 const DUPLICATE_EMAIL: &str = "user with this email already exists.";
 const DUPLICATE_USERNAME: &str = "A user with that username already exists.";

@@ -4,18 +4,19 @@
 use chrono::{Duration, TimeZone, Utc};
 use domain::admin::UserPatch;
 use domain::ports::{
-    AccountRepository, AdminRepository, AuditLog, PasswordChange, SessionRepository,
-    SessionRevocation, UserRepository,
+    AccountRepository, AuditLog, GroupRepository, PasswordChange, SessionRepository,
+    SessionRevocation, UserAdminRepository, UserRepository,
 };
 use domain::{
-    AuditEvent, AuditKind, AuditQuery, EmailAddress, NewRefreshToken, NewUser, RotateOutcome,
-    UserId, Username,
+    AuditEvent, AuditKind, AuditQuery, EmailAddress, EmailKind, NewRefreshToken, NewUser,
+    RotateOutcome, UserId, Username,
 };
 use infrastructure::db::{PoolSettings, build_pool};
 use infrastructure::email::{EmailComposer, EmailTemplates, Outbox};
 use infrastructure::testing::TestDatabase;
 use infrastructure::{
-    PgAccountRepository, PgAdminRepository, PgAuditLog, PgSessionRepository, PgUserRepository,
+    PgAccountRepository, PgAuditLog, PgGroupRepository, PgSessionRepository, PgUserAdminRepository,
+    PgUserRepository,
 };
 use uuid::Uuid;
 
@@ -24,7 +25,8 @@ struct Fixture {
     users: PgUserRepository,
     sessions: PgSessionRepository,
     accounts: PgAccountRepository,
-    admin: PgAdminRepository,
+    user_admin: PgUserAdminRepository,
+    groups: PgGroupRepository,
     audit: PgAuditLog,
 }
 
@@ -46,7 +48,8 @@ async fn fixture() -> Fixture {
         users: PgUserRepository::new(pool.clone(), outbox.clone()),
         sessions: PgSessionRepository::new(pool.clone()),
         accounts: PgAccountRepository::new(pool.clone(), outbox),
-        admin: PgAdminRepository::new(pool.clone()),
+        user_admin: PgUserAdminRepository::new(pool.clone()),
+        groups: PgGroupRepository::new(pool.clone()),
         audit: PgAuditLog::new(pool),
         db,
     }
@@ -256,6 +259,7 @@ async fn a_failed_audit_write_undoes_the_change_it_records() {
         revoke: SessionRevocation::All,
         consume_token: None,
         replaces_hash: None,
+        email: Some(EmailKind::PasswordChanged),
         audit: event(AuditKind::PasswordChanged).by_self(alice),
     };
     assert!(f.accounts.set_password(change).await.is_err());
@@ -271,8 +275,8 @@ async fn a_failed_audit_write_undoes_the_change_it_records() {
     };
     let promote = event(AuditKind::UserUpdated).subject(alice);
     assert!(
-        f.admin
-            .update_user(alice, patch, Utc::now(), promote)
+        f.user_admin
+            .update(alice, patch, Utc::now(), promote)
             .await
             .is_err()
     );
@@ -285,8 +289,8 @@ async fn a_failed_audit_write_undoes_the_change_it_records() {
 
     let group = event(AuditKind::GroupCreated);
     assert!(
-        f.admin
-            .create_group("ops".to_owned(), vec![], group)
+        f.groups
+            .create("ops".to_owned(), vec![], group)
             .await
             .is_err()
     );

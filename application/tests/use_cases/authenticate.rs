@@ -1,14 +1,12 @@
 //! Authenticate: an access token checked against the store, so that logout,
 //! deactivation, deletion and password changes take effect at once.
 
-mod support;
-
-use application::use_cases::authenticate::{AuthenticateError, Principal};
+use crate::support::{PASSWORD, default_gatehouse, log_in, refresh};
+use application::use_cases::authenticate::{AuthenticateError, Credential, Principal};
 use application::{ClientInfo, TokenRejection};
 use chrono::Duration;
 use domain::ports::{Clock, TokenCodec};
 use domain::{Password, TokenType};
-use support::{PASSWORD, default_gatehouse, log_in, refresh};
 
 #[track_caller]
 fn rejection(result: Result<Principal, AuthenticateError>) -> TokenRejection {
@@ -32,8 +30,13 @@ async fn a_live_access_token_authenticates_its_user_in_its_session() {
 
     assert_eq!(principal.user.id, alice.id);
     assert_eq!(principal.user.username.as_str(), "alice");
-    assert_eq!(principal.sid, Some(fakes.sid(&pair.refresh)));
-    assert_eq!(principal.claims, Some(fakes.claims(&pair.access)));
+    assert_eq!(
+        principal.credential,
+        Credential::AccessToken {
+            session: fakes.sid(&pair.refresh),
+            claims: fakes.claims(&pair.access),
+        }
+    );
 }
 
 #[tokio::test]
@@ -164,7 +167,10 @@ async fn logout_takes_effect_on_the_sessions_access_tokens_at_once() {
         .authenticate(&other.access)
         .await
         .expect("other session");
-    assert_eq!(still_in.sid, Some(fakes.sid(&other.refresh)));
+    assert_eq!(
+        still_in.credential.session(),
+        Some(fakes.sid(&other.refresh))
+    );
 }
 
 #[tokio::test]
@@ -249,7 +255,11 @@ async fn a_refreshed_access_token_outlives_a_password_change_made_before_the_ref
         .authenticate(&refreshed.access)
         .await
         .expect("fresh token");
-    let claims = principal.claims.expect("an access token's claims");
+    let claims = principal
+        .credential
+        .claims()
+        .cloned()
+        .expect("an access token's claims");
     assert_eq!(claims.token_type, TokenType::Access);
     assert_eq!(claims.iat, fakes.clock.now().timestamp());
 }
@@ -266,5 +276,8 @@ async fn access_tokens_of_a_rotated_session_stay_valid_until_they_expire() {
         .authenticate(&pair.access)
         .await
         .expect("still valid");
-    assert_eq!(principal.sid, Some(fakes.sid(&pair.refresh)));
+    assert_eq!(
+        principal.credential.session(),
+        Some(fakes.sid(&pair.refresh))
+    );
 }

@@ -1,12 +1,10 @@
 //! Create superuser: the first administrator, from the command line.
 
-mod support;
-
+use crate::support::{FakeHasher, PASSWORD, SEEDED_PERMISSIONS, default_gatehouse, log_in};
 use application::ValidationErrors;
 use application::use_cases::create_superuser::{CreateSuperuserCommand, CreateSuperuserError};
 use domain::ports::Clock;
 use domain::{Password, UserProfile};
-use support::{FakeHasher, PASSWORD, SEEDED_PERMISSIONS, default_gatehouse, log_in};
 
 fn command(username: &str, email: &str, password: &str) -> CreateSuperuserCommand {
     CreateSuperuserCommand {

@@ -2,8 +2,12 @@
 //! event, with who, on whom, from where and what; a refused action records nothing;
 //! only staff holding `auth.view_auditevent` read the trail, filtered and paged.
 
-mod support;
-
+use crate::support::{
+    FakeHasher, FakeTokenGenerator, Fakes, MAX_IP_CHARS, MAX_USER_AGENT_CHARS, PASSWORD, TestDeps,
+    default_gatehouse, gatehouse, log_in, login_command,
+};
+use application::as_admin;
+use application::authorization::ChangeUser;
 use application::use_cases::admin_users::{AdminError, CreateUserCommand, UpdateUserCommand};
 use application::use_cases::change_password::{ChangePasswordCommand, ChangePasswordError};
 use application::use_cases::create_superuser::{CreateSuperuserCommand, CreateSuperuserError};
@@ -18,13 +22,9 @@ use application::{
     TokenRejection,
 };
 use chrono::{DateTime, Duration, Utc};
-use domain::admin::{NewPermission, UserListQuery};
+use domain::admin::{GroupChanges, NewPermission, UserListQuery};
 use domain::ports::Clock;
 use domain::{AuditEvent, AuditKind, AuditQuery, AuditRecord, Password, User, UserId};
-use support::{
-    FakeHasher, FakeTokenGenerator, Fakes, MAX_IP_CHARS, MAX_USER_AGENT_CHARS, PASSWORD, TestDeps,
-    default_gatehouse, gatehouse, log_in, login_command,
-};
 
 type Gatehouse = application::Gatehouse<TestDeps>;
 
@@ -106,7 +106,11 @@ fn superuser(fakes: &Fakes, name: &str) -> User {
 
 /// The user calling from `client()`.
 fn from_client<'a>(user: &'a User, client: &'a ClientInfo) -> Caller<'a> {
-    Caller { user, client }
+    Caller {
+        user,
+        session: None,
+        client,
+    }
 }
 
 fn strings(values: &[&str]) -> Vec<String> {
@@ -154,7 +158,7 @@ async fn change_password_command(
         .expect("the caller is authenticated");
     ChangePasswordCommand {
         user: principal.user,
-        session: principal.sid,
+        session: principal.credential.session(),
         current_password: Password::new(current),
         current_password_field: "current_password",
         new_password: Password::new(new),
@@ -1075,22 +1079,22 @@ async fn an_admin_creating_a_user_is_the_actor_and_the_new_user_the_subject() {
     let root = superuser(&fakes, "root");
     fakes.store.create_group("editors");
 
-    let created = gatehouse
-        .create_user(
-            from_client(&root, &client()),
-            CreateUserCommand {
-                username: "carol".to_owned(),
-                email: "carol@example.com".to_owned(),
-                password: Some(Password::new(NEW_PASSWORD)),
-                is_active: true,
-                is_staff: true,
-                groups: strings(&["editors"]),
-                user_permissions: strings(&["auth.view_user"]),
-                ..CreateUserCommand::default()
-            },
-        )
-        .await
-        .expect("created");
+    let created = as_admin!(
+        gatehouse,
+        from_client(&root, &client()),
+        create_user(CreateUserCommand {
+            username: "carol".to_owned(),
+            email: "carol@example.com".to_owned(),
+            password: Some(Password::new(NEW_PASSWORD)),
+            is_active: true,
+            is_staff: true,
+            groups: strings(&["editors"]),
+            user_permissions: strings(&["auth.view_user"]),
+            ..CreateUserCommand::default()
+        })
+    )
+    .await
+    .expect("created");
 
     let events = fakes.store.audit_events();
     assert_eq!(
@@ -1119,9 +1123,10 @@ async fn an_admin_update_records_the_fields_and_the_values_that_decide_access() 
     let bob = user(&fakes, "bob");
     fakes.store.create_group("editors");
 
-    gatehouse
-        .update_user(
-            from_client(&root, &client()),
+    as_admin!(
+        gatehouse,
+        from_client(&root, &client()),
+        update_user(
             bob.id,
             UpdateUserCommand {
                 username: Some("robert".to_owned()),
@@ -1133,10 +1138,11 @@ async fn an_admin_update_records_the_fields_and_the_values_that_decide_access() 
                 groups: Some(strings(&["editors"])),
                 user_permissions: Some(strings(&["auth.view_group"])),
                 ..UpdateUserCommand::default()
-            },
+            }
         )
-        .await
-        .expect("updated");
+    )
+    .await
+    .expect("updated");
 
     assert_eq!(
         fakes.store.audit_events(),
@@ -1171,17 +1177,19 @@ async fn a_renaming_by_an_admin_names_only_the_fields_sent() {
     let root = superuser(&fakes, "root");
     let bob = user(&fakes, "bob");
 
-    gatehouse
-        .update_user(
-            &root,
+    as_admin!(
+        gatehouse,
+        &root,
+        update_user(
             bob.id,
             UpdateUserCommand {
                 last_name: Some("Builder".to_owned()),
                 ..UpdateUserCommand::default()
-            },
+            }
         )
-        .await
-        .expect("updated");
+    )
+    .await
+    .expect("updated");
 
     assert_eq!(
         fakes.store.audit_events(),
@@ -1198,10 +1206,13 @@ async fn an_admin_deleting_a_user_records_the_username_he_had() {
     let admin = staff(&fakes, "admin", &["auth.delete_user"]);
     let bob = user(&fakes, "bob");
 
-    gatehouse
-        .delete_user(from_client(&admin, &client()), bob.id)
-        .await
-        .expect("deleted");
+    as_admin!(
+        gatehouse,
+        from_client(&admin, &client()),
+        delete_user(bob.id)
+    )
+    .await
+    .expect("deleted");
 
     assert_eq!(
         fakes.store.audit_events(),
@@ -1218,15 +1229,13 @@ async fn an_admin_setting_a_password_records_it_without_the_password() {
     let admin = staff(&fakes, "admin", &["auth.change_user"]);
     let bob = user(&fakes, "bob");
 
-    gatehouse
-        .admin_set_password(
-            from_client(&admin, &client()),
-            bob.id,
-            Password::new(NEW_PASSWORD),
-            "password",
-        )
-        .await
-        .expect("set");
+    as_admin!(
+        gatehouse,
+        from_client(&admin, &client()),
+        admin_set_password(bob.id, Password::new(NEW_PASSWORD), "password")
+    )
+    .await
+    .expect("set");
 
     let events = fakes.store.audit_events();
     assert_eq!(
@@ -1249,10 +1258,13 @@ async fn an_admin_logging_a_user_out_records_it() {
     log_in(&gatehouse, "bob").await;
     let start = mark(&fakes);
 
-    gatehouse
-        .admin_logout_user(from_client(&admin, &client()), bob.id)
-        .await
-        .expect("logged out");
+    as_admin!(
+        gatehouse,
+        from_client(&admin, &client()),
+        admin_logout_user(bob.id)
+    )
+    .await
+    .expect("logged out");
 
     assert_eq!(
         since(&fakes, start),
@@ -1287,67 +1299,76 @@ async fn an_admin_without_the_permission_records_nothing() {
     for caller in [&viewer, &outsider] {
         let caller = from_client(caller, &client);
         forbidden(
-            gatehouse
-                .create_user(
-                    caller,
-                    CreateUserCommand {
-                        username: "carol".to_owned(),
-                        email: "carol@example.com".to_owned(),
-                        is_active: true,
-                        ..CreateUserCommand::default()
-                    },
-                )
-                .await,
+            as_admin!(
+                gatehouse,
+                caller,
+                create_user(CreateUserCommand {
+                    username: "carol".to_owned(),
+                    email: "carol@example.com".to_owned(),
+                    is_active: true,
+                    ..CreateUserCommand::default()
+                })
+            )
+            .await,
         );
         forbidden(
-            gatehouse
-                .update_user(
-                    caller,
+            as_admin!(
+                gatehouse,
+                caller,
+                update_user(
                     bob.id,
                     UpdateUserCommand {
                         first_name: Some("Robert".to_owned()),
                         ..UpdateUserCommand::default()
-                    },
+                    }
                 )
-                .await,
+            )
+            .await,
         );
-        forbidden(gatehouse.delete_user(caller, bob.id).await);
+        forbidden(as_admin!(gatehouse, caller, delete_user(bob.id)).await);
         forbidden(
-            gatehouse
-                .admin_set_password(caller, bob.id, Password::new(NEW_PASSWORD), "password")
-                .await,
+            as_admin!(
+                gatehouse,
+                caller,
+                admin_set_password(bob.id, Password::new(NEW_PASSWORD), "password")
+            )
+            .await,
         );
-        forbidden(gatehouse.admin_logout_user(caller, bob.id).await);
+        forbidden(as_admin!(gatehouse, caller, admin_logout_user(bob.id)).await);
     }
     // A staff member may not grant what he lacks, nor touch a superuser.
     let changer = staff(&fakes, "changer", &["auth.change_user"]);
     forbidden(
-        gatehouse
-            .update_user(
-                &changer,
+        as_admin!(
+            gatehouse,
+            &changer,
+            update_user(
                 bob.id,
                 UpdateUserCommand {
                     is_superuser: Some(true),
                     ..UpdateUserCommand::default()
-                },
+                }
             )
-            .await,
+        )
+        .await,
     );
-    forbidden(gatehouse.admin_logout_user(&changer, root.id).await);
+    forbidden(as_admin!(gatehouse, &changer, admin_logout_user(root.id)).await);
     // Nor deactivate or delete himself.
     forbidden(
-        gatehouse
-            .update_user(
-                &root,
+        as_admin!(
+            gatehouse,
+            &root,
+            update_user(
                 root.id,
                 UpdateUserCommand {
                     is_active: Some(false),
                     ..UpdateUserCommand::default()
-                },
+                }
             )
-            .await,
+        )
+        .await,
     );
-    forbidden(gatehouse.delete_user(&root, root.id).await);
+    forbidden(as_admin!(gatehouse, &root, delete_user(root.id)).await);
 
     assert_nothing_recorded(&fakes, start);
     assert!(fakes.store.user_by_username("carol").is_none());
@@ -1361,52 +1382,59 @@ async fn an_admin_write_refused_by_validation_or_by_the_store_records_nothing() 
     let client = client();
     let caller = from_client(&root, &client);
 
-    let invalid = gatehouse
-        .create_user(
-            caller,
-            CreateUserCommand {
-                username: "carol".to_owned(),
-                email: "not an email".to_owned(),
-                ..CreateUserCommand::default()
-            },
-        )
-        .await;
-    let taken = gatehouse
-        .update_user(
-            caller,
+    let invalid = as_admin!(
+        gatehouse,
+        caller,
+        create_user(CreateUserCommand {
+            username: "carol".to_owned(),
+            email: "not an email".to_owned(),
+            ..CreateUserCommand::default()
+        })
+    )
+    .await;
+    let taken = as_admin!(
+        gatehouse,
+        caller,
+        update_user(
             bob.id,
             UpdateUserCommand {
                 username: Some("root".to_owned()),
                 ..UpdateUserCommand::default()
-            },
+            }
         )
-        .await;
+    )
+    .await;
     // Checked by the store's foreign keys, not before: the write fails there.
-    let unknown_group = gatehouse
-        .update_user(
-            caller,
+    let unknown_group = as_admin!(
+        gatehouse,
+        caller,
+        update_user(
             bob.id,
             UpdateUserCommand {
                 groups: Some(strings(&["nobody-has-this-group"])),
                 ..UpdateUserCommand::default()
-            },
+            }
         )
-        .await;
-    let unknown_group_on_create = gatehouse
-        .create_user(
-            caller,
-            CreateUserCommand {
-                username: "carol".to_owned(),
-                email: "carol@example.com".to_owned(),
-                groups: strings(&["nobody-has-this-group"]),
-                ..CreateUserCommand::default()
-            },
-        )
-        .await;
-    let weak = gatehouse
-        .admin_set_password(caller, bob.id, Password::new("bob"), "password")
-        .await;
-    let nowhere = gatehouse.delete_user(caller, UserId(999)).await;
+    )
+    .await;
+    let unknown_group_on_create = as_admin!(
+        gatehouse,
+        caller,
+        create_user(CreateUserCommand {
+            username: "carol".to_owned(),
+            email: "carol@example.com".to_owned(),
+            groups: strings(&["nobody-has-this-group"]),
+            ..CreateUserCommand::default()
+        })
+    )
+    .await;
+    let weak = as_admin!(
+        gatehouse,
+        caller,
+        admin_set_password(bob.id, Password::new("bob"), "password")
+    )
+    .await;
+    let nowhere = as_admin!(gatehouse, caller, delete_user(UserId(999))).await;
 
     for result in [invalid, unknown_group_on_create] {
         assert!(matches!(result, Err(AdminError::Invalid(_))), "{result:?}");
@@ -1442,33 +1470,36 @@ async fn reads_and_reset_requests_record_nothing() {
         .await
         .unwrap();
     let caller = from_client(&root, &ClientInfo::UNKNOWN);
-    gatehouse
-        .list_users(
-            caller,
-            UserListQuery {
-                limit: 10,
-                ..UserListQuery::default()
-            },
-        )
+    as_admin!(
+        gatehouse,
+        caller,
+        list_users(UserListQuery {
+            limit: 10,
+            ..UserListQuery::default()
+        })
+    )
+    .await
+    .unwrap();
+    as_admin!(gatehouse, caller, get_user(alice.id))
         .await
         .unwrap();
-    gatehouse.get_user(caller, alice.id).await.unwrap();
-    gatehouse.list_groups(caller, 0, 10).await.unwrap();
-    gatehouse.list_permissions(caller, 0, 10).await.unwrap();
-    gatehouse
-        .check_permission(caller, "auth.change_user")
+    as_admin!(gatehouse, caller, list_groups(0, 10))
         .await
         .unwrap();
-    gatehouse
-        .audit_events(
-            caller,
-            AuditQuery {
-                limit: 10,
-                ..AuditQuery::default()
-            },
-        )
+    as_admin!(gatehouse, caller, list_permissions(0, 10))
         .await
         .unwrap();
+    gatehouse.authorize::<ChangeUser>(caller).await.unwrap();
+    as_admin!(
+        gatehouse,
+        caller,
+        audit_events(AuditQuery {
+            limit: 10,
+            ..AuditQuery::default()
+        })
+    )
+    .await
+    .unwrap();
 
     assert_nothing_recorded(&fakes, start);
 }
@@ -1481,14 +1512,13 @@ async fn creating_a_group_records_its_name_permissions_and_new_id() {
     let (gatehouse, fakes) = default_gatehouse();
     let admin = staff(&fakes, "admin", &["auth.add_group", "auth.view_user"]);
 
-    let group = gatehouse
-        .create_group(
-            from_client(&admin, &client()),
-            "viewers".to_owned(),
-            strings(&["auth.view_user"]),
-        )
-        .await
-        .expect("created");
+    let group = as_admin!(
+        gatehouse,
+        from_client(&admin, &client()),
+        create_group("viewers".to_owned(), strings(&["auth.view_user"]))
+    )
+    .await
+    .expect("created");
 
     assert_eq!(
         fakes.store.audit_events(),
@@ -1506,30 +1536,47 @@ async fn updating_a_group_records_its_id_name_and_new_permissions() {
     let root = superuser(&fakes, "root");
     let id = fakes.store.create_group("viewers");
 
-    gatehouse
-        .update_group(
-            from_client(&root, &client()),
+    as_admin!(
+        gatehouse,
+        from_client(&root, &client()),
+        update_group(
             id,
-            Some("readers".to_owned()),
-            Some(strings(&["auth.view_group"])),
+            GroupChanges {
+                name: Some("readers".to_owned()),
+                permissions: Some(strings(&["auth.view_group"]))
+            }
         )
-        .await
-        .expect("updated");
+    )
+    .await
+    .expect("updated");
     // Only the permissions: the name it keeps is recorded.
-    gatehouse
-        .update_group(from_client(&root, &client()), id, None, Some(strings(&[])))
-        .await
-        .expect("updated");
-    // Only the name: no permissions recorded.
-    gatehouse
-        .update_group(
-            from_client(&root, &client()),
+    as_admin!(
+        gatehouse,
+        from_client(&root, &client()),
+        update_group(
             id,
-            Some("lookers".to_owned()),
-            None,
+            GroupChanges {
+                name: None,
+                permissions: Some(strings(&[]))
+            }
         )
-        .await
-        .expect("updated");
+    )
+    .await
+    .expect("updated");
+    // Only the name: no permissions recorded.
+    as_admin!(
+        gatehouse,
+        from_client(&root, &client()),
+        update_group(
+            id,
+            GroupChanges {
+                name: Some("lookers".to_owned()),
+                permissions: None
+            }
+        )
+    )
+    .await
+    .expect("updated");
 
     let updated = || {
         event(&fakes, AuditKind::GroupUpdated)
@@ -1556,8 +1603,7 @@ async fn deleting_a_group_records_the_name_it_had() {
     let admin = staff(&fakes, "admin", &["auth.delete_group"]);
     let id = fakes.store.create_group("viewers");
 
-    gatehouse
-        .delete_group(from_client(&admin, &client()), id)
+    as_admin!(gatehouse, from_client(&admin, &client()), delete_group(id))
         .await
         .expect("deleted");
 
@@ -1575,17 +1621,17 @@ async fn creating_a_permission_records_its_code_name_and_new_id() {
     let (gatehouse, fakes) = default_gatehouse();
     let admin = staff(&fakes, "admin", &["auth.add_permission"]);
 
-    let permission = gatehouse
-        .create_permission(
-            from_client(&admin, &client()),
-            NewPermission {
-                name: "Can publish post".to_owned(),
-                app_label: "blog".to_owned(),
-                codename: "publish_post".to_owned(),
-            },
-        )
-        .await
-        .expect("created");
+    let permission = as_admin!(
+        gatehouse,
+        from_client(&admin, &client()),
+        create_permission(NewPermission {
+            name: "Can publish post".to_owned(),
+            app_label: "blog".to_owned(),
+            codename: "publish_post".to_owned(),
+        })
+    )
+    .await
+    .expect("created");
 
     assert_eq!(
         fakes.store.audit_events(),
@@ -1603,10 +1649,13 @@ async fn deleting_a_permission_records_the_code_it_had() {
     let admin = staff(&fakes, "admin", &["auth.delete_permission"]);
     let permission = fakes.store.create_permission("blog.publish_post");
 
-    gatehouse
-        .delete_permission(from_client(&admin, &client()), permission.id)
-        .await
-        .expect("deleted");
+    as_admin!(
+        gatehouse,
+        from_client(&admin, &client()),
+        delete_permission(permission.id)
+    )
+    .await
+    .expect("deleted");
 
     assert_eq!(
         fakes.store.audit_events(),
@@ -1637,46 +1686,82 @@ async fn a_refused_group_or_permission_write_records_nothing() {
 
     // Without the model permission.
     forbidden(
-        gatehouse
-            .create_group(&viewer, "others".to_owned(), Vec::new())
-            .await,
+        as_admin!(
+            gatehouse,
+            &viewer,
+            create_group("others".to_owned(), Vec::new())
+        )
+        .await,
     );
     forbidden(
-        gatehouse
-            .update_group(&viewer, id, Some("others".to_owned()), None)
-            .await,
+        as_admin!(
+            gatehouse,
+            &viewer,
+            update_group(
+                id,
+                GroupChanges {
+                    name: Some("others".to_owned()),
+                    permissions: None
+                }
+            )
+        )
+        .await,
     );
-    forbidden(gatehouse.delete_group(&viewer, id).await);
-    forbidden(gatehouse.create_permission(&viewer, new_permission()).await);
-    forbidden(gatehouse.delete_permission(&viewer, permission.id).await);
+    forbidden(as_admin!(gatehouse, &viewer, delete_group(id)).await);
+    forbidden(as_admin!(gatehouse, &viewer, create_permission(new_permission())).await);
+    forbidden(as_admin!(gatehouse, &viewer, delete_permission(permission.id)).await);
     // Granting a permission he lacks.
     forbidden(
-        gatehouse
-            .create_group(
-                &grouper,
-                "admins".to_owned(),
-                strings(&["auth.delete_user"]),
-            )
-            .await,
+        as_admin!(
+            gatehouse,
+            &grouper,
+            create_group("admins".to_owned(), strings(&["auth.delete_user"]))
+        )
+        .await,
     );
     forbidden(
-        gatehouse
-            .update_group(&grouper, id, None, Some(strings(&["auth.delete_user"])))
-            .await,
+        as_admin!(
+            gatehouse,
+            &grouper,
+            update_group(
+                id,
+                GroupChanges {
+                    name: None,
+                    permissions: Some(strings(&["auth.delete_user"]))
+                }
+            )
+        )
+        .await,
     );
     // Refused by the store: a taken name, a taken code, nothing to delete.
-    let duplicate_group = gatehouse
-        .create_group(&root, "viewers".to_owned(), Vec::new())
-        .await;
-    let unknown_permission = gatehouse
-        .create_group(&root, "others".to_owned(), strings(&["blog.nothing"]))
-        .await;
-    let duplicate_permission = gatehouse.create_permission(&root, new_permission()).await;
-    let missing_group = gatehouse.delete_group(&root, 999_999).await;
-    let missing_permission = gatehouse.delete_permission(&root, 999_999).await;
-    let missing_update = gatehouse
-        .update_group(&root, 999_999, Some("x".to_owned()), None)
-        .await;
+    let duplicate_group = as_admin!(
+        gatehouse,
+        &root,
+        create_group("viewers".to_owned(), Vec::new())
+    )
+    .await;
+    let unknown_permission = as_admin!(
+        gatehouse,
+        &root,
+        create_group("others".to_owned(), strings(&["blog.nothing"]))
+    )
+    .await;
+    let duplicate_permission =
+        as_admin!(gatehouse, &root, create_permission(new_permission())).await;
+    let missing_group = as_admin!(gatehouse, &root, delete_group(999_999)).await;
+    let missing_permission = as_admin!(gatehouse, &root, delete_permission(999_999)).await;
+    let missing_update = as_admin!(
+        gatehouse,
+        &root,
+        update_group(
+            999_999,
+            GroupChanges {
+                name: Some("x".to_owned()),
+                permissions: None
+            }
+        )
+    )
+    .await;
 
     assert!(matches!(duplicate_group, Err(AdminError::Invalid(_))));
     assert!(matches!(unknown_permission, Err(AdminError::Invalid(_))));
@@ -1720,7 +1805,7 @@ async fn only_staff_holding_view_auditevent_and_superusers_read_the_trail() {
         .unwrap_err();
 
     for caller in [&plain, &outsider, &staff_without, &retired] {
-        forbidden(gatehouse.audit_events(caller, everything()).await);
+        forbidden(as_admin!(gatehouse, caller, audit_events(everything())).await);
     }
     let expected = vec![AuditRecord {
         id: 1,
@@ -1729,10 +1814,13 @@ async fn only_staff_holding_view_auditevent_and_superusers_read_the_trail() {
             .detail("reason", "unknown_user"),
     }];
     for caller in [&auditor, &group_auditor, &root] {
-        let page = gatehouse
-            .audit_events(from_client(caller, &client()), everything())
-            .await
-            .expect("allowed");
+        let page = as_admin!(
+            gatehouse,
+            from_client(caller, &client()),
+            audit_events(everything())
+        )
+        .await
+        .expect("allowed");
         assert_eq!(page.count, 1);
         assert_eq!(page.items, expected);
     }
@@ -1790,7 +1878,9 @@ impl Trail {
 }
 
 async fn ids(gatehouse: &Gatehouse, root: &User, query: AuditQuery) -> (i64, Vec<i64>) {
-    let page = gatehouse.audit_events(root, query).await.expect("allowed");
+    let page = as_admin!(gatehouse, root, audit_events(query))
+        .await
+        .expect("allowed");
     (page.count, Trail::ids(&page.items))
 }
 
@@ -1800,8 +1890,7 @@ async fn the_trail_lists_newest_first_the_later_write_first_within_an_instant() 
     let root = superuser(&fakes, "root");
     let trail = trail(&fakes);
 
-    let page = gatehouse
-        .audit_events(&root, everything())
+    let page = as_admin!(gatehouse, &root, audit_events(everything()))
         .await
         .expect("allowed");
 
@@ -1994,16 +2083,16 @@ async fn what_the_use_cases_record_reads_back_through_the_trail() {
         .await
         .unwrap_err();
 
-    let page = gatehouse
-        .audit_events(
-            from_client(&root, &client()),
-            AuditQuery {
-                user: Some(alice.id),
-                ..everything()
-            },
-        )
-        .await
-        .expect("allowed");
+    let page = as_admin!(
+        gatehouse,
+        from_client(&root, &client()),
+        audit_events(AuditQuery {
+            user: Some(alice.id),
+            ..everything()
+        })
+    )
+    .await
+    .expect("allowed");
 
     let kinds: Vec<(AuditKind, Option<UserId>, Option<UserId>)> = page
         .items

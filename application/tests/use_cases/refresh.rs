@@ -1,14 +1,12 @@
 //! Refresh: rotation, reuse detection, session lifetime and fresh claims.
 
-mod support;
-
+use crate::support::{default_gatehouse, gatehouse, log_in, refresh};
 use application::use_cases::authenticate::AuthenticateError;
 use application::use_cases::refresh::{RefreshCommand, RefreshError};
 use application::{ClientInfo, Settings, TokenRejection, TokenSettings};
 use chrono::Duration;
 use domain::ports::{Clock, TokenCodec};
 use domain::{Claims, TokenType};
-use support::{default_gatehouse, gatehouse, log_in, refresh};
 use uuid::Uuid;
 
 fn with_tokens(tokens: TokenSettings) -> Settings {
@@ -93,7 +91,7 @@ async fn the_rotated_token_presented_again_within_the_reuse_interval_returns_the
         .authenticate(&second.access)
         .await
         .expect("access");
-    assert_eq!(access.sid, Some(fakes.sid(&successor)));
+    assert_eq!(access.credential.session(), Some(fakes.sid(&successor)));
     // The successor rotates normally afterwards.
     let third = refresh(&gatehouse, &successor)
         .await
@@ -437,7 +435,7 @@ async fn a_deleted_users_refresh_token_is_invalid() {
     let alice = fakes.add_user("alice", "alice@example.com");
     let pair = log_in(&gatehouse, "alice").await;
     gatehouse
-        .delete_me(&alice, &domain::Password::new(support::PASSWORD))
+        .delete_me(&alice, &domain::Password::new(crate::support::PASSWORD))
         .await
         .unwrap();
 
@@ -497,7 +495,7 @@ async fn rotation_keeps_the_sessions_client_info_unless_the_client_sends_new_inf
             identifier: application::use_cases::login::LoginIdentifier::Username(
                 "alice".to_owned(),
             ),
-            password: domain::Password::new(support::PASSWORD),
+            password: domain::Password::new(crate::support::PASSWORD),
             client: ClientInfo {
                 user_agent: Some("firefox".to_owned()),
                 ip: Some("192.0.2.1".to_owned()),

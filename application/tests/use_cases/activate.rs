@@ -1,8 +1,9 @@
 //! Activation: the link from the activation email, single use, for that purpose
 //! only, expiring; and resending it to an inactive account, and to nobody else.
 
-mod support;
-
+use crate::support::{
+    FakeHasher, FakeTokenGenerator, Fakes, PASSWORD, TestDeps, gatehouse, login_command,
+};
 use application::use_cases::activate::ActivateError;
 use application::use_cases::login::LoginError;
 use application::use_cases::password_reset::{ConfirmResetCommand, ConfirmResetError};
@@ -11,11 +12,8 @@ use application::{
     AccountSettings, ClientInfo, OneTimeTokenRejection, RegistrationSettings, Settings,
 };
 use chrono::Duration;
-use domain::ports::{AccountRepository, Clock};
-use domain::{EmailKind, NewOneTimeToken, Password, TokenPurpose, User, UserId};
-use support::{
-    FakeHasher, FakeTokenGenerator, Fakes, PASSWORD, TestDeps, gatehouse, login_command,
-};
+use domain::ports::{Clock, OneTimeTokenRepository};
+use domain::{EmailKind, MailedToken, NewOneTimeToken, Password, TokenPurpose, User, UserId};
 
 type Gatehouse = application::Gatehouse<TestDeps>;
 
@@ -80,20 +78,25 @@ fn activation_email(token: &str) -> EmailKind {
 /// a token the use cases issued.
 async fn issue(fakes: &Fakes, user_id: UserId, purpose: TokenPurpose, raw: &str) {
     let now = fakes.clock.now();
+    let token = NewOneTimeToken {
+        raw: raw.to_owned(),
+        digest: FakeTokenGenerator::digest_of(raw),
+        purpose,
+        created_at: now,
+        expires_at: now + Duration::hours(1),
+    };
+    let email = match purpose {
+        TokenPurpose::Reset => EmailKind::PasswordReset {
+            token: raw.to_owned(),
+        },
+        TokenPurpose::Activation => EmailKind::Activation {
+            token: raw.to_owned(),
+        },
+    };
     fakes
         .store
-        .accounts()
-        .issue_token(
-            user_id,
-            NewOneTimeToken {
-                raw: raw.to_owned(),
-                digest: FakeTokenGenerator::digest_of(raw),
-                purpose,
-                created_at: now,
-                expires_at: now + Duration::hours(1),
-            },
-            Duration::zero(),
-        )
+        .one_time_tokens()
+        .issue(user_id, MailedToken { token, email }, Duration::zero())
         .await
         .expect("issued");
 }

@@ -6,23 +6,26 @@
 //! another user's. A link that names its user (`uid`) is refused when the uid names
 //! nobody, when the token is another user's, and tells a used link apart.
 
-mod support;
-
+use crate::support::{
+    FakeHasher, FakeTokenGenerator, Fakes, PASSWORD, TestDeps, default_gatehouse, gatehouse, log_in,
+};
+use application::as_admin;
 use application::use_cases::activate::ActivateError;
 use application::use_cases::admin_users::UpdateUserCommand;
-use application::use_cases::authenticate::{AuthenticateError, Principal};
+use application::use_cases::authenticate::{AuthenticateError, Credential, Principal};
 use application::use_cases::change_password::{ChangePasswordCommand, ChangePasswordError};
 use application::use_cases::login::{LoginCommand, LoginError, LoginIdentifier};
 use application::use_cases::password_reset::{ConfirmResetCommand, ConfirmResetError};
 use application::use_cases::register::RegisterCommand;
+use application::use_cases::sessions::OpenSessionError;
 use application::{
     AccountSettings, Caller, ClientInfo, OneTimeTokenRejection, RegistrationSettings, Settings,
 };
 use chrono::Duration;
-use domain::ports::{AccountRepository, Clock};
-use domain::{AuditEvent, AuditKind, NewOneTimeToken, Password, TokenPurpose, User, UserId};
-use support::{
-    FakeHasher, FakeTokenGenerator, Fakes, PASSWORD, TestDeps, default_gatehouse, gatehouse, log_in,
+use domain::ports::{Clock, OneTimeTokenRepository};
+use domain::{
+    AuditEvent, AuditKind, EmailKind, MailedToken, NewOneTimeToken, Password, TokenPurpose, User,
+    UserId,
 };
 
 type Gatehouse = application::Gatehouse<TestDeps>;
@@ -104,8 +107,7 @@ fn assert_accepted(result: Result<Principal, AuthenticateError>, user: UserId) {
     match result {
         Ok(principal) => {
             assert_eq!(principal.user.id, user);
-            assert_eq!(principal.sid, None);
-            assert_eq!(principal.claims, None);
+            assert_eq!(principal.credential, Credential::ApiKey);
         }
         Err(error) => panic!("expected the key of {user} to be accepted, got {error:?}"),
     }
@@ -371,8 +373,7 @@ async fn a_key_authenticates_its_user_with_no_session_and_records_nothing() {
         .await
         .expect("accepted");
     assert_eq!(principal.user, fakes.user(alice.id));
-    assert_eq!(principal.sid, None);
-    assert_eq!(principal.claims, None);
+    assert_eq!(principal.credential, Credential::ApiKey);
     assert_key_works(&gatehouse, &bobs, bob.id).await;
     assert_eq!(since(&fakes, before), []);
 }
@@ -506,7 +507,11 @@ async fn a_password_change_through_a_key_kills_every_key_and_every_session() {
         .expect("accepted");
 
     gatehouse
-        .change_password(change(&principal.user, principal.sid, PASSWORD))
+        .change_password(change(
+            &principal.user,
+            principal.credential.session(),
+            PASSWORD,
+        ))
         .await
         .expect("changed");
 
@@ -592,15 +597,13 @@ async fn a_password_set_by_an_admin_kills_every_key_of_the_user() {
     let keys = keys(&gatehouse, &fakes).await;
     let root = superuser(&fakes, "root");
 
-    gatehouse
-        .admin_set_password(
-            &root,
-            keys.alice.id,
-            Password::new(NEW_PASSWORD),
-            "password",
-        )
-        .await
-        .expect("set");
+    as_admin!(
+        gatehouse,
+        &root,
+        admin_set_password(keys.alice.id, Password::new(NEW_PASSWORD), "password")
+    )
+    .await
+    .expect("set");
 
     assert_only_alices_keys_died(&gatehouse, &fakes, &keys).await;
 }
@@ -611,17 +614,19 @@ async fn a_deactivation_by_an_admin_kills_every_key_and_a_reactivation_does_not_
     let keys = keys(&gatehouse, &fakes).await;
     let root = superuser(&fakes, "root");
 
-    gatehouse
-        .update_user(&root, keys.alice.id, deactivate())
+    as_admin!(gatehouse, &root, update_user(keys.alice.id, deactivate()))
         .await
         .expect("deactivated");
 
     assert_only_alices_keys_died(&gatehouse, &fakes, &keys).await;
 
-    gatehouse
-        .update_user(&root, keys.alice.id, activate_command())
-        .await
-        .expect("reactivated");
+    as_admin!(
+        gatehouse,
+        &root,
+        update_user(keys.alice.id, activate_command())
+    )
+    .await
+    .expect("reactivated");
     for key in &keys.alice_keys {
         assert_key_dead(&gatehouse, key).await;
     }
@@ -633,14 +638,20 @@ async fn other_admin_edits_keep_the_keys() {
     let keys = keys(&gatehouse, &fakes).await;
     let root = superuser(&fakes, "root");
 
-    gatehouse
-        .update_user(&root, keys.alice.id, rename("Alicia"))
-        .await
-        .expect("renamed");
-    gatehouse
-        .update_user(&root, keys.alice.id, activate_command())
-        .await
-        .expect("still active");
+    as_admin!(
+        gatehouse,
+        &root,
+        update_user(keys.alice.id, rename("Alicia"))
+    )
+    .await
+    .expect("renamed");
+    as_admin!(
+        gatehouse,
+        &root,
+        update_user(keys.alice.id, activate_command())
+    )
+    .await
+    .expect("still active");
 
     for key in &keys.alice_keys {
         assert_key_works(&gatehouse, key, keys.alice.id).await;
@@ -667,8 +678,7 @@ async fn an_admin_logout_kills_every_key_of_the_user() {
     let keys = keys(&gatehouse, &fakes).await;
     let root = superuser(&fakes, "root");
 
-    gatehouse
-        .admin_logout_user(&root, keys.alice.id)
+    as_admin!(gatehouse, &root, admin_logout_user(keys.alice.id))
         .await
         .expect("logged out");
 
@@ -786,9 +796,9 @@ async fn another_users_key_is_never_deleted() {
 async fn open_session_starts_a_new_session_with_fresh_claims_and_records_a_login() {
     let (gatehouse, fakes) = default_gatehouse();
     let alice = user(&fakes, "alice");
-    let key = key_for(&gatehouse, "alice").await;
+    let signed_in = log_in(&gatehouse, "alice").await;
     let principal = gatehouse
-        .authenticate_api_key(&key)
+        .authenticate(&signed_in.access)
         .await
         .expect("accepted");
     // Granted after the caller was read: the new token says so.
@@ -800,6 +810,7 @@ async fn open_session_starts_a_new_session_with_fresh_claims_and_records_a_login
     let pair = gatehouse
         .open_session(Caller {
             user: &principal.user,
+            session: principal.credential.session(),
             client: &from,
         })
         .await
@@ -807,6 +818,7 @@ async fn open_session_starts_a_new_session_with_fresh_claims_and_records_a_login
 
     let sid = fakes.sid(&pair.refresh);
     assert_eq!(fakes.sid(&pair.access), sid);
+    assert_ne!(sid, fakes.sid(&signed_in.refresh));
     let session = fakes.store.family(sid);
     assert_eq!(session.len(), 1);
     assert_eq!(session[0].user_id, alice.id);
@@ -815,7 +827,7 @@ async fn open_session_starts_a_new_session_with_fresh_claims_and_records_a_login
     assert_eq!(session[0].created_at, fakes.clock.now());
     let authenticated = gatehouse.authenticate(&pair.access).await.expect("valid");
     assert_eq!(authenticated.user.id, alice.id);
-    assert_eq!(authenticated.sid, Some(sid));
+    assert_eq!(authenticated.credential.session(), Some(sid));
     let claims = fakes.claims(&pair.access).user.expect("user claims");
     assert_eq!(claims.groups, ["editors"]);
     assert_eq!(
@@ -824,7 +836,39 @@ async fn open_session_starts_a_new_session_with_fresh_claims_and_records_a_login
             .by_self(alice.id)
             .detail("via", "session")]
     );
-    // The key it came from still works.
+    // The session it came from goes on.
+    gatehouse
+        .authenticate(&signed_in.access)
+        .await
+        .expect("the first session is still live");
+}
+
+#[tokio::test]
+async fn open_session_refuses_a_caller_signed_in_with_an_api_key() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = user(&fakes, "alice");
+    let key = key_for(&gatehouse, "alice").await;
+    let principal = gatehouse
+        .authenticate_api_key(&key)
+        .await
+        .expect("accepted");
+    let before = mark(&fakes);
+    let from = client();
+
+    let refused = gatehouse
+        .open_session(Caller {
+            user: &principal.user,
+            session: principal.credential.session(),
+            client: &from,
+        })
+        .await;
+
+    assert!(
+        matches!(refused, Err(OpenSessionError::NotFromApiKey)),
+        "{refused:?}"
+    );
+    assert_eq!(fakes.store.tokens_of(alice.id), []);
+    assert_eq!(since(&fakes, before), []);
     assert_key_works(&gatehouse, &key, alice.id).await;
 }
 
@@ -834,7 +878,11 @@ async fn open_session_gives_each_call_its_own_session() {
     let alice = user(&fakes, "alice");
     let first = log_in(&gatehouse, "alice").await;
 
-    let second = gatehouse.open_session(&alice).await.expect("a session");
+    let caller = Caller {
+        session: Some(fakes.sid(&first.refresh)),
+        ..Caller::from(&alice)
+    };
+    let second = gatehouse.open_session(caller).await.expect("a session");
 
     assert_ne!(fakes.sid(&first.refresh), fakes.sid(&second.refresh));
     let live = fakes
@@ -855,9 +903,13 @@ async fn open_session_refuses_a_user_deactivated_or_deleted_since_he_signed_in()
     assert!(fakes.delete_user(bob.id).await);
     let before = mark(&fakes);
 
-    for caller in [&alice, &bob] {
+    for user in [&alice, &bob] {
+        let caller = Caller {
+            session: Some(uuid::Uuid::new_v4()),
+            ..Caller::from(user)
+        };
         match gatehouse.open_session(caller).await {
-            Err(AuthenticateError::UserNotFound) => {}
+            Err(OpenSessionError::UserNotFound) => {}
             other => panic!("expected UserNotFound, got {other:?}"),
         }
     }
@@ -905,20 +957,25 @@ async fn registered(gatehouse: &Gatehouse, fakes: &Fakes, name: &str) -> (User, 
 /// Stores a one-time token for the user, valid for an hour from now.
 async fn issue(fakes: &Fakes, user_id: UserId, purpose: TokenPurpose, raw: &str) {
     let now = fakes.clock.now();
+    let token = NewOneTimeToken {
+        raw: raw.to_owned(),
+        digest: FakeTokenGenerator::digest_of(raw),
+        purpose,
+        created_at: now,
+        expires_at: now + Duration::hours(1),
+    };
+    let email = match purpose {
+        TokenPurpose::Reset => EmailKind::PasswordReset {
+            token: raw.to_owned(),
+        },
+        TokenPurpose::Activation => EmailKind::Activation {
+            token: raw.to_owned(),
+        },
+    };
     fakes
         .store
-        .accounts()
-        .issue_token(
-            user_id,
-            NewOneTimeToken {
-                raw: raw.to_owned(),
-                digest: FakeTokenGenerator::digest_of(raw),
-                purpose,
-                created_at: now,
-                expires_at: now + Duration::hours(1),
-            },
-            Duration::zero(),
-        )
+        .one_time_tokens()
+        .issue(user_id, MailedToken { token, email }, Duration::zero())
         .await
         .expect("issued");
 }
@@ -1109,8 +1166,7 @@ async fn a_used_link_of_a_user_deactivated_since_is_invalid() {
         .await
         .expect("activated");
     let root = superuser(&fakes, "root");
-    gatehouse
-        .update_user(&root, erin.id, deactivate())
+    as_admin!(gatehouse, &root, update_user(erin.id, deactivate()))
         .await
         .expect("deactivated");
 

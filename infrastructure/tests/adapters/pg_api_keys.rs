@@ -6,15 +6,18 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::admin::UserPatch;
 use domain::ports::{
-    AccountRepository, AdminRepository, PasswordChange, SessionRepository, SessionRevocation,
-    UserRepository,
+    AccountRepository, ApiKeyRepository, PasswordChange, SessionRepository, SessionRevocation,
+    UserAdminRepository, UserRepository,
 };
-use domain::{AuditEvent, AuditKind, EmailAddress, NewRefreshToken, NewUser, UserId, Username};
+use domain::{
+    AuditEvent, AuditKind, EmailAddress, EmailKind, NewRefreshToken, NewUser, UserId, Username,
+};
 use infrastructure::db::{PgPool, PoolSettings, build_pool};
 use infrastructure::email::{EmailComposer, EmailTemplates, Outbox};
 use infrastructure::testing::TestDatabase;
 use infrastructure::{
-    PgAccountRepository, PgAdminRepository, PgSessionRepository, PgUserRepository,
+    PgAccountRepository, PgApiKeyRepository, PgSessionRepository, PgUserAdminRepository,
+    PgUserRepository,
 };
 use uuid::Uuid;
 
@@ -26,7 +29,8 @@ struct Fixture {
     users: PgUserRepository,
     sessions: PgSessionRepository,
     accounts: PgAccountRepository,
-    admin: PgAdminRepository,
+    api_keys: PgApiKeyRepository,
+    user_admin: PgUserAdminRepository,
 }
 
 fn pool(db: &TestDatabase) -> PgPool {
@@ -55,7 +59,8 @@ async fn fixture() -> Fixture {
         users: PgUserRepository::new(pool.clone(), outbox.clone()),
         sessions: PgSessionRepository::new(pool.clone()),
         accounts: PgAccountRepository::new(pool.clone(), outbox),
-        admin: PgAdminRepository::new(pool),
+        api_keys: PgApiKeyRepository::new(pool.clone()),
+        user_admin: PgUserAdminRepository::new(pool),
         db,
     }
 }
@@ -115,8 +120,8 @@ fn bytea(digest: &[u8]) -> String {
 /// Stores a key with the user's current password hash, which must succeed.
 async fn add(f: &Fixture, user: UserId, digest: &[u8]) {
     assert!(
-        f.sessions
-            .add_api_key(
+        f.api_keys
+            .add(
                 user,
                 digest.to_vec(),
                 Some(OLD_HASH.to_owned()),
@@ -149,8 +154,8 @@ async fn events(f: &Fixture, event_type: &str) -> i64 {
 }
 
 async fn owner(f: &Fixture, digest: &[u8]) -> Option<UserId> {
-    f.users
-        .by_api_key(digest.to_vec())
+    f.api_keys
+        .owner(digest)
         .await
         .unwrap()
         .map(|u| u.id)
@@ -179,6 +184,7 @@ fn password_change(user: UserId, replaces: Option<&str>) -> PasswordChange {
         revoke: SessionRevocation::All,
         consume_token: None,
         replaces_hash: replaces.map(str::to_owned),
+        email: Some(EmailKind::PasswordChanged),
         audit: event(AuditKind::PasswordChanged).by_self(user),
     }
 }
@@ -227,8 +233,8 @@ async fn a_key_is_stored_as_its_digest_found_by_it_and_its_login_recorded() {
     assert_eq!(f.db.scalar(&stored).await, 1);
     assert_eq!(all_keys(&f).await, 1);
     let found = f
-        .users
-        .by_api_key(digest(1))
+        .api_keys
+        .owner(&digest(1))
         .await
         .unwrap()
         .expect("the key's owner");
@@ -266,8 +272,8 @@ async fn a_stale_password_hash_stores_nothing_and_records_nothing() {
     let alice = create(&f, "alice").await;
 
     let added = f
-        .sessions
-        .add_api_key(
+        .api_keys
+        .add(
             alice,
             digest(1),
             Some("bcrypt_sha256$stale".to_owned()),
@@ -293,8 +299,8 @@ async fn an_inactive_user_gets_no_key_and_nothing_is_recorded() {
     .await;
 
     let added = f
-        .sessions
-        .add_api_key(
+        .api_keys
+        .add(
             alice,
             digest(1),
             Some(OLD_HASH.to_owned()),
@@ -314,8 +320,8 @@ async fn without_a_hash_to_check_the_key_is_stored() {
     let alice = create(&f, "alice").await;
 
     let added = f
-        .sessions
-        .add_api_key(alice, digest(1), None, key_login(alice))
+        .api_keys
+        .add(alice, digest(1), None, key_login(alice))
         .await
         .unwrap();
 
@@ -336,8 +342,8 @@ async fn the_owner_of_a_key_is_found_even_when_inactive() {
     .await;
 
     let found = f
-        .users
-        .by_api_key(digest(1))
+        .api_keys
+        .owner(&digest(1))
         .await
         .unwrap()
         .expect("the key's owner");
@@ -351,8 +357,8 @@ async fn deleting_one_key_leaves_the_others_and_records_one_logout() {
     let (alice, bob) = alice_and_bob(&f).await;
 
     let deleted = f
-        .sessions
-        .delete_api_keys(alice, Some(digest(1)), key_logout(alice))
+        .api_keys
+        .delete(alice, Some(digest(1)), key_logout(alice))
         .await
         .unwrap();
 
@@ -376,8 +382,8 @@ async fn deleting_all_keys_deletes_only_the_owners_and_records_one_logout() {
     add(&f, alice, &digest(3)).await;
 
     let deleted = f
-        .sessions
-        .delete_api_keys(alice, None, key_logout(alice))
+        .api_keys
+        .delete(alice, None, key_logout(alice))
         .await
         .unwrap();
 
@@ -394,16 +400,16 @@ async fn deleting_nothing_records_nothing() {
 
     // Bob's key named by Alice, an unknown key, and all the keys of a user with none.
     let outcomes = [
-        f.sessions
-            .delete_api_keys(alice, Some(digest(9)), key_logout(alice))
+        f.api_keys
+            .delete(alice, Some(digest(9)), key_logout(alice))
             .await
             .unwrap(),
-        f.sessions
-            .delete_api_keys(alice, Some(digest(7)), key_logout(alice))
+        f.api_keys
+            .delete(alice, Some(digest(7)), key_logout(alice))
             .await
             .unwrap(),
-        f.sessions
-            .delete_api_keys(carol, None, key_logout(carol))
+        f.api_keys
+            .delete(carol, None, key_logout(carol))
             .await
             .unwrap(),
     ];
@@ -421,13 +427,13 @@ async fn deleting_a_key_twice_records_one_logout() {
     let (alice, _bob) = alice_and_bob(&f).await;
 
     let first = f
-        .sessions
-        .delete_api_keys(alice, Some(digest(1)), key_logout(alice))
+        .api_keys
+        .delete(alice, Some(digest(1)), key_logout(alice))
         .await
         .unwrap();
     let second = f
-        .sessions
-        .delete_api_keys(alice, Some(digest(1)), key_logout(alice))
+        .api_keys
+        .delete(alice, Some(digest(1)), key_logout(alice))
         .await
         .unwrap();
 
@@ -498,8 +504,8 @@ async fn a_key_refused_after_a_password_change_with_the_old_hash() {
     );
 
     let with_old = f
-        .sessions
-        .add_api_key(
+        .api_keys
+        .add(
             alice,
             digest(1),
             Some(OLD_HASH.to_owned()),
@@ -508,8 +514,8 @@ async fn a_key_refused_after_a_password_change_with_the_old_hash() {
         .await
         .unwrap();
     let with_new = f
-        .sessions
-        .add_api_key(
+        .api_keys
+        .add(
             alice,
             digest(2),
             Some(NEW_HASH.to_owned()),
@@ -530,15 +536,16 @@ async fn a_deactivation_by_an_admin_deletes_every_key_of_the_user() {
     let (alice, bob) = alice_and_bob(&f).await;
 
     let updated = f
-        .admin
-        .update_user(
+        .user_admin
+        .update(
             alice,
             deactivation(),
             Utc::now(),
             event(AuditKind::UserUpdated).subject(alice),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .expect("alice exists");
 
     assert!(!updated.profile.user.is_active);
     assert_only_alices_keys_died(&f, alice, bob).await;
@@ -547,8 +554,8 @@ async fn a_deactivation_by_an_admin_deletes_every_key_of_the_user() {
         is_active: Some(true),
         ..UserPatch::default()
     };
-    f.admin
-        .update_user(
+    f.user_admin
+        .update(
             alice,
             reactivation,
             Utc::now(),
@@ -575,8 +582,8 @@ async fn other_admin_edits_keep_the_keys() {
             ..UserPatch::default()
         },
     ] {
-        f.admin
-            .update_user(
+        f.user_admin
+            .update(
                 alice,
                 patch,
                 Utc::now(),
@@ -666,18 +673,15 @@ async fn a_failed_audit_write_stores_and_deletes_no_key() {
     .await;
 
     let added = f
-        .sessions
-        .add_api_key(
+        .api_keys
+        .add(
             alice,
             digest(3),
             Some(OLD_HASH.to_owned()),
             key_login(alice),
         )
         .await;
-    let deleted = f
-        .sessions
-        .delete_api_keys(alice, None, key_logout(alice))
-        .await;
+    let deleted = f.api_keys.delete(alice, None, key_logout(alice)).await;
 
     assert!(added.is_err());
     assert!(deleted.is_err());
@@ -693,12 +697,13 @@ async fn add_keys_during<T>(
     write: impl Future<Output = T>,
 ) -> (Vec<bool>, T) {
     // Warm connections on both sides, so that the write lands among the adds.
-    futures_util::future::join_all((0..8).map(|_| f.users.by_api_key(digest(0)))).await;
+    let unknown = digest(0);
+    futures_util::future::join_all((0..8).map(|_| f.api_keys.owner(&unknown))).await;
     let adds = (0..24u8).map(|n| {
-        let sessions = f.sessions.clone();
+        let api_keys = f.api_keys.clone();
         async move {
-            sessions
-                .add_api_key(
+            api_keys
+                .add(
                     alice,
                     digest(n),
                     Some(OLD_HASH.to_owned()),
@@ -722,7 +727,9 @@ async fn no_key_outlives_a_concurrent_password_change() {
     let f = fixture().await;
     let alice = create(&f, "alice").await;
     let accounts = PgAccountRepository::new(pool(&f.db), outbox());
-    accounts.find_token(&[]).await.unwrap();
+    // A connection of its own, opened before the race.
+    let bystander = PgUserRepository::new(pool(&f.db), outbox());
+    bystander.find_by_id(alice).await.unwrap();
 
     let (added, changed) = add_keys_during(
         &f,
@@ -742,13 +749,13 @@ async fn no_key_outlives_a_concurrent_password_change() {
 async fn no_key_outlives_a_concurrent_deactivation() {
     let f = fixture().await;
     let alice = create(&f, "alice").await;
-    let admin = PgAdminRepository::new(pool(&f.db));
-    admin.get_user(alice).await.unwrap();
+    let user_admin = PgUserAdminRepository::new(pool(&f.db));
+    user_admin.get(alice).await.unwrap();
 
     let (added, updated) = add_keys_during(
         &f,
         alice,
-        admin.update_user(
+        user_admin.update(
             alice,
             deactivation(),
             Utc::now(),
@@ -757,7 +764,14 @@ async fn no_key_outlives_a_concurrent_deactivation() {
     )
     .await;
 
-    assert!(!updated.unwrap().profile.user.is_active);
+    assert!(
+        !updated
+            .unwrap()
+            .expect("alice exists")
+            .profile
+            .user
+            .is_active
+    );
     assert_eq!(keys_of(&f, alice).await, 0);
     let stored = added.iter().filter(|added| **added).count();
     assert_eq!(events(&f, "login.succeeded").await, stored as i64);

@@ -2,10 +2,13 @@
 //! holds all); a non-superuser touches no superuser and grants nothing he lacks;
 //! nobody deletes or deactivates himself.
 
-mod support;
-
 use std::fmt::Debug;
 
+use crate::support::{
+    FakeHasher, Fakes, PASSWORD, SEEDED_PERMISSIONS, TestDeps, default_gatehouse, gatehouse,
+    log_in, login_command, refresh,
+};
+use application::as_admin;
 use application::use_cases::admin_users::{AdminError, CreateUserCommand, UpdateUserCommand};
 use application::use_cases::authenticate::AuthenticateError;
 use application::use_cases::login::LoginError;
@@ -20,10 +23,6 @@ use chrono::Duration;
 use domain::admin::{AdminUser, UserListQuery, UserOrder};
 use domain::ports::Clock;
 use domain::{EmailKind, Password, RefreshTokenRecord, User, UserId};
-use support::{
-    FakeHasher, Fakes, PASSWORD, SEEDED_PERMISSIONS, TestDeps, default_gatehouse, gatehouse,
-    log_in, login_command, refresh,
-};
 
 type Gatehouse = application::Gatehouse<TestDeps>;
 
@@ -200,26 +199,21 @@ async fn assert_refused_everything(
 ) {
     let before = snapshot(fakes, target);
     let users_before = fakes.store.user_count();
-    forbidden(gatehouse.list_users(caller, everyone()).await);
-    forbidden(gatehouse.get_user(caller, target).await);
+    forbidden(as_admin!(gatehouse, caller, list_users(everyone())).await);
+    forbidden(as_admin!(gatehouse, caller, get_user(target)).await);
+    forbidden(as_admin!(gatehouse, caller, create_user(create_command("newbie"))).await);
+    forbidden(as_admin!(gatehouse, caller, update_user(target, rename("Changed"))).await);
+    forbidden(as_admin!(gatehouse, caller, update_user(target, deactivate())).await);
     forbidden(
-        gatehouse
-            .create_user(caller, create_command("newbie"))
-            .await,
+        as_admin!(
+            gatehouse,
+            caller,
+            admin_set_password(target, Password::new(NEW_PASSWORD), "password")
+        )
+        .await,
     );
-    forbidden(
-        gatehouse
-            .update_user(caller, target, rename("Changed"))
-            .await,
-    );
-    forbidden(gatehouse.update_user(caller, target, deactivate()).await);
-    forbidden(
-        gatehouse
-            .admin_set_password(caller, target, Password::new(NEW_PASSWORD), "password")
-            .await,
-    );
-    forbidden(gatehouse.admin_logout_user(caller, target).await);
-    forbidden(gatehouse.delete_user(caller, target).await);
+    forbidden(as_admin!(gatehouse, caller, admin_logout_user(target)).await);
+    forbidden(as_admin!(gatehouse, caller, delete_user(target)).await);
     assert_eq!(snapshot(fakes, target), before);
     assert_eq!(fakes.store.user_count(), users_before);
     assert_eq!(fakes.hasher.hash_calls(), 0);
@@ -295,7 +289,9 @@ async fn a_deleted_caller_is_forbidden_everything() {
     let root = superuser(&fakes, "root");
     let other_root = superuser(&fakes, "other");
     let bob = user(&fakes, "bob");
-    gatehouse.delete_user(&other_root, root.id).await.unwrap();
+    as_admin!(gatehouse, &other_root, delete_user(root.id))
+        .await
+        .unwrap();
 
     assert_refused_everything(&gatehouse, &fakes, &root, bob.id).await;
 }
@@ -306,9 +302,9 @@ async fn staff_without_view_user_can_neither_list_nor_get() {
     let manager = staff(&fakes, "manager", &all_but(VIEW));
     let bob = user(&fakes, "bob");
 
-    forbidden(gatehouse.list_users(&manager, everyone()).await);
-    forbidden(gatehouse.get_user(&manager, bob.id).await);
-    forbidden(gatehouse.get_user(&manager, manager.id).await);
+    forbidden(as_admin!(gatehouse, &manager, list_users(everyone())).await);
+    forbidden(as_admin!(gatehouse, &manager, get_user(bob.id)).await);
+    forbidden(as_admin!(gatehouse, &manager, get_user(manager.id)).await);
 }
 
 #[tokio::test]
@@ -316,11 +312,7 @@ async fn staff_without_add_user_cannot_create() {
     let (gatehouse, fakes) = default_gatehouse();
     let manager = staff(&fakes, "manager", &all_but(ADD));
 
-    forbidden(
-        gatehouse
-            .create_user(&manager, create_command("newbie"))
-            .await,
-    );
+    forbidden(as_admin!(gatehouse, &manager, create_user(create_command("newbie"))).await);
 
     assert_eq!(fakes.store.user_count(), 1);
     assert!(fakes.store.user_by_username("newbie").is_none());
@@ -335,18 +327,17 @@ async fn staff_without_change_user_can_neither_update_nor_set_the_password_nor_l
     log_in(&gatehouse, "bob").await;
     let before = snapshot(&fakes, bob.id);
 
+    forbidden(as_admin!(gatehouse, &manager, update_user(bob.id, rename("Bobby"))).await);
+    forbidden(as_admin!(gatehouse, &manager, update_user(bob.id, deactivate())).await);
     forbidden(
-        gatehouse
-            .update_user(&manager, bob.id, rename("Bobby"))
-            .await,
+        as_admin!(
+            gatehouse,
+            &manager,
+            admin_set_password(bob.id, Password::new(NEW_PASSWORD), "password")
+        )
+        .await,
     );
-    forbidden(gatehouse.update_user(&manager, bob.id, deactivate()).await);
-    forbidden(
-        gatehouse
-            .admin_set_password(&manager, bob.id, Password::new(NEW_PASSWORD), "password")
-            .await,
-    );
-    forbidden(gatehouse.admin_logout_user(&manager, bob.id).await);
+    forbidden(as_admin!(gatehouse, &manager, admin_logout_user(bob.id)).await);
 
     assert_eq!(snapshot(&fakes, bob.id), before);
     assert_eq!(live_sessions(&fakes, bob.id), 1);
@@ -360,7 +351,7 @@ async fn staff_without_delete_user_cannot_delete() {
     log_in(&gatehouse, "bob").await;
     let before = snapshot(&fakes, bob.id);
 
-    forbidden(gatehouse.delete_user(&manager, bob.id).await);
+    forbidden(as_admin!(gatehouse, &manager, delete_user(bob.id)).await);
 
     assert_eq!(snapshot(&fakes, bob.id), before);
 }
@@ -372,29 +363,28 @@ async fn view_user_alone_allows_reading_and_nothing_else() {
     let bob = user(&fakes, "bob");
     log_in(&gatehouse, "bob").await;
 
-    let page = gatehouse.list_users(&viewer, everyone()).await.unwrap();
+    let page = as_admin!(gatehouse, &viewer, list_users(everyone()))
+        .await
+        .unwrap();
     assert_eq!(usernames(&page.items), ["viewer", "bob"]);
-    let shown = gatehouse.get_user(&viewer, bob.id).await.unwrap();
+    let shown = as_admin!(gatehouse, &viewer, get_user(bob.id))
+        .await
+        .unwrap();
     assert_eq!(shown.profile.user, fakes.user(bob.id));
 
     let before = snapshot(&fakes, bob.id);
+    forbidden(as_admin!(gatehouse, &viewer, create_user(create_command("newbie"))).await);
+    forbidden(as_admin!(gatehouse, &viewer, update_user(bob.id, rename("Bobby"))).await);
     forbidden(
-        gatehouse
-            .create_user(&viewer, create_command("newbie"))
-            .await,
+        as_admin!(
+            gatehouse,
+            &viewer,
+            admin_set_password(bob.id, Password::new(NEW_PASSWORD), "password")
+        )
+        .await,
     );
-    forbidden(
-        gatehouse
-            .update_user(&viewer, bob.id, rename("Bobby"))
-            .await,
-    );
-    forbidden(
-        gatehouse
-            .admin_set_password(&viewer, bob.id, Password::new(NEW_PASSWORD), "password")
-            .await,
-    );
-    forbidden(gatehouse.admin_logout_user(&viewer, bob.id).await);
-    forbidden(gatehouse.delete_user(&viewer, bob.id).await);
+    forbidden(as_admin!(gatehouse, &viewer, admin_logout_user(bob.id)).await);
+    forbidden(as_admin!(gatehouse, &viewer, delete_user(bob.id)).await);
     assert_eq!(snapshot(&fakes, bob.id), before);
     assert_eq!(fakes.store.user_count(), 2);
 }
@@ -404,20 +394,22 @@ async fn add_user_alone_allows_creating_and_nothing_else() {
     let (gatehouse, fakes) = default_gatehouse();
     let adder = staff(&fakes, "adder", &[ADD]);
 
-    let created = gatehouse
-        .create_user(&adder, create_command("newbie"))
+    let created = as_admin!(gatehouse, &adder, create_user(create_command("newbie")))
         .await
         .expect("created");
 
     assert_eq!(created.profile.user.username.as_str(), "newbie");
-    forbidden(gatehouse.list_users(&adder, everyone()).await);
-    forbidden(gatehouse.get_user(&adder, created.profile.user.id).await);
+    forbidden(as_admin!(gatehouse, &adder, list_users(everyone())).await);
+    forbidden(as_admin!(gatehouse, &adder, get_user(created.profile.user.id)).await);
     forbidden(
-        gatehouse
-            .update_user(&adder, created.profile.user.id, rename("New"))
-            .await,
+        as_admin!(
+            gatehouse,
+            &adder,
+            update_user(created.profile.user.id, rename("New"))
+        )
+        .await,
     );
-    forbidden(gatehouse.delete_user(&adder, created.profile.user.id).await);
+    forbidden(as_admin!(gatehouse, &adder, delete_user(created.profile.user.id)).await);
 }
 
 #[tokio::test]
@@ -427,27 +419,24 @@ async fn change_user_alone_allows_updating_setting_passwords_and_logging_out() {
     let bob = user(&fakes, "bob");
     log_in(&gatehouse, "bob").await;
 
-    let updated = gatehouse
-        .update_user(&changer, bob.id, rename("Bobby"))
+    let updated = as_admin!(gatehouse, &changer, update_user(bob.id, rename("Bobby")))
         .await
         .expect("updated");
     assert_eq!(updated.profile.user.first_name, "Bobby");
-    gatehouse
-        .admin_logout_user(&changer, bob.id)
+    as_admin!(gatehouse, &changer, admin_logout_user(bob.id))
         .await
         .expect("logged out");
-    gatehouse
-        .admin_set_password(&changer, bob.id, Password::new(NEW_PASSWORD), "password")
-        .await
-        .expect("password set");
+    as_admin!(
+        gatehouse,
+        &changer,
+        admin_set_password(bob.id, Password::new(NEW_PASSWORD), "password")
+    )
+    .await
+    .expect("password set");
 
-    forbidden(gatehouse.get_user(&changer, bob.id).await);
-    forbidden(gatehouse.delete_user(&changer, bob.id).await);
-    forbidden(
-        gatehouse
-            .create_user(&changer, create_command("newbie"))
-            .await,
-    );
+    forbidden(as_admin!(gatehouse, &changer, get_user(bob.id)).await);
+    forbidden(as_admin!(gatehouse, &changer, delete_user(bob.id)).await);
+    forbidden(as_admin!(gatehouse, &changer, create_user(create_command("newbie"))).await);
 }
 
 #[tokio::test]
@@ -456,17 +445,12 @@ async fn delete_user_alone_allows_deleting() {
     let deleter = staff(&fakes, "deleter", &[DELETE]);
     let bob = user(&fakes, "bob");
 
-    gatehouse
-        .delete_user(&deleter, bob.id)
+    as_admin!(gatehouse, &deleter, delete_user(bob.id))
         .await
         .expect("deleted");
 
     assert!(fakes.store.user(bob.id).is_none());
-    forbidden(
-        gatehouse
-            .update_user(&deleter, deleter.id, rename("D"))
-            .await,
-    );
+    forbidden(as_admin!(gatehouse, &deleter, update_user(deleter.id, rename("D"))).await);
 }
 
 #[tokio::test]
@@ -481,12 +465,13 @@ async fn the_model_permission_may_come_through_a_group() {
     }
     let bob = user(&fakes, "bob");
 
-    gatehouse.list_users(&manager, everyone()).await.unwrap();
-    gatehouse
-        .update_user(&manager, bob.id, rename("Bobby"))
+    as_admin!(gatehouse, &manager, list_users(everyone()))
         .await
         .unwrap();
-    forbidden(gatehouse.delete_user(&manager, bob.id).await);
+    as_admin!(gatehouse, &manager, update_user(bob.id, rename("Bobby")))
+        .await
+        .unwrap();
+    forbidden(as_admin!(gatehouse, &manager, delete_user(bob.id)).await);
 }
 
 #[tokio::test]
@@ -497,23 +482,27 @@ async fn a_superuser_needs_no_permission_of_his_own() {
     log_in(&gatehouse, "bob").await;
     assert!(fakes.store.direct_permissions_of(root.id).is_empty());
 
-    gatehouse.list_users(&root, everyone()).await.unwrap();
-    gatehouse.get_user(&root, bob.id).await.unwrap();
-    let created = gatehouse
-        .create_user(&root, create_command("newbie"))
+    as_admin!(gatehouse, &root, list_users(everyone()))
         .await
         .unwrap();
-    gatehouse
-        .update_user(&root, bob.id, rename("Bobby"))
+    as_admin!(gatehouse, &root, get_user(bob.id)).await.unwrap();
+    let created = as_admin!(gatehouse, &root, create_user(create_command("newbie")))
         .await
         .unwrap();
-    gatehouse
-        .admin_set_password(&root, bob.id, Password::new(NEW_PASSWORD), "password")
+    as_admin!(gatehouse, &root, update_user(bob.id, rename("Bobby")))
         .await
         .unwrap();
-    gatehouse.admin_logout_user(&root, bob.id).await.unwrap();
-    gatehouse
-        .delete_user(&root, created.profile.user.id)
+    as_admin!(
+        gatehouse,
+        &root,
+        admin_set_password(bob.id, Password::new(NEW_PASSWORD), "password")
+    )
+    .await
+    .unwrap();
+    as_admin!(gatehouse, &root, admin_logout_user(bob.id))
+        .await
+        .unwrap();
+    as_admin!(gatehouse, &root, delete_user(created.profile.user.id))
         .await
         .unwrap();
 }
@@ -529,35 +518,35 @@ async fn staff_cannot_update_a_superuser() {
     log_in(&gatehouse, "root").await;
     let before = snapshot(&fakes, root.id);
 
+    forbidden(as_admin!(gatehouse, &manager, update_user(root.id, rename("Rooty"))).await);
+    forbidden(as_admin!(gatehouse, &manager, update_user(root.id, deactivate())).await);
     forbidden(
-        gatehouse
-            .update_user(&manager, root.id, rename("Rooty"))
-            .await,
-    );
-    forbidden(gatehouse.update_user(&manager, root.id, deactivate()).await);
-    forbidden(
-        gatehouse
-            .update_user(
-                &manager,
+        as_admin!(
+            gatehouse,
+            &manager,
+            update_user(
                 root.id,
                 UpdateUserCommand {
                     is_superuser: Some(false),
                     ..UpdateUserCommand::default()
-                },
+                }
             )
-            .await,
+        )
+        .await,
     );
     forbidden(
-        gatehouse
-            .update_user(
-                &manager,
+        as_admin!(
+            gatehouse,
+            &manager,
+            update_user(
                 root.id,
                 UpdateUserCommand {
                     email: Some("manager+root@example.com".to_owned()),
                     ..UpdateUserCommand::default()
-                },
+                }
             )
-            .await,
+        )
+        .await,
     );
 
     assert_eq!(snapshot(&fakes, root.id), before);
@@ -570,7 +559,7 @@ async fn staff_cannot_delete_a_superuser() {
     let root = superuser(&fakes, "root");
     let before = snapshot(&fakes, root.id);
 
-    forbidden(gatehouse.delete_user(&manager, root.id).await);
+    forbidden(as_admin!(gatehouse, &manager, delete_user(root.id)).await);
 
     assert_eq!(snapshot(&fakes, root.id), before);
 }
@@ -584,9 +573,12 @@ async fn staff_cannot_set_a_superusers_password() {
     let before = snapshot(&fakes, root.id);
 
     forbidden(
-        gatehouse
-            .admin_set_password(&manager, root.id, Password::new(NEW_PASSWORD), "password")
-            .await,
+        as_admin!(
+            gatehouse,
+            &manager,
+            admin_set_password(root.id, Password::new(NEW_PASSWORD), "password")
+        )
+        .await,
     );
 
     assert_eq!(snapshot(&fakes, root.id), before);
@@ -604,7 +596,7 @@ async fn staff_cannot_log_out_a_superuser() {
     let root = superuser(&fakes, "root");
     let pair = log_in(&gatehouse, "root").await;
 
-    forbidden(gatehouse.admin_logout_user(&manager, root.id).await);
+    forbidden(as_admin!(gatehouse, &manager, admin_logout_user(root.id)).await);
 
     assert_eq!(live_sessions(&fakes, root.id), 1);
     gatehouse.authenticate(&pair.access).await.unwrap();
@@ -616,7 +608,9 @@ async fn staff_may_still_see_a_superuser() {
     let manager = staff(&fakes, "manager", &[VIEW]);
     let root = superuser(&fakes, "root");
 
-    let shown = gatehouse.get_user(&manager, root.id).await.unwrap();
+    let shown = as_admin!(gatehouse, &manager, get_user(root.id))
+        .await
+        .unwrap();
 
     assert!(shown.profile.user.is_superuser);
 }
@@ -627,16 +621,16 @@ async fn staff_cannot_create_a_superuser() {
     let manager = staff(&fakes, "manager", &SEEDED_PERMISSIONS);
 
     forbidden(
-        gatehouse
-            .create_user(
-                &manager,
-                CreateUserCommand {
-                    is_superuser: true,
-                    is_staff: true,
-                    ..create_command("newroot")
-                },
-            )
-            .await,
+        as_admin!(
+            gatehouse,
+            &manager,
+            create_user(CreateUserCommand {
+                is_superuser: true,
+                is_staff: true,
+                ..create_command("newroot")
+            })
+        )
+        .await,
     );
 
     assert!(fakes.store.user_by_username("newroot").is_none());
@@ -656,12 +650,8 @@ async fn staff_cannot_make_anyone_a_superuser_not_even_himself() {
     let bob_before = snapshot(&fakes, bob.id);
     let manager_before = snapshot(&fakes, manager.id);
 
-    forbidden(
-        gatehouse
-            .update_user(&manager, bob.id, promote.clone())
-            .await,
-    );
-    forbidden(gatehouse.update_user(&manager, manager.id, promote).await);
+    forbidden(as_admin!(gatehouse, &manager, update_user(bob.id, promote.clone())).await);
+    forbidden(as_admin!(gatehouse, &manager, update_user(manager.id, promote)).await);
 
     assert_eq!(snapshot(&fakes, bob.id), bob_before);
     assert_eq!(snapshot(&fakes, manager.id), manager_before);
@@ -673,18 +663,20 @@ async fn staff_may_leave_is_superuser_false() {
     let manager = staff(&fakes, "manager", &[ADD, CHANGE]);
     let bob = user(&fakes, "bob");
 
-    let updated = gatehouse
-        .update_user(
-            &manager,
+    let updated = as_admin!(
+        gatehouse,
+        &manager,
+        update_user(
             bob.id,
             UpdateUserCommand {
                 is_superuser: Some(false),
                 is_staff: Some(true),
                 ..UpdateUserCommand::default()
-            },
+            }
         )
-        .await
-        .unwrap();
+    )
+    .await
+    .unwrap();
 
     assert!(updated.profile.user.is_staff && !updated.profile.user.is_superuser);
 }
@@ -699,22 +691,22 @@ async fn staff_cannot_grant_a_permission_he_lacks() {
 
     for codes in [vec![DELETE], vec![CHANGE, DELETE]] {
         forbidden(
-            gatehouse
-                .create_user(
-                    &manager,
-                    CreateUserCommand {
-                        user_permissions: strings(&codes),
-                        ..create_command("newbie")
-                    },
-                )
-                .await,
+            as_admin!(
+                gatehouse,
+                &manager,
+                create_user(CreateUserCommand {
+                    user_permissions: strings(&codes),
+                    ..create_command("newbie")
+                })
+            )
+            .await,
         );
         let grant = UpdateUserCommand {
             user_permissions: Some(strings(&codes)),
             ..UpdateUserCommand::default()
         };
-        forbidden(gatehouse.update_user(&manager, bob.id, grant.clone()).await);
-        forbidden(gatehouse.update_user(&manager, manager.id, grant).await);
+        forbidden(as_admin!(gatehouse, &manager, update_user(bob.id, grant.clone())).await);
+        forbidden(as_admin!(gatehouse, &manager, update_user(manager.id, grant)).await);
     }
 
     assert!(fakes.store.user_by_username("newbie").is_none());
@@ -735,22 +727,22 @@ async fn staff_cannot_add_anyone_to_a_group_holding_a_permission_he_lacks() {
 
     for groups in [vec!["deleters"], vec!["lobby", "deleters"]] {
         forbidden(
-            gatehouse
-                .create_user(
-                    &manager,
-                    CreateUserCommand {
-                        groups: strings(&groups),
-                        ..create_command("newbie")
-                    },
-                )
-                .await,
+            as_admin!(
+                gatehouse,
+                &manager,
+                create_user(CreateUserCommand {
+                    groups: strings(&groups),
+                    ..create_command("newbie")
+                })
+            )
+            .await,
         );
         let join = UpdateUserCommand {
             groups: Some(strings(&groups)),
             ..UpdateUserCommand::default()
         };
-        forbidden(gatehouse.update_user(&manager, bob.id, join.clone()).await);
-        forbidden(gatehouse.update_user(&manager, manager.id, join).await);
+        forbidden(as_admin!(gatehouse, &manager, update_user(bob.id, join.clone())).await);
+        forbidden(as_admin!(gatehouse, &manager, update_user(manager.id, join)).await);
     }
 
     assert!(fakes.store.user_by_username("newbie").is_none());
@@ -775,17 +767,17 @@ async fn staff_can_grant_the_permissions_and_groups_he_holds() {
     fakes.store.create_group("lobby");
     let bob = user(&fakes, "bob");
 
-    let created = gatehouse
-        .create_user(
-            &manager,
-            CreateUserCommand {
-                groups: strings(&["viewers", "lobby"]),
-                user_permissions: strings(&["auth.view_group", "auth.view_auditevent"]),
-                ..create_command("newbie")
-            },
-        )
-        .await
-        .expect("created");
+    let created = as_admin!(
+        gatehouse,
+        &manager,
+        create_user(CreateUserCommand {
+            groups: strings(&["viewers", "lobby"]),
+            user_permissions: strings(&["auth.view_group", "auth.view_auditevent"]),
+            ..create_command("newbie")
+        })
+    )
+    .await
+    .expect("created");
     assert_eq!(created.profile.groups, ["lobby", "viewers"]);
     assert_eq!(
         created.user_permissions,
@@ -796,18 +788,20 @@ async fn staff_can_grant_the_permissions_and_groups_he_holds() {
         ["auth.view_auditevent", "auth.view_group", VIEW]
     );
 
-    let updated = gatehouse
-        .update_user(
-            &manager,
+    let updated = as_admin!(
+        gatehouse,
+        &manager,
+        update_user(
             bob.id,
             UpdateUserCommand {
                 groups: Some(strings(&["auditors"])),
                 user_permissions: Some(strings(&[CHANGE])),
                 ..UpdateUserCommand::default()
-            },
+            }
         )
-        .await
-        .expect("updated");
+    )
+    .await
+    .expect("updated");
     assert_eq!(updated.profile.groups, ["auditors"]);
     assert_eq!(updated.user_permissions, [CHANGE]);
     assert_eq!(fakes.store.groups_of(bob.id), ["auditors"]);
@@ -822,35 +816,37 @@ async fn a_superuser_may_grant_anything() {
     fakes.store.create_permission("billing.refund");
     let bob = user(&fakes, "bob");
 
-    let created = gatehouse
-        .create_user(
-            &root,
-            CreateUserCommand {
-                is_staff: true,
-                is_superuser: true,
-                ..create_command("newroot")
-            },
-        )
-        .await
-        .expect("created");
+    let created = as_admin!(
+        gatehouse,
+        &root,
+        create_user(CreateUserCommand {
+            is_staff: true,
+            is_superuser: true,
+            ..create_command("newroot")
+        })
+    )
+    .await
+    .expect("created");
     assert!(created.profile.user.is_superuser);
     assert_eq!(
         created.profile.permissions,
         known_permissions(&["billing.refund"])
     );
 
-    let updated = gatehouse
-        .update_user(
-            &root,
+    let updated = as_admin!(
+        gatehouse,
+        &root,
+        update_user(
             bob.id,
             UpdateUserCommand {
                 groups: Some(strings(&["deleters"])),
                 user_permissions: Some(strings(&["billing.refund", ADD])),
                 ..UpdateUserCommand::default()
-            },
+            }
         )
-        .await
-        .expect("updated");
+    )
+    .await
+    .expect("updated");
     assert_eq!(updated.profile.permissions, [ADD, DELETE, "billing.refund"]);
     assert_eq!(updated.user_permissions, [ADD, "billing.refund"]);
 }
@@ -876,19 +872,21 @@ async fn nobody_deactivates_himself_not_even_a_superuser() {
 
     for caller in [&root, &manager] {
         let before = snapshot(&fakes, caller.id);
-        forbidden(gatehouse.update_user(caller, caller.id, deactivate()).await);
+        forbidden(as_admin!(gatehouse, caller, update_user(caller.id, deactivate())).await);
         forbidden(
-            gatehouse
-                .update_user(
-                    caller,
+            as_admin!(
+                gatehouse,
+                caller,
+                update_user(
                     caller.id,
                     UpdateUserCommand {
                         is_active: Some(false),
                         first_name: Some("Gone".to_owned()),
                         ..UpdateUserCommand::default()
-                    },
+                    }
                 )
-                .await,
+            )
+            .await,
         );
         assert_eq!(snapshot(&fakes, caller.id), before);
         assert_eq!(live_sessions(&fakes, caller.id), 1);
@@ -900,18 +898,20 @@ async fn one_may_edit_oneself_short_of_deactivating() {
     let (gatehouse, fakes) = default_gatehouse();
     let root = superuser(&fakes, "root");
 
-    let updated = gatehouse
-        .update_user(
-            &root,
+    let updated = as_admin!(
+        gatehouse,
+        &root,
+        update_user(
             root.id,
             UpdateUserCommand {
                 is_active: Some(true),
                 first_name: Some("Rupert".to_owned()),
                 ..UpdateUserCommand::default()
-            },
+            }
         )
-        .await
-        .unwrap();
+    )
+    .await
+    .unwrap();
 
     assert!(updated.profile.user.is_active);
     assert_eq!(fakes.user(root.id).first_name, "Rupert");
@@ -926,7 +926,7 @@ async fn nobody_deletes_himself_not_even_a_superuser() {
 
     for caller in [&root, &manager] {
         let before = snapshot(&fakes, caller.id);
-        forbidden(gatehouse.delete_user(caller, caller.id).await);
+        forbidden(as_admin!(gatehouse, caller, delete_user(caller.id)).await);
         assert_eq!(snapshot(&fakes, caller.id), before);
     }
     assert_eq!(fakes.store.user_count(), 2);
@@ -940,13 +940,14 @@ async fn a_superuser_may_deactivate_and_delete_others_superusers_included() {
     let bob = user(&fakes, "bob");
 
     for target in [other.id, bob.id] {
-        let deactivated = gatehouse
-            .update_user(&root, target, deactivate())
+        let deactivated = as_admin!(gatehouse, &root, update_user(target, deactivate()))
             .await
             .expect("deactivated");
         assert!(!deactivated.profile.user.is_active);
         assert!(!fakes.user(target).is_active);
-        gatehouse.delete_user(&root, target).await.expect("deleted");
+        as_admin!(gatehouse, &root, delete_user(target))
+            .await
+            .expect("deleted");
         assert!(fakes.store.user(target).is_none());
     }
     assert_eq!(fakes.store.user_count(), 1);
@@ -958,12 +959,10 @@ async fn staff_may_deactivate_and_delete_other_non_superusers() {
     let manager = staff(&fakes, "manager", &[CHANGE, DELETE]);
     let colleague = staff(&fakes, "colleague", &[CHANGE]);
 
-    gatehouse
-        .update_user(&manager, colleague.id, deactivate())
+    as_admin!(gatehouse, &manager, update_user(colleague.id, deactivate()))
         .await
         .expect("deactivated");
-    gatehouse
-        .delete_user(&manager, colleague.id)
+    as_admin!(gatehouse, &manager, delete_user(colleague.id))
         .await
         .expect("deleted");
 
@@ -978,20 +977,19 @@ async fn an_unknown_id_is_not_found_for_every_action() {
     let (gatehouse, fakes) = default_gatehouse();
     let root = superuser(&fakes, "root");
 
-    not_found(gatehouse.get_user(&root, NOWHERE).await);
+    not_found(as_admin!(gatehouse, &root, get_user(NOWHERE)).await);
+    not_found(as_admin!(gatehouse, &root, update_user(NOWHERE, rename("Nobody"))).await);
+    not_found(as_admin!(gatehouse, &root, update_user(NOWHERE, deactivate())).await);
     not_found(
-        gatehouse
-            .update_user(&root, NOWHERE, rename("Nobody"))
-            .await,
+        as_admin!(
+            gatehouse,
+            &root,
+            admin_set_password(NOWHERE, Password::new(NEW_PASSWORD), "password")
+        )
+        .await,
     );
-    not_found(gatehouse.update_user(&root, NOWHERE, deactivate()).await);
-    not_found(
-        gatehouse
-            .admin_set_password(&root, NOWHERE, Password::new(NEW_PASSWORD), "password")
-            .await,
-    );
-    not_found(gatehouse.admin_logout_user(&root, NOWHERE).await);
-    not_found(gatehouse.delete_user(&root, NOWHERE).await);
+    not_found(as_admin!(gatehouse, &root, admin_logout_user(NOWHERE)).await);
+    not_found(as_admin!(gatehouse, &root, delete_user(NOWHERE)).await);
     assert_eq!(fakes.store.user_count(), 1);
     assert_eq!(fakes.hasher.hash_calls(), 0);
 }
@@ -1003,21 +1001,20 @@ async fn an_unknown_id_is_forbidden_to_a_caller_lacking_the_permission() {
     let viewer = staff(&fakes, "viewer", &[VIEW]);
 
     for caller in [&nobody, &viewer] {
+        forbidden(as_admin!(gatehouse, caller, update_user(NOWHERE, rename("Nobody"))).await);
         forbidden(
-            gatehouse
-                .update_user(caller, NOWHERE, rename("Nobody"))
-                .await,
+            as_admin!(
+                gatehouse,
+                caller,
+                admin_set_password(NOWHERE, Password::new(NEW_PASSWORD), "password")
+            )
+            .await,
         );
-        forbidden(
-            gatehouse
-                .admin_set_password(caller, NOWHERE, Password::new(NEW_PASSWORD), "password")
-                .await,
-        );
-        forbidden(gatehouse.admin_logout_user(caller, NOWHERE).await);
-        forbidden(gatehouse.delete_user(caller, NOWHERE).await);
+        forbidden(as_admin!(gatehouse, caller, admin_logout_user(NOWHERE)).await);
+        forbidden(as_admin!(gatehouse, caller, delete_user(NOWHERE)).await);
     }
-    forbidden(gatehouse.get_user(&nobody, NOWHERE).await);
-    not_found(gatehouse.get_user(&viewer, NOWHERE).await);
+    forbidden(as_admin!(gatehouse, &nobody, get_user(NOWHERE)).await);
+    not_found(as_admin!(gatehouse, &viewer, get_user(NOWHERE)).await);
 }
 
 #[tokio::test]
@@ -1025,11 +1022,13 @@ async fn a_deleted_user_is_not_found_afterwards() {
     let (gatehouse, fakes) = default_gatehouse();
     let root = superuser(&fakes, "root");
     let bob = user(&fakes, "bob");
-    gatehouse.delete_user(&root, bob.id).await.unwrap();
+    as_admin!(gatehouse, &root, delete_user(bob.id))
+        .await
+        .unwrap();
 
-    not_found(gatehouse.get_user(&root, bob.id).await);
-    not_found(gatehouse.delete_user(&root, bob.id).await);
-    not_found(gatehouse.update_user(&root, bob.id, rename("Bob")).await);
+    not_found(as_admin!(gatehouse, &root, get_user(bob.id)).await);
+    not_found(as_admin!(gatehouse, &root, delete_user(bob.id)).await);
+    not_found(as_admin!(gatehouse, &root, update_user(bob.id, rename("Bob"))).await);
 }
 
 // ---------------------------------------------------------------------------
@@ -1041,17 +1040,17 @@ async fn create_reports_a_bad_username_and_email_with_djangos_messages() {
     let root = superuser(&fakes, "root");
 
     let errors = invalid(
-        gatehouse
-            .create_user(
-                &root,
-                CreateUserCommand {
-                    username: "bad name".to_owned(),
-                    email: "not-an-email".to_owned(),
-                    first_name: "f".repeat(151),
-                    ..create_command("unused")
-                },
-            )
-            .await,
+        as_admin!(
+            gatehouse,
+            &root,
+            create_user(CreateUserCommand {
+                username: "bad name".to_owned(),
+                email: "not-an-email".to_owned(),
+                first_name: "f".repeat(151),
+                ..create_command("unused")
+            })
+        )
+        .await,
     );
 
     assert_eq!(
@@ -1074,9 +1073,10 @@ async fn update_reports_a_bad_username_email_and_names() {
     let before = snapshot(&fakes, bob.id);
 
     let errors = invalid(
-        gatehouse
-            .update_user(
-                &root,
+        as_admin!(
+            gatehouse,
+            &root,
+            update_user(
                 bob.id,
                 UpdateUserCommand {
                     username: Some("bob/2".to_owned()),
@@ -1084,9 +1084,10 @@ async fn update_reports_a_bad_username_email_and_names() {
                     last_name: Some("l".repeat(151)),
                     is_active: Some(false),
                     ..UpdateUserCommand::default()
-                },
+                }
             )
-            .await,
+        )
+        .await,
     );
 
     assert_eq!(
@@ -1107,15 +1108,15 @@ async fn create_refuses_a_taken_email_whatever_its_case() {
     user(&fakes, "bob");
 
     let errors = invalid(
-        gatehouse
-            .create_user(
-                &root,
-                CreateUserCommand {
-                    email: "BOB@Example.com".to_owned(),
-                    ..create_command("robert")
-                },
-            )
-            .await,
+        as_admin!(
+            gatehouse,
+            &root,
+            create_user(CreateUserCommand {
+                email: "BOB@Example.com".to_owned(),
+                ..create_command("robert")
+            })
+        )
+        .await,
     );
 
     assert_eq!(fields(&errors), [("email", vec![DUPLICATE_EMAIL])]);
@@ -1129,15 +1130,15 @@ async fn create_refuses_a_taken_username() {
     user(&fakes, "bob");
 
     let errors = invalid(
-        gatehouse
-            .create_user(
-                &root,
-                CreateUserCommand {
-                    email: "robert@example.com".to_owned(),
-                    ..create_command("bob")
-                },
-            )
-            .await,
+        as_admin!(
+            gatehouse,
+            &root,
+            create_user(CreateUserCommand {
+                email: "robert@example.com".to_owned(),
+                ..create_command("bob")
+            })
+        )
+        .await,
     );
 
     assert_eq!(fields(&errors), [("username", vec![DUPLICATE_USERNAME])]);
@@ -1151,15 +1152,15 @@ async fn create_reports_a_taken_email_and_a_taken_username_together() {
     user(&fakes, "bob");
 
     let errors = invalid(
-        gatehouse
-            .create_user(
-                &root,
-                CreateUserCommand {
-                    email: "Bob@example.com".to_owned(),
-                    ..create_command("bob")
-                },
-            )
-            .await,
+        as_admin!(
+            gatehouse,
+            &root,
+            create_user(CreateUserCommand {
+                email: "Bob@example.com".to_owned(),
+                ..create_command("bob")
+            })
+        )
+        .await,
     );
 
     assert_eq!(errors.messages("username"), [DUPLICATE_USERNAME]);
@@ -1176,46 +1177,52 @@ async fn update_refuses_another_users_email_or_username_but_not_his_own() {
     let before = snapshot(&fakes, carol.id);
 
     let errors = invalid(
-        gatehouse
-            .update_user(
-                &root,
+        as_admin!(
+            gatehouse,
+            &root,
+            update_user(
                 carol.id,
                 UpdateUserCommand {
                     email: Some("BOB@example.com".to_owned()),
                     first_name: Some("Caroline".to_owned()),
                     ..UpdateUserCommand::default()
-                },
+                }
             )
-            .await,
+        )
+        .await,
     );
     assert_eq!(fields(&errors), [("email", vec![DUPLICATE_EMAIL])]);
     let errors = invalid(
-        gatehouse
-            .update_user(
-                &root,
+        as_admin!(
+            gatehouse,
+            &root,
+            update_user(
                 carol.id,
                 UpdateUserCommand {
                     username: Some("bob".to_owned()),
                     ..UpdateUserCommand::default()
-                },
+                }
             )
-            .await,
+        )
+        .await,
     );
     assert_eq!(fields(&errors), [("username", vec![DUPLICATE_USERNAME])]);
     assert_eq!(snapshot(&fakes, carol.id), before);
 
-    let updated = gatehouse
-        .update_user(
-            &root,
+    let updated = as_admin!(
+        gatehouse,
+        &root,
+        update_user(
             carol.id,
             UpdateUserCommand {
                 username: Some("carol".to_owned()),
                 email: Some("CAROL@example.com".to_owned()),
                 ..UpdateUserCommand::default()
-            },
+            }
         )
-        .await
-        .expect("his own email and username are no clash");
+    )
+    .await
+    .expect("his own email and username are no clash");
     assert_eq!(updated.profile.user.email.as_str(), "CAROL@example.com");
 }
 
@@ -1237,31 +1244,33 @@ async fn unknown_groups_are_reported_by_name() {
     )];
 
     let errors = invalid(
-        gatehouse
-            .create_user(
-                &root,
-                CreateUserCommand {
-                    groups: groups.clone(),
-                    ..create_command("newbie")
-                },
-            )
-            .await,
+        as_admin!(
+            gatehouse,
+            &root,
+            create_user(CreateUserCommand {
+                groups: groups.clone(),
+                ..create_command("newbie")
+            })
+        )
+        .await,
     );
     assert_eq!(fields(&errors), expected);
     assert!(fakes.store.user_by_username("newbie").is_none());
 
     let errors = invalid(
-        gatehouse
-            .update_user(
-                &root,
+        as_admin!(
+            gatehouse,
+            &root,
+            update_user(
                 bob.id,
                 UpdateUserCommand {
                     groups: Some(groups),
                     first_name: Some("Bobby".to_owned()),
                     ..UpdateUserCommand::default()
-                },
+                }
             )
-            .await,
+        )
+        .await,
     );
     assert_eq!(fields(&errors), expected);
     assert_eq!(snapshot(&fakes, bob.id), before);
@@ -1281,31 +1290,33 @@ async fn unknown_permissions_are_reported_by_codename() {
     )];
 
     let errors = invalid(
-        gatehouse
-            .create_user(
-                &root,
-                CreateUserCommand {
-                    user_permissions: codes.clone(),
-                    ..create_command("newbie")
-                },
-            )
-            .await,
+        as_admin!(
+            gatehouse,
+            &root,
+            create_user(CreateUserCommand {
+                user_permissions: codes.clone(),
+                ..create_command("newbie")
+            })
+        )
+        .await,
     );
     assert_eq!(fields(&errors), expected);
     assert!(fakes.store.user_by_username("newbie").is_none());
 
     let errors = invalid(
-        gatehouse
-            .update_user(
-                &root,
+        as_admin!(
+            gatehouse,
+            &root,
+            update_user(
                 bob.id,
                 UpdateUserCommand {
                     user_permissions: Some(codes),
                     is_active: Some(false),
                     ..UpdateUserCommand::default()
-                },
+                }
             )
-            .await,
+        )
+        .await,
     );
     assert_eq!(fields(&errors), expected);
     assert_eq!(snapshot(&fakes, bob.id), before);
@@ -1317,15 +1328,15 @@ async fn create_refuses_a_weak_password_with_djangos_messages() {
     let root = superuser(&fakes, "root");
 
     let errors = invalid(
-        gatehouse
-            .create_user(
-                &root,
-                CreateUserCommand {
-                    password: Some(Password::new("1234567")),
-                    ..create_command("newbie")
-                },
-            )
-            .await,
+        as_admin!(
+            gatehouse,
+            &root,
+            create_user(CreateUserCommand {
+                password: Some(Password::new("1234567")),
+                ..create_command("newbie")
+            })
+        )
+        .await,
     );
     assert_eq!(
         fields(&errors),
@@ -1334,15 +1345,15 @@ async fn create_refuses_a_weak_password_with_djangos_messages() {
 
     // Judged against the new user's attributes.
     let errors = invalid(
-        gatehouse
-            .create_user(
-                &root,
-                CreateUserCommand {
-                    password: Some(Password::new("bartholomew9")),
-                    ..create_command("bartholomew")
-                },
-            )
-            .await,
+        as_admin!(
+            gatehouse,
+            &root,
+            create_user(CreateUserCommand {
+                password: Some(Password::new("bartholomew9")),
+                ..create_command("bartholomew")
+            })
+        )
+        .await,
     );
     assert_eq!(fields(&errors), [("password", vec![SIMILAR_TO_USERNAME])]);
     assert_eq!(fakes.store.user_count(), 1);
@@ -1358,9 +1369,12 @@ async fn set_password_refuses_a_weak_password_under_the_field_it_came_in() {
     let before = snapshot(&fakes, bart.id);
 
     let errors = invalid(
-        gatehouse
-            .admin_set_password(&root, bart.id, Password::new("1234567"), "password")
-            .await,
+        as_admin!(
+            gatehouse,
+            &root,
+            admin_set_password(bart.id, Password::new("1234567"), "password")
+        )
+        .await,
     );
     assert_eq!(
         fields(&errors),
@@ -1368,14 +1382,12 @@ async fn set_password_refuses_a_weak_password_under_the_field_it_came_in() {
     );
     // Judged against the target's attributes, not the caller's.
     let errors = invalid(
-        gatehouse
-            .admin_set_password(
-                &root,
-                bart.id,
-                Password::new("bartholomew9"),
-                "new_password",
-            )
-            .await,
+        as_admin!(
+            gatehouse,
+            &root,
+            admin_set_password(bart.id, Password::new("bartholomew9"), "new_password")
+        )
+        .await,
     );
     assert_eq!(
         fields(&errors),
@@ -1396,24 +1408,24 @@ async fn create_stores_the_user_with_his_groups_and_permissions() {
     fakes.store.grant_group_permission("editors", CHANGE);
     fakes.clock.advance(Duration::hours(1));
 
-    let created = gatehouse
-        .create_user(
-            &root,
-            CreateUserCommand {
-                username: "newbie".to_owned(),
-                email: "Newbie@Example.COM".to_owned(),
-                password: Some(Password::new(PASSWORD)),
-                first_name: "New".to_owned(),
-                last_name: "Bie".to_owned(),
-                is_active: true,
-                is_staff: true,
-                is_superuser: false,
-                groups: strings(&["editors"]),
-                user_permissions: strings(&[VIEW]),
-            },
-        )
-        .await
-        .expect("created");
+    let created = as_admin!(
+        gatehouse,
+        &root,
+        create_user(CreateUserCommand {
+            username: "newbie".to_owned(),
+            email: "Newbie@Example.COM".to_owned(),
+            password: Some(Password::new(PASSWORD)),
+            first_name: "New".to_owned(),
+            last_name: "Bie".to_owned(),
+            is_active: true,
+            is_staff: true,
+            is_superuser: false,
+            groups: strings(&["editors"]),
+            user_permissions: strings(&[VIEW]),
+        })
+    )
+    .await
+    .expect("created");
 
     let user = &created.profile.user;
     assert_eq!(user.username.as_str(), "newbie");
@@ -1432,7 +1444,12 @@ async fn create_stores_the_user_with_his_groups_and_permissions() {
     assert_eq!(created.profile.permissions, [CHANGE, VIEW]);
     assert_eq!(created.user_permissions, [VIEW]);
     assert_eq!(fakes.store.user(user.id).as_ref(), Some(user));
-    assert_eq!(gatehouse.get_user(&root, user.id).await.unwrap(), created);
+    assert_eq!(
+        as_admin!(gatehouse, &root, get_user(user.id))
+            .await
+            .unwrap(),
+        created
+    );
     assert!(fakes.store.outbox().is_empty());
     gatehouse
         .login(login_command("newbie", PASSWORD))
@@ -1445,16 +1462,16 @@ async fn create_without_a_password_gives_an_unusable_one() {
     let (gatehouse, fakes) = default_gatehouse();
     let root = superuser(&fakes, "root");
 
-    let created = gatehouse
-        .create_user(
-            &root,
-            CreateUserCommand {
-                password: None,
-                ..create_command("newbie")
-            },
-        )
-        .await
-        .expect("created");
+    let created = as_admin!(
+        gatehouse,
+        &root,
+        create_user(CreateUserCommand {
+            password: None,
+            ..create_command("newbie")
+        })
+    )
+    .await
+    .expect("created");
 
     assert!(created.profile.user.password_hash.starts_with('!'));
     assert_eq!(fakes.hasher.hash_calls(), 0);
@@ -1476,16 +1493,16 @@ async fn an_inactive_user_created_by_an_admin_cannot_log_in() {
     let (gatehouse, fakes) = default_gatehouse();
     let root = superuser(&fakes, "root");
 
-    let created = gatehouse
-        .create_user(
-            &root,
-            CreateUserCommand {
-                is_active: false,
-                ..create_command("newbie")
-            },
-        )
-        .await
-        .unwrap();
+    let created = as_admin!(
+        gatehouse,
+        &root,
+        create_user(CreateUserCommand {
+            is_active: false,
+            ..create_command("newbie")
+        })
+    )
+    .await
+    .unwrap();
 
     assert!(!created.profile.user.is_active);
     assert!(!created.profile.user.pending_activation);
@@ -1507,14 +1524,16 @@ async fn get_user_shows_groups_effective_and_direct_permissions() {
     fakes.store.grant_user_permission(bob.id, VIEW);
     fakes.store.grant_user_permission(bob.id, ADD);
 
-    let shown = gatehouse.get_user(&root, bob.id).await.unwrap();
+    let shown = as_admin!(gatehouse, &root, get_user(bob.id)).await.unwrap();
 
     assert_eq!(shown.profile.user, bob);
     assert_eq!(shown.profile.groups, ["auditors", "editors"]);
     assert_eq!(shown.profile.permissions, [ADD, CHANGE, VIEW]);
     assert_eq!(shown.user_permissions, [ADD, VIEW]);
 
-    let root_shown = gatehouse.get_user(&root, root.id).await.unwrap();
+    let root_shown = as_admin!(gatehouse, &root, get_user(root.id))
+        .await
+        .unwrap();
     assert_eq!(root_shown.profile.permissions, SEEDED_PERMISSIONS);
     assert!(root_shown.user_permissions.is_empty());
 }
@@ -1530,9 +1549,10 @@ async fn update_changes_what_is_sent_and_leaves_the_rest() {
         .store
         .update_user(bob.id, |u| u.last_name = "Jones".to_owned());
 
-    let updated = gatehouse
-        .update_user(
-            &root,
+    let updated = as_admin!(
+        gatehouse,
+        &root,
+        update_user(
             bob.id,
             UpdateUserCommand {
                 username: Some("robert".to_owned()),
@@ -1540,10 +1560,11 @@ async fn update_changes_what_is_sent_and_leaves_the_rest() {
                 first_name: Some("Robert".to_owned()),
                 is_staff: Some(true),
                 ..UpdateUserCommand::default()
-            },
+            }
         )
-        .await
-        .expect("updated");
+    )
+    .await
+    .expect("updated");
 
     let stored = fakes.user(bob.id);
     assert_eq!(updated.profile.user, stored);
@@ -1556,18 +1577,20 @@ async fn update_changes_what_is_sent_and_leaves_the_rest() {
     assert_eq!(updated.profile.groups, ["editors"]);
     assert_eq!(updated.user_permissions, [VIEW]);
 
-    let cleared = gatehouse
-        .update_user(
-            &root,
+    let cleared = as_admin!(
+        gatehouse,
+        &root,
+        update_user(
             bob.id,
             UpdateUserCommand {
                 groups: Some(Vec::new()),
                 user_permissions: Some(Vec::new()),
                 ..UpdateUserCommand::default()
-            },
+            }
         )
-        .await
-        .expect("updated");
+    )
+    .await
+    .expect("updated");
     assert!(cleared.profile.groups.is_empty());
     assert!(cleared.user_permissions.is_empty());
     assert!(cleared.profile.permissions.is_empty());
@@ -1583,7 +1606,9 @@ async fn delete_removes_the_user_and_his_sessions() {
     let pair = log_in(&gatehouse, "bob").await;
     let root_pair = log_in(&gatehouse, "root").await;
 
-    gatehouse.delete_user(&root, bob.id).await.expect("deleted");
+    as_admin!(gatehouse, &root, delete_user(bob.id))
+        .await
+        .expect("deleted");
 
     assert!(fakes.store.user(bob.id).is_none());
     assert!(fakes.store.tokens_of(bob.id).is_empty());
@@ -1610,8 +1635,7 @@ async fn deactivation_ends_the_targets_sessions_and_his_access_token() {
     let carol_pair = log_in(&gatehouse, "carol").await;
     fakes.clock.advance(Duration::seconds(5));
 
-    gatehouse
-        .update_user(&root, bob.id, deactivate())
+    as_admin!(gatehouse, &root, update_user(bob.id, deactivate()))
         .await
         .expect("deactivated");
 
@@ -1647,22 +1671,23 @@ async fn a_reactivated_user_logs_in_again_with_his_password() {
     let (gatehouse, fakes) = default_gatehouse();
     let root = superuser(&fakes, "root");
     let bob = user(&fakes, "bob");
-    gatehouse
-        .update_user(&root, bob.id, deactivate())
+    as_admin!(gatehouse, &root, update_user(bob.id, deactivate()))
         .await
         .unwrap();
 
-    gatehouse
-        .update_user(
-            &root,
+    as_admin!(
+        gatehouse,
+        &root,
+        update_user(
             bob.id,
             UpdateUserCommand {
                 is_active: Some(true),
                 ..UpdateUserCommand::default()
-            },
+            }
         )
-        .await
-        .unwrap();
+    )
+    .await
+    .unwrap();
 
     let pair = log_in(&gatehouse, "bob").await;
     gatehouse.authenticate(&pair.access).await.unwrap();
@@ -1704,17 +1729,19 @@ async fn an_admin_activating_a_pending_user_ends_his_activation_link() {
     let (erin, token) = register_erin(&gatehouse, &fakes).await;
     assert!(fakes.user(erin).pending_activation);
 
-    gatehouse
-        .update_user(
-            &root,
+    as_admin!(
+        gatehouse,
+        &root,
+        update_user(
             erin,
             UpdateUserCommand {
                 is_active: Some(true),
                 ..UpdateUserCommand::default()
-            },
+            }
         )
-        .await
-        .expect("activated");
+    )
+    .await
+    .expect("activated");
 
     let stored = fakes.user(erin);
     assert!(stored.is_active && !stored.pending_activation);
@@ -1740,8 +1767,7 @@ async fn an_admin_deactivating_a_pending_user_ends_his_activation_link() {
     let root = superuser(&fakes, "root");
     let (erin, token) = register_erin(&gatehouse, &fakes).await;
 
-    gatehouse
-        .update_user(&root, erin, deactivate())
+    as_admin!(gatehouse, &root, update_user(erin, deactivate()))
         .await
         .expect("deactivated");
 
@@ -1766,10 +1792,13 @@ async fn set_password_changes_the_hash_ends_every_session_and_notifies() {
     let root_pair = log_in(&gatehouse, "root").await;
     fakes.clock.advance(Duration::seconds(5));
 
-    gatehouse
-        .admin_set_password(&root, bob.id, Password::new(NEW_PASSWORD), "password")
-        .await
-        .expect("password set");
+    as_admin!(
+        gatehouse,
+        &root,
+        admin_set_password(bob.id, Password::new(NEW_PASSWORD), "password")
+    )
+    .await
+    .expect("password set");
 
     let stored = fakes.user(bob.id);
     assert_eq!(stored.password_hash, FakeHasher::hash_of(NEW_PASSWORD));
@@ -1806,10 +1835,13 @@ async fn set_password_ends_pending_reset_links() {
         .unwrap();
     let token = fakes.store.last_link_token(bob.id).expect("a reset link");
 
-    gatehouse
-        .admin_set_password(&root, bob.id, Password::new(NEW_PASSWORD), "password")
-        .await
-        .unwrap();
+    as_admin!(
+        gatehouse,
+        &root,
+        admin_set_password(bob.id, Password::new(NEW_PASSWORD), "password")
+    )
+    .await
+    .unwrap();
 
     assert!(matches!(
         gatehouse
@@ -1840,8 +1872,7 @@ async fn logout_ends_every_session_of_the_target_and_none_of_the_callers() {
     let carol_pair = log_in(&gatehouse, "carol").await;
     let hash_before = fakes.user(bob.id).password_hash;
 
-    gatehouse
-        .admin_logout_user(&manager, bob.id)
+    as_admin!(gatehouse, &manager, admin_logout_user(bob.id))
         .await
         .expect("logged out");
 
@@ -1876,33 +1907,37 @@ async fn a_group_change_shows_in_the_targets_claims_at_his_next_refresh() {
     let before = fakes.claims(&pair.access).user.unwrap();
     assert!(before.groups.is_empty() && before.permissions.is_empty());
 
-    gatehouse
-        .update_user(
-            &root,
+    as_admin!(
+        gatehouse,
+        &root,
+        update_user(
             bob.id,
             UpdateUserCommand {
                 groups: Some(strings(&["editors"])),
                 ..UpdateUserCommand::default()
-            },
+            }
         )
-        .await
-        .unwrap();
+    )
+    .await
+    .unwrap();
     let refreshed = refresh(&gatehouse, &pair.refresh).await.unwrap();
     let claims = fakes.claims(&refreshed.access).user.unwrap();
     assert_eq!(claims.groups, ["editors"]);
     assert_eq!(claims.permissions, [VIEW]);
 
-    gatehouse
-        .update_user(
-            &root,
+    as_admin!(
+        gatehouse,
+        &root,
+        update_user(
             bob.id,
             UpdateUserCommand {
                 groups: Some(Vec::new()),
                 ..UpdateUserCommand::default()
-            },
+            }
         )
-        .await
-        .unwrap();
+    )
+    .await
+    .unwrap();
     let refreshed = refresh(&gatehouse, &refreshed.refresh.unwrap())
         .await
         .unwrap();
@@ -1964,7 +1999,9 @@ async fn list_shows_everyone_by_id_with_the_count() {
     let (gatehouse, fakes) = default_gatehouse();
     let root = crowd(&gatehouse, &fakes).await;
 
-    let page = gatehouse.list_users(&root, everyone()).await.unwrap();
+    let page = as_admin!(gatehouse, &root, list_users(everyone()))
+        .await
+        .unwrap();
 
     assert_eq!(page.count, 5);
     assert_eq!(
@@ -1991,7 +2028,9 @@ async fn list_searches_usernames_emails_and_names_whatever_the_case() {
         (vec!["nobody"], vec![]),
         (vec!["%"], vec![]),
     ] {
-        let page = gatehouse.list_users(&root, search(&terms)).await.unwrap();
+        let page = as_admin!(gatehouse, &root, list_users(search(&terms)))
+            .await
+            .unwrap();
         assert_eq!(usernames(&page.items), expected, "{terms:?}");
         assert_eq!(page.count, expected.len() as i64, "{terms:?}");
     }
@@ -2008,7 +2047,9 @@ async fn list_search_terms_must_all_match() {
         (vec!["smith", "other.org"], vec!["dave.smith"]),
         (vec!["smith", "jones"], vec![]),
     ] {
-        let page = gatehouse.list_users(&root, search(&terms)).await.unwrap();
+        let page = as_admin!(gatehouse, &root, list_users(search(&terms)))
+            .await
+            .unwrap();
         assert_eq!(usernames(&page.items), expected, "{terms:?}");
         assert_eq!(page.count, expected.len() as i64, "{terms:?}");
     }
@@ -2097,7 +2138,9 @@ async fn list_filters_by_activity_staff_superuser_and_group() {
             vec!["alice", "dave.smith"],
         ),
     ] {
-        let page = gatehouse.list_users(&root, query.clone()).await.unwrap();
+        let page = as_admin!(gatehouse, &root, list_users(query.clone()))
+            .await
+            .unwrap();
         assert_eq!(usernames(&page.items), expected, "{query:?}");
         assert_eq!(page.count, expected.len() as i64, "{query:?}");
     }
@@ -2158,7 +2201,9 @@ async fn list_orders_by_its_keys_descending_too_with_ties_broken_on_id() {
             vec!["dave.smith", "carol", "bob", "alice", "root"],
         ),
     ] {
-        let page = gatehouse.list_users(&root, ordered(&keys)).await.unwrap();
+        let page = as_admin!(gatehouse, &root, list_users(ordered(&keys)))
+            .await
+            .unwrap();
         assert_eq!(usernames(&page.items), expected, "{keys:?}");
     }
 }
@@ -2181,24 +2226,23 @@ async fn list_pages_with_offset_and_limit_and_counts_every_match() {
         ((5, 2), vec![]),
         ((50, 10), vec![]),
     ] {
-        let page = gatehouse
-            .list_users(&root, by_username(offset, limit))
+        let page = as_admin!(gatehouse, &root, list_users(by_username(offset, limit)))
             .await
             .unwrap();
         assert_eq!(usernames(&page.items), expected, "{offset}/{limit}");
         assert_eq!(page.count, 5, "{offset}/{limit}");
     }
 
-    let page = gatehouse
-        .list_users(
-            &root,
-            UserListQuery {
-                search_terms: strings(&["smith"]),
-                ..by_username(1, 1)
-            },
-        )
-        .await
-        .unwrap();
+    let page = as_admin!(
+        gatehouse,
+        &root,
+        list_users(UserListQuery {
+            search_terms: strings(&["smith"]),
+            ..by_username(1, 1)
+        })
+    )
+    .await
+    .unwrap();
     assert_eq!(usernames(&page.items), ["carol"]);
     assert_eq!(page.count, 3);
 }

@@ -1,0 +1,20 @@
+//! The use cases over in-memory fakes of every port: one test binary.
+
+mod support {
+    pub use application::testing::*;
+}
+
+mod activate;
+mod admin_groups;
+mod admin_users;
+mod api_keys_and_links;
+mod audit;
+mod authenticate;
+mod change_password;
+mod create_superuser;
+mod login;
+mod me;
+mod password_reset;
+mod refresh;
+mod register;
+mod verify_and_logout;

@@ -1,0 +1,66 @@
+//! Port: the admin's reads and writes of users, with their groups and direct grants.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::admin::{AdminUser, Page, UserDraft, UserListQuery, UserPatch};
+use crate::{AuditEvent, RepositoryError, UserId};
+
+/// Why an admin's write of a user was refused; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveUserError {
+    /// Compared case-insensitively.
+    #[error("a user with this email already exists")]
+    DuplicateEmail,
+    #[error("a user with this username already exists")]
+    DuplicateUsername,
+    /// The group names that name no group.
+    #[error("unknown groups")]
+    UnknownGroups(Vec<String>),
+    /// The `app_label.codename` strings that name no permission.
+    #[error("unknown permissions")]
+    UnknownPermissions(Vec<String>),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Reads and writes users for the admin API.
+///
+/// # Errors
+/// `RepositoryError::Unavailable` when the store cannot be reached in time,
+/// `RepositoryError::Unexpected` otherwise; writes add the outcomes of
+/// `SaveUserError`. Every write records its `audit` event in its transaction, and only
+/// when it succeeds; a creation adds the new user's id as the event's subject.
+pub trait UserAdminRepository: Clone + Send + Sync + 'static {
+    /// One page of users with their groups and permissions, and the total count:
+    /// two queries, whatever the page size. Text orders follow the database's
+    /// collation; ties break on id.
+    fn list(
+        &self,
+        query: &UserListQuery,
+    ) -> impl Future<Output = Result<Page<AdminUser>, RepositoryError>> + Send;
+
+    fn get(
+        &self,
+        id: UserId,
+    ) -> impl Future<Output = Result<Option<AdminUser>, RepositoryError>> + Send;
+
+    /// Creates the user with his groups and direct grants, in one transaction.
+    fn create(
+        &self,
+        draft: UserDraft,
+        audit: AuditEvent,
+    ) -> impl Future<Output = Result<AdminUser, SaveUserError>> + Send;
+
+    /// Applies the patch in one transaction; `None` when there is no such user.
+    /// Deactivating a user ends his sessions, API keys and pending activation;
+    /// activating him ends the pending activation too.
+    fn update(
+        &self,
+        id: UserId,
+        patch: UserPatch,
+        at: DateTime<Utc>,
+        audit: AuditEvent,
+    ) -> impl Future<Output = Result<Option<AdminUser>, SaveUserError>> + Send;
+}

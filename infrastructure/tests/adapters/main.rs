@@ -1,0 +1,6 @@
+//! The adapters against real PostgreSQL and Redis: one test binary.
+
+mod pg_api_keys;
+mod pg_audit;
+mod pg_repositories;
+mod redis_throttle;
