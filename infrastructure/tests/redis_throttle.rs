@@ -59,6 +59,17 @@ fn per_second(requests: u32) -> Rate {
     rate(requests, Duration::from_secs(1))
 }
 
+/// The window of the tests that wait for hits to leave it: wide enough that a loaded
+/// machine, late by a second, still makes each hit on the side of the window the test
+/// means.
+const WINDOW: Duration = Duration::from_secs(4);
+
+/// How far past the window a test waits for a hit to have left it.
+const PAST: Duration = Duration::from_millis(500);
+
+/// Redis counts in whole milliseconds of its own clock; the tests measure on theirs.
+const CLOCK_SLACK: Duration = Duration::from_millis(10);
+
 async fn verdict(limiter: &impl RateLimiter, key: &str, rate: Rate) -> Verdict {
     limiter.hit(key, rate).await.expect("Redis answers")
 }
@@ -68,6 +79,33 @@ fn retry_after(verdict: Verdict) -> Duration {
         Verdict::Throttled { retry_after } => retry_after,
         Verdict::Allowed => panic!("expected Throttled, got Allowed"),
     }
+}
+
+/// When a call was made, as the test saw it: the store decided somewhere between
+/// `sent` and `answered`.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    sent: Instant,
+    answered: Instant,
+}
+
+async fn timed<T>(call: impl Future<Output = T>) -> (T, Span) {
+    let sent = Instant::now();
+    let outcome = call.await;
+    let answered = Instant::now();
+    (outcome, Span { sent, answered })
+}
+
+/// Asserts that `wait` is what a full window of `period` gives at `now` when its oldest
+/// hit was made at `oldest`: the rest of the period from that hit, within what the
+/// test could measure of both moments (however slow the machine, the range is right).
+fn assert_wait_from(wait: Duration, period: Duration, oldest: Span, now: Span) {
+    let longest = period.saturating_sub(now.sent.saturating_duration_since(oldest.answered));
+    let shortest = period.saturating_sub(now.answered.duration_since(oldest.sent));
+    assert!(
+        wait + CLOCK_SLACK >= shortest && wait <= longest + CLOCK_SLACK,
+        "wait {wait:?}, expected {shortest:?}..={longest:?} (the rest of {period:?} from the oldest hit)"
+    );
 }
 
 #[tokio::test]
@@ -125,60 +163,53 @@ async fn a_refused_hit_is_not_counted() {
     let prefix = unique_prefix();
     let limiter = limiter(&prefix);
     let mut redis = inspect().await;
-    for _ in 0..2 {
-        assert_eq!(
-            verdict(&limiter, "k", per_second(2)).await,
-            Verdict::Allowed
-        );
-    }
+    let rate = rate(2, WINDOW);
+    let (first, at_first) = timed(verdict(&limiter, "k", rate)).await;
+    assert_eq!(first, Verdict::Allowed);
+    let (second, at_second) = timed(verdict(&limiter, "k", rate)).await;
+    assert_eq!(second, Verdict::Allowed);
+    // Half a window later the refusals come: had they been counted, they would keep the
+    // window full after the first two hits leave it.
+    tokio::time::sleep_until((at_second.answered + WINDOW / 2).into()).await;
     for _ in 0..5 {
-        let wait = retry_after(verdict(&limiter, "k", per_second(2)).await);
-        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        let (refused, at_refusal) = timed(verdict(&limiter, "k", rate)).await;
+        assert_wait_from(retry_after(refused), WINDOW, at_first, at_refusal);
     }
     assert_eq!(query(&mut redis, "ZCARD", &format!("{prefix}k")).await, 2);
-    // Had the refusals counted, the window would still be full after the first two
-    // leave it.
-    tokio::time::sleep(Duration::from_millis(1050)).await;
-    for _ in 0..2 {
-        assert_eq!(
-            verdict(&limiter, "k", per_second(2)).await,
-            Verdict::Allowed
-        );
-    }
-    assert!(matches!(
-        verdict(&limiter, "k", per_second(2)).await,
-        Verdict::Throttled { .. }
-    ));
+    // The first two hits have left the window; the refusals, half a window younger,
+    // would not have.
+    tokio::time::sleep_until((at_second.answered + WINDOW + PAST).into()).await;
+    let (third, at_third) = timed(verdict(&limiter, "k", rate)).await;
+    assert_eq!(third, Verdict::Allowed);
+    assert_eq!(verdict(&limiter, "k", rate).await, Verdict::Allowed);
+    let (refused, at_refusal) = timed(verdict(&limiter, "k", rate)).await;
+    assert_wait_from(retry_after(refused), WINDOW, at_third, at_refusal);
 }
 
 #[tokio::test]
 async fn the_window_slides() {
     let limiter = limiter(&unique_prefix());
-    let started = Instant::now();
-    assert_eq!(
-        verdict(&limiter, "k", per_second(2)).await,
-        Verdict::Allowed
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        verdict(&limiter, "k", per_second(2)).await,
-        Verdict::Allowed
-    );
-    // Full: the first hit leaves the window about 0.5 s from now.
-    let wait = retry_after(verdict(&limiter, "k", per_second(2)).await);
+    let rate = rate(2, WINDOW);
+    let (first, at_first) = timed(verdict(&limiter, "k", rate)).await;
+    assert_eq!(first, Verdict::Allowed);
+    tokio::time::sleep_until((at_first.answered + WINDOW / 2).into()).await;
+    let (second, at_second) = timed(verdict(&limiter, "k", rate)).await;
+    assert_eq!(second, Verdict::Allowed);
+    // Full: the wait is until the first hit leaves the window, about half a window from
+    // now, not a whole window from the second hit.
+    let (full, at_full) = timed(verdict(&limiter, "k", rate)).await;
+    assert_wait_from(retry_after(full), WINDOW, at_first, at_full);
+    // Just past the window after the first hit, it has left the window and the second
+    // (half a window younger) has not: one place, not a fresh window of two.
+    tokio::time::sleep_until((at_first.answered + WINDOW + PAST).into()).await;
+    assert_eq!(verdict(&limiter, "k", rate).await, Verdict::Allowed);
+    let (refused, at_refusal) = timed(verdict(&limiter, "k", rate)).await;
     assert!(
-        wait > Duration::from_millis(350) && wait <= Duration::from_millis(500),
-        "{wait:?}"
+        matches!(refused, Verdict::Throttled { .. }),
+        "{refused:?} {:?} after the second hit",
+        at_refusal.answered - at_second.sent
     );
-    // 1.05 s after the first hit it has left the window, the second has not: one
-    // place, not a fresh window of two.
-    tokio::time::sleep_until((started + Duration::from_millis(1050)).into()).await;
-    assert_eq!(
-        verdict(&limiter, "k", per_second(2)).await,
-        Verdict::Allowed
-    );
-    let wait = retry_after(verdict(&limiter, "k", per_second(2)).await);
-    assert!(wait <= Duration::from_millis(500), "{wait:?}");
+    assert_wait_from(retry_after(refused), WINDOW, at_second, at_refusal);
 }
 
 #[tokio::test]
