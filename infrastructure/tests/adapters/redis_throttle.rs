@@ -55,9 +55,16 @@ fn per_minute(requests: u32) -> Rate {
     rate(requests, Duration::from_secs(60))
 }
 
-fn per_second(requests: u32) -> Rate {
-    rate(requests, Duration::from_secs(1))
-}
+/// The window of the tests that wait for hits to leave it: wide enough that a loaded
+/// machine, late by a second, still makes each hit on the side of the window the test
+/// means.
+const WINDOW: Duration = Duration::from_secs(4);
+
+/// How far past the window a test waits for a hit to have left it.
+const PAST: Duration = Duration::from_millis(500);
+
+/// Redis counts in whole milliseconds of its own clock; the tests measure on theirs.
+const CLOCK_SLACK: Duration = Duration::from_millis(10);
 
 async fn verdict(limiter: &impl RateLimiter, key: &str, rate: Rate) -> Verdict {
     limiter.hit(key, rate).await.expect("Redis answers")
@@ -68,6 +75,33 @@ fn retry_after(verdict: Verdict) -> Duration {
         Verdict::Throttled { retry_after } => retry_after,
         Verdict::Allowed => panic!("expected Throttled, got Allowed"),
     }
+}
+
+/// When a call was made, as the test saw it: the store decided somewhere between
+/// `sent` and `answered`.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    sent: Instant,
+    answered: Instant,
+}
+
+async fn timed<T>(call: impl Future<Output = T>) -> (T, Span) {
+    let sent = Instant::now();
+    let outcome = call.await;
+    let answered = Instant::now();
+    (outcome, Span { sent, answered })
+}
+
+/// Asserts that `wait` is what a full window of `period` gives at `now` when its oldest
+/// hit was made at `oldest`: the rest of the period from that hit, within what the
+/// test could measure of both moments (however slow the machine, the range is right).
+fn assert_wait_from(wait: Duration, period: Duration, oldest: Span, now: Span) {
+    let longest = period.saturating_sub(now.sent.saturating_duration_since(oldest.answered));
+    let shortest = period.saturating_sub(now.answered.duration_since(oldest.sent));
+    assert!(
+        wait + CLOCK_SLACK >= shortest && wait <= longest + CLOCK_SLACK,
+        "wait {wait:?}, expected {shortest:?}..={longest:?} (the rest of {period:?} from the oldest hit)"
+    );
 }
 
 #[tokio::test]
@@ -125,60 +159,53 @@ async fn a_refused_hit_is_not_counted() {
     let prefix = unique_prefix();
     let limiter = limiter(&prefix);
     let mut redis = inspect().await;
-    for _ in 0..2 {
-        assert_eq!(
-            verdict(&limiter, "k", per_second(2)).await,
-            Verdict::Allowed
-        );
-    }
+    let rate = rate(2, WINDOW);
+    let (first, at_first) = timed(verdict(&limiter, "k", rate)).await;
+    assert_eq!(first, Verdict::Allowed);
+    let (second, at_second) = timed(verdict(&limiter, "k", rate)).await;
+    assert_eq!(second, Verdict::Allowed);
+    // Half a window later the refusals come: had they been counted, they would keep the
+    // window full after the first two hits leave it.
+    tokio::time::sleep_until((at_second.answered + WINDOW / 2).into()).await;
     for _ in 0..5 {
-        let wait = retry_after(verdict(&limiter, "k", per_second(2)).await);
-        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        let (refused, at_refusal) = timed(verdict(&limiter, "k", rate)).await;
+        assert_wait_from(retry_after(refused), WINDOW, at_first, at_refusal);
     }
     assert_eq!(query(&mut redis, "ZCARD", &format!("{prefix}k")).await, 2);
-    // Had the refusals counted, the window would still be full after the first two
-    // leave it.
-    tokio::time::sleep(Duration::from_millis(1050)).await;
-    for _ in 0..2 {
-        assert_eq!(
-            verdict(&limiter, "k", per_second(2)).await,
-            Verdict::Allowed
-        );
-    }
-    assert!(matches!(
-        verdict(&limiter, "k", per_second(2)).await,
-        Verdict::Throttled { .. }
-    ));
+    // The first two hits have left the window; the refusals, half a window younger,
+    // would not have.
+    tokio::time::sleep_until((at_second.answered + WINDOW + PAST).into()).await;
+    let (third, at_third) = timed(verdict(&limiter, "k", rate)).await;
+    assert_eq!(third, Verdict::Allowed);
+    assert_eq!(verdict(&limiter, "k", rate).await, Verdict::Allowed);
+    let (refused, at_refusal) = timed(verdict(&limiter, "k", rate)).await;
+    assert_wait_from(retry_after(refused), WINDOW, at_third, at_refusal);
 }
 
 #[tokio::test]
 async fn the_window_slides() {
     let limiter = limiter(&unique_prefix());
-    let started = Instant::now();
-    assert_eq!(
-        verdict(&limiter, "k", per_second(2)).await,
-        Verdict::Allowed
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        verdict(&limiter, "k", per_second(2)).await,
-        Verdict::Allowed
-    );
-    // Full: the first hit leaves the window about 0.5 s from now.
-    let wait = retry_after(verdict(&limiter, "k", per_second(2)).await);
+    let rate = rate(2, WINDOW);
+    let (first, at_first) = timed(verdict(&limiter, "k", rate)).await;
+    assert_eq!(first, Verdict::Allowed);
+    tokio::time::sleep_until((at_first.answered + WINDOW / 2).into()).await;
+    let (second, at_second) = timed(verdict(&limiter, "k", rate)).await;
+    assert_eq!(second, Verdict::Allowed);
+    // Full: the wait is until the first hit leaves the window, about half a window from
+    // now, not a whole window from the second hit.
+    let (full, at_full) = timed(verdict(&limiter, "k", rate)).await;
+    assert_wait_from(retry_after(full), WINDOW, at_first, at_full);
+    // Just past the window after the first hit, it has left the window and the second
+    // (half a window younger) has not: one place, not a fresh window of two.
+    tokio::time::sleep_until((at_first.answered + WINDOW + PAST).into()).await;
+    assert_eq!(verdict(&limiter, "k", rate).await, Verdict::Allowed);
+    let (refused, at_refusal) = timed(verdict(&limiter, "k", rate)).await;
     assert!(
-        wait > Duration::from_millis(350) && wait <= Duration::from_millis(500),
-        "{wait:?}"
+        matches!(refused, Verdict::Throttled { .. }),
+        "{refused:?} {:?} after the second hit",
+        at_refusal.answered - at_second.sent
     );
-    // 1.05 s after the first hit it has left the window, the second has not: one
-    // place, not a fresh window of two.
-    tokio::time::sleep_until((started + Duration::from_millis(1050)).into()).await;
-    assert_eq!(
-        verdict(&limiter, "k", per_second(2)).await,
-        Verdict::Allowed
-    );
-    let wait = retry_after(verdict(&limiter, "k", per_second(2)).await);
-    assert!(wait <= Duration::from_millis(500), "{wait:?}");
+    assert_wait_from(retry_after(refused), WINDOW, at_second, at_refusal);
 }
 
 #[tokio::test]
@@ -419,26 +446,71 @@ async fn the_status_follows_the_last_call() {
     proxy.abort();
 }
 
-/// One step of a scenario: a hit and the verdict both stores must give (`None`: any
-/// wait, else the wait within 100 ms), or a pause.
+/// One step of a scenario: a hit and the verdict both stores must give, or a pause
+/// until that long after the scenario's first hit.
 #[derive(Debug, Clone, Copy)]
 enum Step {
     Allowed,
-    Throttled(Option<Duration>),
-    Sleep(Duration),
+    /// The exact wait in memory, whose clock the test sets; in Redis, within what the
+    /// test measured of how late its calls were.
+    Throttled(Duration),
+    At(Duration),
 }
 
 fn ms(ms: u64) -> Duration {
     Duration::from_millis(ms)
 }
 
-fn close(a: Duration, b: Duration) -> bool {
-    a.abs_diff(b) <= ms(100)
+/// Plays `steps` on both stores: on the memory store at exactly the planned moments, on
+/// Redis in real time, at the planned moments or a little later. Every pause keeps a
+/// second or more between a hit and the edge of the window it is tested against, so
+/// no lateness short of that can change a verdict.
+async fn same_verdicts(
+    memory: MemoryRateLimiter,
+    redis: RedisRateLimiter,
+    name: &'static str,
+    rate: Rate,
+    steps: Vec<Step>,
+) {
+    let start = Instant::now();
+    let mut planned = Duration::ZERO;
+    // How late, at most, Redis has answered so far: each hit reached it between its
+    // planned moment and that much later, so its waits may differ from the exact ones
+    // by that much.
+    let mut late = Duration::ZERO;
+    for (i, step) in steps.into_iter().enumerate() {
+        let expected = match step {
+            Step::At(at) => {
+                planned = at;
+                tokio::time::sleep_until((start + at).into()).await;
+                continue;
+            }
+            Step::Allowed => Verdict::Allowed,
+            Step::Throttled(retry_after) => Verdict::Throttled { retry_after },
+        };
+        let from_memory = memory.hit_at(name, rate, start + planned);
+        assert_eq!(from_memory, expected, "{name}, step {i}: memory");
+        let from_redis = verdict(&redis, name, rate).await;
+        late = late.max(start.elapsed().saturating_sub(planned));
+        match (from_memory, from_redis) {
+            (Verdict::Allowed, Verdict::Allowed) => {}
+            (Verdict::Throttled { retry_after: exact }, Verdict::Throttled { retry_after }) => {
+                assert!(
+                    retry_after.abs_diff(exact) <= late + CLOCK_SLACK,
+                    "{name}, step {i}: redis gave {retry_after:?}, memory {exact:?} (Redis answered up to {late:?} late)"
+                );
+            }
+            _ => panic!(
+                "{name}, step {i}: redis gave {from_redis:?}, memory {from_memory:?} (Redis answered up to {late:?} late)"
+            ),
+        }
+    }
 }
 
 #[tokio::test]
 async fn memory_and_redis_give_the_same_verdicts() {
-    use Step::{Allowed, Sleep, Throttled};
+    use Step::{Allowed, At, Throttled};
+    let minute = ms(60_000);
     let scenarios: Vec<(&str, Rate, Vec<Step>)> = vec![
         (
             "3/minute",
@@ -447,95 +519,76 @@ async fn memory_and_redis_give_the_same_verdicts() {
                 Allowed,
                 Allowed,
                 Allowed,
-                Throttled(Some(ms(60_000))),
-                Throttled(Some(ms(60_000))),
+                Throttled(minute),
+                Throttled(minute),
             ],
         ),
-        (
-            "1/minute",
-            per_minute(1),
-            vec![Allowed, Throttled(Some(ms(60_000)))],
-        ),
+        ("1/minute", per_minute(1), vec![Allowed, Throttled(minute)]),
         (
             "0/minute",
             per_minute(0),
-            vec![Throttled(Some(ms(60_000))), Throttled(Some(ms(60_000)))],
+            vec![Throttled(minute), Throttled(minute)],
         ),
         (
-            "2/second, whole window passes",
-            per_second(2),
+            "2 per 4 s, whole window passes",
+            rate(2, WINDOW),
             vec![
                 Allowed,
                 Allowed,
-                Throttled(Some(ms(1000))),
-                Sleep(ms(1050)),
+                Throttled(ms(4000)),
+                At(ms(5000)),
                 Allowed,
                 Allowed,
-                Throttled(Some(ms(1000))),
+                Throttled(ms(4000)),
             ],
         ),
         (
-            "2/second, sliding",
-            per_second(2),
+            "2 per 4 s, sliding",
+            rate(2, WINDOW),
             vec![
                 Allowed,
-                Sleep(ms(500)),
+                At(ms(2000)),
                 Allowed,
-                Throttled(Some(ms(500))),
-                Sleep(ms(550)),
+                Throttled(ms(2000)),
+                // The first hit left a second ago; the second leaves in a second.
+                At(ms(5000)),
                 Allowed,
-                Throttled(Some(ms(450))),
+                Throttled(ms(1000)),
             ],
         ),
         (
-            "2/second, refusals not counted",
-            per_second(2),
+            "2 per 4 s, refusals not counted",
+            rate(2, WINDOW),
             vec![
                 Allowed,
                 Allowed,
-                Throttled(None),
-                Throttled(None),
-                Throttled(None),
-                Sleep(ms(1050)),
+                At(ms(2000)),
+                Throttled(ms(2000)),
+                Throttled(ms(2000)),
+                Throttled(ms(2000)),
+                // Counted, these refusals would fill the window for another second.
+                At(ms(5000)),
                 Allowed,
                 Allowed,
-                Throttled(None),
+                Throttled(ms(4000)),
             ],
         ),
     ];
     let memory = MemoryRateLimiter::new(1000);
     let redis = limiter(&unique_prefix());
-    for (name, rate, steps) in scenarios {
-        // Both stores see each hit at (nearly) the same moment.
-        for (i, step) in steps.into_iter().enumerate() {
-            let expected = match step {
-                Sleep(pause) => {
-                    tokio::time::sleep(pause).await;
-                    continue;
-                }
-                Allowed | Throttled(_) => step,
-            };
-            let from_memory = verdict(&memory, name, rate).await;
-            let from_redis = verdict(&redis, name, rate).await;
-            for (store, got) in [("memory", from_memory), ("redis", from_redis)] {
-                let fits = match (expected, got) {
-                    (Allowed, Verdict::Allowed) => true,
-                    (Throttled(None), Verdict::Throttled { .. }) => true,
-                    (Throttled(Some(want)), Verdict::Throttled { retry_after }) => {
-                        retry_after <= want && close(retry_after, want)
-                    }
-                    _ => false,
-                };
-                assert!(
-                    fits,
-                    "{name}, step {i}: {store} gave {got:?}, expected {expected:?}"
-                );
-            }
-            if let (Verdict::Throttled { retry_after: a }, Verdict::Throttled { retry_after: b }) =
-                (from_memory, from_redis)
-            {
-                assert!(close(a, b), "{name}, step {i}: memory {a:?}, redis {b:?}");
-            }
+    // Side by side, each on its own key: the slowest takes five seconds.
+    let runs = scenarios.into_iter().map(|(name, rate, steps)| {
+        tokio::spawn(same_verdicts(
+            memory.clone(),
+            redis.clone(),
+            name,
+            rate,
+            steps,
+        ))
+    });
+    for outcome in futures_util::future::join_all(runs).await {
+        if let Err(failed) = outcome {
+            std::panic::resume_unwind(failed.into_panic());
         }
     }
 }
