@@ -154,11 +154,7 @@ async fn events(f: &Fixture, event_type: &str) -> i64 {
 }
 
 async fn owner(f: &Fixture, digest: &[u8]) -> Option<UserId> {
-    f.api_keys
-        .owner(digest)
-        .await
-        .unwrap()
-        .map(|u| u.id)
+    f.api_keys.owner(digest).await.unwrap().map(|u| u.id)
 }
 
 fn session(user_id: UserId) -> NewRefreshToken {

@@ -3,13 +3,11 @@
 //! does, shares one session store with the canonical routes, and leaves the canonical
 //! routes answering their own way.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::*;
 use infrastructure::testing::{ReceivedEmail, SmtpCatcher};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -2,13 +2,11 @@
 //! that only the attacked part differs, and is presented at `GET /auth/me/` as a bearer
 //! token and, where it means something, at `POST /auth/token/verify/`.
 
-mod common;
-
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::common::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::*;
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,8 +1,6 @@
 //! Admin groups and permissions over HTTP, with their guards.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

@@ -3,13 +3,11 @@
 //! through Redis by two processes, Redis going away and coming back, and no limits at
 //! all when throttling is off.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use api::settings::{Settings, ThrottleBackend};
-use common::*;
 use domain::throttle::Rate;
 use infrastructure::testing::TestDatabase;
 use reqwest::StatusCode;

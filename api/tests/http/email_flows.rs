@@ -1,11 +1,9 @@
 //! Email-driven flows end to end over real SMTP: password reset, activation, password
 //! change, the outbox surviving a mail server outage.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 

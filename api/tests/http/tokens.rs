@@ -1,9 +1,7 @@
 //! Token lifecycle over HTTP: obtain, refresh with rotation and reuse detection,
 //! verify, blacklist, logout and logout everywhere.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -1,9 +1,7 @@
 //! The admin UserViewSet over HTTP: pagination, search, filters, ordering, CRUD,
 //! set-password and logout, and every guard against climbing past one's rights.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -1,11 +1,9 @@
 //! DRF token authentication (`/auth/token/login/`, `Authorization: Token <key>`,
 //! `/auth/token/logout/`) and seed 002's `/api/v1/auth/…` routes, end to end.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -2,13 +2,11 @@
 //! stop on SIGTERM, createsuperuser, flushexpiredtokens, check, configuration errors
 //! that name their key, logs without secrets, and readiness across a database outage.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use infrastructure::testing::{TestDatabase, server_url};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;

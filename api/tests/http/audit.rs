@@ -1,10 +1,8 @@
 //! The audit trail over HTTP: who may read `/auth/audit/`, the events each flow writes
 //! (and the refused requests that write none), the filters and the pagination.
 
-mod common;
-
+use crate::common::*;
 use chrono::{DateTime, FixedOffset, SecondsFormat};
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -2,9 +2,7 @@
 //! what a client may and may not set, Django's validation messages, and deleting
 //! oneself.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -1,9 +1,7 @@
 //! SPEC §4 over HTTP: trailing slashes, DRF's 404/405/415/400 shapes, body parsing,
 //! limits, hostile input, request ids, probes and the 401 challenge.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -1,8 +1,6 @@
 //! The current user's sessions: listing them and ending any one.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 

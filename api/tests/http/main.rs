@@ -1,0 +1,17 @@
+//! Black-box HTTP tests: the real application on port 0 over a fresh database each, in one test binary.
+
+mod common;
+
+mod admin_groups;
+mod admin_users;
+mod aliases_djoser;
+mod audit;
+mod email_flows;
+mod http_conventions;
+mod operations;
+mod register_and_me;
+mod sessions;
+mod throttle;
+mod token_attacks;
+mod token_auth_and_v1;
+mod tokens;
