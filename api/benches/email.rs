@@ -33,9 +33,9 @@ async fn main() {
     let mut settings = load_from(&dir, Environment::Test, &HashMap::new()).expect("settings");
     settings.database.url = Some(db.url.clone());
     settings.server.port = 0;
-    settings.email.smtp_host = Some("127.0.0.1".to_owned());
-    settings.email.smtp_port = catcher.port();
-    settings.email.max_retry_interval = Duration::from_secs(60);
+    settings.email.smtp.host = Some("127.0.0.1".to_owned());
+    settings.email.smtp.port = catcher.port();
+    settings.email.outbox.max_backoff = Duration::from_secs(60);
     let application = Application::build(&settings).await.expect("application");
     let base = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());

@@ -47,7 +47,7 @@ async fn main() {
     let mut settings = load_from(&dir, Environment::Test, &HashMap::new()).expect("settings");
     settings.database.url = Some(db.url.clone());
     settings.server.port = 0;
-    settings.passwords.bcrypt_cost = cost;
+    settings.passwords.hashing.bcrypt_cost = cost;
     let application = Application::build(&settings).await.expect("application");
     let base = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());

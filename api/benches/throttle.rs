@@ -18,12 +18,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::settings::{Environment, Settings, ThrottleBackend, load_from};
+use api::settings::{Environment, Settings, load_from};
 use api::startup::Application;
 use domain::ports::RateLimiter;
 use domain::throttle::{Rate, Verdict};
 use infrastructure::testing::TestDatabase;
 use infrastructure::throttle::RedisRateLimiter;
+use infrastructure::throttle::ThrottleBackend;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -99,10 +100,10 @@ async fn main() {
     base_settings.database.url = Some(db.url.clone());
     base_settings.server.port = 0;
     let unlimited = Rate::parse("1000000000/second").expect("rate");
-    base_settings.throttle.anon = unlimited;
-    base_settings.throttle.user = unlimited;
-    base_settings.throttle.login = unlimited;
-    base_settings.throttle.register = unlimited;
+    base_settings.throttle.rates.anon = unlimited;
+    base_settings.throttle.rates.user = unlimited;
+    base_settings.throttle.rates.login = unlimited;
+    base_settings.throttle.rates.register = unlimited;
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -153,12 +154,12 @@ async fn main() {
     ];
     for (label, backend) in configurations {
         let mut settings = base_settings.clone();
-        settings.throttle.enabled = backend.is_some();
+        settings.throttle.store.enabled = backend.is_some();
         if let Some(backend) = backend {
-            settings.throttle.backend = backend;
+            settings.throttle.store.backend = backend;
         }
-        settings.throttle.redis_url = Some(SecretString::from(redis_url.clone()));
-        settings.throttle.key_prefix = key_prefix.clone();
+        settings.throttle.store.redis_url = Some(SecretString::from(redis_url.clone()));
+        settings.throttle.store.key_prefix = key_prefix.clone();
         let base = serve(&settings).await;
         let expected = match backend {
             None => "off",

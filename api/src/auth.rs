@@ -32,6 +32,15 @@ impl Authenticated {
     }
 }
 
+/// How clients present access tokens (`jwt.auth_header_types`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AuthSettings {
+    /// `Authorization` types accepted for access tokens; the first is named in
+    /// challenges.
+    #[serde(deserialize_with = "application::config::list")]
+    pub auth_header_types: Vec<String>,
+}
+
 /// DRF's `TokenAuthentication` keyword: `Authorization: Token <key>`.
 const API_KEY_TYPE: &[u8] = b"Token";
 
@@ -100,7 +109,7 @@ impl FromRequest for Authenticated {
             let state =
                 state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
             let header = header.ok_or(ApiError::NotAuthenticated)?;
-            let principal = match presented(&header, &state.header_types)? {
+            let principal = match presented(&header, &state.auth.auth_header_types)? {
                 Presented::Jwt(token) => {
                     let token = std::str::from_utf8(token).map_err(|_| {
                         ApiError::AccessTokenNotValid(application::TokenRejection::Invalid)
@@ -133,7 +142,7 @@ impl FromRequest for Authenticated {
 pub fn api_key(req: &HttpRequest) -> Option<String> {
     let state = req.app_data::<web::Data<AppState>>()?;
     let header = req.headers().get(AUTHORIZATION)?;
-    match presented(header.as_bytes(), &state.header_types) {
+    match presented(header.as_bytes(), &state.auth.auth_header_types) {
         Ok(Presented::ApiKey(key)) => std::str::from_utf8(key).ok().map(str::to_owned),
         _ => None,
     }

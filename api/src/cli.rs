@@ -83,7 +83,7 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let url = settings.database_url()?;
+    let url = settings.database.url()?;
     if db::create_database_if_missing(url).await? {
         println!("Created the database.");
     }

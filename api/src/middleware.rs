@@ -37,7 +37,7 @@ pub async fn observe(
     let id = request_id(&req);
     let challenge = req
         .app_data::<web::Data<AppState>>()
-        .map(|state| format!("{} realm=\"api\"", state.header_types[0]));
+        .map(|state| format!("{} realm=\"api\"", state.auth.auth_header_types[0]));
     let span = tracing::info_span!("request", request_id = %id, method = %req.method());
     let started = Instant::now();
     let mut response = next.call(req).instrument(span.clone()).await?;

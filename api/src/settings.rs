@@ -1,16 +1,32 @@
 //! Configuration (SPEC §9): `config/default.toml` → `config/{GATEHOUSE_ENV}.toml` →
-//! plain environment names → `GATEHOUSE__SECTION__KEY`. Unknown keys and bad values
-//! stop start-up with a message naming the key.
+//! plain environment names → `GATEHOUSE__SECTION__KEY`. Each layer's settings type
+//! lives beside the code that reads it and deserializes itself from its section; a
+//! section several layers read (`jwt`, `passwords`, `email`, `throttle`) is handed to
+//! each of them, and a key none of them reads is refused. Bad values stop start-up
+//! with a message naming the key.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use domain::throttle::Rate;
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer};
+use application::{
+    AccountSettings, LoginThrottleSettings, PasswordChangeSettings, RegistrationSettings,
+    TokenSettings,
+};
+use domain::password::PasswordPolicy;
+use infrastructure::HashingSettings;
+use infrastructure::JwtSettings as JwtCodecSettings;
+use infrastructure::db::PoolSettings;
+use infrastructure::email::{EmailTemplates, OutboxSettings, SmtpSettings, SmtpTls};
+use infrastructure::throttle::ThrottleStoreSettings;
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+
+use crate::auth::AuthSettings;
+use crate::startup::ServerSettings;
+use crate::telemetry::LoggingSettings;
+use crate::throttle::ThrottleRates;
 
 /// The development signing key shipped in `config/development.toml`.
 pub const DEVELOPMENT_SIGNING_KEY: &str = "gatehouse-development-signing-key-not-for-production";
@@ -18,11 +34,7 @@ pub const DEVELOPMENT_SIGNING_KEY: &str = "gatehouse-development-signing-key-not
 /// The signing key shipped in `config/test.toml`: public too, so refused elsewhere.
 pub const TEST_SIGNING_KEY: &str = "gatehouse-test-signing-key-0123456789abcdef";
 
-/// No duration setting may exceed this: larger ones overflow date arithmetic.
-const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
     Development,
     Test,
@@ -51,235 +63,64 @@ impl Environment {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Every setting, by section.
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub server: ServerSettings,
-    pub database: DatabaseSettings,
-    pub jwt: JwtSettings,
-    pub passwords: PasswordSettings,
+    pub database: PoolSettings,
+    pub jwt: JwtSection,
+    pub passwords: PasswordsSection,
     pub registration: RegistrationSettings,
-    pub email: EmailSettings,
-    pub throttle: ThrottleSettings,
+    pub email: EmailSection,
+    pub throttle: ThrottleSection,
     pub logging: LoggingSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSettings {
-    pub host: String,
-    pub port: u16,
-    #[serde(default)]
-    pub workers: Option<usize>,
+/// `jwt.*`: how tokens are signed, how long they live, how clients present them.
+#[derive(Debug, Clone)]
+pub struct JwtSection {
+    pub codec: JwtCodecSettings,
+    pub tokens: TokenSettings,
+    pub auth: AuthSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseSettings {
-    #[serde(default)]
-    pub url: Option<SecretString>,
-    pub max_connections: usize,
-    #[serde(deserialize_with = "duration")]
-    pub acquire_timeout: Duration,
+/// `passwords.*`.
+#[derive(Debug, Clone)]
+pub struct PasswordsSection {
+    pub hashing: HashingSettings,
+    pub policy: PasswordPolicy,
+    pub change: PasswordChangeSettings,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum JwtAlgorithm {
-    HS256,
+/// `email.*`: the mail server, the templates, delivery, and the emailed links.
+#[derive(Debug, Clone)]
+pub struct EmailSection {
+    pub smtp: SmtpSettings,
+    pub templates: EmailTemplates,
+    pub outbox: OutboxSettings,
+    pub links: AccountSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JwtSettings {
-    pub algorithm: JwtAlgorithm,
-    #[serde(default)]
-    pub signing_key: Option<SecretString>,
-    #[serde(default)]
-    pub private_key_file: Option<PathBuf>,
-    #[serde(default)]
-    pub public_key_file: Option<PathBuf>,
-    #[serde(deserialize_with = "list")]
-    pub extra_verification_keys: Vec<String>,
-    #[serde(deserialize_with = "duration")]
-    pub access_token_lifetime: Duration,
-    #[serde(deserialize_with = "duration")]
-    pub refresh_token_lifetime: Duration,
-    pub rotate_refresh_tokens: bool,
-    #[serde(deserialize_with = "duration")]
-    pub reuse_interval: Duration,
-    #[serde(deserialize_with = "duration")]
-    pub session_max_lifetime: Duration,
-    #[serde(deserialize_with = "duration")]
-    pub leeway: Duration,
-    #[serde(default)]
-    pub issuer: Option<String>,
-    #[serde(default)]
-    pub audience: Option<String>,
-    #[serde(deserialize_with = "list")]
-    pub auth_header_types: Vec<String>,
+/// `throttle.*`: where counters live, the rates of the HTTP edge, the per-account
+/// login limit.
+#[derive(Debug, Clone)]
+pub struct ThrottleSection {
+    pub store: ThrottleStoreSettings,
+    pub rates: ThrottleRates,
+    pub login: LoginThrottleSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordSettings {
-    pub bcrypt_cost: u32,
-    pub min_length: usize,
-    /// A password change ends the user's other sessions.
-    pub change_revokes_other_sessions: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegistrationSettings {
-    pub enabled: bool,
-    pub require_activation: bool,
-    pub password_retype: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SmtpTls {
-    None,
-    Starttls,
-    Tls,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmailSettings {
-    #[serde(default)]
-    pub smtp_host: Option<String>,
-    pub smtp_port: u16,
-    #[serde(default)]
-    pub smtp_username: Option<String>,
-    #[serde(default)]
-    pub smtp_password: Option<SecretString>,
-    pub smtp_tls: SmtpTls,
-    pub default_from_email: String,
-    pub frontend_url: String,
-    pub site_name: String,
-    pub reset_url_template: String,
-    pub activation_url_template: String,
-    #[serde(deserialize_with = "duration")]
-    pub reset_token_lifetime: Duration,
-    #[serde(deserialize_with = "duration")]
-    pub activation_token_lifetime: Duration,
-    pub reveal_unknown_email: bool,
-    /// The longest wait between two delivery attempts of one queued email.
-    #[serde(deserialize_with = "duration")]
-    pub max_retry_interval: Duration,
-    /// How long one SMTP exchange may take.
-    #[serde(deserialize_with = "duration")]
-    pub smtp_timeout: Duration,
-    /// Per recipient: no second reset (or activation) email within this interval.
-    #[serde(deserialize_with = "duration")]
-    pub min_resend_interval: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ThrottleBackend {
-    Memory,
-    Redis,
-}
-
-/// A DRF throttle rate, read from `"N/second|minute|hour|day"`.
-fn rate<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Rate, D::Error> {
-    let raw = String::deserialize(deserializer)?;
-    Rate::parse(&raw).map_err(serde::de::Error::custom)
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ThrottleSettings {
-    pub enabled: bool,
-    pub backend: ThrottleBackend,
-    #[serde(default)]
-    pub redis_url: Option<SecretString>,
-    #[serde(deserialize_with = "rate")]
-    pub anon: Rate,
-    #[serde(deserialize_with = "rate")]
-    pub user: Rate,
-    #[serde(deserialize_with = "rate")]
-    pub login: Rate,
-    /// Logins per account identifier (username or email), from any address.
-    #[serde(deserialize_with = "rate")]
-    pub login_account: Rate,
-    #[serde(deserialize_with = "rate")]
-    pub register: Rate,
-    /// Reset requests and activation resends.
-    #[serde(deserialize_with = "rate")]
-    pub password_reset: Rate,
-    /// Where the shared (Redis) counters live; tests use one prefix each.
-    pub key_prefix: String,
-    /// Refuse logins (503) while the shared store is unreachable, rather than let
-    /// them through unthrottled.
-    pub fail_closed_login: bool,
-    #[serde(deserialize_with = "proxies")]
-    pub trusted_proxies: Vec<IpAddr>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoggingSettings {
-    pub format: LogFormat,
-    pub level: String,
-}
-
-/// `"2s"`, `"5m"`, `"1h"`, `"1d"` (humantime), or a bare number of seconds.
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Seconds(u64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Seconds(seconds) => Ok(Duration::from_secs(seconds)),
-        Raw::Text(text) => humantime::parse_duration(text.trim()).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?} ({e}); use e.g. 2s, 5m, 1h, 1d"
-            ))
-        }),
-    }
-}
-
-/// A TOML array, or (from the environment) one string of comma-separated items.
-fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Items(Vec<String>),
-        Joined(String),
-    }
-    Ok(match Raw::deserialize(deserializer)? {
-        Raw::Items(items) => items,
-        Raw::Joined(joined) => joined
-            .split(',')
-            .map(str::trim)
-            .filter(|item| !item.is_empty())
-            .map(str::to_owned)
-            .collect(),
-    })
-}
-
-fn proxies<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpAddr>, D::Error> {
-    list(deserializer)?
-        .iter()
-        .map(|raw| {
-            raw.trim()
-                .parse()
-                .map_err(|_| serde::de::Error::custom(format!("invalid IP address {raw:?}")))
-        })
-        .collect()
-}
+/// The sections, each read by the settings types listed for it.
+const SECTIONS: [&str; 8] = [
+    "server",
+    "database",
+    "jwt",
+    "passwords",
+    "registration",
+    "email",
+    "throttle",
+    "logging",
+];
 
 /// Plain environment names honoured beside `GATEHOUSE__SECTION__KEY`.
 const PLAIN_NAMES: &[(&str, &str)] = &[
@@ -312,6 +153,56 @@ pub fn config_dir() -> PathBuf {
 pub fn load(dir: &Path, environment: Environment) -> anyhow::Result<Settings> {
     let vars: HashMap<String, String> = std::env::vars().collect();
     load_from(dir, environment, &vars)
+}
+
+/// Reads the sections of a built configuration, keeping count of the keys each
+/// reader left alone: a key that every reader of its section left alone is unknown.
+struct Sections {
+    config: config::Config,
+    readers: BTreeMap<&'static str, usize>,
+    unread: BTreeMap<String, usize>,
+}
+
+impl Sections {
+    fn read<T: DeserializeOwned>(&mut self, section: &'static str) -> anyhow::Result<T> {
+        let value: config::Value = self
+            .config
+            .get(section)
+            .with_context(|| format!("invalid configuration: section [{section}] is missing"))?;
+        let mut unread = Vec::new();
+        let mut note = |path: serde_ignored::Path<'_>| unread.push(path.to_string());
+        let tracked = serde_ignored::Deserializer::new(value, &mut note);
+        let read = serde_path_to_error::deserialize(tracked).map_err(|error| {
+            let key = error.path().to_string();
+            anyhow::anyhow!(
+                "invalid configuration: {section}.{key}: {}",
+                error.into_inner()
+            )
+        })?;
+        *self.readers.entry(section).or_default() += 1;
+        for key in unread {
+            *self.unread.entry(format!("{section}.{key}")).or_default() += 1;
+        }
+        Ok(read)
+    }
+
+    /// Refuses the sections and keys nobody read.
+    fn finish(self) -> anyhow::Result<()> {
+        let top: BTreeMap<String, config::Value> = self
+            .config
+            .try_deserialize()
+            .context("invalid configuration")?;
+        if let Some(section) = top.keys().find(|name| !SECTIONS.contains(&name.as_str())) {
+            bail!("invalid configuration: {section}: unknown section");
+        }
+        for (key, left_by) in &self.unread {
+            let section = key.split('.').next().unwrap_or_default();
+            if self.readers.get(section) == Some(left_by) {
+                bail!("invalid configuration: {key}: unknown key");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// As `load`, with the environment variables given (tests use this).
@@ -356,10 +247,39 @@ pub fn load_from(
         )
         .build()
         .context("invalid configuration")?;
-    let settings: Settings = serde_path_to_error::deserialize(built).map_err(|error| {
-        let key = error.path().to_string();
-        anyhow::anyhow!("invalid configuration: {key}: {}", error.into_inner())
-    })?;
+    let mut sections = Sections {
+        config: built,
+        readers: BTreeMap::new(),
+        unread: BTreeMap::new(),
+    };
+    let settings = Settings {
+        server: sections.read("server")?,
+        database: sections.read("database")?,
+        jwt: JwtSection {
+            codec: sections.read("jwt")?,
+            tokens: sections.read("jwt")?,
+            auth: sections.read("jwt")?,
+        },
+        passwords: PasswordsSection {
+            hashing: sections.read("passwords")?,
+            policy: sections.read("passwords")?,
+            change: sections.read("passwords")?,
+        },
+        registration: sections.read("registration")?,
+        email: EmailSection {
+            smtp: sections.read("email")?,
+            templates: sections.read("email")?,
+            outbox: sections.read("email")?,
+            links: sections.read("email")?,
+        },
+        throttle: ThrottleSection {
+            store: sections.read("throttle")?,
+            rates: sections.read("throttle")?,
+            login: sections.read("throttle")?,
+        },
+        logging: sections.read("logging")?,
+    };
+    sections.finish()?;
     settings.validate(environment)?;
     Ok(settings)
 }
@@ -367,8 +287,9 @@ pub fn load_from(
 impl Settings {
     /// Rules across keys and environments that types alone cannot say.
     fn validate(&self, environment: Environment) -> anyhow::Result<()> {
+        let jwt = &self.jwt;
         if environment != Environment::Development {
-            match &self.jwt.signing_key {
+            match &jwt.codec.signing_key {
                 None => bail!(
                     "invalid configuration: jwt.signing_key: SECRET_KEY is required outside development"
                 ),
@@ -392,8 +313,8 @@ impl Settings {
                 }
                 Some(_) => {}
             }
-        } else if self
-            .jwt
+        } else if jwt
+            .codec
             .signing_key
             .as_ref()
             .is_none_or(|k| k.expose_secret().is_empty())
@@ -405,73 +326,55 @@ impl Settings {
         } else {
             10
         };
-        if !(min_cost..=31).contains(&self.passwords.bcrypt_cost) {
+        if !(min_cost..=31).contains(&self.passwords.hashing.bcrypt_cost) {
             bail!(
                 "invalid configuration: passwords.bcrypt_cost: must be between {min_cost} and 31"
             );
         }
-        if self.passwords.min_length == 0 {
+        if self.passwords.policy.min_length == 0 {
             bail!("invalid configuration: passwords.min_length: must be at least 1");
         }
         if self.database.max_connections == 0 {
             bail!("invalid configuration: database.max_connections: must be at least 1");
         }
-        if self.jwt.access_token_lifetime.is_zero() || self.jwt.refresh_token_lifetime.is_zero() {
+        let tokens = &jwt.tokens;
+        if tokens.access_lifetime <= chrono::Duration::zero()
+            || tokens.refresh_lifetime <= chrono::Duration::zero()
+        {
             bail!(
                 "invalid configuration: jwt.access_token_lifetime/refresh_token_lifetime: must be positive"
             );
         }
-        if self.jwt.auth_header_types.is_empty()
-            || self
-                .jwt
-                .auth_header_types
+        let header_types = &jwt.auth.auth_header_types;
+        if header_types.is_empty()
+            || header_types
                 .iter()
                 .any(|t| t.is_empty() || t.contains(char::is_whitespace))
         {
             bail!("invalid configuration: jwt.auth_header_types: one or more words without spaces");
         }
-        if self.jwt.private_key_file.is_some() || self.jwt.public_key_file.is_some() {
+        if jwt.codec.private_key_file.is_some() || jwt.codec.public_key_file.is_some() {
             bail!(
                 "invalid configuration: jwt.private_key_file: key files need an asymmetric jwt.algorithm, and only HS256 is supported"
             );
         }
-        let durations = [
-            ("database.acquire_timeout", self.database.acquire_timeout),
-            ("jwt.access_token_lifetime", self.jwt.access_token_lifetime),
-            (
-                "jwt.refresh_token_lifetime",
-                self.jwt.refresh_token_lifetime,
-            ),
-            ("jwt.reuse_interval", self.jwt.reuse_interval),
-            ("jwt.session_max_lifetime", self.jwt.session_max_lifetime),
-            ("jwt.leeway", self.jwt.leeway),
-            (
-                "email.reset_token_lifetime",
-                self.email.reset_token_lifetime,
-            ),
-            (
-                "email.activation_token_lifetime",
-                self.email.activation_token_lifetime,
-            ),
-            ("email.max_retry_interval", self.email.max_retry_interval),
-            ("email.smtp_timeout", self.email.smtp_timeout),
-            ("email.min_resend_interval", self.email.min_resend_interval),
-        ];
-        if let Some((key, _)) = durations.iter().find(|(_, d)| *d > MAX_DURATION) {
-            bail!("invalid configuration: {key}: must not exceed 100 years");
+        if !jwt.codec.extra_verification_keys.is_empty() {
+            bail!(
+                "invalid configuration: jwt.extra_verification_keys: key rotation is not supported yet; leave it empty"
+            );
         }
-        if environment == Environment::Production && self.email.smtp_host.is_none() {
+        let smtp = &self.email.smtp;
+        if environment == Environment::Production && smtp.host.is_none() {
             bail!(
                 "invalid configuration: email.smtp_host: SMTP_HOST is required in production (emails are only logged in development and tests)"
             );
         }
-        let email = &self.email;
-        if email.smtp_username.is_some() != email.smtp_password.is_some() {
+        if smtp.username.is_some() != smtp.password.is_some() {
             bail!(
                 "invalid configuration: email.smtp_username: set both SMTP_USERNAME and SMTP_PASSWORD, or neither"
             );
         }
-        if email.smtp_tls == SmtpTls::None && email.smtp_username.is_some() {
+        if smtp.tls == SmtpTls::None && smtp.username.is_some() {
             bail!(
                 "invalid configuration: email.smtp_tls: credentials are never sent unencrypted; use starttls or tls"
             );
@@ -480,17 +383,14 @@ impl Settings {
             host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
         };
         if environment == Environment::Production
-            && email.smtp_tls == SmtpTls::None
-            && email
-                .smtp_host
-                .as_deref()
-                .is_some_and(|host| !loopback(host))
+            && smtp.tls == SmtpTls::None
+            && smtp.host.as_deref().is_some_and(|host| !loopback(host))
         {
             bail!(
                 "invalid configuration: email.smtp_tls: reset links must not cross the network in plain text; use starttls or tls (none is allowed for a relay on localhost)"
             );
         }
-        if self.email.max_retry_interval.is_zero() || self.email.smtp_timeout.is_zero() {
+        if self.email.outbox.max_backoff.is_zero() || smtp.timeout.is_zero() {
             bail!("invalid configuration: email.max_retry_interval/smtp_timeout: must be positive");
         }
         if self.server.workers == Some(0) {
@@ -500,18 +400,17 @@ impl Settings {
             .map_err(|e| anyhow::anyhow!("invalid configuration: logging.level: {e}"))?;
         Ok(())
     }
-
-    pub fn database_url(&self) -> anyhow::Result<&SecretString> {
-        self.database
-            .url
-            .as_ref()
-            .context("invalid configuration: database.url: DATABASE_URL is not set")
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use domain::throttle::Rate;
+    use secrecy::ExposeSecret;
+
     use super::*;
+    use crate::telemetry::LogFormat;
 
     fn dir() -> PathBuf {
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"))
@@ -537,24 +436,27 @@ mod tests {
     fn defaults_load_in_development() {
         let settings = load_with(Environment::Development, &[]).unwrap();
         assert_eq!(settings.server.port, 8000);
-        assert_eq!(settings.jwt.access_token_lifetime, Duration::from_secs(300));
         assert_eq!(
-            settings.jwt.refresh_token_lifetime,
-            Duration::from_secs(86_400)
+            settings.jwt.tokens.access_lifetime,
+            chrono::Duration::minutes(5)
         );
         assert_eq!(
-            settings.jwt.session_max_lifetime,
-            Duration::from_secs(30 * 86_400)
+            settings.jwt.tokens.refresh_lifetime,
+            chrono::Duration::days(1)
         );
-        assert_eq!(settings.jwt.auth_header_types, vec!["Bearer"]);
         assert_eq!(
-            settings.throttle.login,
+            settings.jwt.tokens.session_max_lifetime,
+            chrono::Duration::days(30)
+        );
+        assert_eq!(settings.jwt.auth.auth_header_types, vec!["Bearer"]);
+        assert_eq!(
+            settings.throttle.rates.login,
             Rate {
                 requests: 5,
                 period: Duration::from_secs(60)
             }
         );
-        assert_eq!(settings.passwords.bcrypt_cost, 12);
+        assert_eq!(settings.passwords.hashing.bcrypt_cost, 12);
     }
 
     #[test]
@@ -573,8 +475,11 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(settings.jwt.access_token_lifetime, Duration::from_secs(2));
-        assert_eq!(settings.jwt.auth_header_types, vec!["Bearer", "JWT"]);
+        assert_eq!(
+            settings.jwt.tokens.access_lifetime,
+            chrono::Duration::seconds(2)
+        );
+        assert_eq!(settings.jwt.auth.auth_header_types, vec!["Bearer", "JWT"]);
         assert_eq!(
             settings.database.url.unwrap().expose_secret(),
             "postgres://db/gatehouse"
@@ -665,7 +570,7 @@ mod tests {
             &[("SECRET_KEY", key), SMTP, STARTTLS],
         )
         .unwrap();
-        assert_eq!(settings.jwt.signing_key.unwrap().expose_secret(), key);
+        assert_eq!(settings.jwt.codec.signing_key.unwrap().expose_secret(), key);
     }
 
     #[test]
@@ -711,5 +616,62 @@ mod tests {
         assert!(load_with(Environment::Production, &local_relay).is_ok());
         let tls = [GOOD_KEY, SMTP, ("GATEHOUSE__EMAIL__SMTP_TLS", "starttls")];
         assert!(load_with(Environment::Production, &tls).is_ok());
+    }
+
+    #[test]
+    fn a_duration_may_be_a_bare_number_of_seconds_from_the_environment() {
+        let settings = load_with(
+            Environment::Development,
+            &[("GATEHOUSE__JWT__LEEWAY", "30")],
+        )
+        .unwrap();
+        assert_eq!(settings.jwt.codec.leeway, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_key_of_a_shared_section_is_read_by_its_layer() {
+        let settings = load_with(
+            Environment::Development,
+            &[
+                ("GATEHOUSE__THROTTLE__LOGIN_ACCOUNT", "3/minute"),
+                ("GATEHOUSE__THROTTLE__ENABLED", "false"),
+                ("GATEHOUSE__EMAIL__REVEAL_UNKNOWN_EMAIL", "true"),
+                ("GATEHOUSE__PASSWORDS__MIN_LENGTH", "12"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.throttle.login.login_account,
+            Rate {
+                requests: 3,
+                period: Duration::from_secs(60)
+            }
+        );
+        assert!(!settings.throttle.store.enabled);
+        assert!(settings.email.links.reveal_unknown_email);
+        assert_eq!(settings.passwords.policy.min_length, 12);
+    }
+
+    #[test]
+    fn an_unknown_key_of_a_shared_section_or_an_unknown_section_is_refused() {
+        let message = error(
+            Environment::Development,
+            &[("GATEHOUSE__EMAIL__SMTP_HOSTNAME", "mail")],
+        );
+        assert!(message.contains("email.smtp_hostname"), "{message}");
+        let message = error(
+            Environment::Development,
+            &[("GATEHOUSE__CACHE__SIZE", "10")],
+        );
+        assert!(message.contains("cache"), "{message}");
+    }
+
+    #[test]
+    fn extra_verification_keys_are_refused_until_rotation_is_served() {
+        let message = error(
+            Environment::Development,
+            &[("GATEHOUSE__JWT__EXTRA_VERIFICATION_KEYS", "old-secret")],
+        );
+        assert!(message.contains("jwt.extra_verification_keys"), "{message}");
     }
 }

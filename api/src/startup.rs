@@ -8,22 +8,20 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use application::{Adapters, Gatehouse};
 use domain::clock::SystemClock;
-use infrastructure::db::{PoolSettings, build_pool};
-use infrastructure::email::{
-    EmailComposer, EmailTemplates, LogMailer, Outbox, OutboxSettings, OutboxWorker, SmtpMailer,
-    SmtpSettings,
-};
-use infrastructure::throttle::{MemoryRateLimiter, RateLimiterStore, RedisRateLimiter};
+use infrastructure::db::build_pool;
+use infrastructure::email::{EmailComposer, LogMailer, Outbox, OutboxWorker, SmtpMailer};
+use infrastructure::throttle::RateLimiterStore;
 use infrastructure::{
-    BcryptPasswordHasher, JwtSettings, JwtTokenCodec, PgAccountRepository, PgApiKeyRepository,
-    PgAuditLog, PgGroupRepository, PgOneTimeTokenRepository, PgPermissionRepository, PgPool,
+    BcryptPasswordHasher, JwtTokenCodec, PgAccountRepository, PgApiKeyRepository, PgAuditLog,
+    PgGroupRepository, PgOneTimeTokenRepository, PgPermissionRepository, PgPool,
     PgSessionRepository, PgUserAdminRepository, PgUserRepository, Sha256TokenGenerator,
 };
-use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 use tokio::sync::oneshot;
 
+use crate::auth::AuthSettings;
 use crate::errors::ApiError;
-use crate::settings::{Settings, ThrottleBackend, ThrottleSettings};
+use crate::settings::Settings;
 use crate::throttle::{self, Throttle};
 use crate::{middleware, routes};
 
@@ -47,79 +45,45 @@ impl application::Deps for ProdDeps {
     type Clock = SystemClock;
 }
 
+/// `server.*`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// HTTP workers; the number of cores when unset.
+    #[serde(default)]
+    pub workers: Option<usize>,
+}
+
 /// What every handler can reach.
 pub struct AppState {
     pub gatehouse: Gatehouse<ProdDeps>,
     pub pool: PgPool,
-    /// `Authorization` types accepted, the first one named in challenges.
-    pub header_types: Vec<String>,
+    /// How clients present access tokens.
+    pub auth: AuthSettings,
     /// Where state changes queue their emails; the worker delivers from it.
     pub outbox: Outbox,
     pub throttle: Throttle,
 }
 
-fn chrono_duration(duration: std::time::Duration) -> anyhow::Result<chrono::Duration> {
-    chrono::Duration::from_std(duration).context("duration out of range")
-}
-
 /// Builds the service from the settings: pool, adapters, use cases.
 pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
-    let pool = build_pool(&PoolSettings {
-        url: settings.database_url()?.clone(),
-        max_connections: settings.database.max_connections,
-        acquire_timeout: settings.database.acquire_timeout,
-    })?;
-    let cost = settings.passwords.bcrypt_cost;
+    let pool = build_pool(&settings.database)?;
+    let cost = settings.passwords.hashing.bcrypt_cost;
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let hasher = tokio::task::spawn_blocking(move || BcryptPasswordHasher::new(cost, cores))
         .await
         .context("while preparing the password hasher")??;
-    let jwt = &settings.jwt;
-    let codec = JwtTokenCodec::new(&JwtSettings {
-        signing_key: jwt
-            .signing_key
-            .clone()
-            .unwrap_or_else(|| SecretString::from("")),
-        issuer: jwt.issuer.clone(),
-        audience: jwt.audience.clone(),
-        leeway_seconds: jwt.leeway.as_secs(),
-    });
     let use_case_settings = application::Settings {
-        tokens: application::TokenSettings {
-            access_lifetime: chrono_duration(jwt.access_token_lifetime)?,
-            refresh_lifetime: chrono_duration(jwt.refresh_token_lifetime)?,
-            rotate_refresh_tokens: jwt.rotate_refresh_tokens,
-            reuse_interval: chrono_duration(jwt.reuse_interval)?,
-            session_max_lifetime: chrono_duration(jwt.session_max_lifetime)?,
-        },
-        registration: application::RegistrationSettings {
-            enabled: settings.registration.enabled,
-            require_activation: settings.registration.require_activation,
-            password_retype: settings.registration.password_retype,
-        },
-        passwords: domain::password::PasswordPolicy {
-            min_length: settings.passwords.min_length,
-        },
-        accounts: application::AccountSettings {
-            reset_token_lifetime: chrono_duration(settings.email.reset_token_lifetime)?,
-            activation_token_lifetime: chrono_duration(settings.email.activation_token_lifetime)?,
-            reveal_unknown_email: settings.email.reveal_unknown_email,
-            change_revokes_other_sessions: settings.passwords.change_revokes_other_sessions,
-            min_resend_interval: chrono_duration(settings.email.min_resend_interval)?,
-        },
-        login_throttle: application::LoginThrottleSettings {
-            login_account: settings.throttle.login_account,
-            fail_closed_login: settings.throttle.fail_closed_login,
-        },
+        tokens: settings.jwt.tokens.clone(),
+        registration: settings.registration.clone(),
+        passwords: settings.passwords.policy,
+        password_change: settings.passwords.change.clone(),
+        accounts: settings.email.links.clone(),
+        login_throttle: settings.throttle.login.clone(),
     };
-    let email = &settings.email;
-    let outbox = Outbox::new(EmailComposer::new(EmailTemplates {
-        site_name: email.site_name.clone(),
-        frontend_url: email.frontend_url.clone(),
-        reset_url_template: email.reset_url_template.clone(),
-        activation_url_template: email.activation_url_template.clone(),
-    }));
-    let rate_limiter = rate_limiter(&settings.throttle)?;
+    let outbox = Outbox::new(EmailComposer::new(settings.email.templates.clone()));
+    let rate_limiter = RateLimiterStore::new(&settings.throttle.store)?;
     let adapters = Adapters::<ProdDeps> {
         users: PgUserRepository::new(pool.clone(), outbox.clone()),
         sessions: PgSessionRepository::new(pool.clone()),
@@ -133,43 +97,15 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         rate_limiter: rate_limiter.clone(),
         random_tokens: Sha256TokenGenerator,
         hasher,
-        jwt: codec,
+        jwt: JwtTokenCodec::new(&settings.jwt.codec),
         clock: SystemClock,
     };
     Ok(AppState {
         gatehouse: Gatehouse::new(adapters, use_case_settings),
         pool,
-        header_types: jwt.auth_header_types.clone(),
+        auth: settings.jwt.auth.clone(),
         outbox,
-        throttle: Throttle::new(&settings.throttle, rate_limiter, routes::scopes()),
-    })
-}
-
-/// How long a throttle check waits for Redis before letting the request through.
-const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// The most clients the in-process throttle tracks at once.
-const MEMORY_THROTTLE_KEYS: usize = 100_000;
-
-fn rate_limiter(settings: &ThrottleSettings) -> anyhow::Result<RateLimiterStore> {
-    if !settings.enabled {
-        return Ok(RateLimiterStore::Off);
-    }
-    Ok(match settings.backend {
-        ThrottleBackend::Memory => {
-            RateLimiterStore::Memory(MemoryRateLimiter::new(MEMORY_THROTTLE_KEYS))
-        }
-        ThrottleBackend::Redis => {
-            let url = settings
-                .redis_url
-                .as_ref()
-                .context("throttle.backend = \"redis\" needs throttle.redis_url (REDIS_URL)")?;
-            RateLimiterStore::Redis(Box::new(RedisRateLimiter::new(
-                url.expose_secret(),
-                &settings.key_prefix,
-                REDIS_TIMEOUT,
-            )?))
-        }
+        throttle: Throttle::new(&settings.throttle.rates, rate_limiter, routes::scopes()),
     })
 }
 
@@ -180,30 +116,14 @@ pub fn spawn_outbox_worker(
     settings: &Settings,
     state: &AppState,
 ) -> anyhow::Result<oneshot::Sender<()>> {
-    let email = &settings.email;
-    let outbox_settings = OutboxSettings {
-        max_backoff: email.max_retry_interval,
-        ..OutboxSettings::default()
-    };
+    let outbox_settings = settings.email.outbox.clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let stopped = async move {
         let _ = stopped.await;
     };
-    match &email.smtp_host {
-        Some(host) => {
-            let mailer = SmtpMailer::new(&SmtpSettings {
-                host: host.clone(),
-                port: email.smtp_port,
-                username: email.smtp_username.clone(),
-                password: email.smtp_password.clone(),
-                tls: match email.smtp_tls {
-                    crate::settings::SmtpTls::None => infrastructure::email::SmtpTls::None,
-                    crate::settings::SmtpTls::Starttls => infrastructure::email::SmtpTls::Starttls,
-                    crate::settings::SmtpTls::Tls => infrastructure::email::SmtpTls::Tls,
-                },
-                from: email.default_from_email.clone(),
-                timeout: email.smtp_timeout,
-            })?;
+    match &settings.email.smtp.host {
+        Some(_) => {
+            let mailer = SmtpMailer::new(&settings.email.smtp)?;
             let worker =
                 OutboxWorker::new(state.pool.clone(), mailer, &state.outbox, outbox_settings);
             tokio::spawn(worker.run(stopped));

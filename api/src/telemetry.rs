@@ -3,7 +3,20 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::settings::{LogFormat, LoggingSettings};
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// `logging.*`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct LoggingSettings {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive (`info`, `gatehouse=debug,info`…); `RUST_LOG` wins.
+    pub level: String,
+}
 
 /// Dependencies whose debug output carries query parameters (password hashes, emails):
 /// held at `info` whatever level is configured.

@@ -19,13 +19,13 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest, web};
+use application::config;
 use domain::ports::RateLimiter;
 use domain::throttle::{Rate, Verdict};
 use infrastructure::throttle::RateLimiterStore;
 
 use crate::auth::{Presented, VerifiedApiKey, presented};
 use crate::errors::ApiError;
-use crate::settings::ThrottleSettings;
 use crate::startup::AppState;
 
 /// The throttled scopes of DRF's `ScopedRateThrottle`.
@@ -55,16 +55,46 @@ pub enum RouteThrottle {
     Exempt,
 }
 
+/// The rates of the HTTP edge (`throttle.*`), and whom `X-Forwarded-For` is believed
+/// from.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ThrottleRates {
+    #[serde(deserialize_with = "config::rate")]
+    pub anon: Rate,
+    #[serde(deserialize_with = "config::rate")]
+    pub user: Rate,
+    #[serde(deserialize_with = "config::rate")]
+    pub login: Rate,
+    #[serde(deserialize_with = "config::rate")]
+    pub register: Rate,
+    /// Reset requests and activation resends.
+    #[serde(deserialize_with = "config::rate")]
+    pub password_reset: Rate,
+    #[serde(deserialize_with = "proxies")]
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+fn proxies<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<IpAddr>, D::Error> {
+    config::list(deserializer)?
+        .iter()
+        .map(|raw| {
+            raw.trim()
+                .parse()
+                .map_err(|_| serde::de::Error::custom(format!("invalid IP address {raw:?}")))
+        })
+        .collect()
+}
+
 pub struct Throttle {
     store: RateLimiterStore,
-    settings: ThrottleSettings,
+    settings: ThrottleRates,
     /// The throttling of each route pattern that has a scope or is exempt.
     scopes: HashMap<&'static str, RouteThrottle>,
 }
 
 impl Throttle {
     pub fn new(
-        settings: &ThrottleSettings,
+        settings: &ThrottleRates,
         store: RateLimiterStore,
         scopes: HashMap<&'static str, RouteThrottle>,
     ) -> Self {
@@ -166,7 +196,7 @@ fn bucket_of(ip: IpAddr) -> String {
 /// made-up key must not buy a bucket of its own). `None` counts as anonymous.
 async fn identity(state: &AppState, req: &ServiceRequest) -> Option<String> {
     let header = req.headers().get(AUTHORIZATION)?;
-    let user = match presented(header.as_bytes(), &state.header_types).ok()? {
+    let user = match presented(header.as_bytes(), &state.auth.auth_header_types).ok()? {
         Presented::Jwt(token) => state.gatehouse.identify(std::str::from_utf8(token).ok()?)?,
         Presented::ApiKey(key) => {
             let key = std::str::from_utf8(key).ok()?;

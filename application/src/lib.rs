@@ -2,6 +2,7 @@
 //! commands, outcomes and errors. No I/O here: adapters are injected through `Deps`.
 
 pub mod authorization;
+pub mod config;
 mod fault;
 mod one_time_tokens;
 mod service;
@@ -15,7 +16,7 @@ pub use fault::Fault;
 pub use one_time_tokens::OneTimeTokenRejection;
 pub use service::{
     AccountSettings, Adapters, Caller, ClientInfo, Deps, Gatehouse, LoginThrottleSettings,
-    RegistrationSettings, Settings, TokenPair, TokenSettings,
+    PasswordChangeSettings, RegistrationSettings, Settings, TokenPair, TokenSettings,
 };
 pub use tokens::TokenRejection;
 pub use validation::ValidationErrors;

@@ -9,7 +9,10 @@ use domain::ports::{
 };
 use domain::throttle::Rate;
 use domain::{AuditEvent, AuditKind, User};
+use serde::Deserialize;
 use uuid::Uuid;
+
+use crate::config;
 
 /// The adapters a `Gatehouse` runs on, chosen once at the composition root.
 pub trait Deps: Send + Sync + 'static {
@@ -33,12 +36,23 @@ pub trait Deps: Send + Sync + 'static {
     type Clock: Clock;
 }
 
-#[derive(Debug, Clone)]
+/// Lifetimes and rotation of the tokens (`jwt.*`).
+#[derive(Debug, Clone, Deserialize)]
 pub struct TokenSettings {
+    #[serde(
+        rename = "access_token_lifetime",
+        deserialize_with = "config::chrono_duration"
+    )]
     pub access_lifetime: Duration,
+    #[serde(
+        rename = "refresh_token_lifetime",
+        deserialize_with = "config::chrono_duration"
+    )]
     pub refresh_lifetime: Duration,
     pub rotate_refresh_tokens: bool,
+    #[serde(deserialize_with = "config::chrono_duration")]
     pub reuse_interval: Duration,
+    #[serde(deserialize_with = "config::chrono_duration")]
     pub session_max_lifetime: Duration,
 }
 
@@ -54,7 +68,8 @@ impl Default for TokenSettings {
     }
 }
 
-#[derive(Debug, Clone)]
+/// `registration.*`.
+#[derive(Debug, Clone, Deserialize)]
 pub struct RegistrationSettings {
     pub enabled: bool,
     pub require_activation: bool,
@@ -71,16 +86,17 @@ impl Default for RegistrationSettings {
     }
 }
 
-/// The email-driven flows (SPEC §7).
-#[derive(Debug, Clone)]
+/// The email-driven flows (SPEC §7, `email.*`).
+#[derive(Debug, Clone, Deserialize)]
 pub struct AccountSettings {
+    #[serde(deserialize_with = "config::chrono_duration")]
     pub reset_token_lifetime: Duration,
+    #[serde(deserialize_with = "config::chrono_duration")]
     pub activation_token_lifetime: Duration,
     /// Answer a reset request for an unknown address with 404 (seed 001).
     pub reveal_unknown_email: bool,
-    /// A password change ends the user's other sessions.
-    pub change_revokes_other_sessions: bool,
     /// Per recipient: no second link email of one purpose within this interval.
+    #[serde(deserialize_with = "config::chrono_duration")]
     pub min_resend_interval: Duration,
 }
 
@@ -90,16 +106,32 @@ impl Default for AccountSettings {
             reset_token_lifetime: Duration::hours(1),
             activation_token_lifetime: Duration::days(3),
             reveal_unknown_email: false,
-            change_revokes_other_sessions: true,
             min_resend_interval: Duration::minutes(1),
         }
     }
 }
 
-/// The per-account limit on failed logins (SPEC §8), from any address.
-#[derive(Debug, Clone)]
+/// What a password change does besides (`passwords.*`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PasswordChangeSettings {
+    /// A password change ends the user's other sessions.
+    pub change_revokes_other_sessions: bool,
+}
+
+impl Default for PasswordChangeSettings {
+    fn default() -> Self {
+        Self {
+            change_revokes_other_sessions: true,
+        }
+    }
+}
+
+/// The per-account limit on failed logins (SPEC §8), from any address
+/// (`throttle.*`).
+#[derive(Debug, Clone, Deserialize)]
 pub struct LoginThrottleSettings {
     /// Failed logins naming one account allowed per period.
+    #[serde(deserialize_with = "config::rate")]
     pub login_account: Rate,
     /// While the limiter's store is unreachable, refuse logins (unavailable) rather
     /// than let them through unlimited.
@@ -118,11 +150,13 @@ impl Default for LoginThrottleSettings {
     }
 }
 
+/// Everything the use cases read, assembled by the composition root.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub tokens: TokenSettings,
     pub registration: RegistrationSettings,
     pub passwords: PasswordPolicy,
+    pub password_change: PasswordChangeSettings,
     pub accounts: AccountSettings,
     pub login_throttle: LoginThrottleSettings,
 }

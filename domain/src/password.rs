@@ -35,8 +35,8 @@ pub struct UserAttributes<'a> {
     pub email: &'a str,
 }
 
-/// Django's `AUTH_PASSWORD_VALIDATORS` defaults.
-#[derive(Debug, Clone, Copy)]
+/// Django's `AUTH_PASSWORD_VALIDATORS` defaults (`passwords.min_length`).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
 pub struct PasswordPolicy {
     pub min_length: usize,
 }

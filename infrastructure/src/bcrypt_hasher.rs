@@ -10,6 +10,13 @@ use tokio::sync::Semaphore;
 
 const PREFIX: &str = "bcrypt_sha256$";
 
+/// `passwords.bcrypt_cost`.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+pub struct HashingSettings {
+    /// bcrypt's cost for new hashes; an older one is upgraded at the next login.
+    pub bcrypt_cost: u32,
+}
+
 /// Hashes on tokio's blocking pool, at most `concurrency` at a time, so a burst of
 /// logins queues instead of starving the request workers or the blocking pool.
 #[derive(Clone)]

@@ -11,6 +11,7 @@ use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use domain::RepositoryError;
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 
 pub type PgPool = Pool<AsyncPgConnection>;
 pub type PgConnection = Object<AsyncPgConnection>;
@@ -20,18 +21,30 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 /// Any fixed number: the key of the advisory lock that serialises concurrent migrators.
 const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_686f_7573;
 
-#[derive(Debug, Clone)]
+/// The database and its pool (`database.*`).
+#[derive(Debug, Clone, Deserialize)]
 pub struct PoolSettings {
-    pub url: SecretString,
+    /// `DATABASE_URL`; required by every command that uses the database.
+    #[serde(default)]
+    pub url: Option<SecretString>,
     pub max_connections: usize,
+    #[serde(deserialize_with = "application::config::duration")]
     pub acquire_timeout: Duration,
+}
+
+impl PoolSettings {
+    pub fn url(&self) -> anyhow::Result<&SecretString> {
+        self.url
+            .as_ref()
+            .context("invalid configuration: database.url: DATABASE_URL is not set")
+    }
 }
 
 /// Builds the pool; connections are opened lazily, so this succeeds while the
 /// database is down and the pool recovers by itself when it comes back.
 pub fn build_pool(settings: &PoolSettings) -> anyhow::Result<PgPool> {
     let manager =
-        AsyncDieselConnectionManager::<AsyncPgConnection>::new(settings.url.expose_secret());
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new(settings.url()?.expose_secret());
     Pool::builder(manager)
         .max_size(settings.max_connections)
         .wait_timeout(Some(settings.acquire_timeout))

@@ -1,7 +1,10 @@
 //! `TokenCodec` on jsonwebtoken, HS256 with the configured secret.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
 
+use application::config;
 use domain::ports::TokenCodec;
 use domain::{Claims, TokenError};
 use jsonwebtoken::errors::ErrorKind;
@@ -9,12 +12,33 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone)]
+/// The signing algorithms `jwt.algorithm` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum JwtAlgorithm {
+    HS256,
+}
+
+/// How tokens are signed and checked (`jwt.*`).
+#[derive(Debug, Clone, Deserialize)]
 pub struct JwtSettings {
-    pub signing_key: SecretString,
+    pub algorithm: JwtAlgorithm,
+    /// The HS256 secret (`SECRET_KEY`).
+    #[serde(default)]
+    pub signing_key: Option<SecretString>,
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub public_key_file: Option<PathBuf>,
+    /// Retired keys that still verify (key rotation).
+    #[serde(deserialize_with = "config::list")]
+    pub extra_verification_keys: Vec<String>,
+    #[serde(default)]
     pub issuer: Option<String>,
+    #[serde(default)]
     pub audience: Option<String>,
-    pub leeway_seconds: u64,
+    /// How far past `exp` (and before `nbf`) a token is still accepted.
+    #[serde(deserialize_with = "config::duration")]
+    pub leeway: Duration,
 }
 
 #[derive(Clone)]
@@ -48,10 +72,13 @@ struct WireClaims {
 
 impl JwtTokenCodec {
     pub fn new(settings: &JwtSettings) -> Self {
-        let secret = settings.signing_key.expose_secret().as_bytes();
+        let secret = settings
+            .signing_key
+            .as_ref()
+            .map_or(&b""[..], |key| key.expose_secret().as_bytes());
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
-        validation.leeway = settings.leeway_seconds;
+        validation.leeway = settings.leeway.as_secs();
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.reject_tokens_expiring_in_less_than = 0;

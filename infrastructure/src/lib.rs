@@ -22,9 +22,9 @@ pub mod testing;
 pub mod throttle;
 mod tx;
 
-pub use bcrypt_hasher::BcryptPasswordHasher;
+pub use bcrypt_hasher::{BcryptPasswordHasher, HashingSettings};
 pub use db::PgPool;
-pub use jwt_codec::{JwtSettings, JwtTokenCodec};
+pub use jwt_codec::{JwtAlgorithm, JwtSettings, JwtTokenCodec};
 pub use pg_account_repository::PgAccountRepository;
 pub use pg_api_key_repository::PgApiKeyRepository;
 pub use pg_audit_log::PgAuditLog;

@@ -39,7 +39,7 @@ const ACTIVATION_TEMPLATE: &str = "activate/{uid}/{token}";
 /// An app whose throttles cannot interfere with tests that log in many times.
 async fn app_with(configure: impl FnOnce(&mut api::settings::Settings)) -> TestApp {
     spawn_app_with(|s| {
-        s.throttle.enabled = false;
+        s.throttle.store.enabled = false;
         configure(s);
     })
     .await
@@ -50,9 +50,9 @@ async fn mail_app_with(
     configure: impl FnOnce(&mut api::settings::Settings),
 ) -> (TestApp, SmtpCatcher) {
     spawn_app_with_mail(|s| {
-        s.throttle.enabled = false;
-        s.email.reset_url_template = RESET_TEMPLATE.to_owned();
-        s.email.activation_url_template = ACTIVATION_TEMPLATE.to_owned();
+        s.throttle.store.enabled = false;
+        s.email.templates.reset_url_template = RESET_TEMPLATE.to_owned();
+        s.email.templates.activation_url_template = ACTIVATION_TEMPLATE.to_owned();
         configure(s);
     })
     .await
@@ -235,7 +235,7 @@ async fn every_obtain_alias_refuses_bad_credentials_and_missing_fields_as_simple
 
 #[tokio::test]
 async fn every_refresh_alias_rotates_and_the_old_token_is_then_blacklisted() {
-    let app = app_with(|s| s.jwt.reuse_interval = Duration::ZERO).await;
+    let app = app_with(|s| s.jwt.tokens.reuse_interval = chrono::Duration::zero()).await;
     let id = app.register("dora@example.com").await["id"]
         .as_i64()
         .unwrap();
@@ -703,7 +703,7 @@ async fn reset_password_answers_204_alike_and_mails_only_a_known_address() {
 
 #[tokio::test]
 async fn reset_password_with_reveal_unknown_email_names_an_unknown_address() {
-    let (app, mail) = mail_app_with(|s| s.email.reveal_unknown_email = true).await;
+    let (app, mail) = mail_app_with(|s| s.email.links.reveal_unknown_email = true).await;
     app.register("quinn@example.com").await;
 
     let unknown = app
@@ -1080,7 +1080,7 @@ async fn resend_activation_needs_a_well_formed_email() {
 async fn canonical_routes_keep_their_own_answers_beside_the_djoser_aliases() {
     let (app, mail) = mail_app_with(|s| {
         s.registration.require_activation = true;
-        s.email.reveal_unknown_email = true;
+        s.email.links.reveal_unknown_email = true;
     })
     .await;
     let (_, (ann_uid, ann_token)) = register_inactive(&app, &mail, "ann@example.com").await;

@@ -12,7 +12,7 @@ const FORBIDDEN: &str = "You do not have permission to perform this action.";
 
 /// An app whose throttles cannot interfere with tests that log in many times.
 async fn app() -> TestApp {
-    spawn_app_with(|s| s.throttle.enabled = false).await
+    spawn_app_with(|s| s.throttle.store.enabled = false).await
 }
 
 /// `GET /auth/audit/{query}` as the holder of `access`.
@@ -306,8 +306,8 @@ async fn failed_logins_are_told_apart_only_in_the_trail_and_no_password_is_recor
 #[tokio::test]
 async fn logouts_revoked_sessions_and_a_reused_refresh_token_are_recorded() {
     let app = spawn_app_with(|s| {
-        s.throttle.enabled = false;
-        s.jwt.reuse_interval = std::time::Duration::ZERO;
+        s.throttle.store.enabled = false;
+        s.jwt.tokens.reuse_interval = chrono::Duration::zero();
     })
     .await;
     let (alice, access, refresh) = app.signed_in_user("alice@example.com").await;
@@ -500,7 +500,7 @@ async fn a_password_change_is_recorded_and_a_refused_one_is_not() {
 
 #[tokio::test]
 async fn a_reset_through_the_emailed_link_is_recorded_and_bad_or_reused_tokens_are_not() {
-    let (app, mail) = spawn_app_with_mail(|s| s.throttle.enabled = false).await;
+    let (app, mail) = spawn_app_with_mail(|s| s.throttle.store.enabled = false).await;
     let alice = app.register("alice@example.com").await["id"]
         .as_i64()
         .unwrap();
@@ -560,7 +560,7 @@ async fn a_reset_through_the_emailed_link_is_recorded_and_bad_or_reused_tokens_a
 #[tokio::test]
 async fn registration_and_activation_are_recorded_once() {
     let (app, mail) = spawn_app_with_mail(|s| {
-        s.throttle.enabled = false;
+        s.throttle.store.enabled = false;
         s.registration.require_activation = true;
     })
     .await;

@@ -135,7 +135,7 @@ async fn a_reset_request_answers_the_same_for_unknown_inactive_and_known_address
 
 #[tokio::test]
 async fn reveal_unknown_email_makes_an_unknown_address_a_404() {
-    let (app, _mail) = spawn_app_with_mail(|s| s.email.reveal_unknown_email = true).await;
+    let (app, _mail) = spawn_app_with_mail(|s| s.email.links.reveal_unknown_email = true).await;
     let reply = app
         .post(
             "/auth/reset-password/",
@@ -594,7 +594,7 @@ async fn change_password_ends_other_sessions_and_older_access_tokens_but_keeps_t
 #[tokio::test]
 async fn change_password_can_keep_the_other_sessions() {
     let (app, _mail) =
-        spawn_app_with_mail(|s| s.passwords.change_revokes_other_sessions = false).await;
+        spawn_app_with_mail(|s| s.passwords.change.change_revokes_other_sessions = false).await;
     let (_, access, _) = app.signed_in_user("ned@example.com").await;
     let (_, other_refresh) = app.login("ned@example.com").await;
     let reply = app
@@ -713,7 +713,8 @@ async fn an_account_deactivated_by_an_administrator_cannot_reactivate_itself() {
 #[tokio::test]
 async fn repeated_reset_requests_mail_one_link_per_interval_and_it_keeps_working() {
     let (app, mail) =
-        spawn_app_with_mail(|s| s.email.min_resend_interval = Duration::from_secs(60)).await;
+        spawn_app_with_mail(|s| s.email.links.min_resend_interval = chrono::Duration::minutes(1))
+            .await;
     app.register("sue@example.com").await;
 
     let replies = futures_util::future::join_all((0..5).map(|_| {

@@ -910,7 +910,7 @@ async fn readiness_reports_a_database_outage_and_recovers_by_itself() {
         s.database.url = Some(direct.replacen(&authority, &proxied, 1).into());
         s.database.acquire_timeout = Duration::from_secs(1);
         s.database.max_connections = 4;
-        s.throttle.enabled = false;
+        s.throttle.store.enabled = false;
     })
     .await;
     let (_, access, _) = app.signed_in_user("ready@example.com").await;
@@ -978,7 +978,7 @@ async fn the_first_requests_after_the_database_goes_away_get_503_not_500() {
             .to_owned();
         s.database.url = Some(direct.replacen(&authority, &proxied, 1).into());
         s.database.acquire_timeout = Duration::from_secs(1);
-        s.throttle.enabled = false;
+        s.throttle.store.enabled = false;
     })
     .await;
     let (_, access, refresh) = app.signed_in_user("cut@example.com").await;

@@ -24,7 +24,7 @@ const USER_KEYS: [&str; 12] = [
 
 /// An app whose throttles cannot interfere with tests that post many registrations.
 async fn unthrottled_app() -> TestApp {
-    spawn_app_with(|s| s.throttle.enabled = false).await
+    spawn_app_with(|s| s.throttle.store.enabled = false).await
 }
 
 /// The object's keys, sorted.

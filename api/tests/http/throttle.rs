@@ -7,9 +7,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use api::settings::{Settings, ThrottleBackend};
+use api::settings::Settings;
 use domain::throttle::Rate;
 use infrastructure::testing::TestDatabase;
+use infrastructure::throttle::ThrottleBackend;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -41,17 +42,17 @@ fn unique_prefix() -> String {
 async fn throttled_app(configure: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_with(|s| {
         let t = &mut s.throttle;
-        t.enabled = true;
-        t.backend = ThrottleBackend::Memory;
-        t.anon = rate("1000/minute");
-        t.user = rate("1000/minute");
-        t.login = rate("1000/minute");
-        t.login_account = rate("1000/minute");
-        t.register = rate("1000/minute");
-        t.password_reset = rate("1000/minute");
-        t.trusted_proxies = Vec::new();
-        t.key_prefix = unique_prefix();
-        t.fail_closed_login = false;
+        t.store.enabled = true;
+        t.store.backend = ThrottleBackend::Memory;
+        t.store.key_prefix = unique_prefix();
+        t.rates.anon = rate("1000/minute");
+        t.rates.user = rate("1000/minute");
+        t.rates.login = rate("1000/minute");
+        t.rates.register = rate("1000/minute");
+        t.rates.password_reset = rate("1000/minute");
+        t.rates.trusted_proxies = Vec::new();
+        t.login.login_account = rate("1000/minute");
+        t.login.fail_closed_login = false;
         configure(s);
     })
     .await
@@ -159,7 +160,7 @@ async fn session_ips(app: &TestApp, access: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_login_scope_allows_its_rate_then_answers_429_with_retry_after() {
-    let app = throttled_app(|s| s.throttle.login = rate("3/minute")).await;
+    let app = throttled_app(|s| s.throttle.rates.login = rate("3/minute")).await;
     app.register("alice@example.com").await;
 
     for _ in 0..3 {
@@ -183,8 +184,8 @@ async fn the_login_scope_allows_its_rate_then_answers_429_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_percent_encoded_path_counts_against_its_route_s_scope() {
     let app = throttled_app(|s| {
-        s.throttle.login = rate("2/minute");
-        s.throttle.register = rate("1/minute");
+        s.throttle.rates.login = rate("2/minute");
+        s.throttle.rates.register = rate("1/minute");
     })
     .await;
     app.register("alice@example.com").await;
@@ -213,7 +214,7 @@ async fn a_percent_encoded_path_counts_against_its_route_s_scope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_alias_of_a_login_route_counts_against_the_same_bucket() {
-    let app = throttled_app(|s| s.throttle.login = rate("3/minute")).await;
+    let app = throttled_app(|s| s.throttle.rates.login = rate("3/minute")).await;
     app.register("alice@example.com").await;
 
     assert_rejected(&wrong_login(&app, "/auth/token/", "alice@example.com").await);
@@ -252,7 +253,7 @@ async fn every_alias_of_a_login_route_counts_against_the_same_bucket() {
 async fn a_window_passes_and_requests_are_allowed_again() {
     // DRF's shortest window: every wait in it is under a second, so Retry-After is 1
     // (the wait rounded up) however fast or slow the requests.
-    let app = throttled_app(|s| s.throttle.login = rate("2/second")).await;
+    let app = throttled_app(|s| s.throttle.rates.login = rate("2/second")).await;
     app.register("alice@example.com").await;
 
     // Sent together, the three are counted as they arrive, within moments of each
@@ -297,9 +298,9 @@ async fn a_window_passes_and_requests_are_allowed_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_and_password_reset_have_their_own_rates_and_scopes_are_independent() {
     let app = throttled_app(|s| {
-        s.throttle.login = rate("2/minute");
-        s.throttle.register = rate("2/minute");
-        s.throttle.password_reset = rate("2/minute");
+        s.throttle.rates.login = rate("2/minute");
+        s.throttle.rates.register = rate("2/minute");
+        s.throttle.rates.password_reset = rate("2/minute");
     })
     .await;
 
@@ -390,8 +391,8 @@ async fn anonymous_requests_count_by_address_and_users_by_their_id() {
     let database = setup.db.url.clone();
     let app = throttled_app(move |s| {
         s.database.url = Some(database);
-        s.throttle.anon = rate("3/minute");
-        s.throttle.user = rate("5/minute");
+        s.throttle.rates.anon = rate("3/minute");
+        s.throttle.rates.user = rate("5/minute");
     })
     .await;
     let forged = forge(
@@ -462,7 +463,7 @@ async fn anonymous_requests_count_by_address_and_users_by_their_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn made_up_api_keys_count_as_anonymous() {
-    let app = throttled_app(|s| s.throttle.anon = rate("2/minute")).await;
+    let app = throttled_app(|s| s.throttle.rates.anon = rate("2/minute")).await;
 
     assert_eq!(
         app.get("/.well-known/jwks.json", None).await.status,
@@ -483,8 +484,8 @@ async fn made_up_api_keys_count_as_anonymous() {
 async fn a_real_api_key_counts_by_its_user_and_still_authenticates() {
     let app = throttled_app(|s| {
         // Registering and the token login spend the two anonymous requests.
-        s.throttle.anon = rate("2/minute");
-        s.throttle.user = rate("2/minute");
+        s.throttle.rates.anon = rate("2/minute");
+        s.throttle.rates.user = rate("2/minute");
     })
     .await;
     app.register("kay@example.com").await;
@@ -512,8 +513,8 @@ async fn a_real_api_key_counts_by_its_user_and_still_authenticates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_failed_logins_count_against_the_account() {
     let app = throttled_app(|s| {
-        s.throttle.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
-        s.throttle.login_account = rate("2/hour");
+        s.throttle.rates.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.throttle.login.login_account = rate("2/hour");
     })
     .await;
     register_named(&app, "alice", "alice@example.com").await;
@@ -541,8 +542,8 @@ async fn only_failed_logins_count_against_the_account() {
     assert_throttled(&right, 3598, 3600);
     // A failed token login counts too.
     let app = throttled_app(|s| {
-        s.throttle.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
-        s.throttle.login_account = rate("1/hour");
+        s.throttle.rates.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.throttle.login.login_account = rate("1/hour");
     })
     .await;
     register_named(&app, "carol", "carol@example.com").await;
@@ -560,8 +561,8 @@ async fn only_failed_logins_count_against_the_account() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_naming_one_account_are_limited_from_any_address() {
     let app = throttled_app(|s| {
-        s.throttle.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
-        s.throttle.login_account = rate("3/hour");
+        s.throttle.rates.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.throttle.login.login_account = rate("3/hour");
     })
     .await;
     register_named(&app, "alice", "alice@example.com").await;
@@ -639,7 +640,7 @@ async fn logins_naming_one_account_are_limited_from_any_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn x_forwarded_for_from_an_untrusted_peer_is_ignored() {
-    let app = throttled_app(|s| s.throttle.login = rate("3/minute")).await;
+    let app = throttled_app(|s| s.throttle.rates.login = rate("3/minute")).await;
     let credentials = json!({ "email": "carol@example.com", "password": PASSWORD });
     let wrong = json!({ "email": "carol@example.com", "password": WRONG });
     let registered = post_from(
@@ -676,8 +677,8 @@ async fn x_forwarded_for_from_an_untrusted_peer_is_ignored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn x_forwarded_for_from_a_trusted_proxy_names_the_client() {
     let app = throttled_app(|s| {
-        s.throttle.login = rate("3/minute");
-        s.throttle.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.throttle.rates.login = rate("3/minute");
+        s.throttle.rates.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
     })
     .await;
     let credentials = json!({ "email": "dave@example.com", "password": PASSWORD });
@@ -970,8 +971,8 @@ impl Proxy {
 async fn app_behind(proxy: &Proxy, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let url = format!("redis://127.0.0.1:{}", proxy.port);
     throttled_app(move |s| {
-        s.throttle.backend = ThrottleBackend::Redis;
-        s.throttle.redis_url = Some(SecretString::from(url));
+        s.throttle.store.backend = ThrottleBackend::Redis;
+        s.throttle.store.redis_url = Some(SecretString::from(url));
         configure(s);
     })
     .await
@@ -996,7 +997,7 @@ async fn throttle_becomes(app: &TestApp, status: &str) -> Reply {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_redis_is_unreachable_requests_go_through_and_readyz_says_so() {
     let mut proxy = Proxy::start(REDIS);
-    let app = app_behind(&proxy, |s| s.throttle.login = rate("3/minute")).await;
+    let app = app_behind(&proxy, |s| s.throttle.rates.login = rate("3/minute")).await;
     app.register("alice@example.com").await;
     for _ in 0..3 {
         assert_rejected(&wrong_login(&app, "/auth/token/", "alice@example.com").await);
@@ -1037,7 +1038,7 @@ async fn while_redis_is_unreachable_requests_go_through_and_readyz_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_closed_login_refuses_logins_while_redis_is_unreachable() {
     let mut proxy = Proxy::start(REDIS);
-    let app = app_behind(&proxy, |s| s.throttle.fail_closed_login = true).await;
+    let app = app_behind(&proxy, |s| s.throttle.login.fail_closed_login = true).await;
     app.register("alice@example.com").await;
     let (access, _) = app.login("alice@example.com").await;
 
@@ -1074,7 +1075,7 @@ async fn fail_closed_login_refuses_logins_while_redis_is_unreachable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_probes_are_never_throttled() {
-    let app = throttled_app(|s| s.throttle.anon = rate("2/minute")).await;
+    let app = throttled_app(|s| s.throttle.rates.anon = rate("2/minute")).await;
     for _ in 0..2 {
         let jwks = app.get("/.well-known/jwks.json", None).await;
         assert_eq!(jwks.status, StatusCode::OK, "{}", jwks.text);
@@ -1093,7 +1094,7 @@ async fn health_probes_are_never_throttled() {
 async fn with_throttling_off_nothing_is_limited() {
     let app = spawn_app().await;
     assert!(
-        !app.settings.throttle.enabled,
+        !app.settings.throttle.store.enabled,
         "config/test.toml turns it off"
     );
     app.register("alice@example.com").await;

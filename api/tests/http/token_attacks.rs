@@ -715,7 +715,7 @@ async fn a_token_whose_session_belongs_to_another_user_is_refused() {
 
 #[tokio::test]
 async fn with_jwt_as_the_only_header_type_jwt_is_accepted_and_named_in_the_challenge() {
-    let app = spawn_app_with(|s| s.jwt.auth_header_types = vec!["JWT".to_owned()]).await;
+    let app = spawn_app_with(|s| s.jwt.auth.auth_header_types = vec!["JWT".to_owned()]).await;
     let (_, access, _) = app.signed_in_user("jwt-type@example.com").await;
 
     let reply = app.get("/auth/me/", Some(&format!("JWT {access}"))).await;
@@ -745,9 +745,10 @@ async fn with_jwt_as_the_only_header_type_jwt_is_accepted_and_named_in_the_chall
 
 #[tokio::test]
 async fn with_two_header_types_both_are_accepted_and_the_first_is_named_in_the_challenge() {
-    let app =
-        spawn_app_with(|s| s.jwt.auth_header_types = vec!["Bearer".to_owned(), "JWT".to_owned()])
-            .await;
+    let app = spawn_app_with(|s| {
+        s.jwt.auth.auth_header_types = vec!["Bearer".to_owned(), "JWT".to_owned()]
+    })
+    .await;
     let (_, access, _) = app.signed_in_user("two-types@example.com").await;
 
     for scheme in ["Bearer", "JWT"] {

@@ -14,7 +14,7 @@ const INVALID_KEY: &str = "Invalid token.";
 
 /// An app whose throttles cannot interfere with tests that log in many times.
 async fn app() -> TestApp {
-    spawn_app_with(|s| s.throttle.enabled = false).await
+    spawn_app_with(|s| s.throttle.store.enabled = false).await
 }
 
 /// Sends `method path` with an optional `Authorization` header and JSON body.
@@ -413,7 +413,7 @@ async fn a_token_logout_with_a_bearer_token_deletes_every_key_of_the_user() {
 
 #[tokio::test]
 async fn a_password_reset_through_the_emailed_link_revokes_every_key() {
-    let (app, mail) = spawn_app_with_mail(|s| s.throttle.enabled = false).await;
+    let (app, mail) = spawn_app_with_mail(|s| s.throttle.store.enabled = false).await;
     app.register("alice@example.com").await;
     let key = key_for(&app, "alice@example.com").await;
     let other = key_for(&app, "alice@example.com").await;
@@ -665,7 +665,7 @@ async fn v1_register_credentials_answers_with_the_tokens_alone() {
 #[tokio::test]
 async fn v1_register_credentials_gives_no_tokens_when_activation_is_required() {
     let app = spawn_app_with(|s| {
-        s.throttle.enabled = false;
+        s.throttle.store.enabled = false;
         s.registration.require_activation = true;
     })
     .await;
@@ -730,7 +730,7 @@ async fn v1_refresh_token_logs_in_with_credentials() {
 
 #[tokio::test]
 async fn v1_forgot_and_reset_password_work_through_the_emailed_token() {
-    let (app, mail) = spawn_app_with_mail(|s| s.throttle.enabled = false).await;
+    let (app, mail) = spawn_app_with_mail(|s| s.throttle.store.enabled = false).await;
     let (_, access, _) = app.signed_in_user("alice@example.com").await;
 
     let known = app

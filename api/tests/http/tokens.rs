@@ -208,7 +208,7 @@ async fn a_rotated_token_presented_within_the_reuse_interval_gets_the_same_succe
 
 #[tokio::test]
 async fn refresh_token_reused_after_the_interval_revokes_the_whole_family() {
-    let app = spawn_app_with(|s| s.jwt.reuse_interval = std::time::Duration::ZERO).await;
+    let app = spawn_app_with(|s| s.jwt.tokens.reuse_interval = chrono::Duration::zero()).await;
     let (_, access, refresh) = app.signed_in_user("hank@example.com").await;
     let newest = str_of(&app.refresh(&refresh).await.body, "refresh");
 
@@ -257,7 +257,7 @@ async fn twenty_concurrent_refreshes_with_one_token_leave_one_live_successor() {
 
 #[tokio::test]
 async fn with_no_reuse_interval_exactly_one_of_two_concurrent_refreshes_succeeds() {
-    let app = spawn_app_with(|s| s.jwt.reuse_interval = std::time::Duration::ZERO).await;
+    let app = spawn_app_with(|s| s.jwt.tokens.reuse_interval = chrono::Duration::zero()).await;
     let (_, _, refresh) = app.signed_in_user("jack@example.com").await;
 
     let (a, b) = tokio::join!(app.refresh(&refresh), app.refresh(&refresh));
@@ -273,7 +273,7 @@ async fn with_no_reuse_interval_exactly_one_of_two_concurrent_refreshes_succeeds
 
 #[tokio::test]
 async fn without_rotation_refresh_returns_only_an_access_token_and_the_refresh_keeps_working() {
-    let app = spawn_app_with(|s| s.jwt.rotate_refresh_tokens = false).await;
+    let app = spawn_app_with(|s| s.jwt.tokens.rotate_refresh_tokens = false).await;
     let (_, _, refresh) = app.signed_in_user("kate@example.com").await;
     for _ in 0..2 {
         let reply = app.refresh(&refresh).await;
@@ -288,7 +288,7 @@ async fn without_rotation_refresh_returns_only_an_access_token_and_the_refresh_k
 #[tokio::test]
 async fn rotation_never_extends_a_session_past_its_maximum_lifetime() {
     let app =
-        spawn_app_with(|s| s.jwt.session_max_lifetime = std::time::Duration::from_secs(3600)).await;
+        spawn_app_with(|s| s.jwt.tokens.session_max_lifetime = chrono::Duration::hours(1)).await;
     let (_, _, refresh) = app.signed_in_user("liam@example.com").await;
     let login_iat = claims(&refresh)["iat"].as_i64().unwrap();
     let first_exp = claims(&refresh)["exp"].as_i64().unwrap();
@@ -502,8 +502,8 @@ fn resign(access: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
 #[tokio::test]
 async fn configured_issuer_and_audience_are_written_and_required() {
     let app = spawn_app_with(|s| {
-        s.jwt.issuer = Some("https://auth.example.com".to_owned());
-        s.jwt.audience = Some("shop-api".to_owned());
+        s.jwt.codec.issuer = Some("https://auth.example.com".to_owned());
+        s.jwt.codec.audience = Some("shop-api".to_owned());
     })
     .await;
     let (_, access, refresh) = app.signed_in_user("xena@example.com").await;
@@ -523,7 +523,7 @@ async fn configured_issuer_and_audience_are_written_and_required() {
 
 #[tokio::test]
 async fn leeway_accepts_a_token_that_expired_within_it_and_no_longer() {
-    let app = spawn_app_with(|s| s.jwt.leeway = std::time::Duration::from_secs(30)).await;
+    let app = spawn_app_with(|s| s.jwt.codec.leeway = std::time::Duration::from_secs(30)).await;
     let (_, access, _) = app.signed_in_user("yuri@example.com").await;
     let now = claims(&access)["iat"].as_i64().unwrap();
 

@@ -62,7 +62,7 @@ impl<D: Deps> Gatehouse<D> {
             .map_err(ChangePasswordError::Invalid)?;
         let password_hash = self.adapters.hasher.hash(&command.new_password).await?;
         let revoke = match (
-            self.settings.accounts.change_revokes_other_sessions,
+            self.settings.password_change.change_revokes_other_sessions,
             command.session,
         ) {
             (true, Some(current)) => SessionRevocation::AllBut(current),

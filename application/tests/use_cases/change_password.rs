@@ -10,7 +10,7 @@ use application::use_cases::change_password::{ChangePasswordCommand, ChangePassw
 use application::use_cases::password_reset::{ConfirmResetCommand, ConfirmResetError};
 use application::use_cases::refresh::RefreshError;
 use application::{
-    AccountSettings, ClientInfo, OneTimeTokenRejection, Settings, TokenPair, TokenRejection,
+    ClientInfo, OneTimeTokenRejection, PasswordChangeSettings, Settings, TokenPair, TokenRejection,
     ValidationErrors,
 };
 use chrono::Duration;
@@ -314,9 +314,8 @@ async fn older_access_tokens_are_refused_and_only_the_kept_session_refreshes() {
 #[tokio::test]
 async fn with_change_revokes_other_sessions_off_no_session_ends() {
     let (gatehouse, fakes) = gatehouse(Settings {
-        accounts: AccountSettings {
+        password_change: PasswordChangeSettings {
             change_revokes_other_sessions: false,
-            ..AccountSettings::default()
         },
         ..Settings::default()
     });

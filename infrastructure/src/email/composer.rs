@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::{EmailKind, EmailMessage};
 
 /// What the emails are made from (`email.*` settings).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct EmailTemplates {
     pub site_name: String,
     pub frontend_url: String,

@@ -10,7 +10,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     /// Plain SMTP (a relay on localhost, a test server).
     None,
@@ -20,14 +21,27 @@ pub enum SmtpTls {
     Tls,
 }
 
-#[derive(Debug, Clone)]
+/// The mail server (`email.smtp_*`, `email.default_from_email`).
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct SmtpSettings {
-    pub host: String,
+    /// Unset: no mail server (development and tests log emails instead).
+    #[serde(rename = "smtp_host", default)]
+    pub host: Option<String>,
+    #[serde(rename = "smtp_port")]
     pub port: u16,
+    #[serde(rename = "smtp_username", default)]
     pub username: Option<String>,
+    #[serde(rename = "smtp_password", default)]
     pub password: Option<SecretString>,
+    #[serde(rename = "smtp_tls")]
     pub tls: SmtpTls,
+    #[serde(rename = "default_from_email")]
     pub from: String,
+    /// How long one SMTP exchange may take.
+    #[serde(
+        rename = "smtp_timeout",
+        deserialize_with = "application::config::duration"
+    )]
     pub timeout: Duration,
 }
 
@@ -41,15 +55,15 @@ pub struct SmtpMailer {
 impl SmtpMailer {
     pub fn new(settings: &SmtpSettings) -> anyhow::Result<Self> {
         use anyhow::Context;
+        let host = settings
+            .host
+            .as_deref()
+            .context("email.smtp_host is not set")?;
         let builder = match settings.tls {
-            SmtpTls::None => {
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
-            }
-            SmtpTls::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.host)
-                    .context("invalid email.smtp_host for STARTTLS")?
-            }
-            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.host)
+            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
+                .context("invalid email.smtp_host for STARTTLS")?,
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
                 .context("invalid email.smtp_host for TLS")?,
         };
         let mut builder = builder.port(settings.port).timeout(Some(settings.timeout));

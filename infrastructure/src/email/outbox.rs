@@ -64,15 +64,24 @@ impl Outbox {
     }
 }
 
-#[derive(Debug, Clone)]
+/// How the worker delivers (`email.max_retry_interval`; the rest are fixed).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default)]
 pub struct OutboxSettings {
     /// How often the worker looks for due messages when nothing rang.
+    #[serde(skip)]
     pub poll_interval: Duration,
     /// The longest wait between two attempts of one message.
+    #[serde(
+        rename = "max_retry_interval",
+        deserialize_with = "application::config::duration"
+    )]
     pub max_backoff: Duration,
     /// How long a claimed message is left to its worker before another may retry it.
+    #[serde(skip)]
     pub lease: Duration,
     /// Messages claimed at once.
+    #[serde(skip)]
     pub batch: i64,
 }
 

@@ -7,9 +7,41 @@ mod redis_store;
 pub use memory::MemoryRateLimiter;
 pub use redis_store::RedisRateLimiter;
 
+use std::time::Duration;
+
+use anyhow::Context;
 use domain::RepositoryError;
 use domain::ports::RateLimiter;
 use domain::throttle::{Rate, Verdict};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThrottleBackend {
+    Memory,
+    Redis,
+}
+
+/// Where throttle counters live (`throttle.enabled`, `backend`, `redis_url`,
+/// `key_prefix`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ThrottleStoreSettings {
+    /// Off: nothing is counted and no request is throttled.
+    pub enabled: bool,
+    pub backend: ThrottleBackend,
+    /// `REDIS_URL`, for the `redis` backend.
+    #[serde(default)]
+    pub redis_url: Option<SecretString>,
+    /// Where the shared (Redis) counters live; tests use one prefix each.
+    pub key_prefix: String,
+}
+
+/// How long a check waits for Redis before letting the request through.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// The most clients the in-process store tracks at once.
+const MEMORY_KEYS: usize = 100_000;
 
 /// The store chosen by configuration (`throttle.enabled`, `throttle.backend`).
 #[derive(Clone)]
@@ -21,6 +53,30 @@ pub enum RateLimiterStore {
 }
 
 impl RateLimiterStore {
+    /// The store the settings choose. Redis is connected on first use, so a Redis
+    /// that is down does not stop start-up.
+    pub fn new(settings: &ThrottleStoreSettings) -> anyhow::Result<Self> {
+        if !settings.enabled {
+            return Ok(RateLimiterStore::Off);
+        }
+        Ok(match settings.backend {
+            ThrottleBackend::Memory => {
+                RateLimiterStore::Memory(MemoryRateLimiter::new(MEMORY_KEYS))
+            }
+            ThrottleBackend::Redis => {
+                let url = settings
+                    .redis_url
+                    .as_ref()
+                    .context("throttle.backend = \"redis\" needs throttle.redis_url (REDIS_URL)")?;
+                RateLimiterStore::Redis(Box::new(RedisRateLimiter::new(
+                    url.expose_secret(),
+                    &settings.key_prefix,
+                    REDIS_TIMEOUT,
+                )?))
+            }
+        })
+    }
+
     pub fn is_off(&self) -> bool {
         matches!(self, RateLimiterStore::Off)
     }

@@ -35,7 +35,7 @@ struct Fixture {
 
 fn pool(db: &TestDatabase) -> PgPool {
     build_pool(&PoolSettings {
-        url: db.url.clone(),
+        url: Some(db.url.clone()),
         max_connections: 8,
         acquire_timeout: std::time::Duration::from_secs(10),
     })

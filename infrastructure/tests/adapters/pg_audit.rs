@@ -33,7 +33,7 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let db = TestDatabase::create().await;
     let pool = build_pool(&PoolSettings {
-        url: db.url.clone(),
+        url: Some(db.url.clone()),
         max_connections: 4,
         acquire_timeout: std::time::Duration::from_secs(5),
     })

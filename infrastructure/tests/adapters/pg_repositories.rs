@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 async fn pool(db: &TestDatabase) -> PgPool {
     build_pool(&PoolSettings {
-        url: db.url.clone(),
+        url: Some(db.url.clone()),
         max_connections: 8,
         acquire_timeout: std::time::Duration::from_secs(5),
     })
@@ -467,7 +467,9 @@ async fn purging_deletes_only_expired_rows_and_login_records_a_rehash() {
 #[tokio::test]
 async fn an_unreachable_database_is_unavailable_not_unexpected() {
     let pool = build_pool(&PoolSettings {
-        url: secrecy::SecretString::from("postgres://postgres@127.0.0.1:1/nowhere"),
+        url: Some(secrecy::SecretString::from(
+            "postgres://postgres@127.0.0.1:1/nowhere",
+        )),
         max_connections: 1,
         acquire_timeout: std::time::Duration::from_millis(500),
     })
@@ -534,7 +536,7 @@ async fn two_outbox_workers_deliver_every_message_exactly_once() {
     .await;
     let worker = || {
         let mailer = SmtpMailer::new(&SmtpSettings {
-            host: "127.0.0.1".to_owned(),
+            host: Some("127.0.0.1".to_owned()),
             port: catcher.port(),
             username: None,
             password: None,

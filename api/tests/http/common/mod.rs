@@ -252,11 +252,11 @@ pub async fn spawn_app_with_mail(
     let catcher = infrastructure::testing::SmtpCatcher::start().await;
     let port = catcher.port();
     let app = spawn_app_with(|s| {
-        s.email.smtp_host = Some("127.0.0.1".to_owned());
-        s.email.smtp_port = port;
-        s.email.frontend_url = "http://frontend.test".to_owned();
-        s.email.default_from_email = "Gatehouse <no-reply@gatehouse.test>".to_owned();
-        s.email.max_retry_interval = std::time::Duration::from_secs(1);
+        s.email.smtp.host = Some("127.0.0.1".to_owned());
+        s.email.smtp.port = port;
+        s.email.templates.frontend_url = "http://frontend.test".to_owned();
+        s.email.smtp.from = "Gatehouse <no-reply@gatehouse.test>".to_owned();
+        s.email.outbox.max_backoff = std::time::Duration::from_secs(1);
         configure(s);
     })
     .await;
