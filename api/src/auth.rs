@@ -15,15 +15,15 @@ use crate::startup::AppState;
 /// The signed-in caller (an access token or an API key, checked against the store) and
 /// the client he calls from.
 #[derive(Debug, Clone)]
-pub struct Authenticated {
-    pub user: User,
-    pub credential: Credential,
-    pub client: ClientInfo,
+pub(crate) struct Authenticated {
+    pub(crate) user: User,
+    pub(crate) credential: Credential,
+    pub(crate) client: ClientInfo,
 }
 
 impl Authenticated {
     /// The caller as the use cases take him: who, in which session, from where.
-    pub fn caller(&self) -> Caller<'_> {
+    pub(crate) fn caller(&self) -> Caller<'_> {
         Caller {
             user: &self.user,
             session: self.credential.session(),
@@ -139,7 +139,7 @@ impl FromRequest for Authenticated {
 }
 
 /// The API key of a request that authenticates with one (`Authorization: Token <key>`).
-pub fn api_key(req: &HttpRequest) -> Option<String> {
+pub(crate) fn api_key(req: &HttpRequest) -> Option<String> {
     let state = req.app_data::<web::Data<AppState>>()?;
     let header = req.headers().get(AUTHORIZATION)?;
     match presented(header.as_bytes(), &state.auth.auth_header_types) {
@@ -151,7 +151,7 @@ pub fn api_key(req: &HttpRequest) -> Option<String> {
 /// The caller's user agent and address, kept with the sessions it opens and the
 /// audit events it causes.
 #[derive(Debug, Clone)]
-pub struct Client(pub ClientInfo);
+pub(crate) struct Client(pub ClientInfo);
 
 const MAX_USER_AGENT_CHARS: usize = 512;
 

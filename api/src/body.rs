@@ -15,15 +15,15 @@ use serde_json::{Map, Value};
 use crate::errors::ApiError;
 
 /// Bodies larger than this are refused with 413: no field of ours needs more.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The request body as field name → value. Form values are strings; a repeated form
 /// key keeps its last value, as Django's `QueryDict` does.
 #[derive(Debug, Default)]
-pub struct Payload(Map<String, Value>);
+pub(crate) struct Payload(Map<String, Value>);
 
 impl Payload {
-    pub fn fields(self) -> Fields {
+    pub(crate) fn fields(self) -> Fields {
         Fields {
             map: self.0,
             errors: ValidationErrors::new(),
@@ -198,18 +198,18 @@ const NOT_A_STRING: &str = "Not a valid string.";
 
 /// How a string field is read: DRF `CharField` options.
 #[derive(Debug, Clone, Copy)]
-pub struct Char {
-    pub required: bool,
-    pub allow_blank: bool,
-    pub trim: bool,
-    pub max_length: Option<usize>,
+pub(crate) struct Char {
+    pub(crate) required: bool,
+    pub(crate) allow_blank: bool,
+    pub(crate) trim: bool,
+    pub(crate) max_length: Option<usize>,
     /// The message for a value that is no string at all (DRF's `invalid`).
-    pub invalid: &'static str,
+    pub(crate) invalid: &'static str,
 }
 
 impl Char {
     /// Required, not blank, trimmed.
-    pub const REQUIRED: Char = Char {
+    pub(crate) const REQUIRED: Char = Char {
         required: true,
         allow_blank: false,
         trim: true,
@@ -217,7 +217,7 @@ impl Char {
         invalid: NOT_A_STRING,
     };
     /// Optional, not blank, trimmed.
-    pub const OPTIONAL: Char = Char {
+    pub(crate) const OPTIONAL: Char = Char {
         required: false,
         allow_blank: false,
         trim: true,
@@ -225,7 +225,7 @@ impl Char {
         invalid: NOT_A_STRING,
     };
     /// Optional, may be blank (model fields with `blank=True`), trimmed.
-    pub const OPTIONAL_BLANK: Char = Char {
+    pub(crate) const OPTIONAL_BLANK: Char = Char {
         required: false,
         allow_blank: true,
         trim: true,
@@ -233,7 +233,7 @@ impl Char {
         invalid: NOT_A_STRING,
     };
     /// A password: required, never trimmed (SimpleJWT's `PasswordField`).
-    pub const PASSWORD: Char = Char {
+    pub(crate) const PASSWORD: Char = Char {
         required: true,
         allow_blank: false,
         trim: false,
@@ -241,7 +241,7 @@ impl Char {
         invalid: NOT_A_STRING,
     };
     /// An optional password, never trimmed.
-    pub const OPTIONAL_PASSWORD: Char = Char {
+    pub(crate) const OPTIONAL_PASSWORD: Char = Char {
         required: false,
         allow_blank: false,
         trim: false,
@@ -249,7 +249,7 @@ impl Char {
         invalid: NOT_A_STRING,
     };
 
-    pub const fn max(self, max_length: usize) -> Char {
+    pub(crate) const fn max(self, max_length: usize) -> Char {
         Char {
             max_length: Some(max_length),
             ..self
@@ -257,7 +257,7 @@ impl Char {
     }
 
     /// An `EmailField`: its `invalid` message replaces `CharField`'s.
-    pub const fn email(self) -> Char {
+    pub(crate) const fn email(self) -> Char {
         Char {
             invalid: "Enter a valid email address.",
             ..self
@@ -268,18 +268,18 @@ impl Char {
 /// Reads fields and collects their errors, DRF style: every field is checked and all
 /// errors are answered together.
 #[derive(Debug)]
-pub struct Fields {
+pub(crate) struct Fields {
     map: Map<String, Value>,
     errors: ValidationErrors,
 }
 
 impl Fields {
-    pub fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.map.contains_key(name)
     }
 
     /// The field as a string, or `None` (absent, or invalid: then an error is recorded).
-    pub fn char(&mut self, name: &str, spec: Char) -> Option<String> {
+    pub(crate) fn char(&mut self, name: &str, spec: Char) -> Option<String> {
         let raw = match self.map.get(name) {
             None => {
                 if spec.required {
@@ -324,7 +324,7 @@ impl Fields {
     }
 
     /// A DRF `BooleanField`: JSON booleans, 0/1, and the usual words in forms.
-    pub fn boolean(&mut self, name: &str) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, name: &str) -> Option<bool> {
         let value = match self.map.get(name)? {
             Value::Bool(b) => Some(*b),
             Value::Number(n) => match n.as_i64() {
@@ -350,7 +350,7 @@ impl Fields {
     }
 
     /// A list of strings (a related field by slug). A form sends one value.
-    pub fn string_list(&mut self, name: &str) -> Option<Vec<String>> {
+    pub(crate) fn string_list(&mut self, name: &str) -> Option<Vec<String>> {
         match self.map.get(name)? {
             Value::Array(items) => {
                 let strings: Option<Vec<String>> = items
@@ -379,7 +379,7 @@ impl Fields {
     }
 
     /// `Err` with every recorded field error, if any.
-    pub fn finish(self) -> Result<(), ApiError> {
+    pub(crate) fn finish(self) -> Result<(), ApiError> {
         self.errors.into_result().map_err(ApiError::Validation)
     }
 }

@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 const CHALLENGE: HeaderValue = HeaderValue::from_static("Bearer realm=\"api\"");
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// 400 with field errors.
     #[error("invalid input")]
     Validation(ValidationErrors),

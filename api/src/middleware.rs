@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::startup::AppState;
 
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A client's request id is kept when it is short and plain; otherwise a new one.
 fn request_id(req: &ServiceRequest) -> String {
@@ -30,7 +30,7 @@ fn request_id(req: &ServiceRequest) -> String {
         .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned)
 }
 
-pub async fn observe(
+pub(crate) async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {

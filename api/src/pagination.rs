@@ -8,20 +8,20 @@ use serde_json::{Value, json};
 
 use crate::errors::ApiError;
 
-pub const DEFAULT_PAGE_SIZE: i64 = 20;
-pub const MAX_PAGE_SIZE: i64 = 100;
+pub(crate) const DEFAULT_PAGE_SIZE: i64 = 20;
+pub(crate) const MAX_PAGE_SIZE: i64 = 100;
 
 /// The requested page: number (from 1) and size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageRequest {
-    pub number: i64,
-    pub size: i64,
+pub(crate) struct PageRequest {
+    pub(crate) number: i64,
+    pub(crate) size: i64,
 }
 
 impl PageRequest {
     /// Reads `page` and `page_size` from the query pairs. A bad page is DRF's
     /// 404 `Invalid page.`; a bad or missing size is the default, a large one the cap.
-    pub fn from_query(pairs: &[(String, String)]) -> Result<Self, ApiError> {
+    pub(crate) fn from_query(pairs: &[(String, String)]) -> Result<Self, ApiError> {
         let number = match query_value(pairs, "page") {
             None | Some("") => 1,
             Some("last") => i64::MAX,
@@ -38,12 +38,12 @@ impl PageRequest {
         Ok(Self { number, size })
     }
 
-    pub fn offset(&self) -> i64 {
+    pub(crate) fn offset(&self) -> i64 {
         (self.number.saturating_sub(1)).saturating_mul(self.size)
     }
 
     /// The page number of `last` resolved against the count (DRF's `page=last`).
-    pub fn resolve(self, count: i64) -> Self {
+    pub(crate) fn resolve(self, count: i64) -> Self {
         if self.number == i64::MAX {
             Self {
                 number: ((count + self.size - 1) / self.size).max(1),
@@ -77,7 +77,7 @@ fn link(req: &HttpRequest, pairs: &[(String, String)], page: Option<i64>) -> Str
 }
 
 /// The page body; `Err(Invalid page.)` for a page past the last (but an empty first).
-pub fn page_body<T: Serialize>(
+pub(crate) fn page_body<T: Serialize>(
     req: &HttpRequest,
     pairs: &[(String, String)],
     page: PageRequest,
@@ -95,7 +95,7 @@ pub fn page_body<T: Serialize>(
 }
 
 /// Answers one page of a list fetched by `(offset, limit)`, resolving `page=last`.
-pub async fn respond_page<T, R>(
+pub(crate) async fn respond_page<T, R>(
     req: &HttpRequest,
     fetch: impl AsyncFn(i64, i64) -> Result<Page<T>, ApiError>,
 ) -> Result<HttpResponse, ApiError>
@@ -113,7 +113,7 @@ where
 }
 
 /// The last value given for `key`, as Django's `QueryDict.get` reads it.
-pub fn query_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(crate) fn query_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     pairs
         .iter()
         .rev()
@@ -122,7 +122,7 @@ pub fn query_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a s
 }
 
 /// The query string as pairs, repeated keys kept in order.
-pub fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
+pub(crate) fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
     serde_urlencoded::from_str(req.query_string())
         .map_err(|error| ApiError::Parse(format!("Invalid query string - {error}")))
 }

@@ -5,24 +5,24 @@ use domain::UserProfile;
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
-pub struct UserResponse {
-    pub id: i64,
-    pub username: String,
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub is_active: bool,
-    pub is_staff: bool,
-    pub is_superuser: bool,
-    pub date_joined: String,
-    pub last_login: Option<String>,
-    pub groups: Vec<String>,
-    pub permissions: Vec<String>,
+pub(crate) struct UserResponse {
+    pub(crate) id: i64,
+    pub(crate) username: String,
+    pub(crate) email: String,
+    pub(crate) first_name: String,
+    pub(crate) last_name: String,
+    pub(crate) is_active: bool,
+    pub(crate) is_staff: bool,
+    pub(crate) is_superuser: bool,
+    pub(crate) date_joined: String,
+    pub(crate) last_login: Option<String>,
+    pub(crate) groups: Vec<String>,
+    pub(crate) permissions: Vec<String>,
 }
 
 /// DRF's `DateTimeField` output, Python's `isoformat()` with `Z`: six fraction
 /// digits when there are microseconds, none otherwise.
-pub fn timestamp(at: DateTime<Utc>) -> String {
+pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
     let format = if at.timestamp_subsec_micros() == 0 {
         SecondsFormat::Secs
     } else {

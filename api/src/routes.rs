@@ -1,14 +1,13 @@
-//! The route table: every path Gatehouse serves, in one place. Paths are matched with
-//! and without their trailing slash (`NormalizePath` trims it before routing).
+//! The route table: every path Gatehouse serves, in one place, one row per endpoint
+//! with its name (DRF's view name), who may call it, how it is throttled and its
+//! methods; SPEC §5.2's aliases are more paths of the canonical row. Paths are matched
+//! with and without their trailing slash (`NormalizePath` trims it before routing).
 
 use std::collections::HashMap;
 
-use actix_web::http::Method;
-use actix_web::http::header::ALLOW;
-use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, web};
-use serde_json::json;
+use actix_web::{HttpResponse, Resource};
 
-use crate::auth::Authenticated;
+use crate::endpoint::Endpoint;
 use crate::errors::ApiError;
 use crate::handlers::{
     accounts, admin_groups, admin_users, api_keys, audit, credentials, djoser, health, jwks, me,
@@ -16,480 +15,202 @@ use crate::handlers::{
 };
 use crate::throttle::{RouteThrottle, Scope};
 
-/// DRF's order for the `Allow` header.
-const METHOD_ORDER: [Method; 7] = [
-    Method::GET,
-    Method::POST,
-    Method::PUT,
-    Method::PATCH,
-    Method::DELETE,
-    Method::HEAD,
-    Method::OPTIONS,
-];
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Anyone,
+    /// A caller signed in with an access token or an API key; checked before the
+    /// method (DRF's order).
+    SignedIn,
+}
 
-/// Parsers every endpoint accepts, as DRF's OPTIONS metadata lists them.
-const PARSES: [&str; 3] = [
-    "application/json",
-    "application/x-www-form-urlencoded",
-    "multipart/form-data",
-];
-
-/// One path with its methods; other methods get DRF's 405 with `Allow`, and OPTIONS
-/// answers DRF's metadata.
-pub struct Endpoint {
+/// One endpoint: the paths it serves, and its columns.
+struct Route {
+    paths: &'static [&'static str],
     name: &'static str,
-    resource: Resource,
-    methods: Vec<Method>,
-    authenticated: bool,
-    scope: Option<RouteThrottle>,
+    access: Access,
+    /// Besides the `anon`/`user` rates: a scope's rate, or no throttling at all.
+    throttle: Option<RouteThrottle>,
+    methods: fn(Endpoint) -> Endpoint,
 }
 
-impl Endpoint {
-    pub fn new(path: &str, name: &'static str) -> Self {
-        Self {
-            name,
-            resource: web::resource(path),
-            methods: Vec::new(),
-            authenticated: false,
-            scope: None,
-        }
-    }
+use Access::{Anyone, SignedIn};
 
-    /// Requests also count against the rate of `scope` (DRF's `throttle_scope`).
-    pub fn throttled(mut self, scope: Scope) -> Self {
-        self.scope = Some(RouteThrottle::Scoped(scope));
-        self
-    }
+const LOGIN: Option<RouteThrottle> = Some(RouteThrottle::Scoped(Scope::Login));
+const REGISTER: Option<RouteThrottle> = Some(RouteThrottle::Scoped(Scope::Register));
+const MAILING: Option<RouteThrottle> = Some(RouteThrottle::Scoped(Scope::PasswordReset));
+/// Health probes must not fail because a load balancer asks often.
+const EXEMPT: Option<RouteThrottle> = Some(RouteThrottle::Exempt);
 
-    /// Requests are never throttled: health probes must not fail because a load
-    /// balancer asks often.
-    pub fn unthrottled(mut self) -> Self {
-        self.scope = Some(RouteThrottle::Exempt);
-        self
-    }
-
-    /// Every method needs a signed-in caller. As in DRF, authentication comes before
-    /// method dispatch: an anonymous caller gets 401 even for a method not allowed.
-    pub fn authenticated(mut self) -> Self {
-        self.authenticated = true;
-        self
-    }
-
-    fn route<F, Args>(mut self, method: Method, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        if method == Method::GET {
-            self.resource = self.resource.route(web::head().to(handler.clone()));
-            self.methods.push(Method::HEAD);
-        }
-        self.resource = self.resource.route(web::method(method.clone()).to(handler));
-        self.methods.push(method);
-        self
-    }
-
-    pub fn get<F: Handler<Args>, Args: FromRequest + 'static>(self, handler: F) -> Self
-    where
-        F::Output: Responder + 'static,
-    {
-        self.route(Method::GET, handler)
-    }
-
-    pub fn post<F: Handler<Args>, Args: FromRequest + 'static>(self, handler: F) -> Self
-    where
-        F::Output: Responder + 'static,
-    {
-        self.route(Method::POST, handler)
-    }
-
-    pub fn put<F: Handler<Args>, Args: FromRequest + 'static>(self, handler: F) -> Self
-    where
-        F::Output: Responder + 'static,
-    {
-        self.route(Method::PUT, handler)
-    }
-
-    pub fn patch<F: Handler<Args>, Args: FromRequest + 'static>(self, handler: F) -> Self
-    where
-        F::Output: Responder + 'static,
-    {
-        self.route(Method::PATCH, handler)
-    }
-
-    pub fn delete<F: Handler<Args>, Args: FromRequest + 'static>(self, handler: F) -> Self
-    where
-        F::Output: Responder + 'static,
-    {
-        self.route(Method::DELETE, handler)
-    }
-
-    pub fn build(mut self) -> Resource {
-        self.methods.push(Method::OPTIONS);
-        let allow = METHOD_ORDER
-            .iter()
-            .filter(|m| self.methods.contains(m))
-            .map(Method::as_str)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let (name, authenticated) = (self.name, self.authenticated);
-        let options_allow = allow.clone();
-        self.resource
-            .route(web::method(Method::OPTIONS).to(move |req: HttpRequest| {
-                let allow = options_allow.clone();
-                async move {
-                    if authenticated {
-                        Authenticated::extract(&req).await?;
-                    }
-                    Ok::<_, ApiError>(HttpResponse::Ok().insert_header((ALLOW, allow)).json(
-                        json!({
-                            "name": name,
-                            "description": "",
-                            "renders": ["application/json"],
-                            "parses": PARSES,
-                        }),
-                    ))
-                }
-            }))
-            .default_service(web::to(move |req: HttpRequest| {
-                let allow = allow.clone();
-                async move {
-                    if authenticated {
-                        Authenticated::extract(&req).await?;
-                    }
-                    Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
-                        method: req.method().to_string(),
-                        allow,
-                    })
-                }
-            }))
-    }
-}
-
-/// Builds the endpoint serving one path.
-type Build = fn(&str) -> Endpoint;
-
-/// Every route: SPEC §5.1's canonical paths and §5.2's aliases, each a path and the
-/// endpoint that serves it, so an alias is one line that reuses its canonical
-/// endpoint (or a thin adapter where its library answers differently). Routes match in
-/// this order: fixed segments come before a `{…}` segment at the same place.
-const ROUTES: &[(&str, Build)] = &[
-    // Tokens (SimpleJWT), with SimpleJWT's default paths and Djoser's `jwt/…`.
-    ("/auth/token", obtain_pair),
-    ("/api/token", obtain_pair),
-    ("/auth/jwt/create", obtain_pair),
-    ("/auth/token/refresh", refresh),
-    ("/api/token/refresh", refresh),
-    ("/auth/jwt/refresh", refresh),
-    ("/auth/token/verify", verify),
-    ("/api/token/verify", verify),
-    ("/auth/jwt/verify", verify),
-    ("/auth/token/blacklist", blacklist),
-    ("/api/token/blacklist", blacklist),
+#[rustfmt::skip]
+const ROUTES: &[Route] = &[
+    // Tokens (SimpleJWT), with SimpleJWT's default paths, Djoser's `jwt/…` and seed 002.
+    Route { paths: &["/auth/token", "/api/token", "/auth/jwt/create", "/api/v1/auth/login_credentials", "/api/v1/auth/refresh_token"],
+        name: "Token Obtain Pair", access: Anyone, throttle: LOGIN, methods: |e| e.post(tokens::obtain) },
+    Route { paths: &["/auth/token/refresh", "/api/token/refresh", "/auth/jwt/refresh"],
+        name: "Token Refresh", access: Anyone, throttle: None, methods: |e| e.post(tokens::refresh) },
+    Route { paths: &["/auth/token/verify", "/api/token/verify", "/auth/jwt/verify"],
+        name: "Token Verify", access: Anyone, throttle: None, methods: |e| e.post(tokens::verify) },
+    Route { paths: &["/auth/token/blacklist", "/api/token/blacklist"],
+        name: "Token Blacklist", access: Anyone, throttle: None, methods: |e| e.post(tokens::blacklist) },
     // DRF token authentication (Djoser's `token/login`, `token/logout`).
-    ("/auth/token/login", api_key_login),
-    ("/auth/token/logout", api_key_logout),
-    ("/auth/logout", logout),
-    ("/auth/logout/all", logout_all),
-    ("/auth/register", register),
-    ("/auth/activate/resend", resend_activation),
-    ("/auth/activate/{token}", activate),
-    ("/auth/change-password", change_password),
-    ("/auth/reset-password", reset_password),
-    ("/auth/reset-password/{token}", reset_password_confirm),
-    ("/auth/sessions", sessions),
-    ("/auth/sessions/{id}", session),
-    ("/auth/me", me),
-    // Djoser's `users/…` routes, before the admin's `users/{id}`.
-    ("/auth/users/me", me),
-    ("/auth/users/set_password", djoser_set_password),
-    ("/auth/users/reset_password", djoser_reset_password),
-    (
-        "/auth/users/reset_password_confirm",
-        djoser_reset_password_confirm,
-    ),
-    ("/auth/users/activation", djoser_activation),
-    ("/auth/users/resend_activation", djoser_resend_activation),
-    ("/auth/users", user_list),
-    ("/auth/users/{id}/set-password", user_set_password),
-    ("/auth/users/{id}/logout", user_logout),
-    ("/auth/users/{id}", user_instance),
-    ("/auth/groups", group_list),
-    ("/auth/groups/{id}", group_instance),
-    ("/auth/permissions", permission_list),
-    ("/auth/permissions/{id}", permission_instance),
-    ("/auth/audit", audit_list),
-    // Seed 002.
-    ("/api/v1/auth/login_credentials", obtain_pair),
-    ("/api/v1/auth/register_credentials", v1_register),
-    ("/api/v1/auth/access_token", v1_access_token),
-    ("/api/v1/auth/refresh_token", obtain_pair),
-    ("/api/v1/auth/forgot_password", reset_password),
-    ("/api/v1/auth/reset_password", v1_reset_password),
-    ("/api/v1/auth/change_password", v1_change_password),
-    ("/api/v1/auth/logout", v1_logout),
-    ("/api/v1/auth/session", v1_session),
-    ("/api/v1/auth/tokens", v1_tokens),
-    ("/.well-known/jwks.json", jwks),
-    ("/healthz", healthz),
-    ("/readyz", readyz),
+    Route { paths: &["/auth/token/login"],
+        name: "Token Create", access: Anyone, throttle: LOGIN, methods: |e| e.post(api_keys::login) },
+    Route { paths: &["/auth/token/logout"],
+        name: "Token Destroy", access: SignedIn, throttle: None, methods: |e| e.post(api_keys::logout) },
+    Route { paths: &["/auth/logout"],
+        name: "Logout", access: Anyone, throttle: None, methods: |e| e.post(tokens::logout) },
+    Route { paths: &["/auth/logout/all"],
+        name: "Logout All", access: SignedIn, throttle: None, methods: |e| e.post(tokens::logout_all) },
+    Route { paths: &["/auth/register"],
+        name: "Register", access: Anyone, throttle: REGISTER, methods: |e| e.post(register::register) },
+    Route { paths: &["/auth/activate/resend"],
+        name: "Resend Activation", access: Anyone, throttle: MAILING, methods: |e| e.post(accounts::resend_activation) },
+    Route { paths: &["/auth/activate/{token}"],
+        name: "Activate", access: Anyone, throttle: None, methods: |e| e.post(accounts::activate) },
+    Route { paths: &["/auth/change-password"],
+        name: "Change Password", access: SignedIn, throttle: None, methods: |e| e.post(accounts::change_password) },
+    Route { paths: &["/auth/reset-password", "/api/v1/auth/forgot_password"],
+        name: "Reset Password", access: Anyone, throttle: MAILING, methods: |e| e.post(accounts::request_reset) },
+    Route { paths: &["/auth/reset-password/{token}"],
+        name: "Reset Password Confirm", access: Anyone, throttle: None, methods: |e| e.post(accounts::confirm_reset) },
+    Route { paths: &["/auth/sessions"],
+        name: "Sessions", access: SignedIn, throttle: None, methods: |e| e.get(sessions::list) },
+    Route { paths: &["/auth/sessions/{id}"],
+        name: "Session", access: SignedIn, throttle: None, methods: |e| e.delete(sessions::end) },
+    Route { paths: &["/auth/me", "/auth/users/me"],
+        name: "Me", access: SignedIn, throttle: None,
+        methods: |e| e.get(me::get).put(me::update).patch(me::update).delete(me::delete) },
+    // Djoser's `users/…` routes where they answer differently from the canonical ones.
+    Route { paths: &["/auth/users/set_password"],
+        name: "Set Password", access: SignedIn, throttle: None, methods: |e| e.post(djoser::set_password) },
+    Route { paths: &["/auth/users/reset_password"],
+        name: "Reset Password", access: Anyone, throttle: MAILING, methods: |e| e.post(djoser::reset_password) },
+    Route { paths: &["/auth/users/reset_password_confirm"],
+        name: "Reset Password Confirm", access: Anyone, throttle: None, methods: |e| e.post(djoser::reset_password_confirm) },
+    Route { paths: &["/auth/users/activation"],
+        name: "Activation", access: Anyone, throttle: None, methods: |e| e.post(djoser::activation) },
+    Route { paths: &["/auth/users/resend_activation"],
+        name: "Resend Activation", access: Anyone, throttle: MAILING, methods: |e| e.post(djoser::resend_activation) },
+    // The admin API.
+    Route { paths: &["/auth/users"],
+        name: "User List", access: SignedIn, throttle: None,
+        methods: |e| e.get(admin_users::list).post(admin_users::create) },
+    Route { paths: &["/auth/users/{id}/set-password"],
+        name: "Set Password", access: SignedIn, throttle: None, methods: |e| e.post(admin_users::set_password) },
+    Route { paths: &["/auth/users/{id}/logout"],
+        name: "Logout User", access: SignedIn, throttle: None, methods: |e| e.post(admin_users::logout) },
+    Route { paths: &["/auth/users/{id}"],
+        name: "User Instance", access: SignedIn, throttle: None,
+        methods: |e| e.get(admin_users::retrieve).put(admin_users::update)
+            .patch(admin_users::partial_update).delete(admin_users::destroy) },
+    Route { paths: &["/auth/groups"],
+        name: "Group List", access: SignedIn, throttle: None,
+        methods: |e| e.get(admin_groups::list_groups).post(admin_groups::create_group) },
+    Route { paths: &["/auth/groups/{id}"],
+        name: "Group Instance", access: SignedIn, throttle: None,
+        methods: |e| e.get(admin_groups::retrieve_group).put(admin_groups::update_group)
+            .patch(admin_groups::partial_update_group).delete(admin_groups::destroy_group) },
+    Route { paths: &["/auth/permissions"],
+        name: "Permission List", access: SignedIn, throttle: None,
+        methods: |e| e.get(admin_groups::list_permissions).post(admin_groups::create_permission) },
+    Route { paths: &["/auth/permissions/{id}"],
+        name: "Permission Instance", access: SignedIn, throttle: None,
+        methods: |e| e.get(admin_groups::retrieve_permission).delete(admin_groups::destroy_permission) },
+    Route { paths: &["/auth/audit"],
+        name: "Audit Event List", access: SignedIn, throttle: None, methods: |e| e.get(audit::list) },
+    // Seed 002 where it answers differently from the canonical routes.
+    Route { paths: &["/api/v1/auth/register_credentials"],
+        name: "Register Credentials", access: Anyone, throttle: REGISTER, methods: |e| e.post(credentials::register) },
+    Route { paths: &["/api/v1/auth/access_token"],
+        name: "Access Token", access: Anyone, throttle: None, methods: |e| e.post(credentials::access_token) },
+    Route { paths: &["/api/v1/auth/reset_password"],
+        name: "Reset Password", access: Anyone, throttle: None, methods: |e| e.post(credentials::reset_password) },
+    Route { paths: &["/api/v1/auth/change_password"],
+        name: "Change Password", access: SignedIn, throttle: None, methods: |e| e.post(credentials::change_password) },
+    Route { paths: &["/api/v1/auth/logout"],
+        name: "Logout", access: Anyone, throttle: None, methods: |e| e.post(credentials::logout) },
+    Route { paths: &["/api/v1/auth/session"],
+        name: "Session", access: SignedIn, throttle: None, methods: |e| e.get(credentials::session) },
+    Route { paths: &["/api/v1/auth/tokens"],
+        name: "Tokens", access: SignedIn, throttle: None, methods: |e| e.get(credentials::tokens) },
+    // Operations.
+    Route { paths: &["/.well-known/jwks.json"],
+        name: "JWKS", access: Anyone, throttle: None, methods: |e| e.get(jwks::jwks) },
+    Route { paths: &["/healthz"],
+        name: "Health", access: Anyone, throttle: EXEMPT, methods: |e| e.get(health::healthz) },
+    Route { paths: &["/readyz"],
+        name: "Readiness", access: Anyone, throttle: EXEMPT, methods: |e| e.get(health::readyz) },
 ];
+
+/// Every (path, route) pair, fixed paths first: actix matches resources in the order
+/// they are registered, and `/auth/users/me` must not be taken for `/auth/users/{id}`.
+fn paths() -> impl Iterator<Item = (&'static str, &'static Route)> {
+    let all = || {
+        ROUTES
+            .iter()
+            .flat_map(|route| route.paths.iter().map(move |path| (*path, route)))
+    };
+    let fixed = all().filter(|(path, _)| !path.contains('{'));
+    fixed.chain(all().filter(|(path, _)| path.contains('{')))
+}
 
 /// Every route, ready to mount.
-pub fn endpoints() -> Vec<Resource> {
-    ROUTES
-        .iter()
-        .map(|(path, build)| build(path).build())
+pub(crate) fn endpoints() -> Vec<Resource> {
+    paths()
+        .map(|(path, route)| {
+            let endpoint = Endpoint::new(path, route.name, route.access == SignedIn);
+            (route.methods)(endpoint).build()
+        })
         .collect()
 }
 
-/// The throttling of each route that has a scope or is exempt, by route pattern: an
-/// alias counts against its canonical route's scope because it is built by the same
-/// function.
-pub fn scopes() -> HashMap<&'static str, RouteThrottle> {
-    ROUTES
-        .iter()
-        .filter_map(|(path, build)| build(path).scope.map(|scope| (*path, scope)))
+/// The throttling of each path that has a scope or is exempt.
+pub(crate) fn scopes() -> HashMap<&'static str, RouteThrottle> {
+    paths()
+        .filter_map(|(path, route)| route.throttle.map(|throttle| (path, throttle)))
         .collect()
-}
-
-fn obtain_pair(path: &str) -> Endpoint {
-    Endpoint::new(path, "Token Obtain Pair")
-        .throttled(Scope::Login)
-        .post(tokens::obtain)
-}
-
-fn refresh(path: &str) -> Endpoint {
-    Endpoint::new(path, "Token Refresh").post(tokens::refresh)
-}
-
-fn verify(path: &str) -> Endpoint {
-    Endpoint::new(path, "Token Verify").post(tokens::verify)
-}
-
-fn blacklist(path: &str) -> Endpoint {
-    Endpoint::new(path, "Token Blacklist").post(tokens::blacklist)
-}
-
-fn api_key_login(path: &str) -> Endpoint {
-    Endpoint::new(path, "Token Create")
-        .throttled(Scope::Login)
-        .post(api_keys::login)
-}
-
-fn api_key_logout(path: &str) -> Endpoint {
-    Endpoint::new(path, "Token Destroy")
-        .authenticated()
-        .post(api_keys::logout)
-}
-
-fn logout(path: &str) -> Endpoint {
-    Endpoint::new(path, "Logout").post(tokens::logout)
-}
-
-fn logout_all(path: &str) -> Endpoint {
-    Endpoint::new(path, "Logout All")
-        .authenticated()
-        .post(tokens::logout_all)
-}
-
-fn register(path: &str) -> Endpoint {
-    Endpoint::new(path, "Register")
-        .throttled(Scope::Register)
-        .post(register::register)
-}
-
-fn resend_activation(path: &str) -> Endpoint {
-    Endpoint::new(path, "Resend Activation")
-        .throttled(Scope::PasswordReset)
-        .post(accounts::resend_activation)
-}
-
-fn activate(path: &str) -> Endpoint {
-    Endpoint::new(path, "Activate").post(accounts::activate)
-}
-
-fn change_password(path: &str) -> Endpoint {
-    Endpoint::new(path, "Change Password")
-        .authenticated()
-        .post(accounts::change_password)
-}
-
-fn reset_password(path: &str) -> Endpoint {
-    Endpoint::new(path, "Reset Password")
-        .throttled(Scope::PasswordReset)
-        .post(accounts::request_reset)
-}
-
-fn reset_password_confirm(path: &str) -> Endpoint {
-    Endpoint::new(path, "Reset Password Confirm").post(accounts::confirm_reset)
-}
-
-fn sessions(path: &str) -> Endpoint {
-    Endpoint::new(path, "Sessions")
-        .authenticated()
-        .get(sessions::list)
-}
-
-fn session(path: &str) -> Endpoint {
-    Endpoint::new(path, "Session")
-        .authenticated()
-        .delete(sessions::end)
-}
-
-fn me(path: &str) -> Endpoint {
-    Endpoint::new(path, "Me")
-        .authenticated()
-        .get(me::get)
-        .put(me::update)
-        .patch(me::update)
-        .delete(me::delete)
-}
-
-fn djoser_set_password(path: &str) -> Endpoint {
-    Endpoint::new(path, "Set Password")
-        .authenticated()
-        .post(djoser::set_password)
-}
-
-fn djoser_reset_password(path: &str) -> Endpoint {
-    Endpoint::new(path, "Reset Password")
-        .throttled(Scope::PasswordReset)
-        .post(djoser::reset_password)
-}
-
-fn djoser_reset_password_confirm(path: &str) -> Endpoint {
-    Endpoint::new(path, "Reset Password Confirm").post(djoser::reset_password_confirm)
-}
-
-fn djoser_activation(path: &str) -> Endpoint {
-    Endpoint::new(path, "Activation").post(djoser::activation)
-}
-
-fn djoser_resend_activation(path: &str) -> Endpoint {
-    Endpoint::new(path, "Resend Activation")
-        .throttled(Scope::PasswordReset)
-        .post(djoser::resend_activation)
-}
-
-fn user_list(path: &str) -> Endpoint {
-    Endpoint::new(path, "User List")
-        .authenticated()
-        .get(admin_users::list)
-        .post(admin_users::create)
-}
-
-fn user_set_password(path: &str) -> Endpoint {
-    Endpoint::new(path, "Set Password")
-        .authenticated()
-        .post(admin_users::set_password)
-}
-
-fn user_logout(path: &str) -> Endpoint {
-    Endpoint::new(path, "Logout User")
-        .authenticated()
-        .post(admin_users::logout)
-}
-
-fn user_instance(path: &str) -> Endpoint {
-    Endpoint::new(path, "User Instance")
-        .authenticated()
-        .get(admin_users::retrieve)
-        .put(admin_users::update)
-        .patch(admin_users::partial_update)
-        .delete(admin_users::destroy)
-}
-
-fn group_list(path: &str) -> Endpoint {
-    Endpoint::new(path, "Group List")
-        .authenticated()
-        .get(admin_groups::list_groups)
-        .post(admin_groups::create_group)
-}
-
-fn group_instance(path: &str) -> Endpoint {
-    Endpoint::new(path, "Group Instance")
-        .authenticated()
-        .get(admin_groups::retrieve_group)
-        .put(admin_groups::update_group)
-        .patch(admin_groups::partial_update_group)
-        .delete(admin_groups::destroy_group)
-}
-
-fn permission_list(path: &str) -> Endpoint {
-    Endpoint::new(path, "Permission List")
-        .authenticated()
-        .get(admin_groups::list_permissions)
-        .post(admin_groups::create_permission)
-}
-
-fn permission_instance(path: &str) -> Endpoint {
-    Endpoint::new(path, "Permission Instance")
-        .authenticated()
-        .get(admin_groups::retrieve_permission)
-        .delete(admin_groups::destroy_permission)
-}
-
-fn audit_list(path: &str) -> Endpoint {
-    Endpoint::new(path, "Audit Event List")
-        .authenticated()
-        .get(audit::list)
-}
-
-fn v1_register(path: &str) -> Endpoint {
-    Endpoint::new(path, "Register Credentials")
-        .throttled(Scope::Register)
-        .post(credentials::register)
-}
-
-fn v1_access_token(path: &str) -> Endpoint {
-    Endpoint::new(path, "Access Token").post(credentials::access_token)
-}
-
-fn v1_reset_password(path: &str) -> Endpoint {
-    Endpoint::new(path, "Reset Password").post(credentials::reset_password)
-}
-
-fn v1_change_password(path: &str) -> Endpoint {
-    Endpoint::new(path, "Change Password")
-        .authenticated()
-        .post(credentials::change_password)
-}
-
-fn v1_logout(path: &str) -> Endpoint {
-    Endpoint::new(path, "Logout").post(credentials::logout)
-}
-
-fn v1_session(path: &str) -> Endpoint {
-    Endpoint::new(path, "Session")
-        .authenticated()
-        .get(credentials::session)
-}
-
-fn v1_tokens(path: &str) -> Endpoint {
-    Endpoint::new(path, "Tokens")
-        .authenticated()
-        .get(credentials::tokens)
-}
-
-fn jwks(path: &str) -> Endpoint {
-    Endpoint::new(path, "JWKS").get(jwks::jwks)
-}
-
-fn healthz(path: &str) -> Endpoint {
-    Endpoint::new(path, "Health")
-        .unthrottled()
-        .get(health::healthz)
-}
-
-fn readyz(path: &str) -> Endpoint {
-    Endpoint::new(path, "Readiness")
-        .unthrottled()
-        .get(health::readyz)
 }
 
 /// Unknown paths: DRF's 404.
-pub async fn not_found() -> Result<HttpResponse, ApiError> {
+pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn every_path_is_served_once() {
+        let mut seen = HashSet::new();
+        for (path, _) in paths() {
+            assert!(seen.insert(path), "{path} is in the table twice");
+        }
+        assert_eq!(
+            seen.len(),
+            ROUTES.iter().map(|r| r.paths.len()).sum::<usize>()
+        );
+    }
+
+    #[test]
+    fn every_login_route_counts_against_the_login_scope() {
+        let scopes = scopes();
+        for path in [
+            "/auth/token",
+            "/api/token",
+            "/auth/jwt/create",
+            "/api/v1/auth/login_credentials",
+            "/api/v1/auth/refresh_token",
+            "/auth/token/login",
+        ] {
+            assert_eq!(
+                scopes.get(path),
+                Some(&RouteThrottle::Scoped(Scope::Login)),
+                "{path}"
+            );
+        }
+    }
 }

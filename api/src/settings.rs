@@ -23,10 +23,10 @@ use infrastructure::throttle::ThrottleStoreSettings;
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 
-use crate::auth::AuthSettings;
-use crate::startup::ServerSettings;
-use crate::telemetry::LoggingSettings;
-use crate::throttle::ThrottleRates;
+pub use crate::auth::AuthSettings;
+pub use crate::startup::ServerSettings;
+pub use crate::telemetry::{LogFormat, LoggingSettings};
+pub use crate::throttle::ThrottleRates;
 
 /// The development signing key shipped in `config/development.toml`.
 pub const DEVELOPMENT_SIGNING_KEY: &str = "gatehouse-development-signing-key-not-for-production";
@@ -410,7 +410,6 @@ mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
-    use crate::telemetry::LogFormat;
 
     fn dir() -> PathBuf {
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"))

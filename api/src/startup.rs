@@ -26,7 +26,7 @@ use crate::throttle::{self, Throttle};
 use crate::{middleware, routes};
 
 /// The production adapters.
-pub struct ProdDeps;
+pub(crate) struct ProdDeps;
 
 impl application::Deps for ProdDeps {
     type Users = PgUserRepository;
@@ -56,18 +56,18 @@ pub struct ServerSettings {
 }
 
 /// What every handler can reach.
-pub struct AppState {
-    pub gatehouse: Gatehouse<ProdDeps>,
-    pub pool: PgPool,
+pub(crate) struct AppState {
+    pub(crate) gatehouse: Gatehouse<ProdDeps>,
+    pub(crate) pool: PgPool,
     /// How clients present access tokens.
-    pub auth: AuthSettings,
+    pub(crate) auth: AuthSettings,
     /// Where state changes queue their emails; the worker delivers from it.
-    pub outbox: Outbox,
-    pub throttle: Throttle,
+    pub(crate) outbox: Outbox,
+    pub(crate) throttle: Throttle,
 }
 
 /// Builds the service from the settings: pool, adapters, use cases.
-pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
+pub(crate) async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     let pool = build_pool(&settings.database)?;
     let cost = settings.passwords.hashing.bcrypt_cost;
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
@@ -112,7 +112,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
 /// Starts the outbox worker on this runtime: SMTP when `email.smtp_host` is set, the
 /// log otherwise (development and tests only; production requires a host). It stops
 /// when the returned sender is dropped or fires.
-pub fn spawn_outbox_worker(
+pub(crate) fn spawn_outbox_worker(
     settings: &Settings,
     state: &AppState,
 ) -> anyhow::Result<oneshot::Sender<()>> {
@@ -166,18 +166,10 @@ impl Application {
         let server = HttpServer::new(move || {
             let app = App::new()
                 .app_data(state.clone())
+                // A path segment that does not decode is no route of ours.
                 .app_data(
                     web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()),
-                )
-                .app_data(web::QueryConfig::default().error_handler(|error, _| {
-                    ApiError::Parse(format!("Invalid query string - {error}")).into()
-                }))
-                .app_data(web::JsonConfig::default().error_handler(|error, _| {
-                    ApiError::Parse(format!("JSON parse error - {error}")).into()
-                }))
-                .app_data(web::FormConfig::default().error_handler(|error, _| {
-                    ApiError::Parse(format!("Form parse error - {error}")).into()
-                }));
+                );
             routes::endpoints()
                 .into_iter()
                 .fold(app, App::service)

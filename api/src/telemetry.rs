@@ -22,7 +22,7 @@ pub struct LoggingSettings {
 /// held at `info` whatever level is configured.
 const QUIET_TARGETS: &[&str] = &["tokio_postgres=info", "diesel=info", "diesel_async=info"];
 
-pub fn init(settings: &LoggingSettings) {
+pub(crate) fn init(settings: &LoggingSettings) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));

@@ -30,7 +30,7 @@ use crate::startup::AppState;
 
 /// The throttled scopes of DRF's `ScopedRateThrottle`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     Login,
     Register,
     /// Reset requests and activation resends: the routes that send mail.
@@ -49,7 +49,7 @@ impl Scope {
 
 /// How a route is throttled besides the `anon`/`user` rates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteThrottle {
+pub(crate) enum RouteThrottle {
     Scoped(Scope),
     /// Not at all (health probes).
     Exempt,
@@ -85,7 +85,7 @@ fn proxies<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<IpAd
         .collect()
 }
 
-pub struct Throttle {
+pub(crate) struct Throttle {
     store: RateLimiterStore,
     settings: ThrottleRates,
     /// The throttling of each route pattern that has a scope or is exempt.
@@ -93,7 +93,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    pub fn new(
+    pub(crate) fn new(
         settings: &ThrottleRates,
         store: RateLimiterStore,
         scopes: HashMap<&'static str, RouteThrottle>,
@@ -106,13 +106,13 @@ impl Throttle {
     }
 
     /// `"off"`, `"memory"`, or whether Redis answers: for `/readyz`.
-    pub async fn status(&self) -> &'static str {
+    pub(crate) async fn status(&self) -> &'static str {
         self.store.probe().await
     }
 
     /// The client's address: the socket's peer, or — only when the peer is a trusted
     /// proxy — the nearest address in `X-Forwarded-For` that is not one.
-    pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
+    pub(crate) fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
         let peer = req.peer_addr()?.ip();
         let trusted = &self.settings.trusted_proxies;
         if !trusted.contains(&peer) {
@@ -211,7 +211,7 @@ async fn identity(state: &AppState, req: &ServiceRequest) -> Option<String> {
 }
 
 /// The middleware: every route, before its handler.
-pub async fn throttle(
+pub(crate) async fn throttle(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {

@@ -48,7 +48,7 @@ pub(crate) fn password_field(
 /// # Responses
 /// 200 `{detail}`; 400 `{"detail": "Invalid token."}` (unknown, used, of another
 /// purpose) or `{"detail": "Token has expired."}`.
-pub async fn activate(
+pub(crate) async fn activate(
     state: web::Data<AppState>,
     token: web::Path<String>,
     client: Client,
@@ -62,7 +62,7 @@ pub async fn activate(
 /// # Responses
 /// 200 `{detail}` for unknown, active and inactive addresses alike (only an inactive
 /// account is mailed); 400 for a missing or malformed address.
-pub async fn resend_activation(
+pub(crate) async fn resend_activation(
     state: web::Data<AppState>,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -84,7 +84,7 @@ pub(crate) async fn resend(state: &AppState, payload: Payload) -> Result<(), Api
 /// # Responses
 /// 200 `{detail}`; 400 `{"old_password": ["Invalid password."]}` (or
 /// `current_password`), Django's messages on `new_password`; 401.
-pub async fn change_password(
+pub(crate) async fn change_password(
     state: web::Data<AppState>,
     caller: Authenticated,
     payload: Payload,
@@ -137,7 +137,7 @@ pub(crate) async fn change_password_with(
 /// 200 `{detail}` whether or not the address is known (only an active account is
 /// mailed); 404 for an unknown address when `email.reveal_unknown_email` is on; 400
 /// for a missing or malformed address.
-pub async fn request_reset(
+pub(crate) async fn request_reset(
     state: web::Data<AppState>,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -167,7 +167,7 @@ pub(crate) async fn reset_requested(
 /// # Responses
 /// 200 `{detail}`; 400 `{"detail": "Invalid token."}`, `{"detail": "Token has
 /// expired."}`, or Django's messages on the password field.
-pub async fn confirm_reset(
+pub(crate) async fn confirm_reset(
     state: web::Data<AppState>,
     token: web::Path<String>,
     client: Client,

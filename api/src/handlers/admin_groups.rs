@@ -11,10 +11,10 @@ use crate::pagination::respond_page;
 use crate::startup::AppState;
 
 #[derive(Debug, Serialize)]
-pub struct GroupResponse {
-    pub id: i64,
-    pub name: String,
-    pub permissions: Vec<String>,
+pub(crate) struct GroupResponse {
+    pub(crate) id: i64,
+    pub(crate) name: String,
+    pub(crate) permissions: Vec<String>,
 }
 
 impl From<Group> for GroupResponse {
@@ -28,11 +28,11 @@ impl From<Group> for GroupResponse {
 }
 
 #[derive(Debug, Serialize)]
-pub struct PermissionResponse {
-    pub id: i64,
-    pub name: String,
-    pub app_label: String,
-    pub codename: String,
+pub(crate) struct PermissionResponse {
+    pub(crate) id: i64,
+    pub(crate) name: String,
+    pub(crate) app_label: String,
+    pub(crate) codename: String,
 }
 
 impl From<Permission> for PermissionResponse {
@@ -54,7 +54,7 @@ fn object_id(raw: &str) -> Result<i64, ApiError> {
 ///
 /// # Responses
 /// 200 `{count, next, previous, results: [{id, name, permissions}]}`; 401; 403.
-pub async fn list_groups(
+pub(crate) async fn list_groups(
     state: web::Data<AppState>,
     caller: Authenticated,
     req: HttpRequest,
@@ -70,7 +70,7 @@ pub async fn list_groups(
 ///
 /// # Responses
 /// 201 the group; 400; 401; 403 (no `auth.add_group`, or a permission the caller lacks).
-pub async fn create_group(
+pub(crate) async fn create_group(
     state: web::Data<AppState>,
     caller: Authenticated,
     payload: Payload,
@@ -93,7 +93,7 @@ pub async fn create_group(
 ///
 /// # Responses
 /// 200 the group; 401; 403; 404.
-pub async fn retrieve_group(
+pub(crate) async fn retrieve_group(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<String>,
@@ -132,7 +132,7 @@ async fn update_group_with(
 /// # Responses
 /// 200 the group; 400; 401; 403 (no `auth.change_group`, or adding a permission the
 /// caller lacks); 404.
-pub async fn update_group(
+pub(crate) async fn update_group(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<String>,
@@ -145,7 +145,7 @@ pub async fn update_group(
 ///
 /// # Responses
 /// As `PUT`.
-pub async fn partial_update_group(
+pub(crate) async fn partial_update_group(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<String>,
@@ -158,7 +158,7 @@ pub async fn partial_update_group(
 ///
 /// # Responses
 /// 204; 401; 403; 404.
-pub async fn destroy_group(
+pub(crate) async fn destroy_group(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<String>,
@@ -173,7 +173,7 @@ pub async fn destroy_group(
 ///
 /// # Responses
 /// 200 `{count, next, previous, results: [{id, name, app_label, codename}]}`; 401; 403.
-pub async fn list_permissions(
+pub(crate) async fn list_permissions(
     state: web::Data<AppState>,
     caller: Authenticated,
     req: HttpRequest,
@@ -193,7 +193,7 @@ pub async fn list_permissions(
 /// # Responses
 /// 201 the permission; 400 (a taken `app_label` + `codename` is DRF's unique-together
 /// error); 401; 403.
-pub async fn create_permission(
+pub(crate) async fn create_permission(
     state: web::Data<AppState>,
     caller: Authenticated,
     payload: Payload,
@@ -225,7 +225,7 @@ pub async fn create_permission(
 ///
 /// # Responses
 /// 200 the permission; 401; 403; 404.
-pub async fn retrieve_permission(
+pub(crate) async fn retrieve_permission(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<String>,
@@ -240,7 +240,7 @@ pub async fn retrieve_permission(
 ///
 /// # Responses
 /// 204; 401; 403; 404.
-pub async fn destroy_permission(
+pub(crate) async fn destroy_permission(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<String>,

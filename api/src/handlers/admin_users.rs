@@ -17,10 +17,10 @@ use crate::startup::AppState;
 
 /// A user as the admin API shows him: the user representation and his direct grants.
 #[derive(Debug, Serialize)]
-pub struct AdminUserResponse {
+pub(crate) struct AdminUserResponse {
     #[serde(flatten)]
-    pub user: UserResponse,
-    pub user_permissions: Vec<String>,
+    pub(crate) user: UserResponse,
+    pub(crate) user_permissions: Vec<String>,
 }
 
 impl From<AdminUser> for AdminUserResponse {
@@ -123,7 +123,7 @@ fn list_query(
 /// # Responses
 /// 200 `{count, next, previous, results}`; 400 for a bad filter; 404 `Invalid page.`;
 /// 401; 403 without `auth.view_user` (staff) or superuser.
-pub async fn list(
+pub(crate) async fn list(
     state: web::Data<AppState>,
     caller: Authenticated,
     req: HttpRequest,
@@ -163,7 +163,7 @@ fn update_command(fields: &mut Fields, partial: bool) -> UpdateUserCommand {
 /// # Responses
 /// 201 the user; 400 field errors; 401; 403 without `auth.add_user`, or when granting
 /// `is_superuser` or permissions the caller lacks.
-pub async fn create(
+pub(crate) async fn create(
     state: web::Data<AppState>,
     caller: Authenticated,
     payload: Payload,
@@ -195,7 +195,7 @@ pub async fn create(
 ///
 /// # Responses
 /// 200 the user; 401; 403; 404 `Not found.`.
-pub async fn retrieve(
+pub(crate) async fn retrieve(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<String>,
@@ -227,7 +227,7 @@ async fn update_with(
 /// # Responses
 /// 200 the user; 400; 401; 403 (no `auth.change_user`, a superuser target for a
 /// non-superuser, grants past the caller's rights, deactivating oneself); 404.
-pub async fn update(
+pub(crate) async fn update(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<String>,
@@ -240,7 +240,7 @@ pub async fn update(
 ///
 /// # Responses
 /// As `PUT`.
-pub async fn partial_update(
+pub(crate) async fn partial_update(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<String>,
@@ -254,7 +254,7 @@ pub async fn partial_update(
 /// # Responses
 /// 204; 401; 403 (no `auth.delete_user`, a superuser target for a non-superuser,
 /// oneself); 404.
-pub async fn destroy(
+pub(crate) async fn destroy(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<String>,
@@ -270,7 +270,7 @@ pub async fn destroy(
 ///
 /// # Responses
 /// 200 `{detail}`; 400 Django's messages; 401; 403; 404.
-pub async fn set_password(
+pub(crate) async fn set_password(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<String>,
@@ -299,7 +299,7 @@ pub async fn set_password(
 ///
 /// # Responses
 /// 205 with an empty body; 401; 403; 404.
-pub async fn logout(
+pub(crate) async fn logout(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<String>,

@@ -18,7 +18,7 @@ use crate::startup::AppState;
 /// 200 `{"auth_token": key}`; 400 field errors, or `{"non_field_errors": ["Unable to
 /// log in with provided credentials."]}` for a wrong password, an unknown or an
 /// inactive user alike.
-pub async fn login(
+pub(crate) async fn login(
     state: web::Data<AppState>,
     client: Client,
     payload: Payload,
@@ -39,7 +39,7 @@ pub async fn login(
 ///
 /// # Responses
 /// 204; 401.
-pub async fn logout(
+pub(crate) async fn logout(
     state: web::Data<AppState>,
     caller: Authenticated,
     req: HttpRequest,

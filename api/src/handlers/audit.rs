@@ -14,15 +14,15 @@ use crate::representation::timestamp;
 use crate::startup::AppState;
 
 #[derive(Debug, Serialize)]
-pub struct AuditEventResponse {
-    pub id: i64,
-    pub occurred_at: String,
-    pub event_type: &'static str,
-    pub actor: Option<i64>,
-    pub subject_user: Option<i64>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub details: Map<String, Value>,
+pub(crate) struct AuditEventResponse {
+    pub(crate) id: i64,
+    pub(crate) occurred_at: String,
+    pub(crate) event_type: &'static str,
+    pub(crate) actor: Option<i64>,
+    pub(crate) subject_user: Option<i64>,
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) details: Map<String, Value>,
 }
 
 impl From<AuditRecord> for AuditEventResponse {
@@ -139,7 +139,7 @@ fn audit_filters(pairs: &[(String, String)]) -> Result<AuditQuery, ApiError> {
 /// 200 `{count, next, previous, results: [{id, occurred_at, event_type, actor,
 /// subject_user, ip, user_agent, details}]}`; 400 for a bad filter; 404 `Invalid
 /// page.`; 401; 403 without staff status and `auth.view_auditevent`.
-pub async fn list(
+pub(crate) async fn list(
     state: web::Data<AppState>,
     caller: Authenticated,
     req: HttpRequest,

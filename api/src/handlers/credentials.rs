@@ -20,7 +20,7 @@ use crate::startup::AppState;
 /// # Responses
 /// 201 `{access, refresh}` (`{detail}` when the account must be activated first);
 /// 400 field errors; 403 when registration is disabled.
-pub async fn register(
+pub(crate) async fn register(
     state: web::Data<AppState>,
     client: Client,
     payload: Payload,
@@ -37,7 +37,7 @@ pub async fn register(
 /// # Responses
 /// 200 `{access, refresh}` (rotation on) or `{access}`; 400 field errors; 401 as the
 /// canonical refresh.
-pub async fn access_token(
+pub(crate) async fn access_token(
     state: web::Data<AppState>,
     client: Client,
     payload: Payload,
@@ -51,7 +51,7 @@ pub async fn access_token(
 /// # Responses
 /// 200 `{detail}`; 400 `{"detail": "Invalid token."}` / `Token has expired.` or
 /// Django's messages on `new_password`.
-pub async fn reset_password(
+pub(crate) async fn reset_password(
     state: web::Data<AppState>,
     client: Client,
     payload: Payload,
@@ -66,7 +66,7 @@ pub async fn reset_password(
 /// # Responses
 /// 200 `{detail}`; 400 `{"current_password": ["Invalid password."]}`, Django's
 /// messages on `new_password`; 401.
-pub async fn change_password(
+pub(crate) async fn change_password(
     state: web::Data<AppState>,
     caller: Authenticated,
     payload: Payload,
@@ -79,7 +79,7 @@ pub async fn change_password(
 ///
 /// # Responses
 /// 200 `{detail}`; 400 field errors; 401 as the canonical logout.
-pub async fn logout(
+pub(crate) async fn logout(
     state: web::Data<AppState>,
     client: Client,
     payload: Payload,
@@ -93,7 +93,7 @@ pub async fn logout(
 /// # Responses
 /// 200 `{user, session: {id, created, last_used, user_agent, ip} | null, token:
 /// {token_type, jti, iat, exp} | null}` (both null for an API key); 401.
-pub async fn session(
+pub(crate) async fn session(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
@@ -126,7 +126,7 @@ pub async fn session(
 /// # Responses
 /// 200 `{access, refresh}`; 401; 403 for an API key (a session opened from a key
 /// would outlive the key's logout).
-pub async fn tokens(
+pub(crate) async fn tokens(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {

@@ -65,7 +65,7 @@ fn decoded(uid: Option<String>, token: Option<String>) -> Result<(UserId, String
 /// # Responses
 /// 204; 400 `{"current_password": ["Invalid password."]}`, Django's messages on
 /// `new_password`; 401.
-pub async fn set_password(
+pub(crate) async fn set_password(
     state: web::Data<AppState>,
     caller: Authenticated,
     payload: Payload,
@@ -79,7 +79,7 @@ pub async fn set_password(
 /// # Responses
 /// 204 whether or not the address is known; with `reveal_unknown_email`, 400
 /// `{"email": ["User with given email does not exist."]}` for an unknown one.
-pub async fn reset_password(
+pub(crate) async fn reset_password(
     state: web::Data<AppState>,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -98,7 +98,7 @@ pub async fn reset_password(
 /// 204; 400 `{"uid": ["Invalid user id or user doesn't exist."]}`, `{"token":
 /// ["Invalid token for given user."]}` (or `Token has expired.`), Django's messages on
 /// `new_password`.
-pub async fn reset_password_confirm(
+pub(crate) async fn reset_password_confirm(
     state: web::Data<AppState>,
     client: Client,
     payload: Payload,
@@ -132,7 +132,7 @@ pub async fn reset_password_confirm(
 /// # Responses
 /// 204; 400 `uid`/`token` errors as for the reset confirmation; 403 `{"detail":
 /// "Stale token for given user."}` for a link already used.
-pub async fn activation(
+pub(crate) async fn activation(
     state: web::Data<AppState>,
     client: Client,
     payload: Payload,
@@ -156,7 +156,7 @@ pub async fn activation(
 /// # Responses
 /// 204 for unknown, active and inactive addresses alike (only an account awaiting
 /// activation is mailed); 400 for a missing or malformed address.
-pub async fn resend_activation(
+pub(crate) async fn resend_activation(
     state: web::Data<AppState>,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {

@@ -14,7 +14,7 @@ const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// # Responses
 /// 200 `{"status": "ok"}`.
-pub async fn healthz() -> HttpResponse {
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
@@ -22,7 +22,7 @@ pub async fn healthz() -> HttpResponse {
 ///
 /// # Responses
 /// 200 `{"status": "ready", "database": "ok"}`; 503 with `"database": "unreachable"`.
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let ping = tokio::time::timeout(READINESS_TIMEOUT, infrastructure::db::ping(&state.pool));
     let (ping, throttle) = tokio::join!(ping, state.throttle.status());
     if throttle == "unreachable" {

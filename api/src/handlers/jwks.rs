@@ -8,6 +8,6 @@ use serde_json::json;
 ///
 /// # Responses
 /// 200 `{"keys": []}`.
-pub async fn jwks() -> HttpResponse {
+pub(crate) async fn jwks() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "keys": [] }))
 }

@@ -14,7 +14,7 @@ use crate::startup::AppState;
 ///
 /// # Responses
 /// 200 the user; 401 without valid credentials.
-pub async fn get(
+pub(crate) async fn get(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
@@ -27,7 +27,7 @@ pub async fn get(
 ///
 /// # Responses
 /// 200 the user; 400 field errors; 401 without valid credentials.
-pub async fn update(
+pub(crate) async fn update(
     state: web::Data<AppState>,
     caller: Authenticated,
     payload: Payload,
@@ -48,7 +48,7 @@ pub async fn update(
 /// # Responses
 /// 204; 400 `current_password: ["Invalid password."]` or field errors; 401 without
 /// valid credentials.
-pub async fn delete(
+pub(crate) async fn delete(
     state: web::Data<AppState>,
     caller: Authenticated,
     payload: Payload,

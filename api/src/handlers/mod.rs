@@ -1,15 +1,15 @@
 //! HTTP handlers: request → command → use case → response. No business rules here.
 
-pub mod accounts;
-pub mod admin_groups;
-pub mod admin_users;
-pub mod api_keys;
-pub mod audit;
-pub mod credentials;
-pub mod djoser;
-pub mod health;
-pub mod jwks;
-pub mod me;
-pub mod register;
-pub mod sessions;
-pub mod tokens;
+pub(crate) mod accounts;
+pub(crate) mod admin_groups;
+pub(crate) mod admin_users;
+pub(crate) mod api_keys;
+pub(crate) mod audit;
+pub(crate) mod credentials;
+pub(crate) mod djoser;
+pub(crate) mod health;
+pub(crate) mod jwks;
+pub(crate) mod me;
+pub(crate) mod register;
+pub(crate) mod sessions;
+pub(crate) mod tokens;

@@ -17,7 +17,7 @@ use crate::startup::AppState;
 /// # Responses
 /// 201 the user + `tokens: {access, refresh}` (no tokens when activation is
 /// required); 400 field errors; 403 when registration is disabled.
-pub async fn register(
+pub(crate) async fn register(
     state: web::Data<AppState>,
     client: Client,
     payload: Payload,

@@ -14,7 +14,7 @@ use crate::startup::AppState;
 ///
 /// # Responses
 /// 200 `[{id, created, last_used, user_agent, ip, current}]`; 401.
-pub async fn list(
+pub(crate) async fn list(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
@@ -49,7 +49,7 @@ pub(crate) fn summary(session: &SessionSummary) -> Value {
 ///
 /// # Responses
 /// 204; 404 `Not found.` for an id that is not one of his live sessions; 401.
-pub async fn end(
+pub(crate) async fn end(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<String>,

@@ -17,7 +17,7 @@ use crate::startup::AppState;
 /// 200 `{refresh, access}`; 400 field errors; 401 `No active account found with the
 /// given credentials` for a wrong password, an unknown or an inactive user alike; 429
 /// after too many failed logins for the account.
-pub async fn obtain(
+pub(crate) async fn obtain(
     state: web::Data<AppState>,
     client: Client,
     payload: Payload,
@@ -66,7 +66,7 @@ fn token_field(payload: Payload, name: &str) -> Result<String, ApiError> {
 /// # Responses
 /// 200 `{access, refresh}` (rotation on) or `{access}`; 400 field errors;
 /// 401 `Token is invalid|expired|blacklisted`, `Token has wrong type`.
-pub async fn refresh(
+pub(crate) async fn refresh(
     state: web::Data<AppState>,
     client: Client,
     payload: Payload,
@@ -100,7 +100,7 @@ pub(crate) async fn refreshed(
 ///
 /// # Responses
 /// 200 `{}`; 400 field errors; 401 `Token is invalid|expired|blacklisted`.
-pub async fn verify(
+pub(crate) async fn verify(
     state: web::Data<AppState>,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -113,7 +113,7 @@ pub async fn verify(
 ///
 /// # Responses
 /// 200 `{}`; 400 field errors; 401 as refresh.
-pub async fn blacklist(
+pub(crate) async fn blacklist(
     state: web::Data<AppState>,
     client: Client,
     payload: Payload,
@@ -126,7 +126,7 @@ pub async fn blacklist(
 ///
 /// # Responses
 /// 205 with an empty body; 400 field errors; 401 as refresh.
-pub async fn logout(
+pub(crate) async fn logout(
     state: web::Data<AppState>,
     client: Client,
     payload: Payload,
@@ -151,7 +151,7 @@ pub(crate) async fn end_session(
 ///
 /// # Responses
 /// 205 with an empty body; 401 without valid credentials.
-pub async fn logout_all(
+pub(crate) async fn logout_all(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
