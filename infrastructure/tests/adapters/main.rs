@@ -4,3 +4,4 @@ mod pg_api_keys;
 mod pg_audit;
 mod pg_repositories;
 mod redis_throttle;
+mod store_errors;
