@@ -314,10 +314,7 @@ impl Fields {
         if let Some(max) = spec.max_length
             && value.chars().count() > max
         {
-            self.errors.add(
-                name,
-                format!("Ensure this field has no more than {max} characters."),
-            );
+            self.errors.add(name, domain::user::too_long(max));
             return None;
         }
         Some(value)

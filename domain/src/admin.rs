@@ -92,6 +92,14 @@ pub struct UserPatch {
     pub user_permissions: Option<Vec<String>>,
 }
 
+/// The longest group name (Django's `Group.name`, `max_length=150`).
+pub const GROUP_NAME_MAX_CHARS: usize = 150;
+/// The longest permission name, app label and codename (Django's `Permission` and
+/// `ContentType` columns).
+pub const PERMISSION_NAME_MAX_CHARS: usize = 255;
+pub const APP_LABEL_MAX_CHARS: usize = 100;
+pub const CODENAME_MAX_CHARS: usize = 100;
+
 /// A group and its permissions (`app_label.codename`, sorted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {

@@ -1,7 +1,10 @@
 //! Admin: groups (`/auth/groups/`) and permissions (`/auth/permissions/`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::admin::{Group, GroupChanges, NewPermission, Permission};
+use domain::admin::{
+    APP_LABEL_MAX_CHARS, CODENAME_MAX_CHARS, GROUP_NAME_MAX_CHARS, Group, GroupChanges,
+    NewPermission, PERMISSION_NAME_MAX_CHARS, Permission,
+};
 use serde::Serialize;
 
 use crate::auth::Authenticated;
@@ -77,7 +80,7 @@ pub(crate) async fn create_group(
 ) -> Result<HttpResponse, ApiError> {
     let grant = state.gatehouse.authorize(caller.caller()).await?;
     let mut fields = payload.fields();
-    let name = fields.char("name", Char::REQUIRED.max(150));
+    let name = fields.char("name", Char::REQUIRED.max(GROUP_NAME_MAX_CHARS));
     let permissions = fields.string_list("permissions");
     fields.finish()?;
     let name =
@@ -119,7 +122,7 @@ async fn update_group_with(
     } else {
         Char::REQUIRED
     };
-    let name = fields.char("name", required.max(150));
+    let name = fields.char("name", required.max(GROUP_NAME_MAX_CHARS));
     let permissions = fields.string_list("permissions");
     fields.finish()?;
     let changes = GroupChanges { name, permissions };
@@ -200,9 +203,9 @@ pub(crate) async fn create_permission(
 ) -> Result<HttpResponse, ApiError> {
     let grant = state.gatehouse.authorize(caller.caller()).await?;
     let mut fields = payload.fields();
-    let name = fields.char("name", Char::REQUIRED.max(255));
-    let app_label = fields.char("app_label", Char::REQUIRED.max(100));
-    let codename = fields.char("codename", Char::REQUIRED.max(100));
+    let name = fields.char("name", Char::REQUIRED.max(PERMISSION_NAME_MAX_CHARS));
+    let app_label = fields.char("app_label", Char::REQUIRED.max(APP_LABEL_MAX_CHARS));
+    let codename = fields.char("codename", Char::REQUIRED.max(CODENAME_MAX_CHARS));
     fields.finish()?;
     let (Some(name), Some(app_label), Some(codename)) = (name, app_label, codename) else {
         return Err(ApiError::Internal(anyhow::anyhow!(

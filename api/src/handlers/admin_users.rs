@@ -8,6 +8,8 @@ use domain::{Password, UserId};
 use serde::Serialize;
 use serde_json::json;
 
+use domain::user::NAME_MAX_CHARS;
+
 use crate::auth::Authenticated;
 use crate::body::{Char, Fields, Payload};
 use crate::errors::ApiError;
@@ -145,10 +147,10 @@ fn update_command(fields: &mut Fields, partial: bool) -> UpdateUserCommand {
         Char::REQUIRED
     };
     UpdateUserCommand {
-        username: fields.char("username", required.max(150)),
+        username: fields.char("username", required.max(NAME_MAX_CHARS)),
         email: fields.char("email", required.email()),
-        first_name: fields.char("first_name", Char::OPTIONAL_BLANK.max(150)),
-        last_name: fields.char("last_name", Char::OPTIONAL_BLANK.max(150)),
+        first_name: fields.char("first_name", Char::OPTIONAL_BLANK.max(NAME_MAX_CHARS)),
+        last_name: fields.char("last_name", Char::OPTIONAL_BLANK.max(NAME_MAX_CHARS)),
         is_active: fields.boolean("is_active"),
         is_staff: fields.boolean("is_staff"),
         is_superuser: fields.boolean("is_superuser"),

@@ -4,6 +4,8 @@ use actix_web::{HttpResponse, web};
 use application::use_cases::me::UpdateMeCommand;
 use domain::Password;
 
+use domain::user::NAME_MAX_CHARS;
+
 use crate::auth::Authenticated;
 use crate::body::{Char, Payload};
 use crate::errors::ApiError;
@@ -34,9 +36,9 @@ pub(crate) async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = payload.fields();
     let command = UpdateMeCommand {
-        username: fields.char("username", Char::OPTIONAL.max(150)),
-        first_name: fields.char("first_name", Char::OPTIONAL_BLANK.max(150)),
-        last_name: fields.char("last_name", Char::OPTIONAL_BLANK.max(150)),
+        username: fields.char("username", Char::OPTIONAL.max(NAME_MAX_CHARS)),
+        first_name: fields.char("first_name", Char::OPTIONAL_BLANK.max(NAME_MAX_CHARS)),
+        last_name: fields.char("last_name", Char::OPTIONAL_BLANK.max(NAME_MAX_CHARS)),
     };
     fields.finish()?;
     let profile = state.gatehouse.update_me(caller.caller(), command).await?;

@@ -5,6 +5,8 @@ use application::use_cases::register::{RegisterCommand, Registered};
 use domain::Password;
 use serde_json::json;
 
+use domain::user::NAME_MAX_CHARS;
+
 use crate::auth::Client;
 use crate::body::{Char, Payload};
 use crate::errors::ApiError;
@@ -39,11 +41,11 @@ pub(crate) async fn registered(
 ) -> Result<Registered, ApiError> {
     let mut fields = payload.fields();
     let email = fields.char("email", Char::REQUIRED.email());
-    let username = fields.char("username", Char::OPTIONAL.max(150));
+    let username = fields.char("username", Char::OPTIONAL.max(NAME_MAX_CHARS));
     let password = fields.char("password", Char::PASSWORD);
     let password2 = fields.char("password2", Char::OPTIONAL_PASSWORD);
-    let first_name = fields.char("first_name", Char::OPTIONAL_BLANK.max(150));
-    let last_name = fields.char("last_name", Char::OPTIONAL_BLANK.max(150));
+    let first_name = fields.char("first_name", Char::OPTIONAL_BLANK.max(NAME_MAX_CHARS));
+    let last_name = fields.char("last_name", Char::OPTIONAL_BLANK.max(NAME_MAX_CHARS));
     fields.finish()?;
     let (Some(email), Some(password)) = (email, password) else {
         return Err(ApiError::Internal(anyhow::anyhow!(

@@ -7,7 +7,8 @@ use domain::ports::{
     TokenGenerator, UserRepository,
 };
 use domain::throttle::Verdict;
-use domain::{AuditKind, Password, User};
+use domain::user::NAME_MAX_CHARS;
+use domain::{AuditKind, EmailAddress, Password, User};
 
 use crate::fault::faults_into;
 use crate::{ClientInfo, Deps, Fault, Gatehouse, TokenPair};
@@ -31,8 +32,8 @@ impl LoginIdentifier {
     /// longest a real one can be (a login form is no way to fill the trail).
     fn audit_detail(&self) -> (&'static str, String) {
         let (key, value, max) = match self {
-            LoginIdentifier::Username(username) => ("username", username, 150),
-            LoginIdentifier::Email(email) => ("email", email, 254),
+            LoginIdentifier::Username(username) => ("username", username, NAME_MAX_CHARS),
+            LoginIdentifier::Email(email) => ("email", email, EmailAddress::MAX_LEN),
         };
         (key, value.chars().take(max).collect())
     }
