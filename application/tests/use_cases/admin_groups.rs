@@ -1526,12 +1526,30 @@ async fn staff_creates_a_custom_permission_that_grants_nothing_until_assigned() 
     assert_eq!(created.name, "Can refund");
     assert_eq!(created.code(), "billing.refund");
     assert_eq!(fakes.store.permission("billing.refund"), Some(created));
-    let (_, permissions, _) = after_refresh(&gatehouse, &fakes, &pair.refresh).await;
+    let (_, permissions, next) = after_refresh(&gatehouse, &fakes, &pair.refresh).await;
     assert!(permissions.is_empty());
     assert_eq!(
         fakes.store.direct_permissions_of(manager.id),
         [ADD_PERMISSION]
     );
+
+    // Assigned to his group, it is his at the next refresh.
+    let root = superuser(&fakes, "root");
+    as_admin!(
+        gatehouse,
+        &root,
+        update_group(
+            group_id(&fakes, "ops"),
+            GroupChanges {
+                name: None,
+                permissions: Some(strings(&["billing.refund"]))
+            }
+        )
+    )
+    .await
+    .expect("assigned");
+    let (_, permissions, _) = after_refresh(&gatehouse, &fakes, &next).await;
+    assert_eq!(permissions, ["billing.refund"]);
 }
 
 #[tokio::test]
