@@ -186,6 +186,15 @@ async fn a_staff_user_cannot_put_into_a_group_a_permission_he_lacks() {
     )
     .await;
     assert_eq!(add.status, StatusCode::FORBIDDEN);
+    let unchanged = call(
+        &app,
+        Method::GET,
+        &format!("/auth/groups/{id}/"),
+        &root,
+        None,
+    )
+    .await;
+    assert_eq!(unchanged.body["permissions"], json!(["auth.delete_user"]));
 
     let own = call(
         &app,
@@ -269,6 +278,7 @@ async fn a_members_claims_follow_the_groups_permissions_at_his_next_refresh() {
 
     let first = app.refresh(&refresh).await;
     let access = str_of(&first.body, "access");
+    assert_eq!(claims(&access)["groups"], json!(["viewers"]));
     assert_eq!(
         claims(&access)["permissions"],
         json!(["auth.view_group", "auth.view_user"])
@@ -353,7 +363,13 @@ async fn custom_permissions_are_created_listed_and_deleted() {
         Some(json!({ "user_permissions": ["blog.publish"] })),
     )
     .await;
-    let with = str_of(&app.refresh(&refresh).await.body, "refresh");
+    let granted = app.refresh(&refresh).await;
+    assert_eq!(
+        claims(&str_of(&granted.body, "access"))["permissions"],
+        json!(["blog.publish"]),
+        "the grant is held before the permission goes"
+    );
+    let with = str_of(&granted.body, "refresh");
     let got = call(
         &app,
         Method::GET,

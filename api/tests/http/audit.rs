@@ -440,7 +440,7 @@ async fn a_refused_logout_writes_no_event() {
     let garbage = app
         .post("/auth/logout/", json!({ "refresh": "not-a-token" }))
         .await;
-    assert_eq!(garbage.status, StatusCode::UNAUTHORIZED, "{}", garbage.text);
+    assert_token_not_valid(&garbage, "Token is invalid");
     assert_eq!(audit_rows(&app).await, before);
     let again = app
         .post("/auth/logout/", json!({ "refresh": refresh }))
@@ -590,6 +590,10 @@ async fn registration_and_activation_are_recorded_once() {
         )
         .await;
     assert_eq!(locked_out.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        locked_out.body,
+        json!({ "detail": "No active account found with the given credentials" })
+    );
 
     let activated = post_as_agent(&app, &format!("/auth/activate/{token}/"), json!({})).await;
     assert_eq!(activated.status, StatusCode::OK, "{}", activated.text);
@@ -601,6 +605,7 @@ async fn registration_and_activation_are_recorded_once() {
         .post(&format!("/auth/activate/{token}/"), json!({}))
         .await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.text);
+    assert_eq!(again.body, json!({ "detail": "Invalid token." }));
 
     let hers = events(
         &app,

@@ -891,7 +891,7 @@ async fn delete_me_with_the_right_password_removes_the_account_and_its_sessions(
             "SELECT count(*) AS value FROM refresh_tokens WHERE user_id = {id}"
         ))
         .await;
-    assert!(sessions >= 1);
+    assert_eq!(sessions, 2, "the registration's session and the login's");
 
     let reply = authed(
         &app,
@@ -926,7 +926,7 @@ async fn delete_me_with_the_right_password_removes_the_account_and_its_sessions(
         json!({ "detail": "User not found", "code": "user_not_found" })
     );
     assert_eq!(me.header("www-authenticate"), Some("Bearer realm=\"api\""));
-    assert_eq!(app.refresh(&refresh).await.status, StatusCode::UNAUTHORIZED);
+    assert_token_not_valid(&app.refresh(&refresh).await, "Token is invalid");
     let login = app
         .post(
             "/auth/token/",
@@ -934,6 +934,10 @@ async fn delete_me_with_the_right_password_removes_the_account_and_its_sessions(
         )
         .await;
     assert_eq!(login.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        login.body,
+        json!({ "detail": "No active account found with the given credentials" })
+    );
 
     assert_eq!(
         app.me(&other.1).await.status,
@@ -953,10 +957,15 @@ async fn delete_me_with_the_right_password_removes_the_account_and_its_sessions(
         again.text
     );
     assert_ne!(again.body["id"], id);
+    let old = app.me(&access).await;
     assert_eq!(
-        app.me(&access).await.status,
+        old.status,
         StatusCode::UNAUTHORIZED,
         "the old token stays dead"
+    );
+    assert_eq!(
+        old.body,
+        json!({ "detail": "User not found", "code": "user_not_found" })
     );
 }
 

@@ -280,4 +280,11 @@ async fn access_tokens_of_a_rotated_session_stay_valid_until_they_expire() {
         principal.credential.session(),
         Some(fakes.sid(&pair.refresh))
     );
+    fakes
+        .clock
+        .advance(Duration::minutes(5) + Duration::seconds(1));
+    assert_eq!(
+        rejection(gatehouse.authenticate(&pair.access).await),
+        TokenRejection::Expired
+    );
 }

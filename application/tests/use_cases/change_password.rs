@@ -7,6 +7,7 @@ use crate::support::{
 };
 use application::use_cases::authenticate::AuthenticateError;
 use application::use_cases::change_password::{ChangePasswordCommand, ChangePasswordError};
+use application::use_cases::login::LoginError;
 use application::use_cases::password_reset::{ConfirmResetCommand, ConfirmResetError};
 use application::use_cases::refresh::RefreshError;
 use application::{
@@ -73,13 +74,12 @@ fn fields(errors: &ValidationErrors) -> Vec<&str> {
     errors.fields().map(|(field, _)| field).collect()
 }
 
-/// Whether any refresh token of the session is revoked.
+/// Whether any refresh token of the session, which must be stored, is revoked.
+#[track_caller]
 fn revoked(fakes: &Fakes, pair: &TokenPair) -> bool {
-    fakes
-        .store
-        .family(fakes.sid(&pair.refresh))
-        .iter()
-        .any(|t| t.revoked_at.is_some())
+    let family = fakes.store.family(fakes.sid(&pair.refresh));
+    assert!(!family.is_empty(), "the session is not stored");
+    family.iter().any(|t| t.revoked_at.is_some())
 }
 
 /// Asserts that nothing about the user changed and nothing was queued.
@@ -266,12 +266,11 @@ async fn only_the_new_password_logs_in_afterwards() {
         .await
         .expect("changed");
 
-    assert!(
-        gatehouse
-            .login(login_command("alice", PASSWORD))
-            .await
-            .is_err()
-    );
+    let error = gatehouse
+        .login(login_command("alice", PASSWORD))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, LoginError::InvalidCredentials), "{error:?}");
     gatehouse
         .login(login_command("alice", NEW_PASSWORD))
         .await
@@ -296,7 +295,14 @@ async fn older_access_tokens_are_refused_and_only_the_kept_session_refreshes() {
         matches!(error, AuthenticateError::PasswordChanged),
         "{error:?}"
     );
-    assert!(gatehouse.authenticate(&alice.other.access).await.is_err());
+    let error = gatehouse
+        .authenticate(&alice.other.access)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, AuthenticateError::Token(TokenRejection::Blacklisted)),
+        "{error:?}"
+    );
     let error = refresh(&gatehouse, &alice.other.refresh).await.unwrap_err();
     assert!(
         matches!(error, RefreshError::Token(TokenRejection::Blacklisted)),
@@ -330,13 +336,9 @@ async fn with_change_revokes_other_sessions_off_no_session_ends() {
     let stored = fakes.user(alice.user.id);
     assert_eq!(stored.password_hash, FakeHasher::hash_of(NEW_PASSWORD));
     assert_eq!(stored.password_changed_at, now);
-    assert!(
-        fakes
-            .store
-            .tokens_of(alice.user.id)
-            .iter()
-            .all(|t| t.revoked_at.is_none())
-    );
+    let sessions = fakes.store.tokens_of(alice.user.id);
+    assert_eq!(sessions.len(), 2);
+    assert!(sessions.iter().all(|t| t.revoked_at.is_none()));
     assert_eq!(
         fakes.store.outbox(),
         [(alice.user.id, EmailKind::PasswordChanged)]

@@ -225,11 +225,12 @@ async fn a_wrong_password_does_not_rehash_an_outdated_hash() {
     let alice = fakes.add_user("alice", "alice@example.com");
     fakes.hasher.set_cost(13);
 
-    gatehouse
+    let error = gatehouse
         .login(login_command("alice", "not the password"))
         .await
         .unwrap_err();
 
+    assert!(matches!(error, LoginError::InvalidCredentials), "{error:?}");
     assert_eq!(
         fakes.store.user(alice.id).unwrap().password_hash,
         FakeHasher::hash_of(PASSWORD)

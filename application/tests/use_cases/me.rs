@@ -249,6 +249,7 @@ async fn deleting_the_account_with_the_right_password_removes_the_user_and_his_s
     let pair = log_in(&gatehouse, "alice").await;
     log_in(&gatehouse, "bob").await;
     let bob = fakes.store.user(bob.id).unwrap();
+    assert_eq!(fakes.store.tokens_of(alice.id).len(), 1);
 
     gatehouse
         .delete_me(&alice, &Password::new(PASSWORD))

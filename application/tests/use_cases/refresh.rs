@@ -133,6 +133,7 @@ async fn refresh_token_reused_after_rotation_revokes_the_family() {
     assert_eq!(reuse, TokenRejection::Blacklisted);
     assert_eq!(reuse.to_string(), "Token is blacklisted");
     let family = fakes.store.family(fakes.sid(&pair.refresh));
+    assert_eq!(family.len(), 2);
     assert!(family.iter().all(|t| t.revoked_at.is_some()), "{family:#?}");
     assert_eq!(
         rejection(refresh(&gatehouse, &newest).await),
@@ -157,7 +158,10 @@ async fn reusing_a_rotated_token_leaves_the_users_other_sessions_alone() {
         .expect("rotation");
     fakes.clock.advance(Duration::seconds(11));
 
-    rejection(refresh(&gatehouse, &stolen.refresh).await);
+    assert_eq!(
+        rejection(refresh(&gatehouse, &stolen.refresh).await),
+        TokenRejection::Blacklisted
+    );
 
     let refreshed = refresh(&gatehouse, &other.refresh)
         .await

@@ -4,12 +4,13 @@
 use chrono::{Duration, TimeZone, Utc};
 use domain::admin::UserPatch;
 use domain::ports::{
-    AccountRepository, AuditLog, GroupRepository, PasswordChange, SessionRepository,
-    SessionRevocation, UserAdminRepository, UserRepository,
+    AccountRepository, AuditLog, CreateGroupError, CreateUserError, GroupRepository,
+    PasswordChange, SaveUserError, SessionRepository, SessionRevocation, UserAdminRepository,
+    UserRepository,
 };
 use domain::{
     AuditEvent, AuditKind, AuditQuery, EmailAddress, EmailKind, NewRefreshToken, NewUser,
-    RotateOutcome, UserId, Username,
+    RepositoryError, RotateOutcome, UserId, Username,
 };
 use infrastructure::db::{PoolSettings, build_pool};
 use infrastructure::email::{EmailComposer, EmailTemplates, Outbox};
@@ -137,11 +138,13 @@ async fn each_write_records_its_event_only_when_the_change_happens() {
         is_superuser: false,
         now: Utc::now(),
     };
+    let refused = f
+        .users
+        .create(clash, None, event(AuditKind::AccountRegistered))
+        .await;
     assert!(
-        f.users
-            .create(clash, None, event(AuditKind::AccountRegistered))
-            .await
-            .is_err()
+        matches!(refused, Err(CreateUserError::DuplicateUsername)),
+        "{refused:?}"
     );
 
     // A login against a password changed meanwhile opens no session and records nothing.
@@ -248,7 +251,10 @@ async fn a_failed_audit_write_undoes_the_change_it_records() {
         .sessions
         .revoke_all_for_user(alice, None, Utc::now(), logout)
         .await;
-    assert!(revoked.is_err());
+    assert!(
+        matches!(revoked, Err(RepositoryError::Unexpected(_))),
+        "{revoked:?}"
+    );
     let live = "SELECT count(*) AS value FROM refresh_tokens WHERE revoked_at IS NULL";
     assert_eq!(f.db.scalar(live).await, 1, "the session is still live");
 
@@ -262,7 +268,11 @@ async fn a_failed_audit_write_undoes_the_change_it_records() {
         email: Some(EmailKind::PasswordChanged),
         audit: event(AuditKind::PasswordChanged).by_self(alice),
     };
-    assert!(f.accounts.set_password(change).await.is_err());
+    let changed = f.accounts.set_password(change).await;
+    assert!(
+        matches!(changed, Err(RepositoryError::Unexpected(_))),
+        "{changed:?}"
+    );
     let old = "SELECT count(*) AS value FROM users WHERE password = 'bcrypt_sha256$old'";
     assert_eq!(f.db.scalar(old).await, 1, "the password is unchanged");
     assert_eq!(f.db.scalar(live).await, 1);
@@ -274,25 +284,33 @@ async fn a_failed_audit_write_undoes_the_change_it_records() {
         ..UserPatch::default()
     };
     let promote = event(AuditKind::UserUpdated).subject(alice);
+    let promoted = f.user_admin.update(alice, patch, Utc::now(), promote).await;
     assert!(
-        f.user_admin
-            .update(alice, patch, Utc::now(), promote)
-            .await
-            .is_err()
+        matches!(
+            promoted,
+            Err(SaveUserError::Repository(RepositoryError::Unexpected(_)))
+        ),
+        "{promoted:?}"
     );
     let staff = "SELECT count(*) AS value FROM users WHERE is_staff";
     assert_eq!(f.db.scalar(staff).await, 0);
 
     let gone = event(AuditKind::UserDeleted).subject(alice);
-    assert!(f.users.delete(alice, gone).await.is_err());
+    let deleted = f.users.delete(alice, gone).await;
+    assert!(
+        matches!(deleted, Err(RepositoryError::Unexpected(_))),
+        "{deleted:?}"
+    );
     assert_eq!(f.db.scalar("SELECT count(*) AS value FROM users").await, 1);
 
     let group = event(AuditKind::GroupCreated);
+    let created = f.groups.create("ops".to_owned(), vec![], group).await;
     assert!(
-        f.groups
-            .create("ops".to_owned(), vec![], group)
-            .await
-            .is_err()
+        matches!(
+            created,
+            Err(CreateGroupError::Repository(RepositoryError::Unexpected(_)))
+        ),
+        "{created:?}"
     );
     assert_eq!(f.db.scalar("SELECT count(*) AS value FROM groups").await, 0);
 }

@@ -127,12 +127,12 @@ async fn emails_are_unique_case_insensitively_and_usernames_exactly() {
         matches!(clash, Err(CreateUserError::DuplicateUsername)),
         "{clash:?}"
     );
-    assert!(
-        f.users
-            .create(new_user("Alice", "third@example.com"), None, audit())
-            .await
-            .is_ok()
-    );
+    let other_case = f
+        .users
+        .create(new_user("Alice", "third@example.com"), None, audit())
+        .await
+        .expect("a username differing in case is another username");
+    assert_eq!(other_case.user.username.as_str(), "Alice");
     let found = f
         .users
         .find_by_email("Alice@EXAMPLE.com")
@@ -418,12 +418,10 @@ async fn logout_everywhere_can_keep_one_session_and_deleting_a_user_drops_his_to
             .session_live
     );
 
+    let tokens = "SELECT count(*) AS value FROM refresh_tokens";
+    assert_eq!(f.db.scalar(tokens).await, 2);
     assert!(f.users.delete(user, audit()).await.unwrap());
-    assert_eq!(
-        f.db.scalar("SELECT count(*) AS value FROM refresh_tokens")
-            .await,
-        0
-    );
+    assert_eq!(f.db.scalar(tokens).await, 0);
     assert!(!f.users.delete(user, audit()).await.unwrap());
 }
 
