@@ -80,6 +80,16 @@ pub(crate) enum ApiError {
 }
 
 impl ApiError {
+    /// 400 with `messages` under one field.
+    pub(crate) fn on_field<M: Into<String>>(
+        field: &str,
+        messages: impl IntoIterator<Item = M>,
+    ) -> Self {
+        let mut errors = ValidationErrors::new();
+        errors.add_all(field, messages);
+        ApiError::Validation(errors)
+    }
+
     fn body(&self) -> Value {
         match self {
             ApiError::Validation(errors) => {
@@ -273,6 +283,7 @@ impl From<MeError> for ApiError {
                 code: "user_not_found",
             },
             MeError::Invalid(errors) => ApiError::Validation(errors),
+            MeError::WrongPassword => ApiError::on_field("current_password", [error.to_string()]),
             MeError::Fault(fault) => fault.into(),
         }
     }
@@ -287,22 +298,27 @@ impl From<ActivateError> for ApiError {
     }
 }
 
-impl From<ChangePasswordError> for ApiError {
-    fn from(error: ChangePasswordError) -> Self {
-        match error {
-            ChangePasswordError::Invalid(errors) => ApiError::Validation(errors),
-            ChangePasswordError::Fault(fault) => fault.into(),
+/// A password change refused, told under the fields the request used.
+pub(crate) fn change_password_error(
+    error: ChangePasswordError,
+    current_field: &str,
+    new_field: &str,
+) -> ApiError {
+    match error {
+        ChangePasswordError::WrongPassword => {
+            ApiError::on_field(current_field, [error.to_string()])
         }
+        ChangePasswordError::WeakPassword(messages) => ApiError::on_field(new_field, messages),
+        ChangePasswordError::Fault(fault) => fault.into(),
     }
 }
 
-impl From<ConfirmResetError> for ApiError {
-    fn from(error: ConfirmResetError) -> Self {
-        match error {
-            ConfirmResetError::Token(rejection) => ApiError::BadToken(rejection),
-            ConfirmResetError::Invalid(errors) => ApiError::Validation(errors),
-            ConfirmResetError::Fault(fault) => fault.into(),
-        }
+/// A reset confirmation refused, a weak password told under the field the request used.
+pub(crate) fn confirm_reset_error(error: ConfirmResetError, new_field: &str) -> ApiError {
+    match error {
+        ConfirmResetError::Token(rejection) => ApiError::BadToken(rejection),
+        ConfirmResetError::WeakPassword(messages) => ApiError::on_field(new_field, messages),
+        ConfirmResetError::Fault(fault) => fault.into(),
     }
 }
 
@@ -312,6 +328,8 @@ impl From<AdminError> for ApiError {
             AdminError::Forbidden => ApiError::PermissionDenied,
             AdminError::NotFound => ApiError::NotFound,
             AdminError::Invalid(errors) => ApiError::Validation(errors),
+            // Under the model's field; a route that reads it from another field says so.
+            AdminError::WeakPassword(messages) => ApiError::on_field("password", messages),
             AdminError::Fault(fault) => fault.into(),
         }
     }

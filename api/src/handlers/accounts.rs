@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::auth::{Authenticated, Client};
 use crate::body::{Char, Fields, Payload};
-use crate::errors::ApiError;
+use crate::errors::{ApiError, change_password_error, confirm_reset_error};
 use crate::startup::AppState;
 
 pub(crate) fn detail(message: &str) -> HttpResponse {
@@ -122,13 +122,14 @@ pub(crate) async fn change_password_with(
         session: caller.credential.session(),
         user: caller.user,
         current_password,
-        current_password_field: current_field,
         new_password,
-        new_password_field: new_field,
         client: caller.client,
     };
-    state.gatehouse.change_password(command).await?;
-    Ok(())
+    state
+        .gatehouse
+        .change_password(command)
+        .await
+        .map_err(|error| change_password_error(error, current_field, new_field))
 }
 
 /// `POST /auth/reset-password/` — `{email}`.
@@ -194,9 +195,12 @@ pub(crate) async fn reset_with(
     let command = ConfirmResetCommand {
         token,
         new_password,
-        new_password_field: field,
         client: client.0,
     };
-    state.gatehouse.confirm_password_reset(command).await?;
+    state
+        .gatehouse
+        .confirm_password_reset(command)
+        .await
+        .map_err(|error| confirm_reset_error(error, field))?;
     Ok(detail("Your password has been reset."))
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use application::ValidationErrors;
-use application::use_cases::admin_users::{CreateUserCommand, UpdateUserCommand};
+use application::use_cases::admin_users::{AdminError, CreateUserCommand, UpdateUserCommand};
 use domain::admin::{AdminUser, UserListQuery, UserOrder};
 use domain::{Password, UserId};
 use serde::Serialize;
@@ -292,8 +292,12 @@ pub(crate) async fn set_password(
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated field went missing")))?;
     state
         .gatehouse
-        .admin_set_password(&grant, id, Password::new(password), field)
-        .await?;
+        .admin_set_password(&grant, id, Password::new(password))
+        .await
+        .map_err(|error| match error {
+            AdminError::WeakPassword(messages) => ApiError::on_field(field, messages),
+            other => other.into(),
+        })?;
     Ok(HttpResponse::Ok().json(json!({ "detail": "Password has been set." })))
 }
 

@@ -14,7 +14,7 @@ use domain::UserId;
 
 use crate::auth::{Authenticated, Client};
 use crate::body::{Char, Fields, Payload};
-use crate::errors::ApiError;
+use crate::errors::{ApiError, confirm_reset_error};
 use crate::handlers::accounts::{change_password_with, password_field, resend, reset_requested};
 use crate::startup::AppState;
 
@@ -113,7 +113,6 @@ pub(crate) async fn reset_password_confirm(
     let command = ConfirmResetCommand {
         token,
         new_password,
-        new_password_field: field,
         client: client.0,
     };
     match state
@@ -123,7 +122,7 @@ pub(crate) async fn reset_password_confirm(
     {
         Ok(()) => Ok(HttpResponse::NoContent().finish()),
         Err(ConfirmResetError::Token(rejection)) => Err(link_error(rejection)),
-        Err(other) => Err(other.into()),
+        Err(other) => Err(confirm_reset_error(other, field)),
     }
 }
 

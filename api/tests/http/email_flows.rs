@@ -222,6 +222,18 @@ async fn tampered_and_unknown_reset_tokens_are_invalid_and_weak_passwords_get_dj
         weak.body,
         json!({ "new_password": ["This password is too common.", "This password is entirely numeric."] })
     );
+    // Sent as `password`, the refusal is told under `password`.
+    let weak = app
+        .post(
+            &format!("/auth/reset-password/{token}/"),
+            json!({ "password": "12345678" }),
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        weak.body,
+        json!({ "password": ["This password is too common.", "This password is entirely numeric."] })
+    );
     let ok = app
         .post(
             &format!("/auth/reset-password/{token}/"),

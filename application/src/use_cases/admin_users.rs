@@ -24,6 +24,9 @@ pub enum AdminError {
     NotFound,
     #[error("invalid input")]
     Invalid(ValidationErrors),
+    /// Django's validators refuse the password an admin sets, in these words.
+    #[error("the password is refused")]
+    WeakPassword(Vec<String>),
     #[error(transparent)]
     Fault(Fault),
 }
@@ -378,11 +381,10 @@ impl<D: Deps> Gatehouse<D> {
         grant: &Grant<ChangeUser>,
         id: UserId,
         password: Password,
-        field: &'static str,
     ) -> Result<(), AdminError> {
         let target = self.writable_target(grant, id).await?;
-        self.check_new_password(&target.profile.user, &password, field)
-            .map_err(AdminError::Invalid)?;
+        self.check_new_password(&target.profile.user, &password)
+            .map_err(AdminError::WeakPassword)?;
         let change = PasswordChange {
             user_id: id,
             password_hash: self.adapters.hasher.hash(&password).await?,

@@ -17,25 +17,22 @@ pub struct ChangePasswordCommand {
     /// `None` for an API key (every session ends).
     pub session: Option<Uuid>,
     pub current_password: Password,
-    /// The field the current password came in (`old_password` or `current_password`),
-    /// named in its error.
-    pub current_password_field: &'static str,
     pub new_password: Password,
-    /// The field the new password came in, named in its errors.
-    pub new_password_field: &'static str,
     pub client: ClientInfo,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChangePasswordError {
-    #[error("invalid input")]
-    Invalid(ValidationErrors),
+    /// Not the current password (or it changed while this one was checked).
+    #[error("Invalid password.")]
+    WrongPassword,
+    /// Django's validators refuse the new password, in these words.
+    #[error("the new password is refused")]
+    WeakPassword(Vec<String>),
     #[error(transparent)]
     Fault(Fault),
 }
 faults_into!(ChangePasswordError);
-
-pub(crate) const INVALID_PASSWORD: &str = "Invalid password.";
 
 impl<D: Deps> Gatehouse<D> {
     /// Checks the current password and the new one's strength, then sets it: older
@@ -53,13 +50,10 @@ impl<D: Deps> Gatehouse<D> {
             .verify(&command.current_password, &user.password_hash)
             .await?
         {
-            return Err(ChangePasswordError::Invalid(ValidationErrors::single(
-                command.current_password_field,
-                INVALID_PASSWORD,
-            )));
+            return Err(ChangePasswordError::WrongPassword);
         }
-        self.check_new_password(user, &command.new_password, command.new_password_field)
-            .map_err(ChangePasswordError::Invalid)?;
+        self.check_new_password(user, &command.new_password)
+            .map_err(ChangePasswordError::WeakPassword)?;
         let password_hash = self.adapters.hasher.hash(&command.new_password).await?;
         let revoke = match (
             self.settings.password_change.change_revokes_other_sessions,
@@ -83,30 +77,31 @@ impl<D: Deps> Gatehouse<D> {
         };
         if !self.adapters.accounts.set_password(change).await? {
             // The password changed (reset, another change) since it was checked here.
-            return Err(ChangePasswordError::Invalid(ValidationErrors::single(
-                command.current_password_field,
-                INVALID_PASSWORD,
-            )));
+            return Err(ChangePasswordError::WrongPassword);
         }
         Ok(())
     }
 
-    /// Django's validators on a new password for `user`, reported under `field`.
+    /// Django's validators on a new password for `user`: their messages, if any.
     pub(crate) fn check_new_password(
         &self,
         user: &User,
         password: &Password,
-        field: &str,
-    ) -> Result<(), ValidationErrors> {
+    ) -> Result<(), Vec<String>> {
         let attributes = UserAttributes {
             username: user.username.as_str(),
             first_name: &user.first_name,
             last_name: &user.last_name,
             email: user.email.as_str(),
         };
-        let mut errors = ValidationErrors::new();
-        self.password_rules(&mut errors, field, password, &attributes);
-        errors.into_result()
+        let messages = self
+            .settings
+            .passwords
+            .validate(password.expose(), &attributes);
+        match messages.is_empty() {
+            true => Ok(()),
+            false => Err(messages),
+        }
     }
 
     /// Adds the messages of Django's validators on `password` under `field`.

@@ -4,7 +4,6 @@ use domain::ports::{PasswordCheck, PasswordHasher, UpdateUserError, UserReposito
 use domain::{AuditKind, Password, ProfileChanges, User, UserProfile, Username};
 
 use crate::fault::faults_into;
-use crate::use_cases::change_password::INVALID_PASSWORD;
 use crate::use_cases::register::{DUPLICATE_USERNAME, check_names};
 use crate::{Caller, Deps, Fault, Gatehouse, ValidationErrors};
 
@@ -22,6 +21,9 @@ pub enum MeError {
     NotFound,
     #[error("invalid input")]
     Invalid(ValidationErrors),
+    /// Not the current password.
+    #[error("Invalid password.")]
+    WrongPassword,
     #[error(transparent)]
     Fault(Fault),
 }
@@ -111,12 +113,7 @@ impl<D: Deps> Gatehouse<D> {
             .await?
         {
             PasswordCheck::Match { .. } => {}
-            PasswordCheck::Mismatch => {
-                return Err(MeError::Invalid(ValidationErrors::single(
-                    "current_password",
-                    INVALID_PASSWORD,
-                )));
-            }
+            PasswordCheck::Mismatch => return Err(MeError::WrongPassword),
         }
         let audit = self
             .event(AuditKind::AccountDeleted, caller.client)

@@ -8,7 +8,7 @@ use domain::ports::{
 use domain::{AuditKind, EmailKind, MailedToken, Password, TokenPurpose, UserId};
 
 use crate::fault::faults_into;
-use crate::{ClientInfo, Deps, Fault, Gatehouse, OneTimeTokenRejection, ValidationErrors};
+use crate::{ClientInfo, Deps, Fault, Gatehouse, OneTimeTokenRejection};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResetRequestError {
@@ -26,8 +26,6 @@ faults_into!(ResetRequestError);
 pub struct ConfirmResetCommand {
     pub token: String,
     pub new_password: Password,
-    /// The field the new password came in (`password` or `new_password`).
-    pub new_password_field: &'static str,
     pub client: ClientInfo,
 }
 
@@ -36,7 +34,6 @@ impl std::fmt::Debug for ConfirmResetCommand {
         f.debug_struct("ConfirmResetCommand")
             .field("token", &"***")
             .field("new_password", &self.new_password)
-            .field("new_password_field", &self.new_password_field)
             .field("client", &self.client)
             .finish()
     }
@@ -46,8 +43,9 @@ impl std::fmt::Debug for ConfirmResetCommand {
 pub enum ConfirmResetError {
     #[error(transparent)]
     Token(#[from] OneTimeTokenRejection),
-    #[error("invalid input")]
-    Invalid(ValidationErrors),
+    /// Django's validators refuse the new password, in these words.
+    #[error("the new password is refused")]
+    WeakPassword(Vec<String>),
     #[error(transparent)]
     Fault(Fault),
 }
@@ -113,8 +111,8 @@ impl<D: Deps> Gatehouse<D> {
             .await?
             .filter(|u| u.is_active)
             .ok_or(OneTimeTokenRejection::Invalid)?;
-        self.check_new_password(&user, &command.new_password, command.new_password_field)
-            .map_err(ConfirmResetError::Invalid)?;
+        self.check_new_password(&user, &command.new_password)
+            .map_err(ConfirmResetError::WeakPassword)?;
         let password_hash = self.adapters.hasher.hash(&command.new_password).await?;
         let change = PasswordChange {
             user_id: user.id,

@@ -220,7 +220,6 @@ async fn an_activation_token_does_not_reset_the_password_and_still_activates_aft
         .confirm_password_reset(ConfirmResetCommand {
             token: token.clone(),
             new_password: Password::new("a brand new passphrase"),
-            new_password_field: "new_password",
             client: ClientInfo::default(),
         })
         .await
