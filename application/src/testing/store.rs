@@ -3,6 +3,11 @@
 //! database does (a deleted user's sessions go with him, an access token's session is
 //! looked up among the user's own). Tests arrange and inspect it directly, and can make
 //! any port method fail.
+//!
+//! Text orders by code point (`str`'s `Ord`: usernames, emails, group names, permission
+//! codes), which is PostgreSQL's `C` collation, the one `infrastructure`'s test
+//! databases are created with; case-insensitive matches fold with `to_lowercase`, as
+//! `lower()` does under a UTF-8 character type.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -105,6 +105,20 @@ async fn migrations_are_idempotent_and_seed_the_auth_permissions() {
 }
 
 #[tokio::test]
+async fn a_test_database_sorts_text_by_code_point_and_lowers_every_letter() {
+    let f = fixture().await;
+    let collation = "SELECT count(*) AS value FROM pg_database \
+                     WHERE datname = current_database() AND datcollate = 'C'";
+    assert_eq!(f.db.scalar(collation).await, 1);
+    // In `en_US` the order would be a, B, é, Z.
+    let order = "SELECT (string_agg(x, '' ORDER BY x) = 'BZaé')::int::bigint AS value \
+                 FROM unnest(ARRAY['a', 'é', 'Z', 'B']) AS x";
+    assert_eq!(f.db.scalar(order).await, 1);
+    let folded = "SELECT (lower('ÉMILE Ærø') = 'émile ærø')::int::bigint AS value";
+    assert_eq!(f.db.scalar(folded).await, 1);
+}
+
+#[tokio::test]
 async fn emails_are_unique_case_insensitively_and_usernames_exactly() {
     let f = fixture().await;
     f.users
