@@ -35,11 +35,12 @@ impl UserRepository for InMemoryUsers {
         audit: AuditEvent,
     ) -> Result<UserProfile, CreateUserError> {
         let mut state = self.0.call("users.create")?;
-        if state.email_taken(user.email.as_str(), None) {
-            return Err(CreateUserError::DuplicateEmail);
-        }
+        // The username first: PostgreSQL checks its unique index before the email's.
         if state.username_taken(user.username.as_str(), None) {
             return Err(CreateUserError::DuplicateUsername);
+        }
+        if state.email_taken(user.email.as_str(), None) {
+            return Err(CreateUserError::DuplicateEmail);
         }
         state.next_user_id += 1;
         let id = UserId(state.next_user_id);
@@ -122,6 +123,9 @@ impl UserRepository for InMemoryUsers {
         let mut state = self.0.call("users.update_profile")?;
         if !state.users.contains_key(&id) {
             return Err(UpdateUserError::NotFound);
+        }
+        if changes.is_empty() {
+            return Ok(state.profile(id).expect("checked above"));
         }
         if let Some(username) = &changes.username
             && state.username_taken(username.as_str(), Some(id))
@@ -351,11 +355,12 @@ impl UserAdminRepository for InMemoryUserAdmin {
         audit: AuditEvent,
     ) -> Result<AdminUser, SaveUserError> {
         let mut state = self.0.call("user_admin.create")?;
-        if state.email_taken(draft.email.as_str(), None) {
-            return Err(SaveUserError::DuplicateEmail);
-        }
+        // The username first: PostgreSQL checks its unique index before the email's.
         if state.username_taken(draft.username.as_str(), None) {
             return Err(SaveUserError::DuplicateUsername);
+        }
+        if state.email_taken(draft.email.as_str(), None) {
+            return Err(SaveUserError::DuplicateEmail);
         }
         check_relations(&state, Some(&draft.groups), Some(&draft.user_permissions))?;
         state.next_user_id += 1;
@@ -402,15 +407,15 @@ impl UserAdminRepository for InMemoryUserAdmin {
         if !state.users.contains_key(&id) {
             return Ok(None);
         }
-        if let Some(email) = &patch.email
-            && state.email_taken(email.as_str(), Some(id))
-        {
-            return Err(SaveUserError::DuplicateEmail);
-        }
         if let Some(username) = &patch.username
             && state.username_taken(username.as_str(), Some(id))
         {
             return Err(SaveUserError::DuplicateUsername);
+        }
+        if let Some(email) = &patch.email
+            && state.email_taken(email.as_str(), Some(id))
+        {
+            return Err(SaveUserError::DuplicateEmail);
         }
         check_relations(
             &state,
