@@ -810,10 +810,14 @@ impl SessionRepository for InMemorySessions {
         now: DateTime<Utc>,
     ) -> Result<Vec<SessionSummary>, RepositoryError> {
         let state = self.0.call("sessions.list_live")?;
-        let mut live: Vec<SessionSummary> = state
+        let mut live: Vec<&RefreshTokenRecord> = state
             .tokens
             .iter()
             .filter(|t| t.user_id == user_id && t.revoked_at.is_none() && t.expires_at > now)
+            .collect();
+        live.sort_by_key(|t| (std::cmp::Reverse(t.session_started_at), t.jti));
+        Ok(live
+            .into_iter()
             .map(|t| SessionSummary {
                 id: t.family_id,
                 created: t.session_started_at,
@@ -821,9 +825,7 @@ impl SessionRepository for InMemorySessions {
                 user_agent: t.user_agent.clone(),
                 ip: t.ip.clone(),
             })
-            .collect();
-        live.sort_by_key(|s| std::cmp::Reverse(s.created));
-        Ok(live)
+            .collect())
     }
 
     async fn revoke_session(

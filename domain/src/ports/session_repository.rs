@@ -74,7 +74,8 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
         audit: AuditEvent,
     ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
 
-    /// The user's live sessions, newest login first.
+    /// The user's live sessions, newest login first; sessions started in the same
+    /// instant come in the order of their live token's jti.
     fn list_live(
         &self,
         user_id: UserId,
