@@ -42,6 +42,9 @@ impl UserRepository for InMemoryUsers {
         if state.email_taken(user.email.as_str(), None) {
             return Err(CreateUserError::DuplicateEmail);
         }
+        if let Some(link) = &activation {
+            state.check_digest_free(&link.token.digest)?;
+        }
         state.next_user_id += 1;
         let id = UserId(state.next_user_id);
         state.users.insert(
@@ -209,6 +212,7 @@ impl OneTimeTokenRepository for InMemoryOneTimeTokens {
         if recent {
             return Ok(false);
         }
+        state.check_digest_free(&token.digest)?;
         state.store_one_time_token(user_id, token);
         state.queue_email(user_id, link.email)?;
         Ok(true)
@@ -712,6 +716,7 @@ impl SessionRepository for InMemorySessions {
         if password_hash.is_some_and(|hash| !(user.is_active && user.password_hash == hash)) {
             return Ok(false);
         }
+        state.check_jti_free(token.jti)?;
         state.tokens.push(record_of(token));
         if let Some(event) = audit {
             state.record(event);
@@ -733,11 +738,13 @@ impl SessionRepository for InMemorySessions {
     ) -> Result<RotateOutcome, RepositoryError> {
         let mut state = self.0.call("sessions.rotate")?;
         let now = successor.created_at;
+        let jti_taken = state.check_jti_free(successor.jti);
         let Some(row) = state.token_mut(presented) else {
             return Ok(RotateOutcome::Unknown);
         };
         match (row.revoked_at, row.replaced_by) {
             (None, _) => {
+                jti_taken?;
                 row.revoked_at = Some(now);
                 row.replaced_by = Some(successor.jti);
                 row.last_used_at = Some(now);

@@ -343,6 +343,28 @@ impl StoreState {
             .any(|u| Some(u.id) != except && u.username.as_str() == username)
     }
 
+    /// The refresh-token column is unique: random ids never collide, so a clash is a
+    /// bug, `Unexpected` as in the database.
+    pub(super) fn check_jti_free(&self, jti: Uuid) -> Result<(), RepositoryError> {
+        match self.tokens.iter().any(|t| t.jti == jti) {
+            true => Err(RepositoryError::Unexpected(
+                format!("a refresh token {jti} is stored already").into(),
+            )),
+            false => Ok(()),
+        }
+    }
+
+    /// The one-time token digest column is unique: a clash is a bug, `Unexpected` as in
+    /// the database.
+    pub(super) fn check_digest_free(&self, digest: &[u8]) -> Result<(), RepositoryError> {
+        match self.one_time_tokens.iter().any(|t| t.digest == digest) {
+            true => Err(RepositoryError::Unexpected(
+                "a one-time token with this digest is stored already".into(),
+            )),
+            false => Ok(()),
+        }
+    }
+
     pub(super) fn token_mut(&mut self, jti: Uuid) -> Option<&mut RefreshTokenRecord> {
         self.tokens.iter_mut().find(|t| t.jti == jti)
     }

@@ -62,7 +62,8 @@ pub trait UserRepository: Clone + Send + Sync + 'static {
     /// Creates a user; `DuplicateEmail` compares emails case-insensitively, and a user
     /// clashing on both is refused as `DuplicateUsername`. With an activation link,
     /// stores its token (the user then awaits activation) and queues its email to him
-    /// in the same transaction. Records `audit` with the new user as its subject.
+    /// in the same transaction; a token digest already stored is `Unexpected` and
+    /// nothing is written. Records `audit` with the new user as its subject.
     fn create(
         &self,
         user: NewUser,
