@@ -284,16 +284,16 @@ impl StoreState {
 
     /// Whether the user passes the query's search terms and filters.
     pub(super) fn selected_by(&self, user: &User, query: &UserListQuery) -> bool {
-        let fields = [
-            user.username.as_str().to_lowercase(),
-            user.email.as_str().to_lowercase(),
-            user.first_name.to_lowercase(),
-            user.last_name.to_lowercase(),
-        ];
-        let found = |term: &String| {
-            let term = term.to_lowercase();
-            fields.iter().any(|field| field.contains(&term))
-        };
+        // The four fields joined by spaces, as the database's search expression.
+        let text = format!(
+            "{} {} {} {}",
+            user.username.as_str(),
+            user.email.as_str(),
+            user.first_name,
+            user.last_name
+        )
+        .to_lowercase();
+        let found = |term: &String| text.contains(&term.to_lowercase());
         let member = |group: i64| {
             self.groups
                 .iter()
