@@ -396,6 +396,50 @@ async fn concurrent_rotations_of_one_token_rotate_it_exactly_once() {
 }
 
 #[tokio::test]
+async fn concurrent_rotations_with_no_reuse_interval_rotate_once_and_revoke_the_family() {
+    let f = fixture().await;
+    let user = f
+        .users
+        .create(new_user("gail", "gail@example.com"), None, audit())
+        .await
+        .unwrap()
+        .user
+        .id;
+    let token = first_token(user);
+    f.sessions.start(token.clone(), None, None).await.unwrap();
+
+    let outcomes = futures_util::future::join_all((0..16).map(|_| {
+        let sessions = f.sessions.clone();
+        let successor = successor_of(&token);
+        tokio::spawn(async move {
+            sessions
+                .rotate(token.jti, successor, Duration::zero(), audit())
+                .await
+                .unwrap()
+        })
+    }))
+    .await;
+
+    let count = |wanted: RotateOutcome| {
+        outcomes
+            .iter()
+            .filter(|o| *o.as_ref().unwrap() == wanted)
+            .count()
+    };
+    assert_eq!(
+        (count(RotateOutcome::Rotated), count(RotateOutcome::Reused)),
+        (1, 15)
+    );
+    let rows = format!(
+        "SELECT count(*) AS value FROM refresh_tokens WHERE family_id = '{}'",
+        token.family_id
+    );
+    assert_eq!(f.db.scalar(&rows).await, 2, "one successor was stored");
+    let live = format!("{rows} AND revoked_at IS NULL");
+    assert_eq!(f.db.scalar(&live).await, 0, "and revoked with the family");
+}
+
+#[tokio::test]
 async fn logout_everywhere_can_keep_one_session_and_deleting_a_user_drops_his_tokens() {
     let f = fixture().await;
     let user = f
