@@ -39,7 +39,8 @@ impl UserOrder {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct UserListQuery {
     /// Every term must appear (case-insensitively) in the username, email, first or
-    /// last name.
+    /// last name: in those four joined by single spaces, so a term holding a space
+    /// may match across two of them (`alice liddell`).
     pub search_terms: Vec<String>,
     pub is_active: Option<bool>,
     pub is_staff: Option<bool>,

@@ -683,17 +683,24 @@ async fn a_mail_server_outage_delays_messages_but_loses_none() {
 #[tokio::test]
 async fn an_account_deactivated_by_an_administrator_cannot_reactivate_itself() {
     let (app, mail) = spawn_app_with_mail(|s| s.registration.require_activation = true).await;
-    app.post(
-        "/auth/register/",
-        json!({ "email": "quin@example.com", "password": PASSWORD }),
-    )
-    .await;
-    app.post(
-        "/auth/register/",
-        json!({ "email": "rex@example.com", "password": PASSWORD }),
-    )
-    .await;
-    let delivered = mail.wait_for(2, WAIT).await;
+    // The administrator: registered, then made an active staff superuser by hand.
+    let root_id = app.register("root@example.com").await["id"]
+        .as_i64()
+        .unwrap();
+    app.db
+        .execute(&format!(
+            "UPDATE users SET is_active = true, pending_activation = false, \
+             is_staff = true, is_superuser = true WHERE id = {root_id}"
+        ))
+        .await;
+    let (root, _) = app.login("root@example.com").await;
+    let quin = app.register("quin@example.com").await["id"]
+        .as_i64()
+        .unwrap();
+    let rex = app.register("rex@example.com").await["id"]
+        .as_i64()
+        .unwrap();
+    let delivered = mail.wait_for(3, WAIT).await;
     let quins = link_token(
         delivered
             .iter()
@@ -712,10 +719,19 @@ async fn an_account_deactivated_by_an_administrator_cannot_reactivate_itself() {
             .status,
         StatusCode::OK
     );
-    // An administrator deactivates Quin (active) and Rex (still pending).
-    app.db
-        .execute("UPDATE users SET is_active = false, pending_activation = false WHERE email IN ('quin@example.com', 'rex@example.com')")
+    // The administrator deactivates Quin (active) and Rex (still pending).
+    for id in [quin, rex] {
+        let reply = call(
+            &app,
+            reqwest::Method::PATCH,
+            &format!("/auth/users/{id}/"),
+            &root,
+            Some(json!({ "is_active": false })),
+        )
         .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(reply.body["is_active"], false);
+    }
     let rows = outbox_rows(&app).await;
 
     let resend = app
@@ -734,7 +750,8 @@ async fn an_account_deactivated_by_an_administrator_cannot_reactivate_itself() {
         json!({ "detail": "Invalid token." }),
         "an old link no longer activates"
     );
-    let active = "SELECT count(*) AS value FROM users WHERE is_active";
+    let active = "SELECT count(*) AS value FROM users WHERE is_active \
+                  AND email IN ('quin@example.com', 'rex@example.com')";
     assert_eq!(app.db.scalar(active).await, 0);
 }
 

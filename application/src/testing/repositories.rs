@@ -35,11 +35,15 @@ impl UserRepository for InMemoryUsers {
         audit: AuditEvent,
     ) -> Result<UserProfile, CreateUserError> {
         let mut state = self.0.call("users.create")?;
+        // The username first: PostgreSQL checks its unique index before the email's.
+        if state.username_taken(user.username.as_str(), None) {
+            return Err(CreateUserError::DuplicateUsername);
+        }
         if state.email_taken(user.email.as_str(), None) {
             return Err(CreateUserError::DuplicateEmail);
         }
-        if state.username_taken(user.username.as_str(), None) {
-            return Err(CreateUserError::DuplicateUsername);
+        if let Some(link) = &activation {
+            state.check_digest_free(&link.token.digest)?;
         }
         state.next_user_id += 1;
         let id = UserId(state.next_user_id);
@@ -123,6 +127,9 @@ impl UserRepository for InMemoryUsers {
         if !state.users.contains_key(&id) {
             return Err(UpdateUserError::NotFound);
         }
+        if changes.is_empty() {
+            return Ok(state.profile(id).expect("checked above"));
+        }
         if let Some(username) = &changes.username
             && state.username_taken(username.as_str(), Some(id))
         {
@@ -205,6 +212,7 @@ impl OneTimeTokenRepository for InMemoryOneTimeTokens {
         if recent {
             return Ok(false);
         }
+        state.check_digest_free(&token.digest)?;
         state.store_one_time_token(user_id, token);
         state.queue_email(user_id, link.email)?;
         Ok(true)
@@ -351,11 +359,12 @@ impl UserAdminRepository for InMemoryUserAdmin {
         audit: AuditEvent,
     ) -> Result<AdminUser, SaveUserError> {
         let mut state = self.0.call("user_admin.create")?;
-        if state.email_taken(draft.email.as_str(), None) {
-            return Err(SaveUserError::DuplicateEmail);
-        }
+        // The username first: PostgreSQL checks its unique index before the email's.
         if state.username_taken(draft.username.as_str(), None) {
             return Err(SaveUserError::DuplicateUsername);
+        }
+        if state.email_taken(draft.email.as_str(), None) {
+            return Err(SaveUserError::DuplicateEmail);
         }
         check_relations(&state, Some(&draft.groups), Some(&draft.user_permissions))?;
         state.next_user_id += 1;
@@ -402,15 +411,15 @@ impl UserAdminRepository for InMemoryUserAdmin {
         if !state.users.contains_key(&id) {
             return Ok(None);
         }
-        if let Some(email) = &patch.email
-            && state.email_taken(email.as_str(), Some(id))
-        {
-            return Err(SaveUserError::DuplicateEmail);
-        }
         if let Some(username) = &patch.username
             && state.username_taken(username.as_str(), Some(id))
         {
             return Err(SaveUserError::DuplicateUsername);
+        }
+        if let Some(email) = &patch.email
+            && state.email_taken(email.as_str(), Some(id))
+        {
+            return Err(SaveUserError::DuplicateEmail);
         }
         check_relations(
             &state,
@@ -707,6 +716,7 @@ impl SessionRepository for InMemorySessions {
         if password_hash.is_some_and(|hash| !(user.is_active && user.password_hash == hash)) {
             return Ok(false);
         }
+        state.check_jti_free(token.jti)?;
         state.tokens.push(record_of(token));
         if let Some(event) = audit {
             state.record(event);
@@ -728,11 +738,13 @@ impl SessionRepository for InMemorySessions {
     ) -> Result<RotateOutcome, RepositoryError> {
         let mut state = self.0.call("sessions.rotate")?;
         let now = successor.created_at;
+        let jti_taken = state.check_jti_free(successor.jti);
         let Some(row) = state.token_mut(presented) else {
             return Ok(RotateOutcome::Unknown);
         };
         match (row.revoked_at, row.replaced_by) {
             (None, _) => {
+                jti_taken?;
                 row.revoked_at = Some(now);
                 row.replaced_by = Some(successor.jti);
                 row.last_used_at = Some(now);
@@ -805,10 +817,14 @@ impl SessionRepository for InMemorySessions {
         now: DateTime<Utc>,
     ) -> Result<Vec<SessionSummary>, RepositoryError> {
         let state = self.0.call("sessions.list_live")?;
-        let mut live: Vec<SessionSummary> = state
+        let mut live: Vec<&RefreshTokenRecord> = state
             .tokens
             .iter()
             .filter(|t| t.user_id == user_id && t.revoked_at.is_none() && t.expires_at > now)
+            .collect();
+        live.sort_by_key(|t| (std::cmp::Reverse(t.session_started_at), t.jti));
+        Ok(live
+            .into_iter()
             .map(|t| SessionSummary {
                 id: t.family_id,
                 created: t.session_started_at,
@@ -816,9 +832,7 @@ impl SessionRepository for InMemorySessions {
                 user_agent: t.user_agent.clone(),
                 ip: t.ip.clone(),
             })
-            .collect();
-        live.sort_by_key(|s| std::cmp::Reverse(s.created));
-        Ok(live)
+            .collect())
     }
 
     async fn revoke_session(

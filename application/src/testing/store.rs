@@ -3,6 +3,11 @@
 //! database does (a deleted user's sessions go with him, an access token's session is
 //! looked up among the user's own). Tests arrange and inspect it directly, and can make
 //! any port method fail.
+//!
+//! Text orders by code point (`str`'s `Ord`: usernames, emails, group names, permission
+//! codes), which is PostgreSQL's `C` collation, the one `infrastructure`'s test
+//! databases are created with; case-insensitive matches fold with `to_lowercase`, as
+//! `lower()` does under a UTF-8 character type.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -279,16 +284,16 @@ impl StoreState {
 
     /// Whether the user passes the query's search terms and filters.
     pub(super) fn selected_by(&self, user: &User, query: &UserListQuery) -> bool {
-        let fields = [
-            user.username.as_str().to_lowercase(),
-            user.email.as_str().to_lowercase(),
-            user.first_name.to_lowercase(),
-            user.last_name.to_lowercase(),
-        ];
-        let found = |term: &String| {
-            let term = term.to_lowercase();
-            fields.iter().any(|field| field.contains(&term))
-        };
+        // The four fields joined by spaces, as the database's search expression.
+        let text = format!(
+            "{} {} {} {}",
+            user.username.as_str(),
+            user.email.as_str(),
+            user.first_name,
+            user.last_name
+        )
+        .to_lowercase();
+        let found = |term: &String| text.contains(&term.to_lowercase());
         let member = |group: i64| {
             self.groups
                 .iter()
@@ -336,6 +341,28 @@ impl StoreState {
         self.users
             .values()
             .any(|u| Some(u.id) != except && u.username.as_str() == username)
+    }
+
+    /// The refresh-token column is unique: random ids never collide, so a clash is a
+    /// bug, `Unexpected` as in the database.
+    pub(super) fn check_jti_free(&self, jti: Uuid) -> Result<(), RepositoryError> {
+        match self.tokens.iter().any(|t| t.jti == jti) {
+            true => Err(RepositoryError::Unexpected(
+                format!("a refresh token {jti} is stored already").into(),
+            )),
+            false => Ok(()),
+        }
+    }
+
+    /// The one-time token digest column is unique: a clash is a bug, `Unexpected` as in
+    /// the database.
+    pub(super) fn check_digest_free(&self, digest: &[u8]) -> Result<(), RepositoryError> {
+        match self.one_time_tokens.iter().any(|t| t.digest == digest) {
+            true => Err(RepositoryError::Unexpected(
+                "a one-time token with this digest is stored already".into(),
+            )),
+            false => Ok(()),
+        }
     }
 
     pub(super) fn token_mut(&mut self, jti: Uuid) -> Option<&mut RefreshTokenRecord> {

@@ -12,6 +12,7 @@ mod audit;
 mod authenticate;
 mod change_password;
 mod create_superuser;
+mod failures;
 mod login;
 mod me;
 mod password_reset;

@@ -48,7 +48,8 @@ pub trait GroupRepository: Clone + Send + Sync + 'static {
 
     fn get(&self, id: i64) -> impl Future<Output = Result<Option<Group>, RepositoryError>> + Send;
 
-    /// The union of the permissions of these groups (unknown names are ignored).
+    /// The union of the permissions of these groups (unknown names are ignored), each
+    /// once, in no particular order.
     fn permissions_of(
         &self,
         names: &[String],

@@ -14,7 +14,8 @@ pub trait OneTimeTokenRepository: Clone + Send + Sync + 'static {
     /// and queues its email to him, in one transaction — unless a token of that purpose
     /// was issued to him less than `cooldown` ago: then nothing happens and the answer
     /// is `false` (a per-recipient limit: no mailbox flooding, and the link already
-    /// sent keeps working). `false` too when there is no such user.
+    /// sent keeps working). `false` too when there is no such user. A digest already
+    /// stored is `Unexpected` (tokens are random: a clash is a bug), and nothing changes.
     fn issue(
         &self,
         user_id: UserId,

@@ -21,7 +21,8 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
     /// hash, checked under the same lock as every session revocation: a login racing a
     /// password reset either ends before the reset (and its session is revoked) or
     /// finds the password changed (`false`). `audit` is recorded with the new session,
-    /// and only if it starts.
+    /// and only if it starts. A jti already stored is `Unexpected`: they are random, so
+    /// a clash is a bug.
     fn start(
         &self,
         token: NewRefreshToken,
@@ -39,7 +40,8 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
     /// `reuse_interval` ago whose successor is live yields `AlreadyRotated` (never with a
     /// zero interval); any other
     /// presentation of a rotated token revokes the whole family and yields `Reused`,
-    /// and only then is `on_reuse` recorded, with the revocation.
+    /// and only then is `on_reuse` recorded, with the revocation. A successor whose jti
+    /// is already stored is `Unexpected`, and the presented token stays as it was.
     fn rotate(
         &self,
         presented: Uuid,
@@ -74,7 +76,8 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
         audit: AuditEvent,
     ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
 
-    /// The user's live sessions, newest login first.
+    /// The user's live sessions, newest login first; sessions started in the same
+    /// instant come in the order of their live token's jti.
     fn list_live(
         &self,
         user_id: UserId,

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use crate::admin::{AdminUser, Page, UserDraft, UserListQuery, UserPatch};
 use crate::{AuditEvent, RepositoryError, UserId};
 
-/// Why an admin's write of a user was refused; nothing changed.
+/// Why an admin's write of a user was refused; nothing changed. A user clashing with
+/// others on both his username and his email is a `DuplicateUsername`.
 #[derive(Debug, thiserror::Error)]
 pub enum SaveUserError {
     /// Compared case-insensitively.

@@ -59,10 +59,11 @@ pub struct AuthState {
 /// reached in time and `RepositoryError::Unexpected` otherwise; the per-method
 /// error enums add the outcomes a caller must handle.
 pub trait UserRepository: Clone + Send + Sync + 'static {
-    /// Creates a user; `DuplicateEmail` compares emails case-insensitively. With an
-    /// activation link, stores its token (the user then awaits activation) and queues
-    /// its email to him in the same transaction. Records `audit` with the new user as
-    /// its subject.
+    /// Creates a user; `DuplicateEmail` compares emails case-insensitively, and a user
+    /// clashing on both is refused as `DuplicateUsername`. With an activation link,
+    /// stores its token (the user then awaits activation) and queues its email to him
+    /// in the same transaction; a token digest already stored is `Unexpected` and
+    /// nothing is written. Records `audit` with the new user as its subject.
     fn create(
         &self,
         user: NewUser,
@@ -100,7 +101,8 @@ pub trait UserRepository: Clone + Send + Sync + 'static {
         sid: Uuid,
     ) -> impl Future<Output = Result<Option<AuthState>, RepositoryError>> + Send;
 
-    /// Applies the changes and records `audit`; an empty change writes nothing.
+    /// Applies the changes and records `audit`; an empty change writes nothing (and
+    /// records nothing). `NotFound` when there is no such user, empty change or not.
     fn update_profile(
         &self,
         id: UserId,

@@ -7,7 +7,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use crate::db::{create_database_if_missing, run_migrations};
+use crate::db::run_migrations;
 
 pub struct TestDatabase {
     pub url: SecretString,
@@ -30,13 +30,24 @@ pub fn server_url() -> String {
 
 impl TestDatabase {
     /// Creates and migrates `gh_test_<random>`.
+    ///
+    /// Its text sorts in the `C` collation (by code point), whatever the server's
+    /// default: orders then read the same on every machine, and as the in-memory fakes
+    /// order text. The character classes stay the server's, so `lower()` still folds
+    /// every letter, not only ASCII ones.
     pub async fn create() -> Self {
         let server = server_url();
         let name = format!("gh_test_{}", Uuid::new_v4().simple());
         let url = SecretString::from(format!("{server}/{name}"));
-        create_database_if_missing(&url)
+        let mut maintenance = AsyncPgConnection::establish(&format!("{server}/postgres"))
             .await
-            .expect("create the test database");
+            .expect("connect to the server's `postgres` database");
+        diesel::sql_query(format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE template0 LC_COLLATE 'C'"
+        ))
+        .execute(&mut maintenance)
+        .await
+        .expect("create the test database");
         run_migrations(&url)
             .await
             .expect("migrate the test database");

@@ -1,5 +1,6 @@
 //! The adapters against real PostgreSQL and Redis: one test binary.
 
+mod contract;
 mod pg_api_keys;
 mod pg_audit;
 mod pg_repositories;

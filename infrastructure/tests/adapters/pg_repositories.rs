@@ -105,6 +105,20 @@ async fn migrations_are_idempotent_and_seed_the_auth_permissions() {
 }
 
 #[tokio::test]
+async fn a_test_database_sorts_text_by_code_point_and_lowers_every_letter() {
+    let f = fixture().await;
+    let collation = "SELECT count(*) AS value FROM pg_database \
+                     WHERE datname = current_database() AND datcollate = 'C'";
+    assert_eq!(f.db.scalar(collation).await, 1);
+    // In `en_US` the order would be a, B, é, Z.
+    let order = "SELECT (string_agg(x, '' ORDER BY x) = 'BZaé')::int::bigint AS value \
+                 FROM unnest(ARRAY['a', 'é', 'Z', 'B']) AS x";
+    assert_eq!(f.db.scalar(order).await, 1);
+    let folded = "SELECT (lower('ÉMILE Ærø') = 'émile ærø')::int::bigint AS value";
+    assert_eq!(f.db.scalar(folded).await, 1);
+}
+
+#[tokio::test]
 async fn emails_are_unique_case_insensitively_and_usernames_exactly() {
     let f = fixture().await;
     f.users
@@ -379,6 +393,50 @@ async fn concurrent_rotations_of_one_token_rotate_it_exactly_once() {
         token.family_id
     );
     assert_eq!(f.db.scalar(&rows).await, 2);
+}
+
+#[tokio::test]
+async fn concurrent_rotations_with_no_reuse_interval_rotate_once_and_revoke_the_family() {
+    let f = fixture().await;
+    let user = f
+        .users
+        .create(new_user("gail", "gail@example.com"), None, audit())
+        .await
+        .unwrap()
+        .user
+        .id;
+    let token = first_token(user);
+    f.sessions.start(token.clone(), None, None).await.unwrap();
+
+    let outcomes = futures_util::future::join_all((0..16).map(|_| {
+        let sessions = f.sessions.clone();
+        let successor = successor_of(&token);
+        tokio::spawn(async move {
+            sessions
+                .rotate(token.jti, successor, Duration::zero(), audit())
+                .await
+                .unwrap()
+        })
+    }))
+    .await;
+
+    let count = |wanted: RotateOutcome| {
+        outcomes
+            .iter()
+            .filter(|o| *o.as_ref().unwrap() == wanted)
+            .count()
+    };
+    assert_eq!(
+        (count(RotateOutcome::Rotated), count(RotateOutcome::Reused)),
+        (1, 15)
+    );
+    let rows = format!(
+        "SELECT count(*) AS value FROM refresh_tokens WHERE family_id = '{}'",
+        token.family_id
+    );
+    assert_eq!(f.db.scalar(&rows).await, 2, "one successor was stored");
+    let live = format!("{rows} AND revoked_at IS NULL");
+    assert_eq!(f.db.scalar(&live).await, 0, "and revoked with the family");
 }
 
 #[tokio::test]
