@@ -73,9 +73,7 @@ async fn change_password(gatehouse: &Gatehouse, access: &str) -> Result<(), Chan
             user: principal.user,
             session: principal.credential.session(),
             current_password: Password::new(PASSWORD),
-            current_password_field: "old_password",
             new_password: Password::new(NEW_PASSWORD),
-            new_password_field: "new_password",
             client: ClientInfo::default(),
         })
         .await

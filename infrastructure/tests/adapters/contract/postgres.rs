@@ -89,7 +89,7 @@ impl Harness for Postgres {
     async fn start() -> Self {
         let db = TestDatabase::create().await;
         let pool = build_pool(&PoolSettings {
-            url: db.url.clone(),
+            url: Some(db.url.clone()),
             max_connections: 4,
             acquire_timeout: std::time::Duration::from_secs(10),
         })
