@@ -240,15 +240,8 @@ impl<D: Deps> Gatehouse<D> {
             self.password_rules(&mut errors, "password", password, &attributes);
         }
         // Both clashes at once, as Django's unique validators report them.
-        if let Some(email) = &email
-            && self
-                .adapters
-                .users
-                .find_by_email(email.as_str())
-                .await?
-                .is_some()
-        {
-            errors.add("email", DUPLICATE_EMAIL);
+        if let Some(email) = &email {
+            self.check_email_free(&mut errors, email).await?;
         }
         if let Some(username) = &username
             && self

@@ -59,6 +59,25 @@ pub(crate) fn check_names<'a>(
 }
 
 impl<D: Deps> Gatehouse<D> {
+    /// Adds Django's unique-validator message when another account uses the address
+    /// (compared case-insensitively).
+    pub(crate) async fn check_email_free(
+        &self,
+        errors: &mut ValidationErrors,
+        email: &EmailAddress,
+    ) -> Result<(), domain::RepositoryError> {
+        if self
+            .adapters
+            .users
+            .find_by_email(email.as_str())
+            .await?
+            .is_some()
+        {
+            errors.add("email", DUPLICATE_EMAIL);
+        }
+        Ok(())
+    }
+
     /// Validates like a DRF serializer (field checks first, then the password rules),
     /// creates the user and opens his first session.
     #[tracing::instrument(skip_all)]
@@ -71,15 +90,8 @@ impl<D: Deps> Gatehouse<D> {
         let email = EmailAddress::parse(&command.email)
             .map_err(|e| errors.add_all("email", e.messages().iter().copied()))
             .ok();
-        if let Some(email) = &email
-            && self
-                .adapters
-                .users
-                .find_by_email(email.as_str())
-                .await?
-                .is_some()
-        {
-            errors.add("email", DUPLICATE_EMAIL);
+        if let Some(email) = &email {
+            self.check_email_free(&mut errors, email).await?;
         }
         let username_field = if command.username.is_some() {
             "username"
