@@ -5,10 +5,9 @@
 //! takes: a use case's signature names the permission it needs, so a grant for another
 //! action does not compile.
 
-use std::collections::HashSet;
 use std::marker::PhantomData;
 
-use domain::authorization::{Action, Model, ModelPermission};
+use domain::authorization::{Action, Authority, Model, ModelPermission};
 use domain::ports::UserRepository;
 use domain::{AuditEvent, AuditKind, UserId};
 
@@ -60,12 +59,11 @@ permits! {
 }
 
 /// Proof that the caller, as the store knew him when it was issued, holds `P`; with
-/// what else he holds, for the rules about granting.
+/// his `Authority`, for the rules about granting and about whom he may manage.
 pub struct Grant<P: Permit> {
     caller: UserId,
     client: ClientInfo,
-    superuser: bool,
-    permissions: HashSet<String>,
+    authority: Authority,
     permit: PhantomData<fn() -> P>,
 }
 
@@ -74,7 +72,7 @@ impl<P: Permit> std::fmt::Debug for Grant<P> {
         f.debug_struct("Grant")
             .field("permission", &P::PERMISSION.code())
             .field("caller", &self.caller)
-            .field("superuser", &self.superuser)
+            .field("superuser", &self.authority.is_superuser())
             .finish_non_exhaustive()
     }
 }
@@ -84,18 +82,8 @@ impl<P: Permit> Grant<P> {
         self.caller
     }
 
-    pub(crate) fn is_superuser(&self) -> bool {
-        self.superuser
-    }
-
-    /// What the caller may grant: `None` for a superuser (anything).
-    pub(crate) fn grantable(&self) -> Option<Vec<String>> {
-        (!self.superuser).then(|| self.permissions.iter().cloned().collect())
-    }
-
-    /// Whether the caller holds every one of these permissions.
-    pub(crate) fn holds_all<'a>(&self, wanted: impl IntoIterator<Item = &'a String>) -> bool {
-        self.superuser || wanted.into_iter().all(|p| self.permissions.contains(p))
+    pub(crate) fn authority(&self) -> &Authority {
+        &self.authority
     }
 
     /// An audit event of this admin's action, happening at `at`.
@@ -124,11 +112,10 @@ impl<D: Deps> Gatehouse<D> {
         let grant = Grant {
             caller: user.id,
             client: caller.client.clone(),
-            superuser: user.is_superuser,
-            permissions: profile.permissions.into_iter().collect(),
+            authority: Authority::of(user.is_superuser, profile.permissions),
             permit: PhantomData,
         };
-        if !grant.holds_all([&P::PERMISSION.code()]) {
+        if !grant.authority.may_grant([&P::PERMISSION.code()]) {
             return Err(AdminError::Forbidden);
         }
         Ok(grant)

@@ -93,6 +93,20 @@ pub struct UserPatch {
     pub user_permissions: Option<Vec<String>>,
 }
 
+impl UserPatch {
+    /// Whether it touches what only an admin with authority over the account may
+    /// change (everything but the names; see `Authority::may_manage`).
+    pub fn reaches_account(&self) -> bool {
+        self.username.is_some()
+            || self.email.is_some()
+            || self.is_active.is_some()
+            || self.is_staff.is_some()
+            || self.is_superuser.is_some()
+            || self.groups.is_some()
+            || self.user_permissions.is_some()
+    }
+}
+
 /// The longest group name (Django's `Group.name`, `max_length=150`).
 pub const GROUP_NAME_MAX_CHARS: usize = 150;
 /// The longest permission name, app label and codename (Django's `Permission` and

@@ -1,8 +1,10 @@
-//! Django's model permissions, typed: which action on which model, and what a user
+//! Django's model permissions, typed: which action on which model, what a user
 //! effectively holds (every permission for a superuser; else his direct grants and his
-//! groups').
+//! groups'), and how far an admin's authority over other users reaches.
 
 use std::collections::BTreeSet;
+
+use crate::UserProfile;
 
 /// The four actions of Django's default model permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,6 +76,50 @@ pub fn effective_permissions<'a>(
     held.into_iter().map(str::to_owned).collect()
 }
 
+/// What an admin may hand out, and whom he may manage: a superuser anything and
+/// anyone; other staff only what they hold themselves, and only users who hold nothing
+/// more than they do. Otherwise a staff user with `change_user` could set the password
+/// or the email of a stronger account, sign in as it and grant himself the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authority {
+    Superuser,
+    /// A staff user's effective permissions.
+    Holds(BTreeSet<String>),
+}
+
+impl Authority {
+    /// The authority of an active staff user with these effective permissions.
+    pub fn of(is_superuser: bool, permissions: impl IntoIterator<Item = String>) -> Self {
+        match is_superuser {
+            true => Self::Superuser,
+            false => Self::Holds(permissions.into_iter().collect()),
+        }
+    }
+
+    pub fn is_superuser(&self) -> bool {
+        matches!(self, Self::Superuser)
+    }
+
+    /// Whether every one of these permissions is his to grant.
+    pub fn may_grant<'a>(&self, wanted: impl IntoIterator<Item = &'a String>) -> bool {
+        match self {
+            Self::Superuser => true,
+            Self::Holds(held) => wanted.into_iter().all(|p| held.contains(p)),
+        }
+    }
+
+    /// Whether he may act on this account's credentials and access (its password,
+    /// email, username, flags, groups and grants; logging it out; deleting it): the
+    /// target's flags and effective permissions are within his own. Every admin is
+    /// active staff, so only `is_superuser` among the flags can exceed his.
+    pub fn may_manage(&self, target: &UserProfile) -> bool {
+        match self {
+            Self::Superuser => true,
+            Self::Holds(_) => !target.user.is_superuser && self.may_grant(&target.permissions),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +152,44 @@ mod tests {
             ),
             ["auth.view_user", "shop.refund"]
         );
+    }
+
+    fn profile(is_superuser: bool, permissions: &[&str]) -> UserProfile {
+        UserProfile {
+            user: crate::User {
+                id: crate::UserId(7),
+                username: crate::Username::parse("target").unwrap(),
+                email: crate::EmailAddress::parse("target@example.com").unwrap(),
+                password_hash: String::new(),
+                first_name: String::new(),
+                last_name: String::new(),
+                is_active: true,
+                is_staff: true,
+                is_superuser,
+                date_joined: chrono::DateTime::UNIX_EPOCH,
+                last_login: None,
+                password_changed_at: chrono::DateTime::UNIX_EPOCH,
+                pending_activation: false,
+            },
+            groups: Vec::new(),
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn staff_manage_only_accounts_within_their_own_rights() {
+        let staff = Authority::of(
+            false,
+            ["auth.change_user".to_owned(), "auth.view_user".to_owned()],
+        );
+        assert!(staff.may_manage(&profile(false, &[])));
+        assert!(staff.may_manage(&profile(false, &["auth.view_user"])));
+        assert!(!staff.may_manage(&profile(false, &["auth.view_user", "auth.add_group"])));
+        assert!(!staff.may_manage(&profile(true, &[])));
+        assert!(staff.may_grant(&["auth.view_user".to_owned()]));
+        assert!(!staff.may_grant(&["auth.delete_user".to_owned()]));
+        let superuser = Authority::of(true, []);
+        assert!(superuser.may_manage(&profile(true, &["shop.refund"])));
+        assert!(superuser.may_grant(&["shop.refund".to_owned()]));
     }
 }

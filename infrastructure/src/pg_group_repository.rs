@@ -6,12 +6,13 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use domain::admin::{Group, GroupChanges, Page};
+use domain::authorization::Authority;
 use domain::ports::{CreateGroupError, GroupRepository, UpdateGroupError};
 use domain::{AuditEvent, RepositoryError};
 
 use crate::db::{PgPool, Step, TxError, connection, settle};
-use crate::schema::{group_permissions, groups, permissions};
-use crate::sql::{GROUP_PERMISSIONS, PERMISSION_CODE};
+use crate::schema::groups;
+use crate::sql::GROUP_PERMISSIONS;
 use crate::tx;
 
 #[derive(Clone)]
@@ -95,20 +96,6 @@ impl GroupRepository for PgGroupRepository {
         load(&mut conn, id).await.step("while reading a group")
     }
 
-    async fn permissions_of(&self, names: &[String]) -> Result<Vec<String>, RepositoryError> {
-        let mut conn = connection(&self.pool).await?;
-        permissions::table
-            .inner_join(
-                group_permissions::table.on(group_permissions::permission_id.eq(permissions::id)),
-            )
-            .inner_join(groups::table.on(groups::id.eq(group_permissions::group_id)))
-            .filter(groups::name.eq_any(names))
-            .select(sql::<Text>(&format!("DISTINCT {PERMISSION_CODE}")))
-            .load(&mut conn)
-            .await
-            .step("while reading the permissions of groups")
-    }
-
     async fn create(
         &self,
         name: String,
@@ -145,7 +132,7 @@ impl GroupRepository for PgGroupRepository {
         &self,
         id: i64,
         changes: GroupChanges,
-        grantable: Option<Vec<String>>,
+        authority: &Authority,
         audit: AuditEvent,
     ) -> Result<Option<Group>, UpdateGroupError> {
         let mut conn = connection(&self.pool).await?;
@@ -164,15 +151,14 @@ impl GroupRepository for PgGroupRepository {
                 if locked.is_none() {
                     return Ok(None);
                 }
-                if let (Some(wanted), Some(grantable)) = (&changes.permissions, &grantable) {
+                if let Some(wanted) = &changes.permissions
+                    && !authority.is_superuser()
+                {
                     let current = load(conn, id)
                         .await?
                         .map(|g| g.permissions)
                         .unwrap_or_default();
-                    if wanted
-                        .iter()
-                        .any(|p| !current.contains(p) && !grantable.contains(p))
-                    {
+                    if !authority.may_grant(wanted.iter().filter(|p| !current.contains(p))) {
                         return Err(TxError::Refused(UpdateGroupError::BeyondGrant));
                     }
                 }

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use domain::admin::{AdminUser, Page, UserDraft, UserListQuery, UserOrder, UserPatch};
+use domain::authorization::Authority;
 use domain::ports::{SaveUserError, UserAdminRepository};
 use domain::{AuditEvent, RepositoryError, TokenPurpose, UserId};
 
@@ -122,15 +123,24 @@ async fn load(conn: &mut AsyncPgConnection, id: i64) -> anyhow::Result<Option<Ad
     Ok(row.map(admin_user))
 }
 
-/// Makes `names` the user's groups, or refuses the names that name no group.
+/// Makes `names` the user's groups, or refuses the names that name no group, and
+/// groups granting more than `authority` may: judged on the groups the names resolve
+/// to here, locked until the commit, so a concurrent rename cannot swap one in.
 async fn set_groups(
     conn: &mut AsyncPgConnection,
     user: i64,
     names: &[String],
+    authority: &Authority,
 ) -> Result<(), TxError<SaveUserError>> {
     let ids = tx::group_ids(conn, names)
         .await?
         .map_err(|unknown| TxError::Refused(SaveUserError::UnknownGroups(unknown)))?;
+    if !authority.is_superuser() {
+        let granted = tx::permissions_of_groups(conn, &ids).await?;
+        if !authority.may_grant(&granted) {
+            return Err(TxError::Refused(SaveUserError::Forbidden));
+        }
+    }
     Ok(tx::replace_links(conn, &USER_GROUPS, user, &ids).await?)
 }
 
@@ -215,6 +225,7 @@ impl UserAdminRepository for PgUserAdminRepository {
     async fn create(
         &self,
         draft: UserDraft,
+        authority: &Authority,
         audit: AuditEvent,
     ) -> Result<AdminUser, SaveUserError> {
         let mut conn = connection(&self.pool).await?;
@@ -242,7 +253,7 @@ impl UserAdminRepository for PgUserAdminRepository {
                     .get_result(conn)
                     .await
                     .context("while inserting the user")?;
-                set_groups(conn, id, &draft.groups).await?;
+                set_groups(conn, id, &draft.groups, authority).await?;
                 set_permissions(conn, id, &draft.user_permissions).await?;
                 tx::record(conn, &audit.clone().subject(UserId(id))).await?;
                 let created = load(conn, id).await?;
@@ -257,14 +268,36 @@ impl UserAdminRepository for PgUserAdminRepository {
         &self,
         id: UserId,
         patch: UserPatch,
+        authority: &Authority,
         at: DateTime<Utc>,
         audit: AuditEvent,
     ) -> Result<Option<AdminUser>, SaveUserError> {
         let mut conn = connection(&self.pool).await?;
         let result = conn
             .transaction(async |conn| {
-                if !tx::user_exists(conn, id.0).await? {
+                // Locked until the commit (as the UPDATE below would lock it, so keys
+                // may still reference it): no other admin's write of this user lands
+                // between the judgement below and this one.
+                let locked: Option<String> = users::table
+                    .find(id.0)
+                    .select(users::email)
+                    .for_no_key_update()
+                    .first(conn)
+                    .await
+                    .optional()
+                    .context("while locking the user")?;
+                let Some(old_email) = locked else {
                     return Ok(None);
+                };
+                let new_email = patch
+                    .email
+                    .as_ref()
+                    .filter(|email| email.as_str() != old_email);
+                if patch.reaches_account() && !authority.is_superuser() {
+                    let target = load(conn, id.0).await?.context("the user vanished")?;
+                    if !authority.may_manage(&target.profile) {
+                        return Err(TxError::Refused(SaveUserError::Forbidden));
+                    }
                 }
                 let changes = UserChangeset {
                     username: patch.username.as_ref().map(|u| u.as_str().to_owned()),
@@ -284,15 +317,19 @@ impl UserAdminRepository for PgUserAdminRepository {
                         .await
                         .context("while updating the user")?;
                 }
-                if patch.is_active.is_some() {
+                if patch.is_active.is_some() || new_email.is_some() {
                     tx::retire_tokens(conn, id.0, TokenPurpose::Activation, at).await?;
+                }
+                if new_email.is_some() {
+                    // Sent to the old address: whoever reads it no longer owns the account.
+                    tx::retire_tokens(conn, id.0, TokenPurpose::Reset, at).await?;
                 }
                 if patch.is_active == Some(false) {
                     tx::revoke_sessions(conn, id.0, None, at).await?;
                     tx::delete_api_keys(conn, id.0).await?;
                 }
                 if let Some(names) = &patch.groups {
-                    set_groups(conn, id.0, names).await?;
+                    set_groups(conn, id.0, names, authority).await?;
                 }
                 if let Some(codes) = &patch.user_permissions {
                     set_permissions(conn, id.0, codes).await?;

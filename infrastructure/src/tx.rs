@@ -15,7 +15,8 @@ use uuid::Uuid;
 use crate::email::Outbox;
 use crate::email::composer::Recipient;
 use crate::schema::{
-    api_tokens, audit_events, groups, one_time_tokens, permissions, refresh_tokens, users,
+    api_tokens, audit_events, group_permissions, groups, one_time_tokens, permissions,
+    refresh_tokens, users,
 };
 use crate::sql::PERMISSION_CODE;
 
@@ -292,7 +293,9 @@ fn resolved(names: &[String], found: Vec<(i64, String)>) -> Result<Vec<i64>, Vec
     }
 }
 
-/// The ids of the named groups, or the names that match no group.
+/// The ids of the named groups, or the names that match no group. The rows stay
+/// share-locked to the end of the transaction: no rename, edit or deletion of these
+/// groups lands between this lookup and the commit.
 pub(crate) async fn group_ids(
     conn: &mut AsyncPgConnection,
     names: &[String],
@@ -300,10 +303,30 @@ pub(crate) async fn group_ids(
     let found: Vec<(i64, String)> = groups::table
         .filter(groups::name.eq_any(names))
         .select((groups::id, groups::name))
+        .for_share()
         .load(conn)
         .await
         .context("while looking up groups by name")?;
     Ok(resolved(names, found))
+}
+
+/// The permissions (`app_label.codename`) the groups with these ids grant.
+pub(crate) async fn permissions_of_groups(
+    conn: &mut AsyncPgConnection,
+    ids: &[i64],
+) -> anyhow::Result<Vec<String>> {
+    permissions::table
+        .filter(
+            permissions::id.eq_any(
+                group_permissions::table
+                    .filter(group_permissions::group_id.eq_any(ids))
+                    .select(group_permissions::permission_id),
+            ),
+        )
+        .select(sql::<Text>(PERMISSION_CODE))
+        .load(conn)
+        .await
+        .context("while reading the permissions of groups")
 }
 
 /// The ids of the `app_label.codename` permissions, or the codes that match none.

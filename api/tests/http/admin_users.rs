@@ -4,6 +4,9 @@
 use crate::common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
 
 async fn seed_users(app: &TestApp, count: usize) {
     app.db
@@ -798,4 +801,220 @@ async fn put_requires_username_and_email_and_patch_changes_only_what_is_sent() {
         taken.body,
         json!({ "username": ["A user with that username already exists."] })
     );
+}
+
+/// The counts that say whether an account was touched: its password hash, email,
+/// username, flags, groups, grants and live sessions, as one string.
+async fn account_state(app: &TestApp, id: i64) -> String {
+    app.db
+        .text(&format!(
+            "SELECT password || '|' || email || '|' || username || '|' || is_active || '|' || is_staff \
+             || '|' || (SELECT count(*) FROM user_groups WHERE user_id = {id}) \
+             || '|' || (SELECT count(*) FROM user_permissions WHERE user_id = {id}) \
+             || '|' || (SELECT count(*) FROM refresh_tokens WHERE user_id = {id} AND revoked_at IS NULL) \
+             AS value FROM users WHERE id = {id}"
+        ))
+        .await
+}
+
+#[tokio::test]
+async fn a_staff_user_cannot_take_over_a_stronger_staff_account() {
+    let app = spawn_app().await;
+    let user_admin = [
+        "auth.view_user",
+        "auth.change_user",
+        "auth.delete_user",
+        "auth.view_group",
+    ];
+    let (_, mallory) = staff_with(&app, "mallory@example.com", &user_admin).await;
+    // Stronger directly, and stronger only through a group.
+    let (direct, _) = staff_with(
+        &app,
+        "direct@example.com",
+        &["auth.view_user", "auth.add_group"],
+    )
+    .await;
+    let (grouped, _) = staff_with(&app, "grouped@example.com", &["auth.view_user"]).await;
+    app.db
+        .execute("INSERT INTO groups (name) VALUES ('auditors')")
+        .await;
+    app.db
+        .execute(
+            "INSERT INTO group_permissions SELECT g.id, p.id FROM groups g, permissions p \
+             WHERE g.name = 'auditors' AND p.codename = 'view_auditevent'",
+        )
+        .await;
+    app.db
+        .execute(&format!(
+            "INSERT INTO user_groups SELECT {grouped}, id FROM groups WHERE name = 'auditors'"
+        ))
+        .await;
+    for victim in [direct, grouped] {
+        // A live session, to see that the logout is refused too.
+        let email = format!(
+            "{}@example.com",
+            if victim == direct {
+                "direct"
+            } else {
+                "grouped"
+            }
+        );
+        app.login(&email).await;
+        let before = account_state(&app, victim).await;
+        let user = format!("/auth/users/{victim}/");
+        let attempts = [
+            (
+                Method::POST,
+                format!("{user}set-password/"),
+                json!({ "password": "attacker passphrase 1" }),
+            ),
+            (
+                Method::PATCH,
+                user.clone(),
+                json!({ "email": "mallory+owned@example.com" }),
+            ),
+            (Method::PATCH, user.clone(), json!({ "username": "owned" })),
+            (Method::PATCH, user.clone(), json!({ "is_active": false })),
+            (Method::PATCH, user.clone(), json!({ "is_staff": false })),
+            (Method::PATCH, user.clone(), json!({ "groups": [] })),
+            (
+                Method::PATCH,
+                user.clone(),
+                json!({ "user_permissions": [] }),
+            ),
+            (
+                Method::PUT,
+                user.clone(),
+                json!({ "username": "owned", "email": email }),
+            ),
+            (Method::POST, format!("{user}logout/"), json!({})),
+            (Method::DELETE, user.clone(), json!({})),
+        ];
+        for (method, path, body) in attempts {
+            let reply = call(&app, method.clone(), &path, &mallory, Some(body.clone())).await;
+            assert_eq!(
+                (reply.status, &reply.body),
+                (
+                    StatusCode::FORBIDDEN,
+                    &json!({ "detail": "You do not have permission to perform this action." })
+                ),
+                "{method} {path} {body}"
+            );
+        }
+        assert_eq!(
+            account_state(&app, victim).await,
+            before,
+            "nothing about {email} changed"
+        );
+        let rename = call(
+            &app,
+            Method::PATCH,
+            &user,
+            &mallory,
+            Some(json!({ "first_name": "Renamed" })),
+        )
+        .await;
+        assert_eq!(
+            rename.status,
+            StatusCode::OK,
+            "names reach no credential: {}",
+            rename.text
+        );
+    }
+
+    // Managing users within his rights keeps working.
+    let (plain, _, plain_refresh) = app.signed_in_user("plain@example.com").await;
+    let (peer, _) = staff_with(&app, "peer@example.com", &["auth.view_user"]).await;
+    for (method, path, body, status) in [
+        (
+            Method::POST,
+            format!("/auth/users/{plain}/set-password/"),
+            json!({ "password": "a brand new passphrase" }),
+            StatusCode::OK,
+        ),
+        (
+            Method::PATCH,
+            format!("/auth/users/{plain}/"),
+            json!({ "email": "plain2@example.com", "user_permissions": ["auth.view_user"] }),
+            StatusCode::OK,
+        ),
+        (
+            Method::PATCH,
+            format!("/auth/users/{peer}/"),
+            json!({ "is_active": false }),
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            format!("/auth/users/{plain}/logout/"),
+            json!({}),
+            StatusCode::RESET_CONTENT,
+        ),
+        (
+            Method::DELETE,
+            format!("/auth/users/{peer}/"),
+            json!({}),
+            StatusCode::NO_CONTENT,
+        ),
+    ] {
+        let reply = call(&app, method.clone(), &path, &mallory, Some(body)).await;
+        assert_eq!(reply.status, status, "{method} {path}: {}", reply.text);
+    }
+    assert_token_not_valid(&app.refresh(&plain_refresh).await, "Token is blacklisted");
+}
+
+#[tokio::test]
+async fn changing_a_users_email_kills_the_reset_and_activation_links_sent_to_the_old_one() {
+    let (app, mail) = spawn_app_with_mail(|_| {}).await;
+    let (_, root) = superuser(&app, "root@example.com").await;
+    let dora = app.register("dora@example.com").await["id"]
+        .as_i64()
+        .unwrap();
+    let before = mail.received().len();
+    app.post(
+        "/auth/reset-password/",
+        json!({ "email": "dora@example.com" }),
+    )
+    .await;
+    let link = link_token(&mail.wait_for(before + 1, WAIT).await[before]);
+
+    let unchanged = call(
+        &app,
+        Method::PATCH,
+        &format!("/auth/users/{dora}/"),
+        &root,
+        Some(json!({ "email": "dora@example.com", "first_name": "Dora" })),
+    )
+    .await;
+    assert_eq!(unchanged.status, StatusCode::OK, "{}", unchanged.text);
+    let live = "SELECT count(*) AS value FROM one_time_tokens WHERE used_at IS NULL";
+    assert_eq!(
+        app.db.scalar(live).await,
+        1,
+        "the same address: the link lives"
+    );
+
+    let moved = call(
+        &app,
+        Method::PATCH,
+        &format!("/auth/users/{dora}/"),
+        &root,
+        Some(json!({ "email": "dora@new.example.com" })),
+    )
+    .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+    let reply = app
+        .post(
+            &format!("/auth/reset-password/{link}/"),
+            json!({ "password": "taken over passphrase" }),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.body),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({ "detail": "Invalid token." })
+        )
+    );
+    assert_eq!(app.db.scalar(live).await, 0);
 }

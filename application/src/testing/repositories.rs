@@ -1,13 +1,12 @@
 //! The repository ports over the in-memory store, each method one transaction under
 //! the store's mutex, checking everything before changing anything.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Duration, Utc};
 use domain::admin::{
     AdminUser, Group, GroupChanges, NewPermission, Page, Permission, UserDraft, UserListQuery,
     UserOrder, UserPatch,
 };
+use domain::authorization::Authority;
 use domain::ports::{
     AccountRepository, ApiKeyRepository, AuditLog, AuthState, CreateGroupError,
     CreatePermissionError, CreateUserError, GroupRepository, OneTimeTokenRepository,
@@ -356,6 +355,7 @@ impl UserAdminRepository for InMemoryUserAdmin {
     async fn create(
         &self,
         draft: UserDraft,
+        authority: &Authority,
         audit: AuditEvent,
     ) -> Result<AdminUser, SaveUserError> {
         let mut state = self.0.call("user_admin.create")?;
@@ -366,7 +366,12 @@ impl UserAdminRepository for InMemoryUserAdmin {
         if state.email_taken(draft.email.as_str(), None) {
             return Err(SaveUserError::DuplicateEmail);
         }
-        check_relations(&state, Some(&draft.groups), Some(&draft.user_permissions))?;
+        check_relations(
+            &state,
+            Some(&draft.groups),
+            Some(&draft.user_permissions),
+            authority,
+        )?;
         state.next_user_id += 1;
         let id = UserId(state.next_user_id);
         let password_hash = draft
@@ -404,12 +409,16 @@ impl UserAdminRepository for InMemoryUserAdmin {
         &self,
         id: UserId,
         patch: UserPatch,
+        authority: &Authority,
         at: DateTime<Utc>,
         audit: AuditEvent,
     ) -> Result<Option<AdminUser>, SaveUserError> {
         let mut state = self.0.call("user_admin.update")?;
-        if !state.users.contains_key(&id) {
+        let Some(target) = state.admin_user(id) else {
             return Ok(None);
+        };
+        if patch.reaches_account() && !authority.may_manage(&target.profile) {
+            return Err(SaveUserError::Forbidden);
         }
         if let Some(username) = &patch.username
             && state.username_taken(username.as_str(), Some(id))
@@ -425,11 +434,13 @@ impl UserAdminRepository for InMemoryUserAdmin {
             &state,
             patch.groups.as_ref(),
             patch.user_permissions.as_ref(),
+            authority,
         )?;
         let user = state.users.get_mut(&id).expect("checked above");
         if let Some(username) = patch.username {
             user.username = username;
         }
+        let email_changed = patch.email.as_ref().is_some_and(|e| *e != user.email);
         if let Some(email) = patch.email {
             user.email = email;
         }
@@ -455,6 +466,11 @@ impl UserAdminRepository for InMemoryUserAdmin {
                 state.delete_api_keys_where(|(_, owner)| *owner == id);
             }
         }
+        if email_changed {
+            // Sent to the old address: whoever reads it no longer owns the account.
+            state.retire_one_time_tokens(id, TokenPurpose::Reset, at);
+            state.retire_one_time_tokens(id, TokenPurpose::Activation, at);
+        }
         if let Some(groups) = patch.groups {
             state.user_groups.insert(id, groups.into_iter().collect());
         }
@@ -474,11 +490,20 @@ fn check_relations(
     state: &StoreState,
     groups: Option<&Vec<String>>,
     permissions: Option<&Vec<String>>,
+    authority: &Authority,
 ) -> Result<(), SaveUserError> {
     if let Some(unknown) = groups.map(|names| state.unknown_groups(names))
         && !unknown.is_empty()
     {
         return Err(SaveUserError::UnknownGroups(unknown));
+    }
+    let granted = groups
+        .into_iter()
+        .flatten()
+        .filter_map(|name| state.group_permissions.get(name))
+        .flatten();
+    if !authority.may_grant(granted) {
+        return Err(SaveUserError::Forbidden);
     }
     if let Some(unknown) = permissions.map(|codes| state.unknown_permissions(codes))
         && !unknown.is_empty()
@@ -493,17 +518,6 @@ fn check_relations(
 pub struct InMemoryGroups(pub(super) InMemoryStore);
 
 impl GroupRepository for InMemoryGroups {
-    async fn permissions_of(&self, groups: &[String]) -> Result<Vec<String>, RepositoryError> {
-        let state = self.0.call("groups.permissions_of")?;
-        let union: BTreeSet<String> = groups
-            .iter()
-            .filter_map(|name| state.group_permissions.get(name))
-            .flatten()
-            .cloned()
-            .collect();
-        Ok(union.into_iter().collect())
-    }
-
     async fn list(&self, offset: i64, limit: i64) -> Result<Page<Group>, RepositoryError> {
         let state = self.0.call("groups.list")?;
         // The map is keyed by name: it iterates in the order the port promises.
@@ -557,7 +571,7 @@ impl GroupRepository for InMemoryGroups {
         &self,
         id: i64,
         changes: GroupChanges,
-        grantable: Option<Vec<String>>,
+        authority: &Authority,
         audit: AuditEvent,
     ) -> Result<Option<Group>, UpdateGroupError> {
         let GroupChanges { name, permissions } = changes;
@@ -566,10 +580,8 @@ impl GroupRepository for InMemoryGroups {
             return Ok(None);
         };
         // Judged against the group as it is now, under the same lock as the write.
-        if let (Some(wanted), Some(grantable)) = (&permissions, &grantable)
-            && wanted
-                .iter()
-                .any(|p| !group.permissions.contains(p) && !grantable.contains(p))
+        if let Some(wanted) = &permissions
+            && !authority.may_grant(wanted.iter().filter(|p| !group.permissions.contains(p)))
         {
             return Err(UpdateGroupError::BeyondGrant);
         }

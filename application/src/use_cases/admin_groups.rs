@@ -46,7 +46,7 @@ impl<D: Deps> Gatehouse<D> {
         name: String,
         permissions: Vec<String>,
     ) -> Result<Group, AdminError> {
-        if !grant.holds_all(&permissions) {
+        if !grant.authority().may_grant(&permissions) {
             return Err(AdminError::Forbidden);
         }
         let audit = self
@@ -89,7 +89,7 @@ impl<D: Deps> Gatehouse<D> {
         }
         self.adapters
             .groups
-            .update(id, changes, grant.grantable(), audit)
+            .update(id, changes, grant.authority(), audit)
             .await
             .map_err(|error| match error {
                 UpdateGroupError::DuplicateName => duplicate_name(),

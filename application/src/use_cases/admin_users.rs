@@ -1,13 +1,15 @@
 //! Admin: users, for callers holding the model permission of each action (see
 //! `authorization`). A staff user who is not a superuser cannot touch a superuser,
 //! grant `is_superuser`, or grant a permission he lacks (directly or through a group);
-//! and nobody deletes or deactivates himself here.
+//! he may change the credentials and access of, log out or delete only users within
+//! his own rights (`Authority::may_manage`); and nobody deletes or deactivates himself
+//! here.
 
 use domain::admin::{AdminUser, Page, UserDraft, UserListQuery, UserPatch};
 use domain::password::UserAttributes;
 use domain::ports::{
-    AccountRepository, Clock, GroupRepository, PasswordChange, PasswordHasher, SaveUserError,
-    SessionRepository, SessionRevocation, UserAdminRepository, UserRepository,
+    AccountRepository, Clock, PasswordChange, PasswordHasher, SaveUserError, SessionRepository,
+    SessionRevocation, UserAdminRepository, UserRepository,
 };
 use domain::{AuditEvent, AuditKind, EmailAddress, EmailKind, Password, UserId, Username};
 
@@ -75,6 +77,7 @@ fn save_error(error: SaveUserError) -> AdminError {
         SaveUserError::UnknownPermissions(codes) => {
             AdminError::Invalid(missing("user_permissions", "codename", &codes))
         }
+        SaveUserError::Forbidden => AdminError::Forbidden,
         SaveUserError::Repository(error) => error.into(),
     }
 }
@@ -118,6 +121,23 @@ fn update_details(mut event: AuditEvent, command: &UpdateUserCommand) -> AuditEv
     event.detail("fields", fields)
 }
 
+/// Refuses grants past the caller's own rights: `is_superuser` and direct grants here;
+/// the permissions of groups are judged by the store on the groups its write resolves.
+fn check_grants<P: Permit>(
+    grant: &Grant<P>,
+    is_superuser: Option<bool>,
+    user_permissions: Option<&Vec<String>>,
+) -> Result<(), AdminError> {
+    let authority = grant.authority();
+    if authority.is_superuser() {
+        return Ok(());
+    }
+    if is_superuser == Some(true) || user_permissions.is_some_and(|c| !authority.may_grant(c)) {
+        return Err(AdminError::Forbidden);
+    }
+    Ok(())
+}
+
 /// DRF's `SlugRelatedField` message for each value that names nothing.
 pub(crate) fn missing(field: &str, slug: &str, values: &[String]) -> ValidationErrors {
     let mut errors = ValidationErrors::new();
@@ -133,39 +153,13 @@ impl<D: Deps> Gatehouse<D> {
         grant.event(kind, self.adapters.clock.now())
     }
 
-    /// Refuses grants past the caller's own rights.
-    async fn check_grants<P: Permit>(
-        &self,
-        grant: &Grant<P>,
-        is_superuser: Option<bool>,
-        groups: Option<&Vec<String>>,
-        user_permissions: Option<&Vec<String>>,
-    ) -> Result<(), AdminError> {
-        if grant.is_superuser() {
-            return Ok(());
-        }
-        if is_superuser == Some(true) {
-            return Err(AdminError::Forbidden);
-        }
-        if let Some(codes) = user_permissions
-            && !grant.holds_all(codes)
-        {
-            return Err(AdminError::Forbidden);
-        }
-        if let Some(names) = groups {
-            let through_groups = self.adapters.groups.permissions_of(names).await?;
-            if !grant.holds_all(&through_groups) {
-                return Err(AdminError::Forbidden);
-            }
-        }
-        Ok(())
-    }
-
-    /// The target of a write, which a non-superuser may not touch if it is a superuser.
+    /// The target of a write, which a non-superuser may not touch if it is a superuser
+    /// (nor, when `managed`, if it holds anything he does not).
     async fn writable_target<P: Permit>(
         &self,
         grant: &Grant<P>,
         id: UserId,
+        managed: bool,
     ) -> Result<AdminUser, AdminError> {
         let target = self
             .adapters
@@ -173,7 +167,12 @@ impl<D: Deps> Gatehouse<D> {
             .get(id)
             .await?
             .ok_or(AdminError::NotFound)?;
-        if target.profile.user.is_superuser && !grant.is_superuser() {
+        let authority = grant.authority();
+        let allowed = match managed {
+            true => authority.may_manage(&target.profile),
+            false => authority.is_superuser() || !target.profile.user.is_superuser,
+        };
+        if !allowed {
             return Err(AdminError::Forbidden);
         }
         Ok(target)
@@ -207,13 +206,11 @@ impl<D: Deps> Gatehouse<D> {
         grant: &Grant<AddUser>,
         command: CreateUserCommand,
     ) -> Result<AdminUser, AdminError> {
-        self.check_grants(
+        check_grants(
             grant,
             Some(command.is_superuser),
-            Some(&command.groups),
             Some(&command.user_permissions),
-        )
-        .await?;
+        )?;
         let mut errors = ValidationErrors::new();
         let username = Username::parse(&command.username)
             .map_err(|e| errors.add("username", e.to_string()))
@@ -285,7 +282,7 @@ impl<D: Deps> Gatehouse<D> {
         };
         self.adapters
             .user_admin
-            .create(draft, audit)
+            .create(draft, grant.authority(), audit)
             .await
             .map_err(save_error)
     }
@@ -297,17 +294,16 @@ impl<D: Deps> Gatehouse<D> {
         id: UserId,
         command: UpdateUserCommand,
     ) -> Result<AdminUser, AdminError> {
-        self.writable_target(grant, id).await?;
+        // Whom the patch may reach is judged again when the write locks the row.
+        self.writable_target(grant, id, false).await?;
         if id == grant.caller() && command.is_active == Some(false) {
             return Err(AdminError::Forbidden);
         }
-        self.check_grants(
+        check_grants(
             grant,
             command.is_superuser,
-            command.groups.as_ref(),
             command.user_permissions.as_ref(),
-        )
-        .await?;
+        )?;
         let mut errors = ValidationErrors::new();
         let username = command.username.as_deref().and_then(|raw| {
             Username::parse(raw)
@@ -344,7 +340,13 @@ impl<D: Deps> Gatehouse<D> {
         };
         self.adapters
             .user_admin
-            .update(id, patch, self.adapters.clock.now(), audit)
+            .update(
+                id,
+                patch,
+                grant.authority(),
+                self.adapters.clock.now(),
+                audit,
+            )
             .await
             .map_err(save_error)?
             .ok_or(AdminError::NotFound)
@@ -356,7 +358,7 @@ impl<D: Deps> Gatehouse<D> {
         grant: &Grant<DeleteUser>,
         id: UserId,
     ) -> Result<(), AdminError> {
-        self.writable_target(grant, id).await?;
+        self.writable_target(grant, id, true).await?;
         if id == grant.caller() {
             return Err(AdminError::Forbidden);
         }
@@ -375,7 +377,7 @@ impl<D: Deps> Gatehouse<D> {
         id: UserId,
         password: Password,
     ) -> Result<(), AdminError> {
-        let target = self.writable_target(grant, id).await?;
+        let target = self.writable_target(grant, id, true).await?;
         self.check_new_password(&target.profile.user, &password)
             .map_err(AdminError::WeakPassword)?;
         let change = PasswordChange {
@@ -404,7 +406,7 @@ impl<D: Deps> Gatehouse<D> {
         grant: &Grant<ChangeUser>,
         id: UserId,
     ) -> Result<(), AdminError> {
-        self.writable_target(grant, id).await?;
+        self.writable_target(grant, id, true).await?;
         let audit = self
             .admin_event(grant, AuditKind::UserLoggedOut)
             .subject(id);

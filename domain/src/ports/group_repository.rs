@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use crate::admin::{Group, GroupChanges, Page};
+use crate::authorization::Authority;
 use crate::{AuditEvent, RepositoryError};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,13 +49,6 @@ pub trait GroupRepository: Clone + Send + Sync + 'static {
 
     fn get(&self, id: i64) -> impl Future<Output = Result<Option<Group>, RepositoryError>> + Send;
 
-    /// The union of the permissions of these groups (unknown names are ignored), each
-    /// once, in no particular order.
-    fn permissions_of(
-        &self,
-        names: &[String],
-    ) -> impl Future<Output = Result<Vec<String>, RepositoryError>> + Send;
-
     fn create(
         &self,
         name: String,
@@ -63,15 +57,15 @@ pub trait GroupRepository: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Group, CreateGroupError>> + Send;
 
     /// Renames and/or replaces the permissions; `None` when there is no such group.
-    /// With `grantable`, `BeyondGrant` (nothing changes) if the group would gain a
-    /// permission outside it, judged against the group as it is when the write locks it
+    /// `BeyondGrant` (nothing changes) if the group would gain a permission that
+    /// `authority` may not grant, judged against the group as it is when the write locks it
     /// — not as the caller last read it, so a permission another admin removed
     /// meanwhile counts as gained.
     fn update(
         &self,
         id: i64,
         changes: GroupChanges,
-        grantable: Option<Vec<String>>,
+        authority: &Authority,
         audit: AuditEvent,
     ) -> impl Future<Output = Result<Option<Group>, UpdateGroupError>> + Send;
 

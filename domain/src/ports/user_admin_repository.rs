@@ -5,6 +5,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use crate::admin::{AdminUser, Page, UserDraft, UserListQuery, UserPatch};
+use crate::authorization::Authority;
 use crate::{AuditEvent, RepositoryError, UserId};
 
 /// Why an admin's write of a user was refused; nothing changed. A user clashing with
@@ -22,6 +23,10 @@ pub enum SaveUserError {
     /// The `app_label.codename` strings that name no permission.
     #[error("unknown permissions")]
     UnknownPermissions(Vec<String>),
+    /// Beyond the admin's `Authority`: the groups would hand out permissions he does
+    /// not hold, or the patch reaches an account stronger than he is.
+    #[error("beyond the admin's authority")]
+    Forbidden,
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }
@@ -47,20 +52,27 @@ pub trait UserAdminRepository: Clone + Send + Sync + 'static {
         id: UserId,
     ) -> impl Future<Output = Result<Option<AdminUser>, RepositoryError>> + Send;
 
-    /// Creates the user with his groups and direct grants, in one transaction.
+    /// Creates the user with his groups and direct grants, in one transaction;
+    /// `Forbidden` if the groups, as resolved in it, grant more than `authority` may.
     fn create(
         &self,
         draft: UserDraft,
+        authority: &Authority,
         audit: AuditEvent,
     ) -> impl Future<Output = Result<AdminUser, SaveUserError>> + Send;
 
     /// Applies the patch in one transaction; `None` when there is no such user.
-    /// Deactivating a user ends his sessions, API keys and pending activation;
-    /// activating him ends the pending activation too.
+    /// `Forbidden` (nothing changes) if the patch `reaches_account` of a user that
+    /// `authority` may not manage, or its groups, as resolved in the transaction, grant
+    /// more than `authority` may; the user's row stays locked from that check to the
+    /// commit. Deactivating a user ends his sessions, API keys and pending activation;
+    /// activating him ends the pending activation too; a changed email retires his pending
+    /// reset and activation links, which were sent to the old address.
     fn update(
         &self,
         id: UserId,
         patch: UserPatch,
+        authority: &Authority,
         at: DateTime<Utc>,
         audit: AuditEvent,
     ) -> impl Future<Output = Result<Option<AdminUser>, SaveUserError>> + Send;

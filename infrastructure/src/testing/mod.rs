@@ -21,6 +21,12 @@ struct Scalar {
     value: i64,
 }
 
+#[derive(diesel::QueryableByName)]
+struct TextValue {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    value: String,
+}
+
 pub fn server_url() -> String {
     std::env::var("GATEHOUSE_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
@@ -73,6 +79,16 @@ impl TestDatabase {
     pub async fn scalar(&self, sql: &str) -> i64 {
         let mut conn = self.connect().await;
         let row: Scalar = diesel::sql_query(sql)
+            .get_result(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        row.value
+    }
+
+    /// Runs a query returning one `text` column `value` in one row.
+    pub async fn text(&self, sql: &str) -> String {
+        let mut conn = self.connect().await;
+        let row: TextValue = diesel::sql_query(sql)
             .get_result(&mut conn)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::admin::UserPatch;
+use domain::authorization::Authority;
 use domain::ports::{
     AccountRepository, ApiKeyRepository, PasswordChange, SessionRepository, SessionRevocation,
     UserAdminRepository, UserRepository,
@@ -536,6 +537,7 @@ async fn a_deactivation_by_an_admin_deletes_every_key_of_the_user() {
         .update(
             alice,
             deactivation(),
+            &Authority::Superuser,
             Utc::now(),
             event(AuditKind::UserUpdated).subject(alice),
         )
@@ -554,6 +556,7 @@ async fn a_deactivation_by_an_admin_deletes_every_key_of_the_user() {
         .update(
             alice,
             reactivation,
+            &Authority::Superuser,
             Utc::now(),
             event(AuditKind::UserUpdated).subject(alice),
         )
@@ -582,6 +585,7 @@ async fn other_admin_edits_keep_the_keys() {
             .update(
                 alice,
                 patch,
+                &Authority::Superuser,
                 Utc::now(),
                 event(AuditKind::UserUpdated).subject(alice),
             )
@@ -761,6 +765,7 @@ async fn no_key_outlives_a_concurrent_deactivation() {
         user_admin.update(
             alice,
             deactivation(),
+            &Authority::Superuser,
             Utc::now(),
             event(AuditKind::UserUpdated).subject(alice),
         ),

@@ -3,6 +3,7 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use domain::admin::UserPatch;
+use domain::authorization::Authority;
 use domain::ports::{
     AccountRepository, AuditLog, CreateGroupError, CreateUserError, GroupRepository,
     PasswordChange, SaveUserError, SessionRepository, SessionRevocation, UserAdminRepository,
@@ -284,7 +285,10 @@ async fn a_failed_audit_write_undoes_the_change_it_records() {
         ..UserPatch::default()
     };
     let promote = event(AuditKind::UserUpdated).subject(alice);
-    let promoted = f.user_admin.update(alice, patch, Utc::now(), promote).await;
+    let promoted = f
+        .user_admin
+        .update(alice, patch, &Authority::Superuser, Utc::now(), promote)
+        .await;
     assert!(
         matches!(
             promoted,

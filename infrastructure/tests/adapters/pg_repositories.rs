@@ -1,6 +1,7 @@
 //! The PostgreSQL adapters against a real, fresh database per test.
 
 use chrono::{Duration, Utc};
+use domain::authorization::Authority;
 use domain::ports::{CreateUserError, Rehash, SessionRepository, UpdateUserError, UserRepository};
 use domain::{
     AuditEvent, AuditKind, EmailAddress, NewRefreshToken, NewUser, ProfileChanges, RotateOutcome,
@@ -778,12 +779,12 @@ async fn a_group_gains_only_grantable_permissions_judged_at_the_write() {
         .create("ops".to_owned(), codes(&["auth.delete_user"]), audit())
         .await
         .unwrap();
-    let staff_may = Some(codes(&["auth.view_user"]));
+    let staff_may = Authority::of(false, codes(&["auth.view_user"]));
 
     // Keeping what the group holds and adding what he may grant is allowed.
     let kept = codes(&["auth.delete_user", "auth.view_user"]);
     let updated = groups
-        .update(group.id, replace(kept.clone()), staff_may.clone(), audit())
+        .update(group.id, replace(kept.clone()), &staff_may, audit())
         .await
         .unwrap()
         .expect("the group exists");
@@ -792,14 +793,19 @@ async fn a_group_gains_only_grantable_permissions_judged_at_the_write() {
     // Another admin takes `delete_user` out; the same list now gains it: refused,
     // and nothing changes.
     groups
-        .update(group.id, replace(codes(&["auth.view_user"])), None, audit())
+        .update(
+            group.id,
+            replace(codes(&["auth.view_user"])),
+            &Authority::Superuser,
+            audit(),
+        )
         .await
         .unwrap();
     let renaming = GroupChanges {
         name: Some("renamed".to_owned()),
         permissions: Some(kept),
     };
-    let stale = groups.update(group.id, renaming, staff_may, audit()).await;
+    let stale = groups.update(group.id, renaming, &staff_may, audit()).await;
     assert!(
         matches!(stale, Err(UpdateGroupError::BeyondGrant)),
         "{stale:?}"

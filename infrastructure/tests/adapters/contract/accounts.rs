@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 use domain::admin::UserPatch;
+use domain::authorization::Authority;
 use domain::ports::{
     AccountRepository, OneTimeTokenRepository, PasswordChange, SessionRevocation,
     UserAdminRepository,
@@ -136,6 +137,7 @@ async fn an_account_that_is_not_pending_is_not_activated<H: Harness>() {
                 is_active: Some(false),
                 ..UserPatch::default()
             },
+            &Authority::Superuser,
             at(1),
             event(AuditKind::UserUpdated),
         )

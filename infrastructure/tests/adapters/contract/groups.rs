@@ -3,6 +3,7 @@
 
 use domain::AuditKind;
 use domain::admin::{Group, GroupChanges, UserPatch};
+use domain::authorization::Authority;
 use domain::ports::CreateGroupError;
 use domain::ports::{GroupRepository, UpdateGroupError, UserAdminRepository, UserRepository};
 
@@ -18,7 +19,6 @@ contract!(
     a_group_may_keep_what_it_has_and_gain_only_what_the_caller_may_grant,
     the_grant_is_judged_against_the_group_as_stored_not_as_last_read,
     deleting_a_group_takes_its_permissions_from_its_members,
-    permissions_of_groups_is_the_union_of_theirs_and_ignores_unknown_names,
 );
 
 async fn create<H: Harness>(h: &H, name: &str, permissions: &[&str]) -> Group {
@@ -124,7 +124,7 @@ async fn a_duplicate_name_is_refused_on_creation_and_on_renaming<H: Harness>() {
                 name: Some("editors".to_owned()),
                 permissions: Some(vec![]),
             },
-            None,
+            &Authority::Superuser,
             event(AuditKind::GroupUpdated),
         )
         .await;
@@ -153,7 +153,7 @@ async fn a_duplicate_name_is_refused_on_creation_and_on_renaming<H: Harness>() {
         .update(
             other.id,
             rename("writers"),
-            None,
+            &Authority::Superuser,
             event(AuditKind::GroupUpdated),
         )
         .await;
@@ -186,7 +186,7 @@ async fn unknown_permissions_are_refused_naming_only_the_unknown_and_nothing_is_
                 name: Some("renamed".to_owned()),
                 permissions: Some(codes(&["auth.add_user", "auth.fly"])),
             },
-            None,
+            &Authority::Superuser,
             event(AuditKind::GroupUpdated),
         )
         .await;
@@ -217,6 +217,7 @@ async fn an_update_renames_and_replaces_permissions_and_members_follow<H: Harnes
                 groups: Some(codes(&["editors"])),
                 ..UserPatch::default()
             },
+            &Authority::Superuser,
             t0(),
             event(AuditKind::UserUpdated),
         )
@@ -226,7 +227,12 @@ async fn an_update_renames_and_replaces_permissions_and_members_follow<H: Harnes
 
     let renamed = h
         .groups()
-        .update(editors.id, rename("writers"), None, audit.clone())
+        .update(
+            editors.id,
+            rename("writers"),
+            &Authority::Superuser,
+            audit.clone(),
+        )
         .await
         .unwrap();
     let replaced = h
@@ -234,7 +240,7 @@ async fn an_update_renames_and_replaces_permissions_and_members_follow<H: Harnes
         .update(
             editors.id,
             replace(&["auth.add_user", "auth.change_user"]),
-            None,
+            &Authority::Superuser,
             audit.clone(),
         )
         .await
@@ -272,7 +278,7 @@ async fn updating_a_missing_group_is_none_and_records_nothing<H: Harness>() {
                 name: Some("editors".to_owned()),
                 permissions: Some(codes(&["auth.fly"])),
             },
-            Some(vec![]),
+            &Authority::of(false, vec![]),
             event(AuditKind::GroupUpdated),
         )
         .await
@@ -285,7 +291,7 @@ async fn updating_a_missing_group_is_none_and_records_nothing<H: Harness>() {
 async fn a_group_may_keep_what_it_has_and_gain_only_what_the_caller_may_grant<H: Harness>() {
     let h = H::start().await;
     let editors = create(&h, "editors", &["auth.view_user", "auth.change_user"]).await;
-    let grantable = Some(codes(&["auth.add_user"]));
+    let grantable = Authority::of(false, codes(&["auth.add_user"]));
     let update = |changes: GroupChanges| {
         let groups = h.groups();
         let grantable = grantable.clone();
@@ -294,7 +300,7 @@ async fn a_group_may_keep_what_it_has_and_gain_only_what_the_caller_may_grant<H:
                 .update(
                     editors.id,
                     changes,
-                    grantable,
+                    &grantable,
                     event(AuditKind::GroupUpdated),
                 )
                 .await
@@ -338,7 +344,7 @@ async fn the_grant_is_judged_against_the_group_as_stored_not_as_last_read<H: Har
         .update(
             editors.id,
             replace(&["auth.view_user"]),
-            None,
+            &Authority::Superuser,
             event(AuditKind::GroupUpdated),
         )
         .await
@@ -353,7 +359,7 @@ async fn the_grant_is_judged_against_the_group_as_stored_not_as_last_read<H: Har
                 name: None,
                 permissions: Some(read_by_staff.permissions),
             },
-            Some(vec![]),
+            &Authority::of(false, vec![]),
             event(AuditKind::GroupUpdated),
         )
         .await;
@@ -378,6 +384,7 @@ async fn deleting_a_group_takes_its_permissions_from_its_members<H: Harness>() {
                 groups: Some(codes(&["editors", "writers"])),
                 ..UserPatch::default()
             },
+            &Authority::Superuser,
             t0(),
             event(AuditKind::UserUpdated),
         )
@@ -409,31 +416,4 @@ async fn deleting_a_group_takes_its_permissions_from_its_members<H: Harness>() {
         deletions,
         [event(AuditKind::GroupDeleted).detail("name", "editors")]
     );
-}
-
-async fn permissions_of_groups_is_the_union_of_theirs_and_ignores_unknown_names<H: Harness>() {
-    let h = H::start().await;
-    create(&h, "editors", &["auth.view_user", "auth.add_user"]).await;
-    create(&h, "writers", &["auth.view_user", "auth.change_user"]).await;
-    create(&h, "idle", &["auth.delete_user"]).await;
-
-    let mut union = h
-        .groups()
-        .permissions_of(&codes(&["writers", "ghosts", "editors", "Editors"]))
-        .await
-        .unwrap();
-    let none = h
-        .groups()
-        .permissions_of(&codes(&["ghosts"]))
-        .await
-        .unwrap();
-    let nothing_asked = h.groups().permissions_of(&[]).await.unwrap();
-
-    union.sort();
-    assert_eq!(
-        union,
-        ["auth.add_user", "auth.change_user", "auth.view_user"]
-    );
-    assert_eq!(none, Vec::<String>::new());
-    assert_eq!(nothing_asked, Vec::<String>::new());
 }

@@ -3,6 +3,7 @@
 
 use domain::AuditKind;
 use domain::admin::{NewPermission, Permission, UserPatch};
+use domain::authorization::Authority;
 use domain::ports::{
     CreatePermissionError, GroupRepository, PermissionRepository, UserAdminRepository,
     UserRepository,
@@ -163,7 +164,13 @@ async fn deleting_a_permission_drops_its_grants_to_groups_and_users<H: Harness>(
         ),
     ] {
         h.user_admin()
-            .update(someone, patch, t0(), event(AuditKind::UserUpdated))
+            .update(
+                someone,
+                patch,
+                &Authority::Superuser,
+                t0(),
+                event(AuditKind::UserUpdated),
+            )
             .await
             .unwrap();
     }

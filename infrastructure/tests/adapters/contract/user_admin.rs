@@ -3,6 +3,7 @@
 //! his writes with their clashes, unknown names and what a deactivation ends.
 
 use domain::admin::{AdminUser, UserDraft, UserListQuery, UserOrder, UserPatch};
+use domain::authorization::Authority;
 use domain::ports::{
     GroupRepository, OneTimeTokenRepository, SaveUserError, SessionRepository, UserAdminRepository,
     UserRepository,
@@ -11,7 +12,7 @@ use domain::{AuditKind, EmailAddress, User, UserId, Username};
 
 use super::{
     Harness, activation_link, add_key, at, codes, digest, event, first_token, key_owner,
-    pending_user, reload, start, t0, trail, user,
+    pending_user, reload, reset_link, start, t0, trail, user,
 };
 
 contract!(
@@ -36,6 +37,9 @@ contract!(
     activating_a_pending_user_ends_his_pending_activation_and_keeps_his_sessions,
     other_edits_keep_sessions_api_keys_and_pending_activation,
     updating_a_missing_user_is_none_and_records_nothing,
+    a_patch_reaching_a_stronger_account_is_forbidden_and_changes_nothing,
+    groups_granting_beyond_the_authority_are_forbidden_on_create_and_update,
+    a_changed_email_retires_pending_reset_and_activation_links,
 );
 
 fn draft(username: &str, email: &str) -> UserDraft {
@@ -57,7 +61,7 @@ fn draft(username: &str, email: &str) -> UserDraft {
 /// Creates `draft` through the port, which must succeed.
 async fn admit<H: Harness>(h: &H, draft: UserDraft) -> AdminUser {
     h.user_admin()
-        .create(draft, event(AuditKind::UserCreated))
+        .create(draft, &Authority::Superuser, event(AuditKind::UserCreated))
         .await
         .expect("the user is created")
 }
@@ -514,6 +518,7 @@ async fn a_created_user_reads_back_with_his_groups_and_grants_and_is_recorded<H:
                 now: at(7),
                 ..draft("alice", "alice@example.com")
             },
+            &Authority::Superuser,
             event(AuditKind::UserCreated),
         )
         .await
@@ -564,7 +569,11 @@ async fn a_created_user_clashing_with_another_is_refused_and_nothing_is_written<
     let attempt = |username: &str, email: &str| {
         let admin = h.user_admin();
         let draft = draft(username, email);
-        async move { admin.create(draft, event(AuditKind::UserCreated)).await }
+        async move {
+            admin
+                .create(draft, &Authority::Superuser, event(AuditKind::UserCreated))
+                .await
+        }
     };
 
     let email = attempt("bob", "ALICE@example.com").await;
@@ -606,6 +615,7 @@ async fn a_created_user_naming_unknown_groups_or_permissions_is_refused_and_noth
                 groups: codes(&["ghosts", "editors", "Editors"]),
                 ..draft("alice", "alice@example.com")
             },
+            &Authority::Superuser,
             event(AuditKind::UserCreated),
         )
         .await;
@@ -617,6 +627,7 @@ async fn a_created_user_naming_unknown_groups_or_permissions_is_refused_and_noth
                 user_permissions: codes(&["auth.view_user", "auth.fly", "blog.view_user"]),
                 ..draft("alice", "alice@example.com")
             },
+            &Authority::Superuser,
             event(AuditKind::UserCreated),
         )
         .await;
@@ -668,6 +679,7 @@ async fn an_update_applies_only_the_patched_fields_and_is_recorded<H: Harness>()
                 groups: Some(codes(&["others"])),
                 ..UserPatch::default()
             },
+            &Authority::Superuser,
             at(1),
             audit.clone(),
         )
@@ -701,6 +713,7 @@ async fn an_update_applies_only_the_patched_fields_and_is_recorded<H: Harness>()
                 user_permissions: Some(vec![]),
                 ..UserPatch::default()
             },
+            &Authority::Superuser,
             at(2),
             audit.clone(),
         )
@@ -713,7 +726,13 @@ async fn an_update_applies_only_the_patched_fields_and_is_recorded<H: Harness>()
     );
     let untouched = h
         .user_admin()
-        .update(id, UserPatch::default(), at(3), audit.clone())
+        .update(
+            id,
+            UserPatch::default(),
+            &Authority::Superuser,
+            at(3),
+            audit.clone(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -737,7 +756,13 @@ async fn an_update_clashing_with_another_user_is_refused_and_changes_nothing<H: 
         let admin = h.user_admin();
         async move {
             admin
-                .update(alice.id, patch, at(1), event(AuditKind::UserUpdated))
+                .update(
+                    alice.id,
+                    patch,
+                    &Authority::Superuser,
+                    at(1),
+                    event(AuditKind::UserUpdated),
+                )
                 .await
         }
     };
@@ -796,6 +821,7 @@ async fn an_update_naming_unknown_groups_or_permissions_is_refused_and_changes_n
                 groups: Some(codes(&["ghosts"])),
                 ..UserPatch::default()
             },
+            &Authority::Superuser,
             at(1),
             event(AuditKind::UserUpdated),
         )
@@ -809,6 +835,7 @@ async fn an_update_naming_unknown_groups_or_permissions_is_refused_and_changes_n
                 user_permissions: Some(codes(&["auth.fly"])),
                 ..UserPatch::default()
             },
+            &Authority::Superuser,
             at(1),
             event(AuditKind::UserUpdated),
         )
@@ -851,6 +878,7 @@ async fn deactivating_a_user_ends_his_sessions_api_keys_and_pending_activation<H
                 is_active: Some(false),
                 ..UserPatch::default()
             },
+            &Authority::Superuser,
             at(5),
             event(AuditKind::UserUpdated),
         )
@@ -888,6 +916,7 @@ async fn activating_a_pending_user_ends_his_pending_activation_and_keeps_his_ses
                 is_active: Some(true),
                 ..UserPatch::default()
             },
+            &Authority::Superuser,
             at(5),
             event(AuditKind::UserUpdated),
         )
@@ -921,6 +950,7 @@ async fn other_edits_keep_sessions_api_keys_and_pending_activation<H: Harness>()
                 is_staff: Some(true),
                 ..UserPatch::default()
             },
+            &Authority::Superuser,
             at(5),
             event(AuditKind::UserUpdated),
         )
@@ -955,6 +985,7 @@ async fn updating_a_missing_user_is_none_and_records_nothing<H: Harness>() {
                 groups: Some(codes(&["ghosts"])),
                 ..UserPatch::default()
             },
+            &Authority::Superuser,
             at(1),
             event(AuditKind::UserUpdated),
         )
@@ -963,4 +994,261 @@ async fn updating_a_missing_user_is_none_and_records_nothing<H: Harness>() {
 
     assert_eq!(missing, None);
     assert_eq!(trail(&h).await, before);
+}
+
+/// A staff user's authority: these permissions and nothing else.
+fn staff(permissions: &[&str]) -> Authority {
+    Authority::of(false, codes(permissions))
+}
+
+async fn a_patch_reaching_a_stronger_account_is_forbidden_and_changes_nothing<H: Harness>() {
+    let h = H::start().await;
+    h.groups()
+        .create(
+            "auditors".to_owned(),
+            codes(&["auth.view_auditevent"]),
+            event(AuditKind::GroupCreated),
+        )
+        .await
+        .unwrap();
+    let direct = admit(
+        &h,
+        UserDraft {
+            is_staff: true,
+            user_permissions: codes(&["auth.view_user", "auth.add_group"]),
+            ..draft("direct", "direct@example.com")
+        },
+    )
+    .await;
+    let grouped = admit(
+        &h,
+        UserDraft {
+            is_staff: true,
+            groups: codes(&["auditors"]),
+            ..draft("grouped", "grouped@example.com")
+        },
+    )
+    .await;
+    let plain = admit(&h, draft("plain", "plain@example.com")).await;
+    let mallory = staff(&["auth.view_user", "auth.change_user"]);
+    let reaching = [
+        UserPatch {
+            email: Some(EmailAddress::parse("mallory@example.com").unwrap()),
+            ..UserPatch::default()
+        },
+        UserPatch {
+            username: Some(Username::parse("owned").unwrap()),
+            ..UserPatch::default()
+        },
+        UserPatch {
+            is_active: Some(false),
+            ..UserPatch::default()
+        },
+        UserPatch {
+            is_staff: Some(false),
+            ..UserPatch::default()
+        },
+        UserPatch {
+            groups: Some(vec![]),
+            ..UserPatch::default()
+        },
+        UserPatch {
+            user_permissions: Some(vec![]),
+            ..UserPatch::default()
+        },
+    ];
+    let before = trail(&h).await;
+    for target in [&direct, &grouped] {
+        let id = target.profile.user.id;
+        for patch in reaching.clone() {
+            let refused = h
+                .user_admin()
+                .update(
+                    id,
+                    patch.clone(),
+                    &mallory,
+                    at(1),
+                    event(AuditKind::UserUpdated),
+                )
+                .await;
+            assert!(
+                matches!(refused, Err(SaveUserError::Forbidden)),
+                "{patch:?}: {refused:?}"
+            );
+        }
+        assert_eq!(h.user_admin().get(id).await.unwrap().as_ref(), Some(target));
+    }
+    assert_eq!(trail(&h).await, before, "nothing recorded");
+
+    // The names reach nothing; a user within his rights he may manage wholly.
+    let renamed = h
+        .user_admin()
+        .update(
+            direct.profile.user.id,
+            UserPatch {
+                first_name: Some("Renamed".to_owned()),
+                ..UserPatch::default()
+            },
+            &mallory,
+            at(2),
+            event(AuditKind::UserUpdated),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(renamed.profile.user.first_name, "Renamed");
+    for patch in reaching {
+        h.user_admin()
+            .update(
+                plain.profile.user.id,
+                patch,
+                &mallory,
+                at(3),
+                event(AuditKind::UserUpdated),
+            )
+            .await
+            .unwrap()
+            .expect("the user exists");
+    }
+}
+
+async fn groups_granting_beyond_the_authority_are_forbidden_on_create_and_update<H: Harness>() {
+    let h = H::start().await;
+    for (name, permissions) in [
+        ("viewers", &["auth.view_user"][..]),
+        ("powerful", &["auth.view_user", "auth.delete_user"][..]),
+    ] {
+        h.groups()
+            .create(
+                name.to_owned(),
+                codes(permissions),
+                event(AuditKind::GroupCreated),
+            )
+            .await
+            .unwrap();
+    }
+    let mallory = staff(&["auth.view_user", "auth.add_user", "auth.change_user"]);
+    let before = trail(&h).await;
+    let created = h
+        .user_admin()
+        .create(
+            UserDraft {
+                groups: codes(&["viewers", "powerful"]),
+                ..draft("bob", "bob@example.com")
+            },
+            &mallory,
+            event(AuditKind::UserCreated),
+        )
+        .await;
+    assert!(
+        matches!(created, Err(SaveUserError::Forbidden)),
+        "{created:?}"
+    );
+    assert_eq!(h.users().find_by_username("bob").await.unwrap(), None);
+
+    let carol = admit(&h, draft("carol", "carol@example.com")).await;
+    let before_update = trail(&h).await;
+    let updated = h
+        .user_admin()
+        .update(
+            carol.profile.user.id,
+            UserPatch {
+                groups: Some(codes(&["powerful"])),
+                ..UserPatch::default()
+            },
+            &mallory,
+            at(1),
+            event(AuditKind::UserUpdated),
+        )
+        .await;
+    assert!(
+        matches!(updated, Err(SaveUserError::Forbidden)),
+        "{updated:?}"
+    );
+    assert_eq!(
+        h.user_admin().get(carol.profile.user.id).await.unwrap(),
+        Some(carol.clone())
+    );
+    assert_eq!(trail(&h).await.len(), before_update.len());
+    assert_eq!(
+        before_update.len(),
+        before.len() + 1,
+        "only carol's creation"
+    );
+
+    // The groups he may hand out, he may.
+    let granted = h
+        .user_admin()
+        .update(
+            carol.profile.user.id,
+            UserPatch {
+                groups: Some(codes(&["viewers"])),
+                ..UserPatch::default()
+            },
+            &mallory,
+            at(2),
+            event(AuditKind::UserUpdated),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(granted.profile.groups, ["viewers"]);
+}
+
+async fn a_changed_email_retires_pending_reset_and_activation_links<H: Harness>() {
+    let h = H::start().await;
+    let alice = pending_user(&h, "alice", activation_link("activation", t0())).await;
+    h.one_time_tokens()
+        .issue(
+            alice.id,
+            reset_link("reset", t0()),
+            chrono::Duration::zero(),
+        )
+        .await
+        .unwrap();
+    let live = async |raw: &str| {
+        h.one_time_tokens()
+            .find(&digest(raw))
+            .await
+            .unwrap()
+            .expect("stored")
+            .used_at
+    };
+    let email = |raw: &str| UserPatch {
+        email: Some(EmailAddress::parse(raw).unwrap()),
+        ..UserPatch::default()
+    };
+
+    h.user_admin()
+        .update(
+            alice.id,
+            email("alice@example.com"),
+            &Authority::Superuser,
+            at(1),
+            event(AuditKind::UserUpdated),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (live("activation").await, live("reset").await),
+        (None, None),
+        "the same address: the links live"
+    );
+
+    h.user_admin()
+        .update(
+            alice.id,
+            email("alice@new.example"),
+            &Authority::Superuser,
+            at(2),
+            event(AuditKind::UserUpdated),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (live("activation").await, live("reset").await),
+        (Some(at(2)), Some(at(2)))
+    );
 }

@@ -2,6 +2,7 @@
 //! permissions, an access token's state, profile changes, logins and deletion.
 
 use domain::admin::{NewPermission, UserPatch};
+use domain::authorization::Authority;
 use domain::ports::{
     CreateUserError, GroupRepository, OneTimeTokenRepository, PermissionRepository, Rehash,
     SessionRepository, UpdateUserError, UserAdminRepository, UserRepository,
@@ -256,6 +257,7 @@ async fn a_profile_holds_group_names_and_direct_and_group_permissions_sorted<H: 
                 user_permissions: Some(codes(&["auth.add_group"])),
                 ..UserPatch::default()
             },
+            &Authority::Superuser,
             t0(),
             event(AuditKind::UserUpdated),
         )
