@@ -284,6 +284,7 @@ impl From<MeError> for ApiError {
             },
             MeError::Invalid(errors) => ApiError::Validation(errors),
             MeError::WrongPassword => ApiError::on_field("current_password", [error.to_string()]),
+            MeError::Throttled { retry_after } => crate::throttle::throttled(retry_after),
             MeError::Fault(fault) => fault.into(),
         }
     }
@@ -309,6 +310,7 @@ pub(crate) fn change_password_error(
             ApiError::on_field(current_field, [error.to_string()])
         }
         ChangePasswordError::WeakPassword(messages) => ApiError::on_field(new_field, messages),
+        ChangePasswordError::Throttled { retry_after } => crate::throttle::throttled(retry_after),
         ChangePasswordError::Fault(fault) => fault.into(),
     }
 }

@@ -39,6 +39,8 @@ use Access::{Anyone, SignedIn};
 const LOGIN: Option<RouteThrottle> = Some(RouteThrottle::Scoped(Scope::Login));
 const REGISTER: Option<RouteThrottle> = Some(RouteThrottle::Scoped(Scope::Register));
 const MAILING: Option<RouteThrottle> = Some(RouteThrottle::Scoped(Scope::PasswordReset));
+/// The routes that check the current password.
+const PASSWORD_CHECK: Option<RouteThrottle> = Some(RouteThrottle::Scoped(Scope::PasswordCheck));
 /// Health probes must not fail because a load balancer asks often.
 const EXEMPT: Option<RouteThrottle> = Some(RouteThrottle::Exempt);
 
@@ -69,7 +71,7 @@ const ROUTES: &[Route] = &[
     Route { paths: &["/auth/activate/{token}"],
         name: "Activate", access: Anyone, throttle: None, methods: |e| e.post(accounts::activate) },
     Route { paths: &["/auth/change-password"],
-        name: "Change Password", access: SignedIn, throttle: None, methods: |e| e.post(accounts::change_password) },
+        name: "Change Password", access: SignedIn, throttle: PASSWORD_CHECK, methods: |e| e.post(accounts::change_password) },
     Route { paths: &["/auth/reset-password", "/api/v1/auth/forgot_password"],
         name: "Reset Password", access: Anyone, throttle: MAILING, methods: |e| e.post(accounts::request_reset) },
     Route { paths: &["/auth/reset-password/{token}"],
@@ -79,11 +81,11 @@ const ROUTES: &[Route] = &[
     Route { paths: &["/auth/sessions/{id}"],
         name: "Session", access: SignedIn, throttle: None, methods: |e| e.delete(sessions::end) },
     Route { paths: &["/auth/me", "/auth/users/me"],
-        name: "Me", access: SignedIn, throttle: None,
+        name: "Me", access: SignedIn, throttle: Some(RouteThrottle::ScopedMethod("DELETE", Scope::PasswordCheck)),
         methods: |e| e.get(me::get).put(me::update).patch(me::update).delete(me::delete) },
     // Djoser's `users/…` routes where they answer differently from the canonical ones.
     Route { paths: &["/auth/users/set_password"],
-        name: "Set Password", access: SignedIn, throttle: None, methods: |e| e.post(djoser::set_password) },
+        name: "Set Password", access: SignedIn, throttle: PASSWORD_CHECK, methods: |e| e.post(djoser::set_password) },
     Route { paths: &["/auth/users/reset_password"],
         name: "Reset Password", access: Anyone, throttle: MAILING, methods: |e| e.post(djoser::reset_password) },
     Route { paths: &["/auth/users/reset_password_confirm"],
@@ -127,7 +129,7 @@ const ROUTES: &[Route] = &[
     Route { paths: &["/api/v1/auth/reset_password"],
         name: "Reset Password", access: Anyone, throttle: None, methods: |e| e.post(credentials::reset_password) },
     Route { paths: &["/api/v1/auth/change_password"],
-        name: "Change Password", access: SignedIn, throttle: None, methods: |e| e.post(credentials::change_password) },
+        name: "Change Password", access: SignedIn, throttle: PASSWORD_CHECK, methods: |e| e.post(credentials::change_password) },
     Route { paths: &["/api/v1/auth/logout"],
         name: "Logout", access: Anyone, throttle: None, methods: |e| e.post(credentials::logout) },
     Route { paths: &["/api/v1/auth/session"],

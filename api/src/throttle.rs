@@ -1,9 +1,9 @@
 //! Throttling (SPEC §8) as DRF's throttle classes do it, before the handler: every
 //! request counts against the `anon` rate (by client address) or the `user` rate (by
 //! the verified identity of its credentials); the routes of a scope (`login`,
-//! `register`, `password_reset`) also count against the scope's rate by address. Past
-//! a limit: 429 with `Retry-After`. (The per-account limit on failed logins is the
-//! login use case's own.)
+//! `register`, `password_reset`, `password_check`) also count against the scope's rate
+//! by address. Past a limit: 429 with `Retry-After`. (The per-account limit on wrong
+//! passwords is the use cases' own: `application::guesses`.)
 //!
 //! The counters live behind the `RateLimiter` port: in this process, or in Redis so
 //! that every instance shares them. If Redis cannot be reached the requests go through
@@ -35,6 +35,9 @@ pub(crate) enum Scope {
     Register,
     /// Reset requests and activation resends: the routes that send mail.
     PasswordReset,
+    /// The routes that check a signed-in user's current password (besides the
+    /// account's own budget of guesses, which the use cases keep).
+    PasswordCheck,
 }
 
 impl Scope {
@@ -43,6 +46,7 @@ impl Scope {
             Scope::Login => "login",
             Scope::Register => "register",
             Scope::PasswordReset => "password_reset",
+            Scope::PasswordCheck => "password_check",
         }
     }
 }
@@ -51,6 +55,8 @@ impl Scope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RouteThrottle {
     Scoped(Scope),
+    /// Scoped for this method only (the route's other methods are not).
+    ScopedMethod(&'static str, Scope),
     /// Not at all (health probes).
     Exempt,
 }
@@ -70,6 +76,9 @@ pub struct ThrottleRates {
     /// Reset requests and activation resends.
     #[serde(deserialize_with = "config::rate")]
     pub password_reset: Rate,
+    /// Password changes and account deletions, which check the current password.
+    #[serde(deserialize_with = "config::rate")]
+    pub password_check: Rate,
     #[serde(deserialize_with = "proxies")]
     pub trusted_proxies: Vec<IpAddr>,
 }
@@ -144,6 +153,7 @@ impl Throttle {
             Scope::Login => self.settings.login,
             Scope::Register => self.settings.register,
             Scope::PasswordReset => self.settings.password_reset,
+            Scope::PasswordCheck => self.settings.password_check,
         }
     }
 
@@ -234,6 +244,9 @@ pub(crate) async fn throttle(
     {
         Some(RouteThrottle::Exempt) => return Ok(next.call(req).await?.map_into_left_body()),
         Some(RouteThrottle::Scoped(scope)) => Some(scope),
+        Some(RouteThrottle::ScopedMethod(method, scope)) => {
+            (req.method().as_str() == method).then_some(scope)
+        }
         None => None,
     };
     let mut checks = Vec::with_capacity(2);

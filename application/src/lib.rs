@@ -4,6 +4,7 @@
 pub mod authorization;
 pub mod config;
 mod fault;
+mod guesses;
 mod one_time_tokens;
 mod service;
 #[cfg(feature = "testing")]

@@ -36,10 +36,11 @@ pub enum AuditKind {
     GroupDeleted,
     PermissionCreated,
     PermissionDeleted,
+    PasswordCheckFailed,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 22] = [
+    pub const ALL: [AuditKind; 23] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::Logout,
@@ -62,6 +63,7 @@ impl AuditKind {
         AuditKind::GroupDeleted,
         AuditKind::PermissionCreated,
         AuditKind::PermissionDeleted,
+        AuditKind::PasswordCheckFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +90,7 @@ impl AuditKind {
             AuditKind::GroupDeleted => "group.deleted",
             AuditKind::PermissionCreated => "permission.created",
             AuditKind::PermissionDeleted => "permission.deleted",
+            AuditKind::PasswordCheckFailed => "password.check_failed",
         }
     }
 

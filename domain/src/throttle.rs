@@ -40,6 +40,24 @@ pub enum Verdict {
     Throttled { retry_after: Duration },
 }
 
+/// One request a limiter counted, which it can take back (`RateLimiter::refund`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    /// The key it was counted under.
+    pub key: String,
+    /// Which of that key's requests it is, as the store names them.
+    pub id: String,
+}
+
+/// A place in a window, taken before the work it limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// Counted, until refunded.
+    Granted(Ticket),
+    /// Not counted: as `Verdict::Throttled`.
+    Throttled { retry_after: Duration },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -456,7 +456,7 @@ async fn a_refused_logout_writes_no_event() {
 }
 
 #[tokio::test]
-async fn a_password_change_is_recorded_and_a_refused_one_is_not() {
+async fn a_password_change_is_recorded_and_so_is_a_wrong_current_password() {
     let app = app().await;
     let (alice, access, _) = app.signed_in_user("alice@example.com").await;
     let (_, root) = superuser(&app, "root@example.com").await;
@@ -474,7 +474,16 @@ async fn a_password_change_is_recorded_and_a_refused_one_is_not() {
         refused.body,
         json!({ "old_password": ["Invalid password."] })
     );
-    assert_eq!(audit_rows(&app).await, before);
+    let guessed = of_type(&app, &root, "password.check_failed").await;
+    assert_eq!(guessed.len(), 1, "{guessed:?}");
+    assert_event(
+        &guessed[0],
+        "password.check_failed",
+        Some(alice),
+        Some(alice),
+        json!({ "action": "change_password" }),
+    );
+    assert_eq!(audit_rows(&app).await, before + 1);
 
     let changed = app
         .post_authed(
@@ -493,9 +502,13 @@ async fn a_password_change_is_recorded_and_a_refused_one_is_not() {
         Some(alice),
         json!({}),
     );
-    assert_eq!(audit_rows(&app).await, before + 1);
+    assert_eq!(audit_rows(&app).await, before + 2);
     let text = audit(&app, &root, "?page_size=100").await.text;
-    assert!(!text.contains("Changed-Pass-42") && !text.contains(PASSWORD));
+    assert!(
+        !text.contains("Changed-Pass-42")
+            && !text.contains(PASSWORD)
+            && !text.contains("not-my-password")
+    );
 }
 
 #[tokio::test]
@@ -680,7 +693,7 @@ async fn editing_and_deleting_ones_own_account_is_recorded_and_outlives_the_acco
         refused.body,
         json!({ "current_password": ["Invalid password."] })
     );
-    assert_eq!(audit_rows(&app).await, before);
+    assert_eq!(audit_rows(&app).await, before + 1, "the wrong guess");
 
     let deleted = call(
         &app,
@@ -704,6 +717,7 @@ async fn editing_and_deleting_ones_own_account_is_recorded_and_outlives_the_acco
         kinds(&hers),
         [
             "account.deleted",
+            "password.check_failed",
             "account.updated",
             "login.succeeded",
             "account.registered"
@@ -716,7 +730,7 @@ async fn editing_and_deleting_ones_own_account_is_recorded_and_outlives_the_acco
         Some(alice),
         json!({ "username": "alice2" }),
     );
-    for event in &hers[..3] {
+    for event in &hers[..4] {
         assert_eq!(event["actor"], alice, "{event}");
     }
     for event in &hers {

@@ -50,6 +50,7 @@ async fn throttled_app(configure: impl FnOnce(&mut Settings)) -> TestApp {
         t.rates.login = rate("1000/minute");
         t.rates.register = rate("1000/minute");
         t.rates.password_reset = rate("1000/minute");
+        t.rates.password_check = rate("1000/minute");
         t.rates.trusted_proxies = Vec::new();
         t.login.login_account = rate("1000/minute");
         t.login.fail_closed_login = false;
@@ -603,7 +604,7 @@ async fn logins_naming_one_account_are_limited_from_any_address() {
     .await;
     assert_eq!(bob.status, StatusCode::OK, "{}", bob.text);
 
-    // By email, however it is capitalised, the address is one identifier.
+    // By email, however it is capitalised, it is the same account: one budget.
     for (email, address) in [
         ("alice@example.com", "10.0.1.1"),
         ("Alice@Example.com", "10.0.1.2"),
@@ -612,20 +613,12 @@ async fn logins_naming_one_account_are_limited_from_any_address() {
         let reply = post_from(
             &app,
             "/auth/token/",
-            json!({ "email": email, "password": WRONG }),
+            json!({ "email": email, "password": PASSWORD }),
             Some(address),
         )
         .await;
-        assert_rejected(&reply);
+        assert_throttled(&reply, 3598, 3600);
     }
-    let by_email = post_from(
-        &app,
-        "/auth/token/",
-        json!({ "email": "aLiCe@example.com", "password": PASSWORD }),
-        Some("10.0.1.4"),
-    )
-    .await;
-    assert_throttled(&by_email, 3598, 3600);
     let bob_by_email = post_from(
         &app,
         "/auth/token/",
@@ -634,6 +627,192 @@ async fn logins_naming_one_account_are_limited_from_any_address() {
     )
     .await;
     assert_eq!(bob_by_email.status, StatusCode::OK, "{}", bob_by_email.text);
+}
+
+/// Twelve wrong guesses at alice's password at once, from twelve addresses and under
+/// four spellings of her name: the statuses they get.
+async fn twelve_concurrent_guesses(app: &TestApp) -> Vec<StatusCode> {
+    let names = [
+        json!({ "username": "alice" }),
+        json!({ "email": "alice@example.com" }),
+        json!({ "email": "ALICE@example.com" }),
+        json!({ "email": "Alice@Example.COM" }),
+    ];
+    let mut guesses = JoinSet::new();
+    for i in 0..12 {
+        let mut body = names[i % names.len()].clone();
+        body["password"] = json!(format!("guess number {i}"));
+        let request = app
+            .client
+            .post(app.url("/auth/token/"))
+            .header("X-Forwarded-For", format!("10.9.0.{i}"))
+            .json(&body);
+        guesses.spawn(async move { request.send().await.expect("request").status() });
+    }
+    let mut statuses = guesses.join_all().await;
+    statuses.sort();
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_guesses_from_many_addresses_get_no_more_checks_than_the_account_allows() {
+    let redis = format!("redis://{REDIS}");
+    for backend in [ThrottleBackend::Memory, ThrottleBackend::Redis] {
+        let url = redis.clone();
+        let app = throttled_app(move |s| {
+            s.throttle.rates.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+            s.throttle.login.login_account = rate("3/minute");
+            s.throttle.store.backend = backend;
+            s.throttle.store.redis_url = Some(SecretString::from(url));
+            // A real hash's cost: every guess is in flight before the first is judged.
+            s.passwords.hashing.bcrypt_cost = 10;
+        })
+        .await;
+        register_named(&app, "alice", "alice@example.com").await;
+        let statuses = twelve_concurrent_guesses(&app).await;
+        let mut expected = vec![StatusCode::UNAUTHORIZED; 3];
+        expected.extend([StatusCode::TOO_MANY_REQUESTS; 9]);
+        assert_eq!(statuses, expected, "{backend:?}");
+        assert_eq!(
+            app.db
+                .scalar(
+                    "SELECT count(*) AS value FROM audit_events WHERE event_type = 'login.failed'"
+                )
+                .await,
+            3,
+            "{backend:?}: three passwords were checked"
+        );
+        // Her own sign-in, by either name, waits too: the budget is the account's.
+        let right = post_from(
+            &app,
+            "/auth/token/",
+            json!({ "username": "alice", "password": PASSWORD }),
+            Some("10.9.1.1"),
+        )
+        .await;
+        assert_throttled(&right, 50, 60);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_that_checks_a_password_spends_the_accounts_budget_of_guesses() {
+    let app = throttled_app(|s| {
+        s.throttle.rates.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.throttle.login.login_account = rate("3/hour");
+    })
+    .await;
+    register_named(&app, "alice", "alice@example.com").await;
+    let (access, _) = app.login("alice@example.com").await;
+    let wrong = |field: &str, current: &str| json!({ field: current, "new_password": "a new passphrase 42" });
+    let guesses = [
+        ("POST", "/auth/change-password/", "old_password"),
+        ("POST", "/auth/users/set_password/", "current_password"),
+        ("POST", "/api/v1/auth/change_password", "current_password"),
+    ];
+    for (method, path, field) in guesses {
+        let reply = call(
+            &app,
+            method.parse().unwrap(),
+            path,
+            &access,
+            Some(wrong(field, "not it")),
+        )
+        .await;
+        assert_eq!(
+            (reply.status, &reply.body),
+            (
+                StatusCode::BAD_REQUEST,
+                &json!({ field: ["Invalid password."] })
+            ),
+            "{path}"
+        );
+    }
+    // Three wrong guesses through three routes: the fourth check waits, on any route
+    // that checks a password, the right password too, and a login as well.
+    for (method, path) in [
+        ("DELETE", "/auth/me/"),
+        ("POST", "/auth/change-password/"),
+        ("POST", "/auth/users/set_password/"),
+        ("POST", "/api/v1/auth/change_password"),
+    ] {
+        let field = match path {
+            "/auth/change-password/" => "old_password",
+            _ => "current_password",
+        };
+        let reply = call(
+            &app,
+            method.parse().unwrap(),
+            path,
+            &access,
+            Some(wrong(field, PASSWORD)),
+        )
+        .await;
+        assert_throttled(&reply, 3590, 3600);
+    }
+    assert_throttled(
+        &post_from(
+            &app,
+            "/auth/token/",
+            json!({ "username": "alice", "password": PASSWORD }),
+            Some("10.4.0.1"),
+        )
+        .await,
+        3590,
+        3600,
+    );
+    assert_eq!(
+        app.db
+            .scalar(
+                "SELECT count(*) AS value FROM audit_events \
+                 WHERE event_type = 'password.check_failed' AND actor_id = subject_user_id"
+            )
+            .await,
+        3,
+        "each wrong guess is on the trail"
+    );
+    assert_eq!(
+        app.db
+            .scalar("SELECT count(*) AS value FROM users WHERE username = 'alice'")
+            .await,
+        1,
+        "nothing was changed or deleted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn right_passwords_spend_nothing_and_the_password_check_scope_limits_an_address() {
+    let app = throttled_app(|s| {
+        s.throttle.login.login_account = rate("1/hour");
+        s.throttle.rates.password_check = rate("3/minute");
+    })
+    .await;
+    register_named(&app, "alice", "alice@example.com").await;
+    let (access, _) = app.login("alice@example.com").await;
+    let mut current = PASSWORD.to_owned();
+    for i in 0..3 {
+        let next = format!("the next passphrase {i}");
+        let reply = call(
+            &app,
+            reqwest::Method::POST,
+            "/auth/change-password/",
+            &access,
+            Some(json!({ "old_password": current, "new_password": next })),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "change {i}: {}", reply.text);
+        current = next;
+    }
+    // The address's `password_check` budget is spent; reading oneself is not scoped.
+    let fourth = call(
+        &app,
+        reqwest::Method::DELETE,
+        "/auth/me/",
+        &access,
+        Some(json!({ "current_password": current })),
+    )
+    .await;
+    assert_throttled(&fourth, 50, 60);
+    assert_eq!(app.me(&access).await.status, StatusCode::OK);
 }
 
 // ---------------------------------------------------------------- X-Forwarded-For

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use domain::ports::{
     Clock, HashError, PasswordCheck, PasswordHasher, RateLimiter, TokenCodec, TokenGenerator,
 };
-use domain::throttle::{Rate, Verdict};
+use domain::throttle::{Rate, Reservation, Ticket, Verdict};
 use domain::{Claims, Password, RepositoryError, TokenError};
 
 use super::lock;
@@ -232,11 +232,15 @@ impl TokenGenerator for FakeTokenGenerator {
     }
 }
 
+/// Per key, the counted requests' times and ticket numbers.
+type Windows = HashMap<String, Vec<(DateTime<Utc>, u64)>>;
+
 /// DRF's sliding window on the fake clock, as the real stores count: a refused hit is
 /// not counted. It can be made to fail, as an unreachable shared store does.
 #[derive(Debug, Clone)]
 pub struct InMemoryRateLimiter {
-    hits: Arc<Mutex<HashMap<String, Vec<DateTime<Utc>>>>>,
+    hits: Arc<Mutex<Windows>>,
+    tickets: Arc<AtomicU64>,
     clock: FakeClock,
     down: Arc<AtomicBool>,
 }
@@ -245,6 +249,7 @@ impl InMemoryRateLimiter {
     pub fn new(clock: FakeClock) -> Self {
         Self {
             hits: Arc::default(),
+            tickets: Arc::default(),
             clock,
             down: Arc::default(),
         }
@@ -268,47 +273,61 @@ impl InMemoryRateLimiter {
 
     fn window<'a>(
         &self,
-        hits: &'a mut HashMap<String, Vec<DateTime<Utc>>>,
+        hits: &'a mut Windows,
         key: &str,
         rate: Rate,
-    ) -> &'a mut Vec<DateTime<Utc>> {
+    ) -> &'a mut Vec<(DateTime<Utc>, u64)> {
         let now = self.clock.now();
         let period = Duration::from_std(rate.period).expect("a small period");
         let window = hits.entry(key.to_owned()).or_default();
-        window.retain(|at| *at > now - period);
+        window.retain(|(at, _)| *at > now - period);
         window
     }
 
-    fn verdict(&self, key: &str, rate: Rate, count: bool) -> Result<Verdict, RepositoryError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(RepositoryError::Unavailable(
+    fn reachable(&self) -> Result<(), RepositoryError> {
+        match self.down.load(Ordering::SeqCst) {
+            true => Err(RepositoryError::Unavailable(
                 "the rate limiter is down".into(),
-            ));
+            )),
+            false => Ok(()),
         }
-        let now = self.clock.now();
-        let mut hits = lock(&self.hits);
-        let window = self.window(&mut hits, key, rate);
-        if window.len() < rate.requests as usize {
-            if count {
-                window.push(now);
-            }
-            return Ok(Verdict::Allowed);
-        }
-        let period = Duration::from_std(rate.period).expect("a small period");
-        let oldest = window.first().copied().unwrap_or(now);
-        let wait = (oldest + period - now)
-            .to_std()
-            .unwrap_or(StdDuration::ZERO);
-        Ok(Verdict::Throttled { retry_after: wait })
     }
 }
 
 impl RateLimiter for InMemoryRateLimiter {
     async fn hit(&self, key: &str, rate: Rate) -> Result<Verdict, RepositoryError> {
-        self.verdict(key, rate, true)
+        Ok(match self.reserve(key, rate).await? {
+            Reservation::Granted(_) => Verdict::Allowed,
+            Reservation::Throttled { retry_after } => Verdict::Throttled { retry_after },
+        })
     }
 
-    async fn peek(&self, key: &str, rate: Rate) -> Result<Verdict, RepositoryError> {
-        self.verdict(key, rate, false)
+    async fn reserve(&self, key: &str, rate: Rate) -> Result<Reservation, RepositoryError> {
+        self.reachable()?;
+        let now = self.clock.now();
+        let mut hits = lock(&self.hits);
+        let window = self.window(&mut hits, key, rate);
+        if window.len() < rate.requests as usize {
+            let id = self.tickets.fetch_add(1, Ordering::SeqCst);
+            window.push((now, id));
+            return Ok(Reservation::Granted(Ticket {
+                key: key.to_owned(),
+                id: id.to_string(),
+            }));
+        }
+        let period = Duration::from_std(rate.period).expect("a small period");
+        let oldest = window.first().map_or(now, |(at, _)| *at);
+        let wait = (oldest + period - now)
+            .to_std()
+            .unwrap_or(StdDuration::ZERO);
+        Ok(Reservation::Throttled { retry_after: wait })
+    }
+
+    async fn refund(&self, ticket: Ticket) -> Result<(), RepositoryError> {
+        self.reachable()?;
+        if let Some(window) = lock(&self.hits).get_mut(&ticket.key) {
+            window.retain(|(_, id)| id.to_string() != ticket.id);
+        }
+        Ok(())
     }
 }

@@ -1,13 +1,14 @@
 //! Change password: the signed-in user, knowing his password, sets a new one.
 
 use domain::password::UserAttributes;
-use domain::ports::{
-    AccountRepository, Clock, PasswordChange, PasswordCheck, PasswordHasher, SessionRevocation,
-};
+use std::time::Duration;
+
+use domain::ports::{AccountRepository, Clock, PasswordChange, PasswordHasher, SessionRevocation};
 use domain::{AuditKind, EmailKind, Password, User};
 use uuid::Uuid;
 
 use crate::fault::faults_into;
+use crate::guesses::guesses_into;
 use crate::{ClientInfo, Deps, Fault, Gatehouse, ValidationErrors};
 
 #[derive(Debug, Clone)]
@@ -29,13 +30,18 @@ pub enum ChangePasswordError {
     /// Django's validators refuse the new password, in these words.
     #[error("the new password is refused")]
     WeakPassword(Vec<String>),
+    /// Too many wrong passwords for this account lately; none was checked.
+    #[error("too many wrong passwords for this account")]
+    Throttled { retry_after: Duration },
     #[error(transparent)]
     Fault(Fault),
 }
 faults_into!(ChangePasswordError);
+guesses_into!(ChangePasswordError);
 
 impl<D: Deps> Gatehouse<D> {
-    /// Checks the current password and the new one's strength, then sets it: older
+    /// Checks the current password (under the account's budget of guesses, as a
+    /// login) and the new one's strength, then sets it: older
     /// access tokens are refused from now on, the other sessions end (configurable),
     /// pending reset links die and a notification is queued — all in one transaction.
     #[tracing::instrument(skip_all, fields(user = %command.user.id))]
@@ -44,10 +50,13 @@ impl<D: Deps> Gatehouse<D> {
         command: ChangePasswordCommand,
     ) -> Result<(), ChangePasswordError> {
         let user = &command.user;
-        if let PasswordCheck::Mismatch = self
-            .adapters
-            .hasher
-            .verify(&command.current_password, &user.password_hash)
+        if !self
+            .check_password(
+                user,
+                &command.current_password,
+                &command.client,
+                "change_password",
+            )
             .await?
         {
             return Err(ChangePasswordError::WrongPassword);

@@ -3,14 +3,14 @@
 use std::time::Duration;
 
 use domain::ports::{
-    ApiKeyRepository, AuditLog, Clock, PasswordCheck, PasswordHasher, RateLimiter, Rehash,
-    TokenGenerator, UserRepository,
+    ApiKeyRepository, AuditLog, Clock, PasswordCheck, PasswordHasher, Rehash, TokenGenerator,
+    UserRepository,
 };
-use domain::throttle::Verdict;
 use domain::user::NAME_MAX_CHARS;
 use domain::{AuditKind, EmailAddress, Password, User};
 
 use crate::fault::faults_into;
+use crate::guesses::{Account, guesses_into};
 use crate::{ClientInfo, Deps, Fault, Gatehouse, TokenPair};
 
 /// How the user names himself.
@@ -38,8 +38,8 @@ impl LoginIdentifier {
         (key, value.chars().take(max).collect())
     }
 
-    /// The name its failed logins are counted under: the identifier as the store
-    /// matches it (an email case-insensitively).
+    /// The name failed logins at an unknown account are counted under: the
+    /// identifier as the store matches it (an email case-insensitively).
     fn throttle_name(&self) -> String {
         match self {
             LoginIdentifier::Username(username) => format!("username:{username}"),
@@ -73,7 +73,7 @@ pub enum LoginError {
     /// Unknown user, wrong password or inactive account: indistinguishable.
     #[error("No active account found with the given credentials")]
     InvalidCredentials,
-    /// Too many failed logins named this account lately; no password was checked.
+    /// Too many wrong passwords for this account lately; no password was checked.
     #[error("too many failed logins for this account")]
     Throttled { retry_after: Duration },
     #[error(transparent)]
@@ -81,25 +81,22 @@ pub enum LoginError {
 }
 faults_into!(LoginError);
 
-/// Lower-case hex of the first 16 bytes of a digest.
-fn short_hex(digest: &[u8]) -> String {
-    digest
-        .iter()
-        .take(16)
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
+guesses_into!(LoginError);
 
 impl<D: Deps> Gatehouse<D> {
     /// Checks the credentials and opens a session.
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, command: LoginCommand) -> Result<TokenPair, LoginError> {
-        self.throttled(&command.identifier, self.login_once(&command))
+        self.throttled(&command, async |user| self.login_once(&command, user).await)
             .await
     }
 
-    async fn login_once(&self, command: &LoginCommand) -> Result<TokenPair, LoginError> {
-        let (user, current_hash) = self.check_credentials(command).await?;
+    async fn login_once(
+        &self,
+        command: &LoginCommand,
+        named: Option<User>,
+    ) -> Result<TokenPair, LoginError> {
+        let (user, current_hash) = self.check_credentials(command, named).await?;
         let profile = self
             .adapters
             .users
@@ -125,12 +122,18 @@ impl<D: Deps> Gatehouse<D> {
     /// <key>`), stored only as its digest.
     #[tracing::instrument(skip_all)]
     pub async fn login_api_key(&self, command: LoginCommand) -> Result<String, LoginError> {
-        self.throttled(&command.identifier, self.api_key_once(&command))
-            .await
+        self.throttled(&command, async |user| {
+            self.api_key_once(&command, user).await
+        })
+        .await
     }
 
-    async fn api_key_once(&self, command: &LoginCommand) -> Result<String, LoginError> {
-        let (user, current_hash) = self.check_credentials(command).await?;
+    async fn api_key_once(
+        &self,
+        command: &LoginCommand,
+        named: Option<User>,
+    ) -> Result<String, LoginError> {
+        let (user, current_hash) = self.check_credentials(command, named).await?;
         let (key, digest) = self.adapters.random_tokens.generate();
         let audit = self
             .event(AuditKind::LoginSucceeded, &command.client)
@@ -149,41 +152,29 @@ impl<D: Deps> Gatehouse<D> {
         Ok(key)
     }
 
-    /// Runs a login attempt under the `login_account` limit: failed logins naming one
-    /// account, from any address. While the window holds that many failures the
-    /// attempt is refused before any password is checked; only a failure is counted,
-    /// so the account's owner signing in does not spend the budget of guesses.
+    /// Runs a login attempt under the account's budget of guesses (`guesses`): the
+    /// user the identifier names is looked up first, so that one account has one
+    /// budget however it is named; the attempt then takes a place in it before any
+    /// password is checked, and a successful login gives it back.
     async fn throttled<T>(
         &self,
-        identifier: &LoginIdentifier,
-        attempt: impl Future<Output = Result<T, LoginError>>,
+        command: &LoginCommand,
+        attempt: impl AsyncFnOnce(Option<User>) -> Result<T, LoginError>,
     ) -> Result<T, LoginError> {
-        let settings = &self.settings.login_throttle;
-        let limiter = &self.adapters.rate_limiter;
-        // Hashed: a key never holds what the client typed, whatever its length.
-        let name = identifier.throttle_name();
-        let key = format!(
-            "login_account:{}",
-            short_hex(&self.adapters.random_tokens.digest(&name))
-        );
-        match limiter.peek(&key, settings.login_account).await {
-            Ok(Verdict::Allowed) => {}
-            Ok(Verdict::Throttled { retry_after }) => {
-                return Err(LoginError::Throttled { retry_after });
+        let user = match &command.identifier {
+            LoginIdentifier::Username(username) => {
+                self.adapters.users.find_by_username(username).await?
             }
-            Err(error) if settings.fail_closed_login => {
-                return Err(Fault::Unavailable(error.into()).into());
-            }
-            Err(error) => {
-                tracing::debug!(error = %error, "the login limiter failed: the login goes ahead");
-            }
-        }
-        let outcome = attempt.await;
-        if let Err(LoginError::InvalidCredentials) = outcome
-            && let Err(error) = limiter.hit(&key, settings.login_account).await
-        {
-            tracing::debug!(error = %error, "the login limiter failed to count a failed login");
-        }
+            LoginIdentifier::Email(email) => self.adapters.users.find_by_email(email).await?,
+        };
+        let name = command.identifier.throttle_name();
+        let account = match &user {
+            Some(user) => Account::Known(user.id),
+            None => Account::Unknown(&name),
+        };
+        let guess = self.reserve_guess(account).await?;
+        let outcome = attempt(user).await;
+        self.settle_guess(guess, outcome.is_ok()).await;
         outcome
     }
 
@@ -195,13 +186,8 @@ impl<D: Deps> Gatehouse<D> {
     async fn check_credentials(
         &self,
         command: &LoginCommand,
+        user: Option<User>,
     ) -> Result<(User, String), LoginError> {
-        let user = match &command.identifier {
-            LoginIdentifier::Username(username) => {
-                self.adapters.users.find_by_username(username).await?
-            }
-            LoginIdentifier::Email(email) => self.adapters.users.find_by_email(email).await?,
-        };
         let Some(user) = user else {
             self.adapters.hasher.verify_dummy(&command.password).await?;
             return self.login_failed(command, None, Failure::UnknownUser).await;

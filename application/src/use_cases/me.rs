@@ -1,9 +1,12 @@
 //! Me: the current user reads, edits and deletes his own account.
 
-use domain::ports::{PasswordCheck, PasswordHasher, UpdateUserError, UserRepository};
+use std::time::Duration;
+
+use domain::ports::{UpdateUserError, UserRepository};
 use domain::{AuditKind, Password, ProfileChanges, User, UserProfile, Username};
 
 use crate::fault::faults_into;
+use crate::guesses::guesses_into;
 use crate::use_cases::register::{DUPLICATE_USERNAME, check_names};
 use crate::{Caller, Deps, Fault, Gatehouse, ValidationErrors};
 
@@ -24,10 +27,14 @@ pub enum MeError {
     /// Not the current password.
     #[error("Invalid password.")]
     WrongPassword,
+    /// Too many wrong passwords for this account lately; none was checked.
+    #[error("too many wrong passwords for this account")]
+    Throttled { retry_after: Duration },
     #[error(transparent)]
     Fault(Fault),
 }
 faults_into!(MeError);
+guesses_into!(MeError);
 
 impl<D: Deps> Gatehouse<D> {
     #[tracing::instrument(skip_all, fields(user = %user.id))]
@@ -97,7 +104,8 @@ impl<D: Deps> Gatehouse<D> {
             })
     }
 
-    /// Deletes the account after checking the current password.
+    /// Deletes the account after checking the current password (under the account's
+    /// budget of guesses, as a login).
     #[tracing::instrument(skip_all)]
     pub async fn delete_me(
         &self,
@@ -106,14 +114,11 @@ impl<D: Deps> Gatehouse<D> {
     ) -> Result<(), MeError> {
         let caller = caller.into();
         let user = caller.user;
-        match self
-            .adapters
-            .hasher
-            .verify(current_password, &user.password_hash)
+        if !self
+            .check_password(user, current_password, caller.client, "delete_account")
             .await?
         {
-            PasswordCheck::Match { .. } => {}
-            PasswordCheck::Mismatch => return Err(MeError::WrongPassword),
+            return Err(MeError::WrongPassword);
         }
         let audit = self
             .event(AuditKind::AccountDeleted, caller.client)

@@ -746,7 +746,7 @@ async fn a_password_change_records_the_user_on_himself_and_no_password() {
 }
 
 #[tokio::test]
-async fn a_refused_password_change_records_nothing() {
+async fn a_refused_password_change_records_only_a_wrong_current_password() {
     let (gatehouse, fakes) = default_gatehouse();
     let alice = user(&fakes, "alice");
     let pair = log_in(&gatehouse, "alice").await;
@@ -779,7 +779,13 @@ async fn a_refused_password_change_records_nothing() {
         matches!(raced, Err(ChangePasswordError::WrongPassword)),
         "{raced:?}"
     );
-    assert_nothing_recorded(&fakes, start);
+    // A wrong guess is on the trail, as a failed login is; the rest are not.
+    assert_eq!(
+        since(&fakes, start),
+        [event(&fakes, AuditKind::PasswordCheckFailed)
+            .by_self(alice.id)
+            .detail("action", "change_password")]
+    );
 }
 
 #[tokio::test]
@@ -1073,7 +1079,7 @@ async fn deleting_ones_account_records_the_username_it_had() {
 }
 
 #[tokio::test]
-async fn deleting_ones_account_with_a_wrong_password_records_nothing() {
+async fn deleting_ones_account_with_a_wrong_password_records_only_the_wrong_guess() {
     let (gatehouse, fakes) = default_gatehouse();
     let alice = user(&fakes, "alice");
 
@@ -1086,7 +1092,12 @@ async fn deleting_ones_account_with_a_wrong_password_records_nothing() {
 
     assert!(matches!(result, Err(MeError::WrongPassword)));
     assert!(fakes.store.user(alice.id).is_some());
-    assert_nothing_recorded(&fakes, 0);
+    assert_eq!(
+        since(&fakes, 0),
+        [event(&fakes, AuditKind::PasswordCheckFailed)
+            .by_self(alice.id)
+            .detail("action", "delete_account")]
+    );
 }
 
 // ---------------------------------------------------------------------------

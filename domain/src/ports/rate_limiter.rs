@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use crate::RepositoryError;
-use crate::throttle::{Rate, Verdict};
+use crate::throttle::{Rate, Reservation, Ticket, Verdict};
 
 /// Counts requests per key with DRF's sliding window: a request is allowed (and
 /// counted) while fewer than `rate.requests` were allowed in the last `rate.period`.
@@ -18,11 +18,17 @@ pub trait RateLimiter: Clone + Send + Sync + 'static {
         rate: Rate,
     ) -> impl Future<Output = Result<Verdict, RepositoryError>> + Send;
 
-    /// The verdict `hit` would give, counting nothing: for limits that count only
-    /// some outcomes (failed logins), checked before the attempt and counted after.
-    fn peek(
+    /// `hit`, keeping the ticket of the counted request: for limits that count only
+    /// some outcomes (wrong passwords), which take their place in the window before
+    /// the attempt — concurrent attempts cannot all pass a check made before any of
+    /// them is counted — and hand it back when the outcome does not count.
+    fn reserve(
         &self,
         key: &str,
         rate: Rate,
-    ) -> impl Future<Output = Result<Verdict, RepositoryError>> + Send;
+    ) -> impl Future<Output = Result<Reservation, RepositoryError>> + Send;
+
+    /// Takes a reserved request out of its window again; a ticket whose request has
+    /// already left the window (or was refunded) changes nothing.
+    fn refund(&self, ticket: Ticket) -> impl Future<Output = Result<(), RepositoryError>> + Send;
 }

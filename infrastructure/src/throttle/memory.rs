@@ -1,13 +1,15 @@
-//! `RateLimiter` in this process: one sliding log per key, bounded in keys; keys whose
-//! window has passed are dropped.
+//! `RateLimiter` in this process: one sliding log per key, bounded in keys. Keys whose
+//! window has passed are dropped; when the store is full, the key used least recently
+//! makes room for the new one, so a flood of new clients costs the flooder his own
+//! history and never merges anyone into a shared bucket.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use domain::RepositoryError;
 use domain::ports::RateLimiter;
-use domain::throttle::{Rate, Verdict};
+use domain::throttle::{Rate, Reservation, Ticket, Verdict};
 
 /// How often, at most, the whole map is swept for keys whose window has passed.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
@@ -20,15 +22,20 @@ pub struct MemoryRateLimiter {
 
 struct State {
     buckets: HashMap<String, Bucket>,
+    /// Every key by the sequence number of its last use, least recent first.
+    recency: BTreeMap<u64, String>,
+    /// Numbers uses (for `recency`) and counted requests (for tickets).
+    sequence: u64,
     last_sweep: Instant,
     /// Whether a full map has been reported since it last had room.
     reported_full: bool,
 }
 
-/// The times of the requests allowed in the last `period`, oldest first.
+/// The requests allowed in the last `period` with their ticket numbers, oldest first.
 struct Bucket {
     period: Duration,
-    hits: VecDeque<Instant>,
+    hits: VecDeque<(Instant, u64)>,
+    last_used: u64,
 }
 
 impl Bucket {
@@ -36,24 +43,70 @@ impl Bucket {
         while self
             .hits
             .front()
-            .is_some_and(|hit| now.duration_since(*hit) >= self.period)
+            .is_some_and(|(hit, _)| now.duration_since(*hit) >= self.period)
         {
             self.hits.pop_front();
+        }
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        self.hits
+            .back()
+            .is_none_or(|(newest, _)| now.duration_since(*newest) >= self.period)
+    }
+}
+
+impl State {
+    fn next(&mut self) -> u64 {
+        self.sequence += 1;
+        self.sequence
+    }
+
+    /// Drops every key whose window has passed, at most once per interval: a sweep
+    /// walks every key under the lock, and a flood must not make each request pay it.
+    fn sweep(&mut self, now: Instant) {
+        if now.duration_since(self.last_sweep) < SWEEP_INTERVAL {
+            return;
+        }
+        let recency = &mut self.recency;
+        self.buckets.retain(|_, bucket| {
+            let keep = !bucket.expired(now);
+            if !keep {
+                recency.remove(&bucket.last_used);
+            }
+            keep
+        });
+        self.last_sweep = now;
+    }
+
+    /// Makes room for one more key by dropping the least recently used.
+    fn evict_one(&mut self, max_keys: usize) {
+        if !self.reported_full {
+            tracing::warn!(
+                max_keys,
+                "throttle store full: the least recently used clients are forgotten to make room"
+            );
+            self.reported_full = true;
+        }
+        if let Some((_, oldest)) = self.recency.pop_first() {
+            self.buckets.remove(&oldest);
         }
     }
 }
 
 impl MemoryRateLimiter {
-    /// Tracks about `max_keys` keys at once; past that, new keys share an overflow
-    /// bucket per scope (and a warning says so) until expired keys make room.
+    /// Tracks at most `max_keys` keys at once; past that, each new key evicts the key
+    /// used least recently (and a warning says so, once per time it fills).
     pub fn new(max_keys: usize) -> Self {
         Self {
             state: Arc::new(Mutex::new(State {
                 buckets: HashMap::new(),
+                recency: BTreeMap::new(),
+                sequence: 0,
                 last_sweep: Instant::now(),
                 reported_full: false,
             })),
-            max_keys,
+            max_keys: max_keys.max(1),
         }
     }
 
@@ -75,63 +128,60 @@ impl MemoryRateLimiter {
     /// The verdict for `key` at `now`, counted if allowed (the clock is a parameter
     /// for the tests).
     pub fn hit_at(&self, key: &str, rate: Rate, now: Instant) -> Verdict {
-        self.check_at(key, rate, now, true)
+        match self.reserve_at(key, rate, now) {
+            Reservation::Granted(_) => Verdict::Allowed,
+            Reservation::Throttled { retry_after } => Verdict::Throttled { retry_after },
+        }
     }
 
-    /// The verdict `hit_at` would give, counting nothing.
-    pub fn peek_at(&self, key: &str, rate: Rate, now: Instant) -> Verdict {
-        self.check_at(key, rate, now, false)
-    }
-
-    fn check_at(&self, key: &str, rate: Rate, now: Instant, count: bool) -> Verdict {
+    /// `hit_at`, with the ticket of the counted request.
+    pub fn reserve_at(&self, key: &str, rate: Rate, now: Instant) -> Reservation {
         let mut state = self.lock();
-        // At most one sweep per interval, even when full: a sweep walks every key
-        // under the lock, and a flood of new keys must not make every request pay it.
-        if now.duration_since(state.last_sweep) >= SWEEP_INTERVAL {
-            state.buckets.retain(|_, bucket| {
-                bucket
-                    .hits
-                    .back()
-                    .is_some_and(|newest| now.duration_since(*newest) < bucket.period)
-            });
-            state.last_sweep = now;
-        }
-        let mut key = key.to_owned();
-        if !count && !state.buckets.contains_key(&key) && state.buckets.len() < self.max_keys {
-            return Verdict::Allowed;
-        }
-        if !state.buckets.contains_key(&key) && state.buckets.len() >= self.max_keys {
-            // Full: a new client shares one overflow bucket per scope (the key's part
-            // before its first ':') rather than go uncounted — filling the map with
-            // made-up clients buys no way around the limits.
-            if !state.reported_full {
-                tracing::warn!(
-                    max_keys = self.max_keys,
-                    "throttle store full: new clients share an overflow bucket until keys expire"
-                );
-                state.reported_full = true;
+        state.sweep(now);
+        let used = state.next();
+        if let Some(bucket) = state.buckets.get_mut(key) {
+            let previous = std::mem::replace(&mut bucket.last_used, used);
+            state.recency.remove(&previous);
+        } else {
+            if state.buckets.len() >= self.max_keys {
+                state.evict_one(self.max_keys);
+            } else if state.buckets.len() + 1 < self.max_keys {
+                state.reported_full = false;
             }
-            let scope = key.split(':').next().unwrap_or_default();
-            key = format!("{scope}:overflow");
-        } else if state.buckets.len() < self.max_keys {
-            state.reported_full = false;
+            let bucket = Bucket {
+                period: rate.period,
+                hits: VecDeque::new(),
+                last_used: used,
+            };
+            state.buckets.insert(key.to_owned(), bucket);
         }
-        let bucket = state.buckets.entry(key).or_insert_with(|| Bucket {
-            period: rate.period,
-            hits: VecDeque::new(),
-        });
+        state.recency.insert(used, key.to_owned());
+        let bucket = state.buckets.get_mut(key).expect("present or just added");
         bucket.period = rate.period;
         bucket.forget_before(now);
-        if bucket.hits.len() >= rate.requests as usize {
-            let oldest = bucket.hits.front().copied().unwrap_or(now);
-            return Verdict::Throttled {
+        let full = bucket.hits.len() >= rate.requests as usize;
+        let oldest = bucket.hits.front().map_or(now, |(at, _)| *at);
+        if full {
+            return Reservation::Throttled {
                 retry_after: rate.period.saturating_sub(now.duration_since(oldest)),
             };
         }
-        if count {
-            bucket.hits.push_back(now);
+        bucket.hits.push_back((now, used));
+        Reservation::Granted(Ticket {
+            key: key.to_owned(),
+            id: used.to_string(),
+        })
+    }
+
+    /// Takes a counted request out of its window again.
+    pub fn refund_now(&self, ticket: &Ticket) {
+        let Ok(id) = ticket.id.parse::<u64>() else {
+            return;
+        };
+        let mut state = self.lock();
+        if let Some(bucket) = state.buckets.get_mut(&ticket.key) {
+            bucket.hits.retain(|(_, hit)| *hit != id);
         }
-        Verdict::Allowed
     }
 }
 
@@ -140,8 +190,13 @@ impl RateLimiter for MemoryRateLimiter {
         Ok(self.hit_at(key, rate, Instant::now()))
     }
 
-    async fn peek(&self, key: &str, rate: Rate) -> Result<Verdict, RepositoryError> {
-        Ok(self.peek_at(key, rate, Instant::now()))
+    async fn reserve(&self, key: &str, rate: Rate) -> Result<Reservation, RepositoryError> {
+        Ok(self.reserve_at(key, rate, Instant::now()))
+    }
+
+    async fn refund(&self, ticket: Ticket) -> Result<(), RepositoryError> {
+        self.refund_now(&ticket);
+        Ok(())
     }
 }
 
@@ -184,54 +239,91 @@ mod tests {
     }
 
     #[test]
-    fn a_peek_counts_nothing() {
+    fn a_reservation_takes_its_place_at_once_and_a_refund_gives_it_back() {
         let limiter = MemoryRateLimiter::new(100);
         let start = Instant::now();
-        for _ in 0..5 {
-            assert_eq!(limiter.peek_at("k", per_minute(1), start), Verdict::Allowed);
-        }
-        assert!(limiter.is_empty(), "a peek stores no key");
-        assert_eq!(limiter.hit_at("k", per_minute(1), start), Verdict::Allowed);
-        let at = start + Duration::from_secs(20);
-        let throttled = Verdict::Throttled {
-            retry_after: Duration::from_secs(40),
+        let Reservation::Granted(first) = limiter.reserve_at("k", per_minute(2), start) else {
+            panic!("the window is empty");
         };
-        assert_eq!(limiter.peek_at("k", per_minute(1), at), throttled);
-        assert_eq!(limiter.peek_at("k", per_minute(1), at), throttled);
+        let Reservation::Granted(second) = limiter.reserve_at("k", per_minute(2), start) else {
+            panic!("one place is left");
+        };
+        assert_ne!(first, second);
+        assert!(matches!(
+            limiter.reserve_at("k", per_minute(2), start),
+            Reservation::Throttled { .. }
+        ));
+        limiter.refund_now(&first);
+        limiter.refund_now(&first);
+        assert!(matches!(
+            limiter.reserve_at("k", per_minute(2), start),
+            Reservation::Granted(_)
+        ));
+        assert!(
+            matches!(
+                limiter.reserve_at("k", per_minute(2), start),
+                Reservation::Throttled { .. }
+            ),
+            "a second refund of one ticket frees nothing more"
+        );
     }
 
     #[test]
-    fn a_full_map_puts_new_clients_in_one_overflow_bucket_per_scope() {
+    fn a_full_store_forgets_the_least_recently_used_key_and_locks_nobody_out() {
+        // The size the service runs with (`MEMORY_KEYS`).
+        let limiter = MemoryRateLimiter::new(100_000);
+        let start = Instant::now();
+        // A flood fills the store with made-up clients, each at its limit.
+        for i in 0..100_000 {
+            let key = format!("login_account:flood-{i}");
+            assert_eq!(limiter.hit_at(&key, per_minute(1), start), Verdict::Allowed);
+        }
+        assert_eq!(limiter.len(), 100_000);
+        // Every new client still gets its own window, at its own limit.
+        for i in 0..500 {
+            let key = format!("login_account:user:{i}");
+            assert_eq!(
+                limiter.hit_at(&key, per_minute(1), start),
+                Verdict::Allowed,
+                "{key}"
+            );
+            assert!(matches!(
+                limiter.hit_at(&key, per_minute(1), start),
+                Verdict::Throttled { .. }
+            ));
+        }
+        assert_eq!(limiter.len(), 100_000, "bounded");
+        // The oldest flood keys made room; the newest of them are still counted.
+        assert_eq!(
+            limiter.hit_at("login_account:flood-0", per_minute(1), start),
+            Verdict::Allowed
+        );
+        assert!(matches!(
+            limiter.hit_at("login_account:flood-99999", per_minute(1), start),
+            Verdict::Throttled { .. }
+        ));
+    }
+
+    #[test]
+    fn a_key_in_use_is_not_the_one_evicted() {
         let limiter = MemoryRateLimiter::new(2);
         let start = Instant::now();
-        assert_eq!(
-            limiter.hit_at("login:a", per_minute(1), start),
-            Verdict::Allowed
-        );
-        assert_eq!(
-            limiter.hit_at("login:b", per_minute(1), start),
-            Verdict::Allowed
-        );
-        // Full: new clients share `login:overflow`; made-up ones buy nothing.
-        assert_eq!(
-            limiter.hit_at("login:c", per_minute(1), start),
-            Verdict::Allowed
-        );
+        assert_eq!(limiter.hit_at("a", per_minute(1), start), Verdict::Allowed);
+        assert_eq!(limiter.hit_at("b", per_minute(1), start), Verdict::Allowed);
+        // `a` is used again (and refused): `b` is now the least recent.
         assert!(matches!(
-            limiter.hit_at("login:d", per_minute(1), start),
+            limiter.hit_at("a", per_minute(1), start),
             Verdict::Throttled { .. }
         ));
-        assert_eq!(limiter.len(), 3, "two clients and one overflow bucket");
+        assert_eq!(limiter.hit_at("c", per_minute(1), start), Verdict::Allowed);
         assert!(matches!(
-            limiter.hit_at("login:a", per_minute(1), start),
+            limiter.hit_at("a", per_minute(1), start),
             Verdict::Throttled { .. }
         ));
-        // Once their windows pass, the sweep drops the old keys and makes room.
+        assert_eq!(limiter.len(), 2);
+        // Once their windows pass, the sweep drops the old keys.
         let later = start + SWEEP_INTERVAL + Duration::from_secs(61);
-        assert_eq!(
-            limiter.hit_at("login:e", per_minute(1), later),
-            Verdict::Allowed
-        );
+        assert_eq!(limiter.hit_at("d", per_minute(1), later), Verdict::Allowed);
         assert_eq!(limiter.len(), 1);
     }
 }

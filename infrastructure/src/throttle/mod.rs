@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use domain::RepositoryError;
 use domain::ports::RateLimiter;
-use domain::throttle::{Rate, Verdict};
+use domain::throttle::{Rate, Reservation, Ticket, Verdict};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -109,11 +109,22 @@ impl RateLimiter for RateLimiterStore {
         }
     }
 
-    async fn peek(&self, key: &str, rate: Rate) -> Result<Verdict, RepositoryError> {
+    async fn reserve(&self, key: &str, rate: Rate) -> Result<Reservation, RepositoryError> {
         match self {
-            RateLimiterStore::Off => Ok(Verdict::Allowed),
-            RateLimiterStore::Memory(memory) => memory.peek(key, rate).await,
-            RateLimiterStore::Redis(redis) => redis.peek(key, rate).await,
+            RateLimiterStore::Off => Ok(Reservation::Granted(Ticket {
+                key: key.to_owned(),
+                id: String::new(),
+            })),
+            RateLimiterStore::Memory(memory) => memory.reserve(key, rate).await,
+            RateLimiterStore::Redis(redis) => redis.reserve(key, rate).await,
+        }
+    }
+
+    async fn refund(&self, ticket: Ticket) -> Result<(), RepositoryError> {
+        match self {
+            RateLimiterStore::Off => Ok(()),
+            RateLimiterStore::Memory(memory) => memory.refund(ticket).await,
+            RateLimiterStore::Redis(redis) => redis.refund(ticket).await,
         }
     }
 }

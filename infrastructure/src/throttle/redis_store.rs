@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use domain::RepositoryError;
 use domain::ports::RateLimiter;
-use domain::throttle::{Rate, Verdict};
+use domain::throttle::{Rate, Reservation, Ticket, Verdict};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::RwLock;
 
-/// KEYS[1]: the key. ARGV: the limit, the window in ms, a member unique to this hit,
-/// and `1` to count an allowed hit (`0` only looks). Returns -1 when the hit is
-/// allowed, else the ms until it would be.
+/// KEYS[1]: the key. ARGV: the limit, the window in ms and a member unique to this
+/// hit, which an allowed hit is counted as (a refund removes it again). Returns -1
+/// when the hit is allowed, else the ms until it would be.
 const SLIDING_WINDOW: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -27,10 +27,8 @@ if redis.call('ZCARD', KEYS[1]) >= limit then
   if oldest[2] == nil then return window end
   return window - (now - tonumber(oldest[2]))
 end
-if ARGV[4] == '1' then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
-end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
 return -1
 ";
 
@@ -158,37 +156,49 @@ impl RedisRateLimiter {
 
 impl RateLimiter for RedisRateLimiter {
     async fn hit(&self, key: &str, rate: Rate) -> Result<Verdict, RepositoryError> {
-        self.check(key, rate, true).await
+        Ok(match self.reserve(key, rate).await? {
+            Reservation::Granted(_) => Verdict::Allowed,
+            Reservation::Throttled { retry_after } => Verdict::Throttled { retry_after },
+        })
     }
 
-    async fn peek(&self, key: &str, rate: Rate) -> Result<Verdict, RepositoryError> {
-        self.check(key, rate, false).await
-    }
-}
-
-impl RedisRateLimiter {
-    async fn check(&self, key: &str, rate: Rate, count: bool) -> Result<Verdict, RepositoryError> {
-        let key = format!("{}{key}", self.prefix);
+    async fn reserve(&self, key: &str, rate: Rate) -> Result<Reservation, RepositoryError> {
+        let stored = format!("{}{key}", self.prefix);
         let window_ms = rate.period.as_millis() as u64;
         let member = uuid::Uuid::new_v4().simple().to_string();
         let script = self.script.clone();
         let wait_ms: i64 = self
             .run(false, async |connection| {
                 script
-                    .key(&key)
+                    .key(&stored)
                     .arg(rate.requests)
                     .arg(window_ms)
                     .arg(&member)
-                    .arg(u8::from(count))
                     .invoke_async(connection)
                     .await
             })
             .await?;
         Ok(match u64::try_from(wait_ms) {
-            Ok(ms) => Verdict::Throttled {
+            Ok(ms) => Reservation::Throttled {
                 retry_after: Duration::from_millis(ms),
             },
-            Err(_) => Verdict::Allowed,
+            Err(_) => Reservation::Granted(Ticket {
+                key: key.to_owned(),
+                id: member,
+            }),
         })
+    }
+
+    async fn refund(&self, ticket: Ticket) -> Result<(), RepositoryError> {
+        let stored = format!("{}{}", self.prefix, ticket.key);
+        self.run(false, async |connection| {
+            redis::cmd("ZREM")
+                .arg(&stored)
+                .arg(&ticket.id)
+                .query_async::<i64>(connection)
+                .await
+        })
+        .await?;
+        Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! The Redis `RateLimiter` against a real Redis (`GATEHOUSE_TEST_REDIS_URL`, by default
-//! `redis://127.0.0.1:6379`): DRF's sliding window, refused hits not counted, keys
+//! `redis://127.0.0.1:6379`): DRF's sliding window, refused hits not counted,
+//! reservations taken atomically and refunded, keys
 //! under their prefix with an expiry, one atomic decision per hit however many
 //! instances share the store, a bounded wait when Redis is gone, and the same verdicts
 //! as the in-process store.
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use domain::RepositoryError;
 use domain::ports::RateLimiter;
-use domain::throttle::{Rate, Verdict};
+use domain::throttle::{Rate, Reservation, Verdict};
 use infrastructure::throttle::{MemoryRateLimiter, RateLimiterStore, RedisRateLimiter};
 use redis::aio::MultiplexedConnection;
 use tokio::net::{TcpListener, TcpStream};
@@ -122,36 +123,44 @@ async fn n_requests_pass_then_the_wait_is_the_rest_of_the_period() {
 }
 
 #[tokio::test]
-async fn a_peek_counts_nothing_in_redis_or_in_memory() {
+async fn concurrent_reservations_take_only_the_free_places_and_a_refund_gives_one_back() {
     let prefix = unique_prefix();
     let redis_limiter = limiter(&prefix);
-    let memory = MemoryRateLimiter::new(100);
     let mut redis = inspect().await;
     let key = format!("{prefix}k");
     for store in [
         RateLimiterStore::Redis(Box::new(redis_limiter.clone())),
-        RateLimiterStore::Memory(memory),
+        RateLimiterStore::Memory(MemoryRateLimiter::new(100)),
     ] {
-        for _ in 0..5 {
-            assert_eq!(
-                store.peek("k", per_minute(1)).await.unwrap(),
-                Verdict::Allowed
-            );
+        let attempts: Vec<_> = (0..12)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.reserve("k", per_minute(3)).await })
+            })
+            .collect();
+        let mut granted = Vec::new();
+        for attempt in attempts {
+            match attempt.await.unwrap().expect("the store answers") {
+                Reservation::Granted(ticket) => granted.push(ticket),
+                Reservation::Throttled { retry_after } => {
+                    assert!(retry_after > Duration::from_secs(58), "{retry_after:?}");
+                }
+            }
         }
-        assert_eq!(
-            store.hit("k", per_minute(1)).await.unwrap(),
-            Verdict::Allowed
-        );
-        for _ in 0..3 {
-            let wait = retry_after(store.peek("k", per_minute(1)).await.unwrap());
-            assert!(wait > Duration::from_secs(58), "{wait:?}");
-        }
+        assert_eq!(granted.len(), 3, "3 of 12 concurrent reservations");
+        // A refund frees its place, once.
+        store.refund(granted[0].clone()).await.unwrap();
+        store.refund(granted[0].clone()).await.unwrap();
+        assert!(matches!(
+            store.reserve("k", per_minute(3)).await.unwrap(),
+            Reservation::Granted(_)
+        ));
+        assert!(matches!(
+            store.hit("k", per_minute(3)).await.unwrap(),
+            Verdict::Throttled { .. }
+        ));
     }
-    assert_eq!(
-        query(&mut redis, "ZCARD", &key).await,
-        1,
-        "only the hit was stored"
-    );
+    assert_eq!(query(&mut redis, "ZCARD", &key).await, 3);
 }
 
 #[tokio::test]
