@@ -6,6 +6,8 @@ mod body;
 pub mod cli;
 mod endpoint;
 mod errors;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod handlers;
 mod middleware;
 mod pagination;
