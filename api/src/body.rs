@@ -3,19 +3,24 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::error::PayloadError;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use actix_web::web::{Bytes, BytesMut};
-use actix_web::{FromRequest, HttpRequest, dev};
+use actix_web::{FromRequest, HttpRequest, dev, web};
 use application::ValidationErrors;
 use futures_util::{FutureExt, StreamExt};
 use serde_json::{Map, Value};
 
 use crate::errors::ApiError;
+use crate::startup::AppState;
 
 /// Bodies larger than this are refused with 413: no field of ours needs more.
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// `server.body_timeout`'s default, for a request that reaches us without the state.
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The request body as field name → value. Form values are strings; a repeated form
 /// key keeps its last value, as Django's `QueryDict` does.
@@ -193,8 +198,15 @@ impl FromRequest for Payload {
             if declared_length(&req).is_some_and(|length| length > MAX_BODY_BYTES) {
                 return Err(ApiError::PayloadTooLarge);
             }
-            // Every body is read whole, within the limit, before any parser sees it.
-            let body = read_body(payload).await?;
+            // Every body is read whole, within the limit and the time allowed, before
+            // any parser sees it: a client that stalls or drips holds no connection
+            // longer than `server.body_timeout`.
+            let timeout = req
+                .app_data::<web::Data<AppState>>()
+                .map_or(DEFAULT_BODY_TIMEOUT, |state| state.body_timeout);
+            let body = tokio::time::timeout(timeout, read_body(payload))
+                .await
+                .map_err(|_| ApiError::BodyTimeout)??;
             if body.is_empty() {
                 return Ok(Payload::default());
             }

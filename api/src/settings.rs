@@ -393,6 +393,9 @@ impl Settings {
         if self.email.outbox.max_backoff.is_zero() || smtp.timeout.is_zero() {
             bail!("invalid configuration: email.max_retry_interval/smtp_timeout: must be positive");
         }
+        if self.server.body_timeout.is_zero() {
+            bail!("invalid configuration: server.body_timeout: must be positive");
+        }
         if self.server.workers == Some(0) {
             bail!("invalid configuration: server.workers: must be at least 1");
         }
@@ -435,6 +438,7 @@ mod tests {
     fn defaults_load_in_development() {
         let settings = load_with(Environment::Development, &[]).unwrap();
         assert_eq!(settings.server.port, 8000);
+        assert_eq!(settings.server.body_timeout, Duration::from_secs(10));
         assert_eq!(
             settings.jwt.tokens.access_lifetime,
             chrono::Duration::minutes(5)
@@ -505,6 +509,15 @@ mod tests {
             &[("GATEHOUSE__JWT__REUSE_INTERVAL", "soon")],
         );
         assert!(message.contains("jwt.reuse_interval"), "{message}");
+    }
+
+    #[test]
+    fn a_zero_body_timeout_is_refused_by_name() {
+        let message = error(
+            Environment::Development,
+            &[("GATEHOUSE__SERVER__BODY_TIMEOUT", "0s")],
+        );
+        assert!(message.contains("server.body_timeout"), "{message}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The composition root: adapters wired into the service once, and the HTTP server.
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
@@ -53,6 +54,9 @@ pub struct ServerSettings {
     /// HTTP workers; the number of cores when unset.
     #[serde(default)]
     pub workers: Option<usize>,
+    /// How long a request's body may take to arrive, whole; then 408.
+    #[serde(deserialize_with = "application::config::duration")]
+    pub body_timeout: Duration,
 }
 
 /// What every handler can reach.
@@ -64,6 +68,8 @@ pub(crate) struct AppState {
     /// Where state changes queue their emails; the worker delivers from it.
     pub(crate) outbox: Outbox,
     pub(crate) throttle: Throttle,
+    /// How long a request body may take to arrive (`server.body_timeout`).
+    pub(crate) body_timeout: Duration,
 }
 
 /// Builds the service from the settings: pool, adapters, use cases.
@@ -106,6 +112,7 @@ pub(crate) async fn build_state(settings: &Settings) -> anyhow::Result<AppState>
         auth: settings.jwt.auth.clone(),
         outbox,
         throttle: Throttle::new(&settings.throttle.rates, rate_limiter, routes::scopes()),
+        body_timeout: settings.server.body_timeout,
     })
 }
 

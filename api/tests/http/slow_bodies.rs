@@ -84,6 +84,16 @@ fn parse_reply(received: &[u8]) -> Option<RawReply> {
     })
 }
 
+/// Whether the server closes the connection by `deadline` (reading whatever is left).
+async fn closed_by(stream: &mut TcpStream, deadline: Instant) -> bool {
+    let mut rest = Vec::new();
+    let left = deadline.saturating_duration_since(Instant::now());
+    matches!(
+        tokio::time::timeout(left, stream.read_to_end(&mut rest)).await,
+        Ok(Ok(_)) | Ok(Err(_))
+    )
+}
+
 fn request_head(path: &str, content_type: &str, content_length: usize) -> String {
     format!(
         "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n\
@@ -128,4 +138,63 @@ async fn a_multipart_body_without_its_closing_boundary_is_a_prompt_400() {
     );
     let users = app.db.scalar("SELECT count(*) AS value FROM users").await;
     assert_eq!(users, 1, "only the whole body registered");
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_is_cut_off_with_408_after_body_timeout() {
+    let app = spawn_app_with(|s| s.server.body_timeout = Duration::from_secs(1)).await;
+    let started = Instant::now();
+    let mut stream = connect(&app).await;
+    let head = request_head("/auth/register/", "application/json", 100);
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(br#"{"email": "#).await.unwrap();
+
+    let reply = read_reply(&mut stream, started + Duration::from_secs(4)).await;
+
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "answered before the timeout: {reply:?}"
+    );
+    assert!(reply.status_line.contains(" 408 "), "{reply:?}");
+    assert_eq!(
+        reply.body,
+        json!({ "detail": "The request body did not arrive in time." }),
+        "{reply:?}"
+    );
+    assert_eq!(reply.header("connection"), Some("close"), "{reply:?}");
+    assert!(
+        closed_by(&mut stream, started + Duration::from_secs(6)).await,
+        "the connection is closed, not held"
+    );
+}
+
+#[tokio::test]
+async fn a_body_dripped_a_byte_at_a_time_is_cut_off_at_body_timeout_too() {
+    let app = spawn_app_with(|s| s.server.body_timeout = Duration::from_secs(1)).await;
+    let body = json!({ "email": "drip@example.com", "password": PASSWORD }).to_string();
+    let started = Instant::now();
+    let mut stream = connect(&app).await;
+    let head = request_head("/auth/register/", "application/json", body.len());
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // A byte every 200 ms: never idle for long, never done in time.
+    let (mut reader, mut writer) = stream.into_split();
+    let drip = tokio::spawn(async move {
+        for byte in body.as_bytes() {
+            if writer.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let mut received = Vec::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(6), reader.read_to_end(&mut received)).await;
+    drip.abort();
+
+    assert!(read.is_ok(), "the connection was held open");
+    let reply = parse_reply(&received).expect("a whole response");
+    assert!(reply.status_line.contains(" 408 "), "{reply:?}");
+    assert!(started.elapsed() < Duration::from_secs(6));
+    let users = app.db.scalar("SELECT count(*) AS value FROM users").await;
+    assert_eq!(users, 0);
 }
