@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 
 use crate::auth::AuthSettings;
 use crate::errors::ApiError;
+use crate::handlers::health::Readiness;
 use crate::settings::Settings;
 use crate::throttle::{self, Throttle};
 use crate::{middleware, routes};
@@ -70,6 +71,8 @@ pub(crate) struct AppState {
     pub(crate) throttle: Throttle,
     /// How long a request body may take to arrive (`server.body_timeout`).
     pub(crate) body_timeout: Duration,
+    /// The last readiness probe, reused for a second.
+    pub(crate) readiness: Readiness,
 }
 
 /// Builds the service from the settings: pool, adapters, use cases.
@@ -113,6 +116,7 @@ pub(crate) async fn build_state(settings: &Settings) -> anyhow::Result<AppState>
         outbox,
         throttle: Throttle::new(&settings.throttle.rates, rate_limiter, routes::scopes()),
         body_timeout: settings.server.body_timeout,
+        readiness: Readiness::default(),
     })
 }
 
