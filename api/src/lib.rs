@@ -6,6 +6,7 @@ mod body;
 pub mod cli;
 mod endpoint;
 mod errors;
+mod forwarded;
 mod handlers;
 mod middleware;
 mod pagination;

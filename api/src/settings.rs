@@ -396,6 +396,11 @@ impl Settings {
         if self.server.body_timeout.is_zero() {
             bail!("invalid configuration: server.body_timeout: must be positive");
         }
+        if let Some(public_url) = &self.server.public_url {
+            check_public_url(public_url).map_err(|reason| {
+                anyhow::anyhow!("invalid configuration: server.public_url: {reason}")
+            })?;
+        }
         if self.server.workers == Some(0) {
             bail!("invalid configuration: server.workers: must be at least 1");
         }
@@ -403,6 +408,24 @@ impl Settings {
             .map_err(|e| anyhow::anyhow!("invalid configuration: logging.level: {e}"))?;
         Ok(())
     }
+}
+
+/// `server.public_url` is the base of links: `http(s)://host[:port][/prefix]`, nothing
+/// after the path.
+fn check_public_url(raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|error| format!("{raw:?} is no URL ({error})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{raw:?}: the scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{raw:?} names no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(format!(
+            "{raw:?}: only scheme, host, port and path (e.g. https://auth.example.com)"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -518,6 +541,33 @@ mod tests {
             &[("GATEHOUSE__SERVER__BODY_TIMEOUT", "0s")],
         );
         assert!(message.contains("server.body_timeout"), "{message}");
+    }
+
+    #[test]
+    fn a_public_url_is_an_http_base_without_query() {
+        let settings = load_with(
+            Environment::Development,
+            &[(
+                "GATEHOUSE__SERVER__PUBLIC_URL",
+                "https://auth.example.com/id",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.server.public_url.as_deref(),
+            Some("https://auth.example.com/id")
+        );
+        for bad in [
+            "auth.example.com",
+            "ftp://auth.example.com",
+            "https://auth.example.com/?a=1",
+        ] {
+            let message = error(
+                Environment::Development,
+                &[("GATEHOUSE__SERVER__PUBLIC_URL", bad)],
+            );
+            assert!(message.contains("server.public_url"), "{bad}: {message}");
+        }
     }
 
     #[test]

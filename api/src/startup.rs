@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 
 use crate::auth::AuthSettings;
 use crate::errors::ApiError;
+use crate::forwarded::Forwarded;
 use crate::handlers::health::Readiness;
 use crate::settings::Settings;
 use crate::throttle::{self, Throttle};
@@ -58,6 +59,10 @@ pub struct ServerSettings {
     /// How long a request's body may take to arrive, whole; then 408.
     #[serde(deserialize_with = "application::config::duration")]
     pub body_timeout: Duration,
+    /// The base of the absolute links we answer with (`https://auth.example.com`);
+    /// unset: the request's own scheme and host.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 /// What every handler can reach.
@@ -73,6 +78,8 @@ pub(crate) struct AppState {
     pub(crate) body_timeout: Duration,
     /// The last readiness probe, reused for a second.
     pub(crate) readiness: Readiness,
+    /// What proxies may tell us: the client's address, the base of our links.
+    pub(crate) forwarded: Forwarded,
 }
 
 /// Builds the service from the settings: pool, adapters, use cases.
@@ -117,6 +124,10 @@ pub(crate) async fn build_state(settings: &Settings) -> anyhow::Result<AppState>
         throttle: Throttle::new(&settings.throttle.rates, rate_limiter, routes::scopes()),
         body_timeout: settings.server.body_timeout,
         readiness: Readiness::default(),
+        forwarded: Forwarded::new(
+            &settings.throttle.rates.trusted_proxies,
+            settings.server.public_url.as_deref(),
+        ),
     })
 }
 
