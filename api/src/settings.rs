@@ -34,6 +34,10 @@ pub const DEVELOPMENT_SIGNING_KEY: &str = "gatehouse-development-signing-key-not
 /// The signing key shipped in `config/test.toml`: public too, so refused elsewhere.
 pub const TEST_SIGNING_KEY: &str = "gatehouse-test-signing-key-0123456789abcdef";
 
+/// What an operator does about a refused signing key: the variables he sets.
+const SET_SIGNING_KEY: &str =
+    "set SECRET_KEY (or GATEHOUSE__JWT__SIGNING_KEY) to a random secret of at least 32 bytes";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
     Development,
@@ -289,29 +293,24 @@ impl Settings {
     fn validate(&self, environment: Environment) -> anyhow::Result<()> {
         let jwt = &self.jwt;
         if environment != Environment::Development {
-            match &jwt.codec.signing_key {
-                None => bail!(
-                    "invalid configuration: jwt.signing_key: SECRET_KEY is required outside development"
-                ),
+            let refused = match &jwt.codec.signing_key {
+                None => Some("required outside development"),
                 Some(key) if key.expose_secret() == DEVELOPMENT_SIGNING_KEY => {
-                    bail!(
-                        "invalid configuration: jwt.signing_key: the development key must not be used outside development"
-                    )
+                    Some("the development key must not be used outside development")
                 }
                 Some(key)
                     if key.expose_secret() == TEST_SIGNING_KEY
                         && environment != Environment::Test =>
                 {
-                    bail!(
-                        "invalid configuration: jwt.signing_key: the test key must not be used outside tests"
-                    )
+                    Some("the test key must not be used outside tests")
                 }
                 Some(key) if key.expose_secret().len() < 32 => {
-                    bail!(
-                        "invalid configuration: jwt.signing_key: must be at least 32 bytes outside development"
-                    )
+                    Some("must be at least 32 bytes outside development")
                 }
-                Some(_) => {}
+                Some(_) => None,
+            };
+            if let Some(reason) = refused {
+                bail!("invalid configuration: jwt.signing_key: {reason}; {SET_SIGNING_KEY}");
             }
         } else if jwt
             .codec
@@ -319,7 +318,7 @@ impl Settings {
             .as_ref()
             .is_none_or(|k| k.expose_secret().is_empty())
         {
-            bail!("invalid configuration: jwt.signing_key: a signing key is required (SECRET_KEY)");
+            bail!("invalid configuration: jwt.signing_key: must not be empty; {SET_SIGNING_KEY}");
         }
         let min_cost = if environment == Environment::Test {
             4
@@ -611,6 +610,7 @@ mod tests {
         ] {
             let message = error(Environment::Production, &vars);
             assert!(message.contains("jwt.signing_key"), "{message}");
+            assert!(message.contains("SECRET_KEY"), "{message}");
         }
         assert!(load_with(Environment::Production, &[GOOD_KEY, SMTP, STARTTLS]).is_ok());
     }

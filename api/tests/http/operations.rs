@@ -609,6 +609,28 @@ async fn production_refuses_a_missing_or_short_secret_key_naming_jwt_signing_key
 }
 
 #[tokio::test]
+async fn a_missing_short_or_shipped_secret_key_in_production_names_the_variable_to_set() {
+    let test_key = TEST_SIGNING_KEY;
+    for (case, key) in [
+        ("missing", None),
+        ("short", Some("tiny-k3y")),
+        ("development", Some(api::settings::DEVELOPMENT_SIGNING_KEY)),
+        ("test", Some(test_key)),
+    ] {
+        let mut env = vec![("GATEHOUSE_ENV", "production")];
+        env.extend(key.map(|key| ("SECRET_KEY", key)));
+        let finished = check_with(&env).await;
+        assert!(!finished.succeeded(), "{case}: {finished:?}");
+        assert!(
+            finished.stderr.contains("jwt.signing_key")
+                && finished.stderr.contains("SECRET_KEY")
+                && finished.stderr.contains("GATEHOUSE__JWT__SIGNING_KEY"),
+            "{case}: {finished:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn production_with_a_long_secret_key_passes_check() {
     let db = TestDatabase::create().await;
     let finished = finish(
