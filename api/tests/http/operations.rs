@@ -326,6 +326,44 @@ async fn concurrent_migrators_on_a_missing_database_all_succeed_and_apply_once()
     assert_eq!(permissions, 13);
 }
 
+#[tokio::test]
+async fn migrate_creates_the_database_a_percent_encoded_url_names() {
+    let keeper = TestDatabase::create().await;
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let name = format!("gh_test-pct_{suffix}");
+    let encoded = format!("gh_test%2Dpct_{suffix}");
+    let url = format!("{}/{encoded}", server_url());
+
+    let finished = run(&url, &["migrate"]).await;
+
+    let count = |datname: String| {
+        let keeper = &keeper;
+        async move {
+            keeper
+                .scalar(&format!(
+                    "SELECT count(*) AS value FROM pg_database WHERE datname = '{datname}'"
+                ))
+                .await
+        }
+    };
+    let decoded = count(name.clone()).await;
+    let literal = count(encoded.clone()).await;
+    for leftover in [&name, &encoded] {
+        keeper
+            .execute(&format!(
+                "DROP DATABASE IF EXISTS \"{leftover}\" WITH (FORCE)"
+            ))
+            .await;
+    }
+    assert!(finished.succeeded(), "{finished:?}");
+    assert!(
+        finished.stdout.contains("Created the database."),
+        "{finished:?}"
+    );
+    assert_eq!(decoded, 1, "{name} created: {finished:?}");
+    assert_eq!(literal, 0, "no database named {encoded}");
+}
+
 // ---------------------------------------------------------------- serve
 
 #[tokio::test]
