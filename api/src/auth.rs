@@ -174,7 +174,7 @@ fn client_info(req: &HttpRequest) -> ClientInfo {
     });
     // The address the throttle counts: behind a trusted proxy, the forwarded one.
     let ip = match req.app_data::<web::Data<AppState>>() {
-        Some(state) => state.throttle.client_ip(req),
+        Some(state) => state.forwarded.client_ip(req),
         None => req.peer_addr().map(|addr| addr.ip()),
     };
     ClientInfo {

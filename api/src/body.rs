@@ -3,19 +3,24 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::error::PayloadError;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use actix_web::web::{Bytes, BytesMut};
-use actix_web::{FromRequest, HttpRequest, dev};
+use actix_web::{FromRequest, HttpRequest, dev, web};
 use application::ValidationErrors;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde_json::{Map, Value};
 
 use crate::errors::ApiError;
+use crate::startup::AppState;
 
 /// Bodies larger than this are refused with 413: no field of ours needs more.
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// `server.body_timeout`'s default, for a request that reaches us without the state.
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The request body as field name → value. Form values are strings; a repeated form
 /// key keeps its last value, as Django's `QueryDict` does.
@@ -100,15 +105,24 @@ fn parse_form(body: &[u8]) -> Result<Payload, ApiError> {
 const MAX_MULTIPART_FIELDS: usize = 64;
 
 /// Parses a multipart body that was already read whole (and so is within the limit).
-async fn parse_multipart(req: &HttpRequest, body: Bytes) -> Result<Payload, ApiError> {
-    let parse_error = |error: actix_multipart::MultipartError| {
-        ApiError::Parse(format!("Multipart form parse error - {error}"))
-    };
+///
+/// The parser is fed the whole body as one ready chunk, so every step it takes is
+/// ready at once; a step that would wait is waiting for bytes that will never come (a
+/// body cut before its closing boundary, where actix-multipart waits instead of
+/// failing), and is answered as the incomplete body it is.
+fn parse_multipart(req: &HttpRequest, body: Bytes) -> Result<Payload, ApiError> {
+    use actix_multipart::MultipartError;
+    let parse_error =
+        |error: MultipartError| ApiError::Parse(format!("Multipart form parse error - {error}"));
     let stream = futures_util::stream::once(async move { Ok::<_, PayloadError>(body) });
     let mut multipart = actix_multipart::Multipart::new(req.headers(), stream);
     let mut map = Map::new();
     let mut count = 0usize;
-    while let Some(field) = multipart.next().await {
+    while let Some(field) = multipart
+        .next()
+        .now_or_never()
+        .ok_or_else(|| parse_error(MultipartError::Incomplete))?
+    {
         count += 1;
         if count > MAX_MULTIPART_FIELDS {
             return Err(ApiError::Parse(
@@ -126,7 +140,11 @@ async fn parse_multipart(req: &HttpRequest, body: Bytes) -> Result<Payload, ApiE
             .and_then(|d| d.get_filename())
             .is_some();
         let mut value = BytesMut::new();
-        while let Some(chunk) = field.next().await {
+        while let Some(chunk) = field
+            .next()
+            .now_or_never()
+            .ok_or_else(|| parse_error(MultipartError::Incomplete))?
+        {
             value.extend_from_slice(&chunk.map_err(parse_error)?);
         }
         // Files are not fields of any Gatehouse endpoint: read past them.
@@ -180,13 +198,20 @@ impl FromRequest for Payload {
             if declared_length(&req).is_some_and(|length| length > MAX_BODY_BYTES) {
                 return Err(ApiError::PayloadTooLarge);
             }
-            // Every body is read whole, within the limit, before any parser sees it.
-            let body = read_body(payload).await?;
+            // Every body is read whole, within the limit and the time allowed, before
+            // any parser sees it: a client that stalls or drips holds no connection
+            // longer than `server.body_timeout`.
+            let timeout = req
+                .app_data::<web::Data<AppState>>()
+                .map_or(DEFAULT_BODY_TIMEOUT, |state| state.body_timeout);
+            let body = tokio::time::timeout(timeout, read_body(payload))
+                .await
+                .map_err(|_| ApiError::BodyTimeout)??;
             if body.is_empty() {
                 return Ok(Payload::default());
             }
             match media.as_str() {
-                "multipart/form-data" => parse_multipart(&req, body.freeze()).await,
+                "multipart/form-data" => parse_multipart(&req, body.freeze()),
                 "application/x-www-form-urlencoded" => parse_form(&body),
                 _ => parse_json(&body),
             }

@@ -70,6 +70,10 @@ pub(crate) enum ApiError {
     UnsupportedMediaType(String),
     #[error("Request body is too large.")]
     PayloadTooLarge,
+    /// 408: the body did not arrive within `server.body_timeout` (nginx's
+    /// `client_body_timeout`); the connection is closed, its rest unread.
+    #[error("The request body did not arrive in time.")]
+    BodyTimeout,
     #[error("Service temporarily unavailable, try again later.")]
     Unavailable,
     /// 429, DRF's `Throttled`, with the seconds until a request would be allowed.
@@ -140,6 +144,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -158,6 +163,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable => {
                 response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::BodyTimeout => {
+                response.force_close();
             }
             ApiError::Throttled { wait } => {
                 response.insert_header((header::RETRY_AFTER, wait.to_string()));

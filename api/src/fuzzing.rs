@@ -174,7 +174,11 @@ mod tests {
     fn multipart() -> impl Strategy<Value = Vec<u8>> {
         (
             prop::collection::vec(
-                (".{0,12}", prop::collection::vec(any::<u8>(), 0..64), any::<bool>()),
+                (
+                    ".{0,12}",
+                    prop::collection::vec(any::<u8>(), 0..64),
+                    any::<bool>(),
+                ),
                 0..6,
             ),
             any::<bool>(),
@@ -187,7 +191,9 @@ mod tests {
                     body.extend_from_slice(name.as_bytes());
                     body.extend_from_slice(b"\"");
                     if is_file {
-                        body.extend_from_slice(b"; filename=\"f.bin\"\r\nContent-Type: application/octet-stream");
+                        body.extend_from_slice(
+                            b"; filename=\"f.bin\"\r\nContent-Type: application/octet-stream",
+                        );
                     }
                     body.extend_from_slice(b"\r\n\r\n");
                     body.extend_from_slice(&value);
@@ -208,7 +214,9 @@ mod tests {
             (1usize..5000).prop_map(|depth| "[".repeat(depth).into_bytes()),
             (1usize..5000).prop_map(|depth| "{\"a\":".repeat(depth).into_bytes()),
             prop::collection::vec((".{0,10}", ".{0,20}"), 0..8).prop_map(|pairs| {
-                serde_urlencoded::to_string(pairs).unwrap_or_default().into_bytes()
+                serde_urlencoded::to_string(pairs)
+                    .unwrap_or_default()
+                    .into_bytes()
             }),
             "[%&=+a-z0-9;]{0,200}".prop_map(String::into_bytes),
             multipart(),
@@ -308,7 +316,10 @@ mod tests {
             ),
             200
         );
-        assert_eq!(read_body(b"application/json", br#"{"username": "alice"}"#), 400);
+        assert_eq!(
+            read_body(b"application/json", br#"{"username": "alice"}"#),
+            400
+        );
         assert_eq!(read_body(b"application/json", b"{"), 400);
         assert_eq!(read_body(b"text/plain", b"hello"), 415);
         assert_eq!(read_authorization(b"Bearer not.a.token"), 401);

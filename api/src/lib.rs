@@ -6,6 +6,7 @@ mod body;
 pub mod cli;
 mod endpoint;
 mod errors;
+mod forwarded;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod handlers;

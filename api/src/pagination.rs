@@ -1,12 +1,14 @@
 //! DRF's `PageNumberPagination`: `?page=` and `?page_size=` (capped), answered as
-//! `{count, next, previous, results}` with absolute links.
+//! `{count, next, previous, results}` with absolute links (based as `forwarded` says).
 
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 use domain::admin::Page;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::errors::ApiError;
+use crate::forwarded::Forwarded;
+use crate::startup::AppState;
 
 pub(crate) const DEFAULT_PAGE_SIZE: i64 = 20;
 pub(crate) const MAX_PAGE_SIZE: i64 = 100;
@@ -61,14 +63,12 @@ fn link(req: &HttpRequest, pairs: &[(String, String)], page: Option<i64>) -> Str
     if let Some(page) = page {
         kept.push(("page".to_owned(), page.to_string()));
     }
-    let info = req.connection_info();
+    let base = match req.app_data::<web::Data<AppState>>() {
+        Some(state) => state.forwarded.base_url(req),
+        None => Forwarded::new(&[], None).base_url(req),
+    };
     let query = serde_urlencoded::to_string(&kept).unwrap_or_default();
-    let base = format!(
-        "{}://{}{}/",
-        info.scheme(),
-        info.host(),
-        req.path().trim_end_matches('/')
-    );
+    let base = format!("{base}{}/", req.path().trim_end_matches('/'));
     if query.is_empty() {
         base
     } else {

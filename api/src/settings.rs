@@ -34,6 +34,10 @@ pub const DEVELOPMENT_SIGNING_KEY: &str = "gatehouse-development-signing-key-not
 /// The signing key shipped in `config/test.toml`: public too, so refused elsewhere.
 pub const TEST_SIGNING_KEY: &str = "gatehouse-test-signing-key-0123456789abcdef";
 
+/// What an operator does about a refused signing key: the variables he sets.
+const SET_SIGNING_KEY: &str =
+    "set SECRET_KEY (or GATEHOUSE__JWT__SIGNING_KEY) to a random secret of at least 32 bytes";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
     Development,
@@ -289,29 +293,24 @@ impl Settings {
     fn validate(&self, environment: Environment) -> anyhow::Result<()> {
         let jwt = &self.jwt;
         if environment != Environment::Development {
-            match &jwt.codec.signing_key {
-                None => bail!(
-                    "invalid configuration: jwt.signing_key: SECRET_KEY is required outside development"
-                ),
+            let refused = match &jwt.codec.signing_key {
+                None => Some("required outside development"),
                 Some(key) if key.expose_secret() == DEVELOPMENT_SIGNING_KEY => {
-                    bail!(
-                        "invalid configuration: jwt.signing_key: the development key must not be used outside development"
-                    )
+                    Some("the development key must not be used outside development")
                 }
                 Some(key)
                     if key.expose_secret() == TEST_SIGNING_KEY
                         && environment != Environment::Test =>
                 {
-                    bail!(
-                        "invalid configuration: jwt.signing_key: the test key must not be used outside tests"
-                    )
+                    Some("the test key must not be used outside tests")
                 }
                 Some(key) if key.expose_secret().len() < 32 => {
-                    bail!(
-                        "invalid configuration: jwt.signing_key: must be at least 32 bytes outside development"
-                    )
+                    Some("must be at least 32 bytes outside development")
                 }
-                Some(_) => {}
+                Some(_) => None,
+            };
+            if let Some(reason) = refused {
+                bail!("invalid configuration: jwt.signing_key: {reason}; {SET_SIGNING_KEY}");
             }
         } else if jwt
             .codec
@@ -319,7 +318,7 @@ impl Settings {
             .as_ref()
             .is_none_or(|k| k.expose_secret().is_empty())
         {
-            bail!("invalid configuration: jwt.signing_key: a signing key is required (SECRET_KEY)");
+            bail!("invalid configuration: jwt.signing_key: must not be empty; {SET_SIGNING_KEY}");
         }
         let min_cost = if environment == Environment::Test {
             4
@@ -393,6 +392,14 @@ impl Settings {
         if self.email.outbox.max_backoff.is_zero() || smtp.timeout.is_zero() {
             bail!("invalid configuration: email.max_retry_interval/smtp_timeout: must be positive");
         }
+        if self.server.body_timeout.is_zero() {
+            bail!("invalid configuration: server.body_timeout: must be positive");
+        }
+        if let Some(public_url) = &self.server.public_url {
+            check_public_url(public_url).map_err(|reason| {
+                anyhow::anyhow!("invalid configuration: server.public_url: {reason}")
+            })?;
+        }
         if self.server.workers == Some(0) {
             bail!("invalid configuration: server.workers: must be at least 1");
         }
@@ -400,6 +407,24 @@ impl Settings {
             .map_err(|e| anyhow::anyhow!("invalid configuration: logging.level: {e}"))?;
         Ok(())
     }
+}
+
+/// `server.public_url` is the base of links: `http(s)://host[:port][/prefix]`, nothing
+/// after the path.
+fn check_public_url(raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|error| format!("{raw:?} is no URL ({error})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{raw:?}: the scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{raw:?} names no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(format!(
+            "{raw:?}: only scheme, host, port and path (e.g. https://auth.example.com)"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -435,6 +460,7 @@ mod tests {
     fn defaults_load_in_development() {
         let settings = load_with(Environment::Development, &[]).unwrap();
         assert_eq!(settings.server.port, 8000);
+        assert_eq!(settings.server.body_timeout, Duration::from_secs(10));
         assert_eq!(
             settings.jwt.tokens.access_lifetime,
             chrono::Duration::minutes(5)
@@ -508,6 +534,42 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_body_timeout_is_refused_by_name() {
+        let message = error(
+            Environment::Development,
+            &[("GATEHOUSE__SERVER__BODY_TIMEOUT", "0s")],
+        );
+        assert!(message.contains("server.body_timeout"), "{message}");
+    }
+
+    #[test]
+    fn a_public_url_is_an_http_base_without_query() {
+        let settings = load_with(
+            Environment::Development,
+            &[(
+                "GATEHOUSE__SERVER__PUBLIC_URL",
+                "https://auth.example.com/id",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.server.public_url.as_deref(),
+            Some("https://auth.example.com/id")
+        );
+        for bad in [
+            "auth.example.com",
+            "ftp://auth.example.com",
+            "https://auth.example.com/?a=1",
+        ] {
+            let message = error(
+                Environment::Development,
+                &[("GATEHOUSE__SERVER__PUBLIC_URL", bad)],
+            );
+            assert!(message.contains("server.public_url"), "{bad}: {message}");
+        }
+    }
+
+    #[test]
     fn a_bad_number_names_its_key() {
         let message = error(
             Environment::Development,
@@ -548,6 +610,7 @@ mod tests {
         ] {
             let message = error(Environment::Production, &vars);
             assert!(message.contains("jwt.signing_key"), "{message}");
+            assert!(message.contains("SECRET_KEY"), "{message}");
         }
         assert!(load_with(Environment::Production, &[GOOD_KEY, SMTP, STARTTLS]).is_ok());
     }

@@ -1,6 +1,7 @@
 //! The composition root: adapters wired into the service once, and the HTTP server.
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
@@ -21,6 +22,8 @@ use tokio::sync::oneshot;
 
 use crate::auth::AuthSettings;
 use crate::errors::ApiError;
+use crate::forwarded::Forwarded;
+use crate::handlers::health::Readiness;
 use crate::settings::Settings;
 use crate::throttle::{self, Throttle};
 use crate::{middleware, routes};
@@ -53,6 +56,13 @@ pub struct ServerSettings {
     /// HTTP workers; the number of cores when unset.
     #[serde(default)]
     pub workers: Option<usize>,
+    /// How long a request's body may take to arrive, whole; then 408.
+    #[serde(deserialize_with = "application::config::duration")]
+    pub body_timeout: Duration,
+    /// The base of the absolute links we answer with (`https://auth.example.com`);
+    /// unset: the request's own scheme and host.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 /// What every handler can reach.
@@ -64,6 +74,12 @@ pub(crate) struct AppState {
     /// Where state changes queue their emails; the worker delivers from it.
     pub(crate) outbox: Outbox,
     pub(crate) throttle: Throttle,
+    /// How long a request body may take to arrive (`server.body_timeout`).
+    pub(crate) body_timeout: Duration,
+    /// The last readiness probe, reused for a second.
+    pub(crate) readiness: Readiness,
+    /// What proxies may tell us: the client's address, the base of our links.
+    pub(crate) forwarded: Forwarded,
 }
 
 /// Builds the service from the settings: pool, adapters, use cases.
@@ -106,6 +122,12 @@ pub(crate) async fn build_state(settings: &Settings) -> anyhow::Result<AppState>
         auth: settings.jwt.auth.clone(),
         outbox,
         throttle: Throttle::new(&settings.throttle.rates, rate_limiter, routes::scopes()),
+        body_timeout: settings.server.body_timeout,
+        readiness: Readiness::default(),
+        forwarded: Forwarded::new(
+            &settings.throttle.rates.trusted_proxies,
+            settings.server.public_url.as_deref(),
+        ),
     })
 }
 

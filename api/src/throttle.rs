@@ -18,7 +18,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpRequest, web};
+use actix_web::{Error, HttpMessage, web};
 use application::config;
 use domain::ports::RateLimiter;
 use domain::throttle::{Rate, Verdict};
@@ -61,8 +61,8 @@ pub(crate) enum RouteThrottle {
     Exempt,
 }
 
-/// The rates of the HTTP edge (`throttle.*`), and whom `X-Forwarded-For` is believed
-/// from.
+/// The rates of the HTTP edge (`throttle.*`), and whom forwarding headers are believed
+/// from (see `forwarded`).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct ThrottleRates {
     #[serde(deserialize_with = "config::rate")]
@@ -117,35 +117,6 @@ impl Throttle {
     /// `"off"`, `"memory"`, or whether Redis answers: for `/readyz`.
     pub(crate) async fn status(&self) -> &'static str {
         self.store.probe().await
-    }
-
-    /// The client's address: the socket's peer, or — only when the peer is a trusted
-    /// proxy — the nearest address in `X-Forwarded-For` that is not one.
-    pub(crate) fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
-        let peer = req.peer_addr()?.ip();
-        let trusted = &self.settings.trusted_proxies;
-        if !trusted.contains(&peer) {
-            return Some(peer);
-        }
-        let hops: Vec<&str> = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-            .collect();
-        // Walk back from the nearest hop: each trusted proxy vouches for the address
-        // before it, and the first one that no proxy of ours added is the client's.
-        // An unreadable hop ends the walk at the last address vouched for.
-        let mut client = peer;
-        for hop in hops.iter().rev() {
-            let Ok(ip) = hop.parse::<IpAddr>() else { break };
-            client = ip;
-            if !trusted.contains(&ip) {
-                break;
-            }
-        }
-        Some(client)
     }
 
     fn scope_rate(&self, scope: Scope) -> Rate {
@@ -232,7 +203,8 @@ pub(crate) async fn throttle(
     if throttle.store.is_off() {
         return Ok(next.call(req).await?.map_into_left_body());
     }
-    let ip = throttle
+    let ip = state
+        .forwarded
         .client_ip(req.request())
         .map_or_else(|| "unknown".to_owned(), bucket_of);
     // Routing has not happened yet: match the path as the router will, decoded

@@ -192,29 +192,26 @@ pub async fn run_migrations(url: &SecretString) -> anyhow::Result<Vec<String>> {
     .context("while waiting for the migration task")?
 }
 
-/// Splits `postgres://…/name?opts` into the server URL (database `postgres`) and `name`.
-pub fn split_database_url(url: &str) -> anyhow::Result<(String, String)> {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let (server, name) = base[authority_start..]
-        .rsplit_once('/')
-        .map(|(server, name)| (&base[..authority_start + server.len()], name))
-        .filter(|(_, name)| !name.is_empty())
-        .context("the database URL names no database")?;
-    let maintenance = match query {
-        Some(query) => format!("{server}/postgres?{query}"),
-        None => format!("{server}/postgres"),
-    };
-    Ok((maintenance, name.to_owned()))
+/// Reads a database URL as PostgreSQL does (libpq's URL or key=value form, percent-
+/// decoded): the connection settings for the server's `postgres` database, and the
+/// name of the database the URL names.
+pub fn split_database_url(url: &str) -> anyhow::Result<(tokio_postgres::Config, String)> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .context("the database URL is not a PostgreSQL connection string")?;
+    let name = config
+        .get_dbname()
+        .filter(|name| !name.is_empty())
+        .context("the database URL names no database")?
+        .to_owned();
+    config.dbname("postgres");
+    Ok((config, name))
 }
 
 /// Creates the database the URL names when it does not exist yet.
 pub async fn create_database_if_missing(url: &SecretString) -> anyhow::Result<bool> {
     use diesel::sql_types::Text;
-    use diesel_async::{AsyncConnection, RunQueryDsl as _};
+    use diesel_async::RunQueryDsl as _;
 
     #[derive(diesel::QueryableByName)]
     struct Exists {
@@ -222,8 +219,12 @@ pub async fn create_database_if_missing(url: &SecretString) -> anyhow::Result<bo
         exists: bool,
     }
 
-    let (maintenance_url, name) = split_database_url(url.expose_secret())?;
-    let mut conn = AsyncPgConnection::establish(&maintenance_url)
+    let (maintenance, name) = split_database_url(url.expose_secret())?;
+    let (client, connection) = maintenance
+        .connect(tokio_postgres::NoTls)
+        .await
+        .context("while connecting to the `postgres` database to create ours")?;
+    let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection)
         .await
         .context("while connecting to the `postgres` database to create ours")?;
     let found: Exists =
@@ -253,15 +254,28 @@ mod tests {
     use super::split_database_url;
 
     #[test]
-    fn database_url_is_split_into_maintenance_url_and_name() {
+    fn database_url_is_split_into_maintenance_settings_and_name() {
+        let (maintenance, name) =
+            split_database_url("postgres://u:p@h:5432/gate?sslmode=disable").unwrap();
+        assert_eq!(name, "gate");
+        assert_eq!(maintenance.get_dbname(), Some("postgres"));
+        assert_eq!(maintenance.get_user(), Some("u"));
+        assert_eq!(maintenance.get_password(), Some(&b"p"[..]));
+        assert_eq!(maintenance.get_ports(), [5432]);
         assert_eq!(
-            split_database_url("postgres://u:p@h:5432/gate?sslmode=disable").unwrap(),
-            (
-                "postgres://u:p@h:5432/postgres?sslmode=disable".to_owned(),
-                "gate".to_owned()
-            )
+            maintenance.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Disable
         );
         assert!(split_database_url("postgres://h:5432").is_err());
         assert!(split_database_url("postgres://h:5432/").is_err());
+    }
+
+    #[test]
+    fn a_percent_encoded_database_name_and_password_are_decoded() {
+        let (maintenance, name) =
+            split_database_url("postgres://u:p%40ss%2F@h/my%2Ddb%3Fx").unwrap();
+        assert_eq!(name, "my-db?x");
+        assert_eq!(maintenance.get_password(), Some(&b"p@ss/"[..]));
+        assert_eq!(maintenance.get_dbname(), Some("postgres"));
     }
 }

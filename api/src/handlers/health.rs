@@ -1,14 +1,71 @@
 //! Liveness and readiness probes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
+use tokio::sync::Mutex;
 
 use crate::startup::AppState;
 
 /// How long readiness waits for the database before calling it unreachable.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a readiness answer is reused: however often `/readyz` is asked, the
+/// database and Redis are probed about once in this time.
+const READINESS_TTL: Duration = Duration::from_secs(1);
+
+/// What one probe found.
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    database_ok: bool,
+    throttle: &'static str,
+}
+
+/// The last probe, shared by every worker. One probe runs at a time: callers that
+/// arrive during it wait for its answer, and callers within `READINESS_TTL` of its end
+/// get that answer too.
+#[derive(Debug, Default)]
+pub(crate) struct Readiness {
+    last: Mutex<Option<(Instant, Probe)>>,
+}
+
+impl Readiness {
+    async fn current(&self, state: &AppState) -> Probe {
+        let mut last = self.last.lock().await;
+        if let Some((at, probe)) = *last
+            && at.elapsed() < READINESS_TTL
+        {
+            return probe;
+        }
+        let probe = probe(state).await;
+        *last = Some((Instant::now(), probe));
+        probe
+    }
+}
+
+async fn probe(state: &AppState) -> Probe {
+    let ping = tokio::time::timeout(READINESS_TIMEOUT, infrastructure::db::ping(&state.pool));
+    let (ping, throttle) = tokio::join!(ping, state.throttle.status());
+    if throttle == "unreachable" {
+        tracing::warn!("readiness: the throttle's Redis is unreachable; limits are not enforced");
+    }
+    let database_ok = match ping {
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error, "readiness: database unreachable");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("readiness: database did not answer in time");
+            false
+        }
+    };
+    Probe {
+        database_ok,
+        throttle,
+    }
+}
 
 /// `GET /healthz`: the process answers.
 ///
@@ -18,30 +75,21 @@ pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the database answers.
+/// `GET /readyz`: the database answers (as probed at most `READINESS_TTL` ago).
 ///
 /// # Responses
 /// 200 `{"status": "ready", "database": "ok"}`; 503 with `"database": "unreachable"`.
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let ping = tokio::time::timeout(READINESS_TIMEOUT, infrastructure::db::ping(&state.pool));
-    let (ping, throttle) = tokio::join!(ping, state.throttle.status());
-    if throttle == "unreachable" {
-        tracing::warn!("readiness: the throttle's Redis is unreachable; limits are not enforced");
-    }
-    match ping {
-        Ok(Ok(())) => HttpResponse::Ok()
-            .json(json!({ "status": "ready", "database": "ok", "throttle": throttle })),
-        Ok(Err(error)) => {
-            tracing::warn!(error = %error, "readiness: database unreachable");
-            HttpResponse::ServiceUnavailable().json(
-                json!({ "status": "unavailable", "database": "unreachable", "throttle": throttle }),
-            )
-        }
-        Err(_) => {
-            tracing::warn!("readiness: database did not answer in time");
-            HttpResponse::ServiceUnavailable().json(
-                json!({ "status": "unavailable", "database": "unreachable", "throttle": throttle }),
-            )
-        }
+    let Probe {
+        database_ok,
+        throttle,
+    } = state.readiness.current(&state).await;
+    if database_ok {
+        HttpResponse::Ok()
+            .json(json!({ "status": "ready", "database": "ok", "throttle": throttle }))
+    } else {
+        HttpResponse::ServiceUnavailable().json(
+            json!({ "status": "unavailable", "database": "unreachable", "throttle": throttle }),
+        )
     }
 }

@@ -1018,3 +1018,79 @@ async fn changing_a_users_email_kills_the_reset_and_activation_links_sent_to_the
     );
     assert_eq!(app.db.scalar(live).await, 0);
 }
+
+/// The first page of the user list, ten to a page, asked with these extra headers.
+async fn first_page_with(app: &TestApp, access: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request = app
+        .client
+        .get(app.url("/auth/users/?page_size=10"))
+        .bearer_auth(access);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let reply = Reply::read(request.send().await.unwrap()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply
+}
+
+const FORWARDED: [(&str, &str); 2] = [
+    ("X-Forwarded-Host", "evil.example"),
+    ("X-Forwarded-Proto", "https"),
+];
+
+#[tokio::test]
+async fn page_links_ignore_forwarded_host_and_proto_from_an_untrusted_peer() {
+    let app = spawn_app().await;
+    assert!(app.settings.throttle.rates.trusted_proxies.is_empty());
+    let (_, access) = superuser(&app, "root@example.com").await;
+    seed_users(&app, 24).await;
+
+    let page = first_page_with(&app, &access, &FORWARDED).await;
+
+    assert_eq!(
+        page.body["next"],
+        json!(format!("{}/auth/users/?page_size=10&page=2", app.address)),
+        "{}",
+        page.text
+    );
+}
+
+#[tokio::test]
+async fn page_links_follow_forwarded_host_and_proto_from_a_trusted_proxy() {
+    let app = spawn_app_with(|s| {
+        s.throttle.rates.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let (_, access) = superuser(&app, "root@example.com").await;
+    seed_users(&app, 24).await;
+
+    let page = first_page_with(&app, &access, &FORWARDED).await;
+
+    assert_eq!(
+        page.body["next"],
+        json!("https://evil.example/auth/users/?page_size=10&page=2"),
+        "{}",
+        page.text
+    );
+}
+
+#[tokio::test]
+async fn page_links_start_with_the_configured_public_url_whoever_asks() {
+    let app = spawn_app_with(|s| {
+        s.server.public_url = Some("https://auth.example.com/".to_owned());
+        s.throttle.rates.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let (_, access) = superuser(&app, "root@example.com").await;
+    seed_users(&app, 24).await;
+
+    for headers in [&FORWARDED[..], &[("Host", "other.example")]] {
+        let page = first_page_with(&app, &access, headers).await;
+        assert_eq!(
+            page.body["next"],
+            json!("https://auth.example.com/auth/users/?page_size=10&page=2"),
+            "{}",
+            page.text
+        );
+    }
+}

@@ -11,6 +11,7 @@ mod http_conventions;
 mod operations;
 mod register_and_me;
 mod sessions;
+mod slow_bodies;
 mod throttle;
 mod token_attacks;
 mod token_auth_and_v1;

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeSet;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -11,7 +13,7 @@ use infrastructure::testing::{TestDatabase, server_url};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::task::{JoinHandle, JoinSet};
@@ -324,6 +326,44 @@ async fn concurrent_migrators_on_a_missing_database_all_succeed_and_apply_once()
     assert_eq!(permissions, 13);
 }
 
+#[tokio::test]
+async fn migrate_creates_the_database_a_percent_encoded_url_names() {
+    let keeper = TestDatabase::create().await;
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let name = format!("gh_test-pct_{suffix}");
+    let encoded = format!("gh_test%2Dpct_{suffix}");
+    let url = format!("{}/{encoded}", server_url());
+
+    let finished = run(&url, &["migrate"]).await;
+
+    let count = |datname: String| {
+        let keeper = &keeper;
+        async move {
+            keeper
+                .scalar(&format!(
+                    "SELECT count(*) AS value FROM pg_database WHERE datname = '{datname}'"
+                ))
+                .await
+        }
+    };
+    let decoded = count(name.clone()).await;
+    let literal = count(encoded.clone()).await;
+    for leftover in [&name, &encoded] {
+        keeper
+            .execute(&format!(
+                "DROP DATABASE IF EXISTS \"{leftover}\" WITH (FORCE)"
+            ))
+            .await;
+    }
+    assert!(finished.succeeded(), "{finished:?}");
+    assert!(
+        finished.stdout.contains("Created the database."),
+        "{finished:?}"
+    );
+    assert_eq!(decoded, 1, "{name} created: {finished:?}");
+    assert_eq!(literal, 0, "no database named {encoded}");
+}
+
 // ---------------------------------------------------------------- serve
 
 #[tokio::test]
@@ -607,6 +647,28 @@ async fn production_refuses_a_missing_or_short_secret_key_naming_jwt_signing_key
 }
 
 #[tokio::test]
+async fn a_missing_short_or_shipped_secret_key_in_production_names_the_variable_to_set() {
+    let test_key = TEST_SIGNING_KEY;
+    for (case, key) in [
+        ("missing", None),
+        ("short", Some("tiny-k3y")),
+        ("development", Some(api::settings::DEVELOPMENT_SIGNING_KEY)),
+        ("test", Some(test_key)),
+    ] {
+        let mut env = vec![("GATEHOUSE_ENV", "production")];
+        env.extend(key.map(|key| ("SECRET_KEY", key)));
+        let finished = check_with(&env).await;
+        assert!(!finished.succeeded(), "{case}: {finished:?}");
+        assert!(
+            finished.stderr.contains("jwt.signing_key")
+                && finished.stderr.contains("SECRET_KEY")
+                && finished.stderr.contains("GATEHOUSE__JWT__SIGNING_KEY"),
+            "{case}: {finished:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn production_with_a_long_secret_key_passes_check() {
     let db = TestDatabase::create().await;
     let finished = finish(
@@ -808,6 +870,7 @@ struct Proxy {
     port: u16,
     upstream: String,
     task: Option<JoinHandle<()>>,
+    writes: Arc<AtomicUsize>,
 }
 
 fn listen_on(port: u16) -> TcpListener {
@@ -819,18 +882,19 @@ fn listen_on(port: u16) -> TcpListener {
     socket.listen(64).expect("listen")
 }
 
-async fn forward(listener: TcpListener, upstream: String) {
+async fn forward(listener: TcpListener, upstream: String, writes: Arc<AtomicUsize>) {
     // Dropping this future (abort) drops the set, which aborts every forwarded
     // connection with it.
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((mut inbound, _)) = accepted else { continue };
+                let Ok((inbound, _)) = accepted else { continue };
                 let upstream = upstream.clone();
+                let writes = writes.clone();
                 connections.spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(&upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    if let Ok(outbound) = TcpStream::connect(&upstream).await {
+                        pump(inbound, outbound, writes).await;
                     }
                 });
             }
@@ -839,15 +903,47 @@ async fn forward(listener: TcpListener, upstream: String) {
     }
 }
 
+/// Carries one connection both ways, counting the writes the client side makes (a
+/// statement and its reply are one round trip, so one write at least each).
+async fn pump(inbound: TcpStream, outbound: TcpStream, writes: Arc<AtomicUsize>) {
+    let (mut from_client, mut to_client) = inbound.into_split();
+    let (mut from_server, mut to_server) = outbound.into_split();
+    let upstream = async {
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            let read = match from_client.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => read,
+            };
+            writes.fetch_add(1, Ordering::SeqCst);
+            if to_server.write_all(&buffer[..read]).await.is_err() {
+                break;
+            }
+        }
+        let _ = to_server.shutdown().await;
+    };
+    let downstream = async {
+        let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+        let _ = to_client.shutdown().await;
+    };
+    tokio::join!(upstream, downstream);
+}
+
 impl Proxy {
     fn start(upstream: String) -> Proxy {
         let port = free_port();
         let listener = listen_on(port);
-        let task = Some(tokio::spawn(forward(listener, upstream.clone())));
+        let writes = Arc::new(AtomicUsize::new(0));
+        let task = Some(tokio::spawn(forward(
+            listener,
+            upstream.clone(),
+            writes.clone(),
+        )));
         Proxy {
             port,
             upstream,
             task,
+            writes,
         }
     }
 
@@ -861,7 +957,16 @@ impl Proxy {
     fn restart(&mut self) {
         assert!(self.task.is_none(), "the proxy is running");
         let listener = listen_on(self.port);
-        self.task = Some(tokio::spawn(forward(listener, self.upstream.clone())));
+        self.task = Some(tokio::spawn(forward(
+            listener,
+            self.upstream.clone(),
+            self.writes.clone(),
+        )));
+    }
+
+    /// How many writes clients have sent through the proxy so far.
+    fn client_writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
     }
 }
 
@@ -1037,6 +1142,60 @@ async fn the_first_requests_after_the_database_goes_away_get_503_not_500() {
         json!({ "status": "ready", "database": "ok", "throttle": "off" })
     );
     proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_asked_often_probes_the_database_about_once_a_second() {
+    let authority = database_authority();
+    let mut proxy = Proxy::start(authority.clone());
+    let proxied = format!("127.0.0.1:{}", proxy.port);
+    let app = spawn_app_with(|s| {
+        let direct = s
+            .database
+            .url
+            .as_ref()
+            .expect("a database URL")
+            .expose_secret()
+            .to_owned();
+        s.database.url = Some(direct.replacen(&authority, &proxied, 1).into());
+        s.throttle.store.enabled = false;
+    })
+    .await;
+    let warm = app.get("/readyz", None).await;
+    assert_eq!(warm.status, StatusCode::OK, "{}", warm.text);
+    let before = proxy.client_writes();
+    let started = Instant::now();
+
+    // 150 probes, three at a time.
+    for _ in 0..50 {
+        let replies =
+            futures_util::future::join_all((0..3).map(|_| app.get("/readyz", None))).await;
+        for reply in replies {
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        }
+    }
+
+    let elapsed = started.elapsed();
+    let writes = proxy.client_writes() - before;
+    // A probe is a round trip or two (the pool's check of the connection, SELECT 1),
+    // and the outbox worker polls once a second: at most a handful of writes a second.
+    // Unthrottled, 150 probes would be 150 round trips at least.
+    let allowed = 12 * (elapsed.as_secs() as usize + 2);
+    assert!(
+        writes <= allowed,
+        "{writes} writes to the database in {elapsed:?} for 150 readiness calls (at most {allowed})"
+    );
+
+    // The cached answer is no older than a second: an outage shows at once after it.
+    proxy.stop().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let down = app.get("/readyz", None).await;
+    assert_eq!(
+        down.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        down.text
+    );
 }
 
 #[tokio::test]
