@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use domain::EmailMessage;
 use domain::ports::{MailError, Mailer};
+use domain::{EmailAddress, EmailMessage};
+use lettre::address::Envelope;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -86,11 +87,24 @@ impl SmtpMailer {
     }
 }
 
+/// The recipient, read by the parser every route validates addresses with, so an
+/// address the service accepted is always one it can send to; the domain goes out in
+/// its ASCII form, as Django sends it, which needs no SMTPUTF8 from the server.
+fn recipient(to: &str) -> Result<Address, MailError> {
+    let email = EmailAddress::parse(to).map_err(|e| MailError(Box::new(e)))?;
+    Address::new(email.local_part(), email.ascii_domain()).map_err(|e| MailError(Box::new(e)))
+}
+
 fn build(from: &Mailbox, message: &EmailMessage) -> Result<Message, MailError> {
-    let to: Mailbox = message.to.parse().map_err(|e| MailError(Box::new(e)))?;
+    let to = recipient(&message.to)?;
+    // Given, not read back from the headers: lettre's header parser knows neither
+    // address literals nor quoted local parts, which the recipient may have.
+    let envelope = Envelope::new(Some(from.email.clone()), vec![to.clone()])
+        .map_err(|e| MailError(Box::new(e)))?;
     Message::builder()
         .from(from.clone())
-        .to(to)
+        .to(Mailbox::new(None, to))
+        .envelope(envelope)
         .subject(message.subject.clone())
         .multipart(MultiPart::alternative_plain_html(
             message.text.clone(),
@@ -124,5 +138,38 @@ impl Mailer for LogMailer {
             "email (no SMTP server configured: written to the log instead)"
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shape of address the service accepts, lettre takes as a recipient.
+    #[test]
+    fn an_address_the_service_accepts_is_a_recipient() {
+        for raw in [
+            "user+tag@example.com",
+            "o'brien@example.co.uk",
+            "!#$%&'*+-/=?^_`{|}~@example.org",
+            "\"test@test\"@example.com",
+            "\"a..b\"@example.com",
+            "ops@localhost",
+            "post@[192.0.2.1]",
+            "post@[2001:db8::1]",
+            "anna@bücher.example",
+        ] {
+            assert!(EmailAddress::parse(raw).is_ok(), "{raw:?}");
+            assert!(recipient(raw).is_ok(), "{raw:?}");
+        }
+        let idn = recipient("anna@bücher.example").unwrap();
+        assert_eq!(idn.to_string(), "anna@xn--bcher-kva.example");
+    }
+
+    #[test]
+    fn an_address_the_service_refuses_is_not_sent_to() {
+        for raw in ["a..b@example.com", "a@b..com", "jörg@example.com"] {
+            assert!(recipient(raw).is_err(), "{raw:?}");
+        }
     }
 }
