@@ -62,6 +62,8 @@ diesel::table! {
         next_attempt_at -> Timestamptz,
         last_error -> Nullable<Text>,
         sent_at -> Nullable<Timestamptz>,
+        refusals -> Int4,
+        failed_at -> Nullable<Timestamptz>,
     }
 }
 

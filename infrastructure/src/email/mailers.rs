@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use domain::ports::{MailError, Mailer};
+use domain::ports::{MailError, MailFailure, Mailer};
 use domain::{EmailAddress, EmailMessage};
 use lettre::address::Envelope;
 use lettre::message::{Mailbox, MultiPart};
@@ -91,16 +91,41 @@ impl SmtpMailer {
 /// address the service accepted is always one it can send to; the domain goes out in
 /// its ASCII form, as Django sends it, which needs no SMTPUTF8 from the server.
 fn recipient(to: &str) -> Result<Address, MailError> {
-    let email = EmailAddress::parse(to).map_err(|e| MailError(Box::new(e)))?;
-    Address::new(email.local_part(), email.ascii_domain()).map_err(|e| MailError(Box::new(e)))
+    let email = EmailAddress::parse(to).map_err(rejected)?;
+    Address::new(email.local_part(), email.ascii_domain()).map_err(rejected)
+}
+
+/// A message no server could be given: sending it again cannot help.
+fn rejected(error: impl Into<domain::BoxError>) -> MailError {
+    MailError::new(MailFailure::Rejected, error)
+}
+
+/// What an SMTP error says about the message. A 5xx reply refuses it for good and a
+/// 4xx one for now, except the replies about the service as a whole (x2z: closing
+/// the connection, x3z: authentication), which say nothing about the message, like a
+/// server that cannot be reached.
+fn smtp_failure(error: &lettre::transport::smtp::Error) -> MailFailure {
+    use lettre::transport::smtp::response::Category;
+    match error.status() {
+        Some(code)
+            if matches!(
+                code.category,
+                Category::Connections | Category::Unspecified3
+            ) =>
+        {
+            MailFailure::Unavailable
+        }
+        Some(_) if error.is_permanent() => MailFailure::Rejected,
+        Some(_) => MailFailure::Deferred,
+        None => MailFailure::Unavailable,
+    }
 }
 
 fn build(from: &Mailbox, message: &EmailMessage) -> Result<Message, MailError> {
     let to = recipient(&message.to)?;
     // Given, not read back from the headers: lettre's header parser knows neither
     // address literals nor quoted local parts, which the recipient may have.
-    let envelope = Envelope::new(Some(from.email.clone()), vec![to.clone()])
-        .map_err(|e| MailError(Box::new(e)))?;
+    let envelope = Envelope::new(Some(from.email.clone()), vec![to.clone()]).map_err(rejected)?;
     Message::builder()
         .from(from.clone())
         .to(Mailbox::new(None, to))
@@ -110,7 +135,7 @@ fn build(from: &Mailbox, message: &EmailMessage) -> Result<Message, MailError> {
             message.text.clone(),
             message.html.clone(),
         ))
-        .map_err(|e| MailError(Box::new(e)))
+        .map_err(rejected)
 }
 
 impl Mailer for SmtpMailer {
@@ -119,7 +144,7 @@ impl Mailer for SmtpMailer {
         self.transport
             .send(email)
             .await
-            .map_err(|e| MailError(Box::new(e)))?;
+            .map_err(|e| MailError::new(smtp_failure(&e), e))?;
         Ok(())
     }
 }

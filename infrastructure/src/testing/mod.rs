@@ -21,6 +21,12 @@ struct Scalar {
     value: i64,
 }
 
+#[derive(diesel::QueryableByName)]
+struct Text {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    value: Option<String>,
+}
+
 pub fn server_url() -> String {
     std::env::var("GATEHOUSE_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
@@ -73,6 +79,16 @@ impl TestDatabase {
     pub async fn scalar(&self, sql: &str) -> i64 {
         let mut conn = self.connect().await;
         let row: Scalar = diesel::sql_query(sql)
+            .get_result(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        row.value
+    }
+
+    /// Runs a query returning one nullable `text` column `value` in one row.
+    pub async fn text(&self, sql: &str) -> Option<String> {
+        let mut conn = self.connect().await;
+        let row: Text = diesel::sql_query(sql)
             .get_result(&mut conn)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
