@@ -32,6 +32,7 @@ diesel::table! {
         last_used_at -> Nullable<Timestamptz>,
         user_agent -> Nullable<Varchar>,
         ip -> Nullable<Varchar>,
+        parent_family_id -> Nullable<Uuid>,
     }
 }
 
