@@ -263,6 +263,7 @@ impl From<OpenSessionError> for ApiError {
         match error {
             // A session opened from an API key would outlive the key's logout.
             OpenSessionError::NotFromApiKey => ApiError::PermissionDenied,
+            OpenSessionError::Token(rejection) => ApiError::AccessTokenNotValid(rejection),
             OpenSessionError::UserNotFound => ApiError::AuthenticationFailedWithCode {
                 detail: "User not found",
                 code: "user_not_found",

@@ -400,6 +400,9 @@ impl Settings {
                 anyhow::anyhow!("invalid configuration: server.public_url: {reason}")
             })?;
         }
+        if self.email.outbox.max_attempts == 0 || self.email.outbox.max_delivery_time.is_zero() {
+            bail!("invalid configuration: email.max_attempts/max_delivery_time: must be positive");
+        }
         if self.server.workers == Some(0) {
             bail!("invalid configuration: server.workers: must be at least 1");
         }

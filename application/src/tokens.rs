@@ -33,6 +33,14 @@ impl From<TokenError> for TokenRejection {
     }
 }
 
+/// The live session a new one is opened from: it ends when that one ends, and
+/// keeps its start.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ParentSession {
+    pub id: Uuid,
+    pub started_at: DateTime<Utc>,
+}
+
 /// A decoded token's identifiers, parsed.
 #[derive(Debug, Clone)]
 pub(crate) struct Presented {
@@ -169,27 +177,32 @@ impl<D: Deps> Gatehouse<D> {
     }
 
     /// Opens a new session (refresh-token family) and signs its first pair; with
-    /// `password_hash`, only if that is still the user's hash and he is still active
-    /// (`None` otherwise: a password change won the race). `audit` is recorded with the
-    /// session.
+    /// `password_hash`, only if that is still the user's hash and he is still active,
+    /// and with a `parent`, only while that session is live (`None` otherwise: a
+    /// password change or a logout won the race). A session opened from another keeps
+    /// its start, so `session_max_lifetime` counts from the parent's login. `audit` is
+    /// recorded with the session.
     pub(crate) async fn start_session(
         &self,
         profile: &UserProfile,
         client: &ClientInfo,
         password_hash: Option<String>,
+        parent: Option<ParentSession>,
         audit: Option<AuditEvent>,
     ) -> Result<Option<TokenPair>, Fault> {
         let now = self.adapters.clock.now();
+        let started_at = parent.map_or(now, |p| p.started_at);
         let token = NewRefreshToken {
             jti: Uuid::new_v4(),
             user_id: profile.user.id,
             family_id: Uuid::new_v4(),
             parent_jti: None,
             created_at: now,
-            expires_at: self.refresh_expiry(now, now),
-            session_started_at: now,
+            expires_at: self.refresh_expiry(now, started_at),
+            session_started_at: started_at,
             user_agent: client.user_agent.clone(),
             ip: client.ip.clone(),
+            parent_session: parent.map(|p| p.id),
         };
         let refresh = self.refresh_token(
             token.jti,

@@ -14,10 +14,13 @@ pub struct NewRefreshToken {
     pub parent_jti: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
-    /// When the family's first token was issued: the session's login time.
+    /// When the family's first token was issued: the session's login time (for a
+    /// session opened from another, that one's).
     pub session_started_at: DateTime<Utc>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// The session this one was opened from, if any: it ends when that one ends.
+    pub parent_session: Option<Uuid>,
 }
 
 /// A stored refresh token.
@@ -35,6 +38,7 @@ pub struct RefreshTokenRecord {
     pub last_used_at: Option<DateTime<Utc>>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    pub parent_session: Option<Uuid>,
 }
 
 /// A live session as its owner sees it: one refresh-token family.

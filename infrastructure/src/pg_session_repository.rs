@@ -41,6 +41,7 @@ struct RefreshTokenRow {
     last_used_at: Option<DateTime<Utc>>,
     user_agent: Option<String>,
     ip: Option<String>,
+    parent_family_id: Option<Uuid>,
 }
 
 impl From<RefreshTokenRow> for RefreshTokenRecord {
@@ -58,6 +59,7 @@ impl From<RefreshTokenRow> for RefreshTokenRecord {
             last_used_at: row.last_used_at,
             user_agent: row.user_agent,
             ip: row.ip,
+            parent_session: row.parent_family_id,
         }
     }
 }
@@ -86,6 +88,7 @@ struct NewRefreshTokenRow<'a> {
     session_started_at: DateTime<Utc>,
     user_agent: Option<&'a str>,
     ip: Option<&'a str>,
+    parent_family_id: Option<Uuid>,
 }
 
 impl<'a> From<&'a NewRefreshToken> for NewRefreshTokenRow<'a> {
@@ -100,6 +103,7 @@ impl<'a> From<&'a NewRefreshToken> for NewRefreshTokenRow<'a> {
             session_started_at: token.session_started_at,
             user_agent: token.user_agent.as_deref(),
             ip: token.ip.as_deref(),
+            parent_family_id: token.parent_session,
         }
     }
 }
@@ -119,7 +123,13 @@ impl SessionRepository for PgSessionRepository {
                 Some(hash) => tx::still_signed_in_as(conn, user, hash).await?,
                 None => tx::user_exists(conn, user).await?,
             };
-            if !may_start {
+            let parent_live = match token.parent_session {
+                Some(parent) => {
+                    tx::session_live(conn, user, parent, Some(token.created_at)).await?
+                }
+                None => true,
+            };
+            if !(may_start && parent_live) {
                 return Ok(false);
             }
             diesel::insert_into(refresh_tokens::table)
@@ -146,6 +156,25 @@ impl SessionRepository for PgSessionRepository {
             .optional()
             .step("while reading a refresh token")?;
         Ok(row.map(RefreshTokenRecord::from))
+    }
+
+    async fn session_started_at(
+        &self,
+        user_id: UserId,
+        family_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        refresh_tokens::table
+            .filter(refresh_tokens::user_id.eq(user_id.0))
+            .filter(refresh_tokens::family_id.eq(family_id))
+            .filter(refresh_tokens::revoked_at.is_null())
+            .filter(refresh_tokens::expires_at.gt(now))
+            .select(refresh_tokens::session_started_at)
+            .first(&mut conn)
+            .await
+            .optional()
+            .step("while reading when a session started")
     }
 
     async fn rotate(
@@ -315,20 +344,12 @@ impl SessionRepository for PgSessionRepository {
         let mut conn = connection(&self.pool).await?;
         conn.transaction(async |conn| {
             tx::lock_user(conn, user_id.0).await?;
-            let revoked = diesel::update(
-                refresh_tokens::table
-                    .filter(refresh_tokens::user_id.eq(user_id.0))
-                    .filter(refresh_tokens::family_id.eq(family_id))
-                    .filter(refresh_tokens::revoked_at.is_null()),
-            )
-            .set(refresh_tokens::revoked_at.eq(at))
-            .execute(conn)
-            .await
-            .context("while revoking the session")?;
-            if revoked > 0 {
-                tx::record(conn, &audit).await?;
+            if !tx::session_live(conn, user_id.0, family_id, None).await? {
+                return Ok(false);
             }
-            Ok::<_, anyhow::Error>(revoked > 0)
+            tx::revoke_family(conn, family_id, at).await?;
+            tx::record(conn, &audit).await?;
+            Ok::<_, anyhow::Error>(true)
         })
         .await
         .step("while ending one of the user's sessions")

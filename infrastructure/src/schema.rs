@@ -32,6 +32,7 @@ diesel::table! {
         last_used_at -> Nullable<Timestamptz>,
         user_agent -> Nullable<Varchar>,
         ip -> Nullable<Varchar>,
+        parent_family_id -> Nullable<Uuid>,
     }
 }
 
@@ -62,6 +63,8 @@ diesel::table! {
         next_attempt_at -> Timestamptz,
         last_error -> Nullable<Text>,
         sent_at -> Nullable<Timestamptz>,
+        refusals -> Int4,
+        failed_at -> Nullable<Timestamptz>,
     }
 }
 

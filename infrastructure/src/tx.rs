@@ -61,21 +61,51 @@ pub(crate) async fn still_signed_in_as(
     .context("while checking the user's password is unchanged")
 }
 
-/// Revokes the live tokens of one family; the caller holds the user's lock.
+/// Revokes the live tokens of one family and of the sessions opened from it, and from
+/// those, and so on (they are the same user's); the caller holds the user's lock.
 pub(crate) async fn revoke_family(
     conn: &mut AsyncPgConnection,
     family_id: Uuid,
     at: DateTime<Utc>,
 ) -> anyhow::Result<usize> {
-    diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::family_id.eq(family_id))
-            .filter(refresh_tokens::revoked_at.is_null()),
+    // UNION, not UNION ALL: the walk stops at families it has already seen.
+    diesel::sql_query(
+        "WITH RECURSIVE ended (family_id) AS ( \
+             SELECT $1::uuid \
+             UNION \
+             SELECT t.family_id FROM refresh_tokens t \
+             JOIN ended e ON t.parent_family_id = e.family_id \
+         ) \
+         UPDATE refresh_tokens SET revoked_at = $2 \
+         WHERE revoked_at IS NULL AND family_id IN (SELECT family_id FROM ended)",
     )
-    .set(refresh_tokens::revoked_at.eq(at))
+    .bind::<diesel::sql_types::Uuid, _>(family_id)
+    .bind::<diesel::sql_types::Timestamptz, _>(at)
     .execute(conn)
     .await
-    .context("while revoking a session")
+    .context("while revoking a session and the sessions opened from it")
+}
+
+/// Whether the user has a token in this family that is not revoked and, with `at`,
+/// not expired then.
+pub(crate) async fn session_live(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    family_id: Uuid,
+    at: Option<DateTime<Utc>>,
+) -> anyhow::Result<bool> {
+    let mut live = refresh_tokens::table
+        .filter(refresh_tokens::user_id.eq(user_id))
+        .filter(refresh_tokens::family_id.eq(family_id))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .into_boxed();
+    if let Some(at) = at {
+        live = live.filter(refresh_tokens::expires_at.gt(at));
+    }
+    diesel::select(diesel::dsl::exists(live))
+        .get_result(conn)
+        .await
+        .context("while checking the session is live")
 }
 
 /// Takes the user's lock and revokes his live tokens, but those of session `keep`.

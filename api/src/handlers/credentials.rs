@@ -121,11 +121,13 @@ pub(crate) async fn session(
     })))
 }
 
-/// `GET /api/v1/auth/tokens`: a new session for a caller signed in with a JWT.
+/// `GET /api/v1/auth/tokens`: a new session for a caller signed in with a JWT, opened
+/// from his session: it keeps its login time and ends when it ends.
 ///
 /// # Responses
-/// 200 `{access, refresh}`; 401; 403 for an API key (a session opened from a key
-/// would outlive the key's logout).
+/// 200 `{access, refresh}`; 401 (also `Token is blacklisted` / `Token is expired` when
+/// the caller's session has ended or reached its maximum lifetime); 403 for an API key
+/// (a session opened from a key would outlive the key's logout).
 pub(crate) async fn tokens(
     state: web::Data<AppState>,
     caller: Authenticated,

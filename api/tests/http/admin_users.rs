@@ -815,6 +815,7 @@ async fn account_state(app: &TestApp, id: i64) -> String {
              AS value FROM users WHERE id = {id}"
         ))
         .await
+        .expect("the account exists")
 }
 
 #[tokio::test]

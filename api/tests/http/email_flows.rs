@@ -788,3 +788,143 @@ async fn repeated_reset_requests_mail_one_link_per_interval_and_it_keeps_working
         "the one link sent was not retired"
     );
 }
+
+/// Polls until `sql` (a count) is at least `count`; panics after `WAIT`.
+async fn eventually(app: &TestApp, count: i64, sql: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while app.db.scalar(sql).await < count {
+        assert!(tokio::time::Instant::now() < deadline, "never: {sql}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls until the catcher has seen `count` attempts to mail `address`.
+async fn attempts_reach(mail: &infrastructure::testing::SmtpCatcher, address: &str, count: usize) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while mail.attempts_for(address) < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} attempt(s) to mail {address}, expected {count}",
+            mail.attempts_for(address)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_recipient_the_mail_server_refuses_for_good_is_failed_at_once_and_can_be_requeued() {
+    let (app, mail) = spawn_app_with_mail(|_| {}).await;
+    app.register("gone@example.com").await;
+    mail.refuse("gone@example.com", "550 5.1.1 No such user here");
+
+    let reply = app
+        .post(
+            "/auth/reset-password/",
+            json!({ "email": "gone@example.com" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    attempts_reach(&mail, "gone@example.com", 1).await;
+    // Retries back off at most 1 s here: three seconds would see two more.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(mail.attempts_for("gone@example.com"), 1, "never retried");
+    eventually(
+        &app,
+        1,
+        "SELECT count(*) AS value FROM email_outbox \
+         WHERE failed_at IS NOT NULL AND sent_at IS NULL AND attempts = 1",
+    )
+    .await;
+    let error = app
+        .db
+        .text("SELECT last_error AS value FROM email_outbox")
+        .await
+        .unwrap_or_default();
+    assert!(error.contains("550"), "{error}");
+
+    // The runbook's requeue, once the address works again.
+    mail.accept("gone@example.com");
+    app.db
+        .execute(
+            "UPDATE email_outbox SET failed_at = NULL, attempts = 0, refusals = 0, \
+             next_attempt_at = now() WHERE failed_at IS NOT NULL",
+        )
+        .await;
+    let delivered = mail.wait_for(1, WAIT).await;
+    assert_eq!(delivered[0].to, ["gone@example.com"]);
+}
+
+#[tokio::test]
+async fn a_recipient_refused_for_now_is_retried_then_failed_after_max_attempts() {
+    let (app, mail) = spawn_app_with_mail(|s| s.email.outbox.max_attempts = 3).await;
+    app.register("full@example.com").await;
+    mail.refuse("full@example.com", "452 4.2.2 Mailbox full");
+
+    app.post(
+        "/auth/reset-password/",
+        json!({ "email": "full@example.com" }),
+    )
+    .await;
+    attempts_reach(&mail, "full@example.com", 3).await;
+    // The fourth would come within 1 s (the backoff ceiling here).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        mail.attempts_for("full@example.com"),
+        3,
+        "no fourth attempt"
+    );
+    eventually(
+        &app,
+        1,
+        "SELECT count(*) AS value FROM email_outbox \
+         WHERE failed_at IS NOT NULL AND refusals = 3 AND last_error LIKE '%452%'",
+    )
+    .await;
+    assert!(mail.received().is_empty());
+}
+
+#[tokio::test]
+async fn an_outage_outlasting_max_attempts_fails_nothing_but_max_delivery_time_does() {
+    let (app, mail) = spawn_app_with_mail(|s| s.email.outbox.max_attempts = 1).await;
+    app.register("ola@example.com").await;
+    app.register("pat@example.com").await;
+    mail.stop();
+    for email in ["ola@example.com", "pat@example.com"] {
+        app.post("/auth/reset-password/", json!({ "email": email }))
+            .await;
+    }
+    eventually(
+        &app,
+        2,
+        "SELECT count(*) AS value FROM email_outbox WHERE attempts >= 3",
+    )
+    .await;
+    assert_eq!(
+        app.db
+            .scalar("SELECT count(*) AS value FROM email_outbox WHERE failed_at IS NOT NULL")
+            .await,
+        0,
+        "an unreachable server says nothing about the messages"
+    );
+
+    // One message has waited longer than email.max_delivery_time (3 days).
+    app.db
+        .execute(
+            "UPDATE email_outbox SET created_at = now() - interval '3 days 1 minute' \
+             WHERE recipient = 'pat@example.com'",
+        )
+        .await;
+    eventually(
+        &app,
+        1,
+        "SELECT count(*) AS value FROM email_outbox \
+         WHERE recipient = 'pat@example.com' AND failed_at IS NOT NULL",
+    )
+    .await;
+
+    mail.resume().await;
+    let delivered = mail.wait_for(1, WAIT).await;
+    assert_eq!(delivered[0].to, ["ola@example.com"]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(mail.received().len(), 1, "the expired one stays failed");
+}

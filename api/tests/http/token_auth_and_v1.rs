@@ -985,3 +985,116 @@ async fn v1_tokens_opens_a_new_session_for_the_caller() {
         json!({ "detail": "You do not have permission to perform this action." })
     );
 }
+
+/// `GET /api/v1/auth/tokens` with `access`: the new session's pair.
+async fn v1_tokens(app: &TestApp, access: &str) -> (String, String) {
+    assert_pair(&app.get("/api/v1/auth/tokens", Some(&bearer(access))).await)
+}
+
+#[tokio::test]
+async fn a_session_opened_from_v1_tokens_ends_at_its_parents_maximum_lifetime() {
+    let app = app().await;
+    let (_, access, _) = app.signed_in_user("alice@example.com").await;
+    // The login was 30 days less one hour ago: one hour of it is left.
+    app.db
+        .execute(&format!(
+            "UPDATE refresh_tokens SET session_started_at = now() - interval '30 days' + interval '1 hour' \
+             WHERE family_id = '{}'",
+            sid(&access)
+        ))
+        .await;
+
+    let (child_access, child_refresh) = v1_tokens(&app, &access).await;
+
+    let child = claims(&child_refresh);
+    let left = child["exp"].as_i64().unwrap() - child["iat"].as_i64().unwrap();
+    assert!(
+        (3590..=3600).contains(&left),
+        "the new session ends with its parent, in an hour, not in a day: {left} s"
+    );
+    let (grandchild_access, grandchild_refresh) = v1_tokens(&app, &child_access).await;
+    assert!(claims(&grandchild_refresh)["exp"].as_i64().unwrap() <= child["exp"].as_i64().unwrap());
+
+    // Two hours later, the parent's login is more than 30 days old.
+    app.db
+        .execute("UPDATE refresh_tokens SET session_started_at = session_started_at - interval '2 hours'")
+        .await;
+    assert_token_not_valid(&app.refresh(&child_refresh).await, "Token is expired");
+    assert_token_not_valid(&app.refresh(&grandchild_refresh).await, "Token is expired");
+    // Nor can a session past its maximum lifetime open a fresh one.
+    let reply = app
+        .get("/api/v1/auth/tokens", Some(&bearer(&grandchild_access)))
+        .await;
+    assert_access_token_rejected(&reply, "Token is expired");
+}
+
+#[tokio::test]
+async fn ending_a_session_ends_the_sessions_opened_from_it() {
+    let app = app().await;
+    let (_, access, refresh) = app.signed_in_user("alice@example.com").await;
+    let (child_access, child_refresh) = v1_tokens(&app, &access).await;
+    let (grandchild_access, grandchild_refresh) = v1_tokens(&app, &child_access).await;
+    let (_, other_refresh) = app.login("alice@example.com").await;
+    let (sibling_access, sibling_refresh) = v1_tokens(&app, &access).await;
+
+    // Logging the sibling out ends only the sibling.
+    let reply = app
+        .post("/auth/logout/", json!({ "refresh": sibling_refresh }))
+        .await;
+    assert_eq!(reply.status, StatusCode::RESET_CONTENT, "{}", reply.text);
+    assert_access_token_rejected(&app.me(&sibling_access).await, "Token is blacklisted");
+    assert_eq!(app.me(&access).await.status, StatusCode::OK);
+    assert_eq!(app.me(&grandchild_access).await.status, StatusCode::OK);
+
+    let reply = app
+        .post("/auth/logout/", json!({ "refresh": refresh }))
+        .await;
+    assert_eq!(reply.status, StatusCode::RESET_CONTENT, "{}", reply.text);
+
+    assert_token_not_valid(&app.refresh(&child_refresh).await, "Token is blacklisted");
+    assert_token_not_valid(
+        &app.refresh(&grandchild_refresh).await,
+        "Token is blacklisted",
+    );
+    assert_access_token_rejected(&app.me(&child_access).await, "Token is blacklisted");
+    assert_access_token_rejected(&app.me(&grandchild_access).await, "Token is blacklisted");
+    let unrelated = app.refresh(&other_refresh).await;
+    assert_eq!(unrelated.status, StatusCode::OK, "another login lives on");
+    let (other_access, _) = assert_pair(&unrelated);
+    let sessions = app
+        .get("/auth/sessions/", Some(&bearer(&other_access)))
+        .await;
+    let listed: Vec<String> = sessions
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(listed.contains(&sid(&other_access)), "{}", sessions.text);
+    for ended in [&access, &child_access, &grandchild_access] {
+        assert!(!listed.contains(&sid(ended)), "{}", sessions.text);
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_session_from_the_list_ends_the_sessions_opened_from_it() {
+    let app = app().await;
+    let (_, access, _) = app.signed_in_user("alice@example.com").await;
+    let (child_access, child_refresh) = v1_tokens(&app, &access).await;
+    let (other_access, _) = app.login("alice@example.com").await;
+
+    let reply = call(
+        &app,
+        Method::DELETE,
+        &format!("/auth/sessions/{}/", sid(&access)),
+        &other_access,
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text);
+
+    assert_token_not_valid(&app.refresh(&child_refresh).await, "Token is blacklisted");
+    assert_access_token_rejected(&app.me(&child_access).await, "Token is blacklisted");
+    assert_eq!(app.me(&other_access).await.status, StatusCode::OK);
+}

@@ -728,6 +728,11 @@ impl SessionRepository for InMemorySessions {
         if password_hash.is_some_and(|hash| !(user.is_active && user.password_hash == hash)) {
             return Ok(false);
         }
+        if token.parent_session.is_some_and(|parent| {
+            !state.session_live(token.user_id, parent, Some(token.created_at))
+        }) {
+            return Ok(false);
+        }
         state.check_jti_free(token.jti)?;
         state.tokens.push(record_of(token));
         if let Some(event) = audit {
@@ -739,6 +744,25 @@ impl SessionRepository for InMemorySessions {
     async fn find(&self, jti: Uuid) -> Result<Option<RefreshTokenRecord>, RepositoryError> {
         let state = self.0.call("sessions.find")?;
         Ok(state.tokens.iter().find(|t| t.jti == jti).cloned())
+    }
+
+    async fn session_started_at(
+        &self,
+        user_id: UserId,
+        family_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+        let state = self.0.call("sessions.session_started_at")?;
+        Ok(state
+            .tokens
+            .iter()
+            .find(|t| {
+                t.user_id == user_id
+                    && t.family_id == family_id
+                    && t.revoked_at.is_none()
+                    && t.expires_at > now
+            })
+            .map(|t| t.session_started_at))
     }
 
     async fn rotate(
@@ -777,7 +801,7 @@ impl SessionRepository for InMemorySessions {
                 match live_successor {
                     Some(successor) if in_grace => Ok(RotateOutcome::AlreadyRotated(successor)),
                     _ => {
-                        state.revoke_where(now, |t| t.family_id == family_id);
+                        state.revoke_family_tree(now, family_id);
                         state.record(on_reuse);
                         Ok(RotateOutcome::Reused)
                     }
@@ -801,7 +825,7 @@ impl SessionRepository for InMemorySessions {
         audit: AuditEvent,
     ) -> Result<u64, RepositoryError> {
         let mut state = self.0.call("sessions.revoke_family")?;
-        let revoked = state.revoke_where(at, |t| t.family_id == family_id);
+        let revoked = state.revoke_family_tree(at, family_id);
         // Recorded only when something was still live, as the real store does.
         if revoked > 0 {
             state.record(audit);
@@ -855,10 +879,10 @@ impl SessionRepository for InMemorySessions {
         audit: AuditEvent,
     ) -> Result<bool, RepositoryError> {
         let mut state = self.0.call("sessions.revoke_session")?;
-        let revoked = state.revoke_where(at, |t| t.user_id == user_id && t.family_id == family_id);
-        if revoked == 0 {
+        if !state.session_live(user_id, family_id, None) {
             return Ok(false);
         }
+        state.revoke_family_tree(at, family_id);
         state.record(audit);
         Ok(true)
     }

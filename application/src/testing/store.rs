@@ -446,6 +446,41 @@ impl StoreState {
         }
         revoked
     }
+
+    /// Revokes a family and every session opened from it, recursively.
+    pub(super) fn revoke_family_tree(&mut self, at: DateTime<Utc>, family_id: Uuid) -> u64 {
+        let mut ended = std::collections::HashSet::from([family_id]);
+        loop {
+            let children: Vec<Uuid> = self
+                .tokens
+                .iter()
+                .filter(|t| t.parent_session.is_some_and(|p| ended.contains(&p)))
+                .map(|t| t.family_id)
+                .filter(|f| !ended.contains(f))
+                .collect();
+            if children.is_empty() {
+                break;
+            }
+            ended.extend(children);
+        }
+        self.revoke_where(at, |t| ended.contains(&t.family_id))
+    }
+
+    /// Whether the user has a token in this family that is not revoked and, with `at`,
+    /// not expired then.
+    pub(super) fn session_live(
+        &self,
+        user_id: UserId,
+        family_id: Uuid,
+        at: Option<DateTime<Utc>>,
+    ) -> bool {
+        self.tokens.iter().any(|t| {
+            t.user_id == user_id
+                && t.family_id == family_id
+                && t.revoked_at.is_none()
+                && at.is_none_or(|at| t.expires_at > at)
+        })
+    }
 }
 
 pub(super) fn record_of(token: NewRefreshToken) -> RefreshTokenRecord {
@@ -462,6 +497,7 @@ pub(super) fn record_of(token: NewRefreshToken) -> RefreshTokenRecord {
         last_used_at: None,
         user_agent: token.user_agent,
         ip: token.ip,
+        parent_session: token.parent_session,
     }
 }
 

@@ -107,7 +107,13 @@ impl<D: Deps> Gatehouse<D> {
             .event(AuditKind::LoginSucceeded, &command.client)
             .by_self(user.id);
         match self
-            .start_session(&profile, &command.client, Some(current_hash), Some(audit))
+            .start_session(
+                &profile,
+                &command.client,
+                Some(current_hash),
+                None,
+                Some(audit),
+            )
             .await?
         {
             Some(pair) => Ok(pair),

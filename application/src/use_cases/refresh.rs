@@ -105,6 +105,7 @@ impl<D: Deps> Gatehouse<D> {
             session_started_at: record.session_started_at,
             user_agent: command.client.user_agent.or(record.user_agent),
             ip: command.client.ip.or(record.ip),
+            parent_session: record.parent_session,
         };
         let refresh = match self
             .adapters

@@ -186,7 +186,7 @@ impl<D: Deps> Gatehouse<D> {
             })?;
         let tokens = match profile.user.is_active {
             true => {
-                self.start_session(&profile, &command.client, None, None)
+                self.start_session(&profile, &command.client, None, None, None)
                     .await?
             }
             false => None,

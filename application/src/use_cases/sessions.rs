@@ -5,13 +5,18 @@ use domain::{AuditKind, SessionSummary, UserId};
 use uuid::Uuid;
 
 use crate::fault::faults_into;
-use crate::{Caller, ClientInfo, Deps, Fault, Gatehouse, TokenPair};
+use crate::tokens::ParentSession;
+use crate::{Caller, ClientInfo, Deps, Fault, Gatehouse, TokenPair, TokenRejection};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenSessionError {
     /// The caller signed in with an API key.
     #[error("a session cannot be opened from an API key")]
     NotFromApiKey,
+    /// The caller's session has ended since he was authenticated (`Blacklisted`), or
+    /// has reached `session_max_lifetime` (`Expired`): nothing can be opened from it.
+    #[error(transparent)]
+    Token(TokenRejection),
     /// Gone or deactivated since he was authenticated (or his password changed).
     #[error("User not found")]
     UserNotFound,
@@ -50,13 +55,15 @@ impl<D: Deps> Gatehouse<D> {
     }
 
     /// Opens another session for a user signed in with an access token (seed 002's
-    /// `tokens`), with claims read afresh; recorded as a login. Not for an API key: a
+    /// `tokens`), with claims read afresh; recorded as a login. The new session is the
+    /// caller's session's child: it keeps that session's start (so it ends at the same
+    /// `session_max_lifetime`) and ends when that one ends. Not for an API key: a
     /// session opened from a key would outlive the key's logout.
     #[tracing::instrument(skip_all, fields(user = %caller.user.id))]
     pub async fn open_session(&self, caller: Caller<'_>) -> Result<TokenPair, OpenSessionError> {
-        if caller.session.is_none() {
+        let Some(session) = caller.session else {
             return Err(OpenSessionError::NotFromApiKey);
-        }
+        };
         let profile = self
             .adapters
             .users
@@ -64,14 +71,29 @@ impl<D: Deps> Gatehouse<D> {
             .await?
             .filter(|p| p.user.is_active)
             .ok_or(OpenSessionError::UserNotFound)?;
+        let now = self.adapters.clock.now();
+        let started_at = self
+            .adapters
+            .sessions
+            .session_started_at(caller.user.id, session, now)
+            .await?
+            .ok_or(OpenSessionError::Token(TokenRejection::Blacklisted))?;
+        if self.refresh_expiry(now, started_at) <= now {
+            return Err(OpenSessionError::Token(TokenRejection::Expired));
+        }
+        let parent = ParentSession {
+            id: session,
+            started_at,
+        };
         let audit = self
             .event(AuditKind::LoginSucceeded, caller.client)
             .by_self(caller.user.id)
             .detail("via", "session");
-        // Stored only while he is active with the password just read: a deactivation
-        // or password change committing meanwhile wins.
+        // Stored only while he is active with the password just read and the parent
+        // session is live: a deactivation, password change or logout committing
+        // meanwhile wins.
         let hash = Some(profile.user.password_hash.clone());
-        self.start_session(&profile, caller.client, hash, Some(audit))
+        self.start_session(&profile, caller.client, hash, Some(parent), Some(audit))
             .await?
             .ok_or(OpenSessionError::UserNotFound)
     }

@@ -16,10 +16,12 @@ use application::use_cases::authenticate::{AuthenticateError, Credential, Princi
 use application::use_cases::change_password::{ChangePasswordCommand, ChangePasswordError};
 use application::use_cases::login::{LoginCommand, LoginError, LoginIdentifier};
 use application::use_cases::password_reset::{ConfirmResetCommand, ConfirmResetError};
+use application::use_cases::refresh::{RefreshCommand, RefreshError};
 use application::use_cases::register::RegisterCommand;
 use application::use_cases::sessions::OpenSessionError;
 use application::{
     AccountSettings, Caller, ClientInfo, OneTimeTokenRejection, RegistrationSettings, Settings,
+    TokenRejection, TokenSettings,
 };
 use chrono::Duration;
 use domain::ports::{Clock, OneTimeTokenRepository};
@@ -905,6 +907,114 @@ async fn open_session_refuses_a_user_deactivated_or_deleted_since_he_signed_in()
 
     assert_eq!(since(&fakes, before), []);
     assert_eq!(fakes.store.tokens_of(alice.id), []);
+}
+
+#[tokio::test]
+async fn open_session_keeps_the_callers_login_time_and_ends_with_the_callers_session() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = user(&fakes, "alice");
+    let login_time = fakes.clock.now();
+    let first = log_in(&gatehouse, "alice").await;
+    // 29.5 days later, refreshed twice a day: half a day of the session's 30 is left.
+    let mut refresh = first.refresh.clone();
+    for _ in 0..59 {
+        fakes.clock.advance(Duration::hours(12));
+        refresh = gatehouse
+            .refresh(RefreshCommand {
+                refresh,
+                client: client(),
+            })
+            .await
+            .expect("refreshed")
+            .refresh
+            .expect("rotated");
+    }
+    let caller = Caller {
+        session: Some(fakes.sid(&first.refresh)),
+        ..Caller::from(&alice)
+    };
+
+    let opened = gatehouse.open_session(caller).await.expect("a session");
+
+    let session = fakes.store.family(fakes.sid(&opened.refresh));
+    assert_eq!(session[0].session_started_at, login_time);
+    assert_eq!(session[0].parent_session, Some(fakes.sid(&first.refresh)));
+    assert_eq!(
+        session[0].expires_at,
+        login_time + Duration::days(30),
+        "in half a day, not in a day"
+    );
+    gatehouse
+        .logout(&refresh, &client())
+        .await
+        .expect("logged out");
+    let refused = gatehouse
+        .refresh(RefreshCommand {
+            refresh: opened.refresh.clone(),
+            client: client(),
+        })
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(RefreshError::Token(TokenRejection::Blacklisted))
+        ),
+        "{refused:?}"
+    );
+    assert!(gatehouse.authenticate(&opened.access).await.is_err());
+}
+
+#[tokio::test]
+async fn open_session_refuses_a_session_ended_or_past_its_maximum_lifetime() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = user(&fakes, "alice");
+    let ended = log_in(&gatehouse, "alice").await;
+    let lapsed = log_in(&gatehouse, "alice").await;
+    let old = log_in(&gatehouse, "alice").await;
+    gatehouse
+        .logout(&ended.refresh, &client())
+        .await
+        .expect("logged out");
+    fakes.clock.advance(Duration::hours(2));
+    let old = gatehouse
+        .refresh(RefreshCommand {
+            refresh: old.refresh,
+            client: client(),
+        })
+        .await
+        .expect("refreshed")
+        .refresh
+        .expect("rotated");
+    fakes.clock.advance(Duration::hours(23));
+    // The maximum lifetime is lowered to a day: `old`'s login is 25 hours old. `lapsed`
+    // has not been refreshed for longer than its refresh token lived.
+    let short = fakes.gatehouse(Settings {
+        tokens: TokenSettings {
+            session_max_lifetime: Duration::days(1),
+            ..TokenSettings::default()
+        },
+        ..Settings::default()
+    });
+    let tokens_before = fakes.store.tokens_of(alice.id).len();
+    let before = mark(&fakes);
+
+    for (refresh, rejection) in [
+        (&ended.refresh, TokenRejection::Blacklisted),
+        (&lapsed.refresh, TokenRejection::Blacklisted),
+        (&old, TokenRejection::Expired),
+    ] {
+        let caller = Caller {
+            session: Some(fakes.sid(refresh)),
+            ..Caller::from(&alice)
+        };
+        match short.open_session(caller).await {
+            Err(OpenSessionError::Token(r)) if r == rejection => {}
+            other => panic!("expected {rejection:?}, got {other:?}"),
+        }
+    }
+
+    assert_eq!(fakes.store.tokens_of(alice.id).len(), tokens_before);
+    assert_eq!(since(&fakes, before), []);
 }
 
 // ---------------------------------------------------------------------------

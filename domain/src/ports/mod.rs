@@ -21,7 +21,7 @@ pub use account_repository::{AccountRepository, PasswordChange, SessionRevocatio
 pub use api_key_repository::ApiKeyRepository;
 pub use audit_log::AuditLog;
 pub use group_repository::{CreateGroupError, GroupRepository, UpdateGroupError};
-pub use mailer::{MailError, Mailer};
+pub use mailer::{MailError, MailFailure, Mailer};
 pub use one_time_token_repository::OneTimeTokenRepository;
 pub use password_hasher::{HashError, PasswordCheck, PasswordHasher};
 pub use permission_repository::{CreatePermissionError, PermissionRepository};

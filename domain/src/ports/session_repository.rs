@@ -20,9 +20,12 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
     /// `password_hash`, only while the user is active and that is still his password
     /// hash, checked under the same lock as every session revocation: a login racing a
     /// password reset either ends before the reset (and its session is revoked) or
-    /// finds the password changed (`false`). `audit` is recorded with the new session,
-    /// and only if it starts. A jti already stored is `Unexpected`: they are random, so
-    /// a clash is a bug.
+    /// finds the password changed (`false`). A session opened from another
+    /// (`token.parent_session`) starts only while that one is live at
+    /// `token.created_at` (has a token neither revoked nor expired), checked under the
+    /// same lock (`false` otherwise). `audit` is recorded with the new session, and
+    /// only if it starts. A jti already stored is `Unexpected`: they are random, so a
+    /// clash is a bug.
     fn start(
         &self,
         token: NewRefreshToken,
@@ -35,6 +38,15 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
         jti: Uuid,
     ) -> impl Future<Output = Result<Option<RefreshTokenRecord>, RepositoryError>> + Send;
 
+    /// When a session of the user that is live at `now` (has a token neither revoked
+    /// nor expired) started; `None` when he has no such session.
+    fn session_started_at(
+        &self,
+        user_id: UserId,
+        family_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, RepositoryError>> + Send;
+
     /// Replaces `presented` by `successor` in one atomic step, so that of many
     /// concurrent calls with one token exactly one rotates it. A token rotated at most
     /// `reuse_interval` ago whose successor is live yields `AlreadyRotated` (never with a
@@ -42,6 +54,7 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
     /// presentation of a rotated token revokes the whole family and yields `Reused`,
     /// and only then is `on_reuse` recorded, with the revocation. A successor whose jti
     /// is already stored is `Unexpected`, and the presented token stays as it was.
+    /// Revoking the family ends the sessions opened from it too, as `revoke_family`.
     fn rotate(
         &self,
         presented: Uuid,
@@ -57,8 +70,9 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
 
-    /// Revokes every live token of one family; returns how many were live, and records
-    /// `audit` only if there was one.
+    /// Revokes every live token of one family and of every session opened from it, and
+    /// from those, and so on; returns how many were live, and records `audit` only if
+    /// there was one.
     fn revoke_family(
         &self,
         family_id: Uuid,
@@ -84,8 +98,9 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<SessionSummary>, RepositoryError>> + Send;
 
-    /// Ends one of the user's sessions and records `audit`; `false` (nothing recorded)
-    /// when he has no such live session.
+    /// Ends one of the user's sessions, and the sessions opened from it as
+    /// `revoke_family` does, and records `audit`; `false` (nothing recorded) when he
+    /// has no such live session.
     fn revoke_session(
         &self,
         user_id: UserId,

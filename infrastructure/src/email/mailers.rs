@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use domain::EmailMessage;
-use domain::ports::{MailError, Mailer};
+use domain::ports::{MailError, MailFailure, Mailer};
+use domain::{EmailAddress, EmailMessage};
+use lettre::address::Envelope;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -86,17 +87,55 @@ impl SmtpMailer {
     }
 }
 
+/// The recipient, read by the parser every route validates addresses with, so an
+/// address the service accepted is always one it can send to; the domain goes out in
+/// its ASCII form, as Django sends it, which needs no SMTPUTF8 from the server.
+fn recipient(to: &str) -> Result<Address, MailError> {
+    let email = EmailAddress::parse(to).map_err(rejected)?;
+    Address::new(email.local_part(), email.ascii_domain()).map_err(rejected)
+}
+
+/// A message no server could be given: sending it again cannot help.
+fn rejected(error: impl Into<domain::BoxError>) -> MailError {
+    MailError::new(MailFailure::Rejected, error)
+}
+
+/// What an SMTP error says about the message. A 5xx reply refuses it for good and a
+/// 4xx one for now, except the replies about the service as a whole (x2z: closing
+/// the connection, x3z: authentication), which say nothing about the message, like a
+/// server that cannot be reached.
+fn smtp_failure(error: &lettre::transport::smtp::Error) -> MailFailure {
+    use lettre::transport::smtp::response::Category;
+    match error.status() {
+        Some(code)
+            if matches!(
+                code.category,
+                Category::Connections | Category::Unspecified3
+            ) =>
+        {
+            MailFailure::Unavailable
+        }
+        Some(_) if error.is_permanent() => MailFailure::Rejected,
+        Some(_) => MailFailure::Deferred,
+        None => MailFailure::Unavailable,
+    }
+}
+
 fn build(from: &Mailbox, message: &EmailMessage) -> Result<Message, MailError> {
-    let to: Mailbox = message.to.parse().map_err(|e| MailError(Box::new(e)))?;
+    let to = recipient(&message.to)?;
+    // Given, not read back from the headers: lettre's header parser knows neither
+    // address literals nor quoted local parts, which the recipient may have.
+    let envelope = Envelope::new(Some(from.email.clone()), vec![to.clone()]).map_err(rejected)?;
     Message::builder()
         .from(from.clone())
-        .to(to)
+        .to(Mailbox::new(None, to))
+        .envelope(envelope)
         .subject(message.subject.clone())
         .multipart(MultiPart::alternative_plain_html(
             message.text.clone(),
             message.html.clone(),
         ))
-        .map_err(|e| MailError(Box::new(e)))
+        .map_err(rejected)
 }
 
 impl Mailer for SmtpMailer {
@@ -105,7 +144,7 @@ impl Mailer for SmtpMailer {
         self.transport
             .send(email)
             .await
-            .map_err(|e| MailError(Box::new(e)))?;
+            .map_err(|e| MailError::new(smtp_failure(&e), e))?;
         Ok(())
     }
 }
@@ -124,5 +163,38 @@ impl Mailer for LogMailer {
             "email (no SMTP server configured: written to the log instead)"
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shape of address the service accepts, lettre takes as a recipient.
+    #[test]
+    fn an_address_the_service_accepts_is_a_recipient() {
+        for raw in [
+            "user+tag@example.com",
+            "o'brien@example.co.uk",
+            "!#$%&'*+-/=?^_`{|}~@example.org",
+            "\"test@test\"@example.com",
+            "\"a..b\"@example.com",
+            "ops@localhost",
+            "post@[192.0.2.1]",
+            "post@[2001:db8::1]",
+            "anna@bücher.example",
+        ] {
+            assert!(EmailAddress::parse(raw).is_ok(), "{raw:?}");
+            assert!(recipient(raw).is_ok(), "{raw:?}");
+        }
+        let idn = recipient("anna@bücher.example").unwrap();
+        assert_eq!(idn.to_string(), "anna@xn--bcher-kva.example");
+    }
+
+    #[test]
+    fn an_address_the_service_refuses_is_not_sent_to() {
+        for raw in ["a..b@example.com", "a@b..com", "jörg@example.com"] {
+            assert!(recipient(raw).is_err(), "{raw:?}");
+        }
     }
 }

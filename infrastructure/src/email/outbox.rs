@@ -5,16 +5,21 @@
 //! (pushes `next_attempt_at` past the lease) in a short transaction, so several
 //! instances never take the same row and no connection is held while talking SMTP.
 //! A delivered row keeps its recipient and subject but loses its bodies (and so the
-//! link); a failed one is retried with exponential backoff, without limit, so a mail
-//! server that is down for a while costs no message. A worker that dies mid-send
-//! leaves its rows to be retried when the lease ends (at least once, never lost).
+//! link). A failed attempt is retried with exponential backoff, within bounds, and
+//! what the failure says about the message decides for how long: a message refused
+//! for good (SMTP 5xx, an unusable address) is failed at once, one refused for now
+//! (4xx) after `max_attempts` refusals; a mail server that cannot be reached says
+//! nothing about the message, so an outage costs no message, until the message is
+//! older than `max_delivery_time`. A failed row keeps its bodies, for an operator to
+//! requeue it. A worker that dies mid-send leaves its rows to be retried when the
+//! lease ends (at least once, never lost).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use domain::ports::Mailer;
+use domain::ports::{MailFailure, Mailer};
 use domain::{EmailKind, EmailMessage};
 use tokio::sync::Notify;
 
@@ -64,7 +69,8 @@ impl Outbox {
     }
 }
 
-/// How the worker delivers (`email.max_retry_interval`; the rest are fixed).
+/// How the worker delivers (`email.max_retry_interval`, `email.max_attempts`,
+/// `email.max_delivery_time`; the rest are fixed).
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default)]
 pub struct OutboxSettings {
@@ -83,6 +89,11 @@ pub struct OutboxSettings {
     /// Messages claimed at once.
     #[serde(skip)]
     pub batch: i64,
+    /// Refusals (4xx replies) after which a message is failed.
+    pub max_attempts: u32,
+    /// How long after it was queued a message may still be retried.
+    #[serde(deserialize_with = "application::config::duration")]
+    pub max_delivery_time: Duration,
 }
 
 impl Default for OutboxSettings {
@@ -92,6 +103,8 @@ impl Default for OutboxSettings {
             max_backoff: Duration::from_secs(60),
             lease: Duration::from_secs(60),
             batch: 10,
+            max_attempts: 10,
+            max_delivery_time: Duration::from_secs(3 * 24 * 3600),
         }
     }
 }
@@ -104,6 +117,7 @@ struct Claimed {
     body_text: String,
     body_html: String,
     attempts: i32,
+    refusals: i32,
 }
 
 /// Delivers the outbox through a `Mailer`.
@@ -174,16 +188,23 @@ impl<M: Mailer> OutboxWorker<M> {
                 html: message.body_html.clone(),
             };
             let outcome = self.mailer.send(&email).await;
-            self.record(message, outcome.as_ref().err()).await?;
+            let failed = self.record(message, outcome.as_ref().err()).await?;
             match outcome {
                 Ok(()) => {
                     tracing::info!(outbox_id = message.id, subject = %message.subject, "email delivered")
                 }
+                Err(error) if failed => tracing::error!(
+                    outbox_id = message.id,
+                    attempts = message.attempts,
+                    error = %error,
+                    cause = %error.source,
+                    "email not delivered; given up (email_outbox.failed_at is set)"
+                ),
                 Err(error) => tracing::warn!(
                     outbox_id = message.id,
                     attempts = message.attempts,
                     error = %error,
-                    cause = ?std::error::Error::source(&error).map(ToString::to_string),
+                    cause = %error.source,
                     "email not delivered; will retry"
                 ),
             }
@@ -207,7 +228,8 @@ impl<M: Mailer> OutboxWorker<M> {
             email_outbox::table
                 .find(message.id)
                 .filter(email_outbox::attempts.eq(message.attempts))
-                .filter(email_outbox::sent_at.is_null()),
+                .filter(email_outbox::sent_at.is_null())
+                .filter(email_outbox::failed_at.is_null()),
         )
         .set(email_outbox::next_attempt_at.eq(Self::from_now(self.settings.lease)))
         .execute(&mut conn)
@@ -223,6 +245,7 @@ impl<M: Mailer> OutboxWorker<M> {
             .transaction(async |conn| {
                 let due: Vec<Claimed> = email_outbox::table
                     .filter(email_outbox::sent_at.is_null())
+                    .filter(email_outbox::failed_at.is_null())
                     .filter(email_outbox::next_attempt_at.le(diesel::dsl::now))
                     .order(email_outbox::id)
                     .limit(batch)
@@ -233,6 +256,7 @@ impl<M: Mailer> OutboxWorker<M> {
                         email_outbox::body_text,
                         email_outbox::body_html,
                         email_outbox::attempts,
+                        email_outbox::refusals,
                     ))
                     .for_update()
                     .skip_locked()
@@ -259,45 +283,66 @@ impl<M: Mailer> OutboxWorker<M> {
         Ok(claimed)
     }
 
+    /// Records an attempt's outcome; returns whether the message is now failed.
     async fn record(
         &self,
         message: &Claimed,
         failure: Option<&domain::ports::MailError>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let mut conn = connection(&self.pool).await?;
         // Only while this worker's claim stands (no other worker re-claimed it since).
         let row = email_outbox::table
             .find(message.id)
             .filter(email_outbox::attempts.eq(message.attempts));
-        match failure {
-            None => {
-                diesel::update(row)
-                    .set((
-                        email_outbox::sent_at.eq(diesel::dsl::now),
-                        email_outbox::body_text.eq(""),
-                        email_outbox::body_html.eq(""),
-                        email_outbox::last_error.eq(None::<String>),
-                    ))
-                    .execute(&mut conn)
-                    .await?;
-            }
-            Some(error) => {
-                let retry_at = Self::from_now(backoff(message.attempts, self.settings.max_backoff));
-                let mut reason = error.to_string();
-                if let Some(cause) = std::error::Error::source(error) {
-                    reason = format!("{reason}: {cause}");
-                }
-                let reason: String = reason.chars().take(500).collect();
-                diesel::update(row)
-                    .set((
-                        email_outbox::next_attempt_at.eq(retry_at),
-                        email_outbox::last_error.eq(reason),
-                    ))
-                    .execute(&mut conn)
-                    .await?;
-            }
+        let Some(error) = failure else {
+            diesel::update(row)
+                .set((
+                    email_outbox::sent_at.eq(diesel::dsl::now),
+                    email_outbox::body_text.eq(""),
+                    email_outbox::body_html.eq(""),
+                    email_outbox::last_error.eq(None::<String>),
+                ))
+                .execute(&mut conn)
+                .await?;
+            return Ok(false);
+        };
+        let refusals = match error.failure {
+            MailFailure::Rejected | MailFailure::Deferred => message.refusals.saturating_add(1),
+            MailFailure::Unavailable => message.refusals,
+        };
+        let max_attempts = i32::try_from(self.settings.max_attempts).unwrap_or(i32::MAX);
+        let give_up = error.failure == MailFailure::Rejected || refusals >= max_attempts;
+        let retry_at = Self::from_now(backoff(message.attempts, self.settings.max_backoff));
+        let reason = format!("{error}: {}", error.source);
+        let reason: String = reason.chars().take(500).collect();
+        let failed = diesel::update(row)
+            .set((
+                email_outbox::next_attempt_at.eq(retry_at),
+                email_outbox::last_error.eq(reason),
+                email_outbox::refusals.eq(refusals),
+                email_outbox::failed_at.eq(self.failed_at(give_up)),
+            ))
+            .returning(email_outbox::failed_at.is_not_null())
+            .get_result::<bool>(&mut conn)
+            .await
+            .optional()?;
+        Ok(failed.unwrap_or(false))
+    }
+
+    /// `now()` when the message is given up: when `give_up`, or when it was queued
+    /// longer than `max_delivery_time` ago (the database's clock, like the leases').
+    fn failed_at(
+        &self,
+        give_up: bool,
+    ) -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>>
+    {
+        if give_up {
+            return diesel::dsl::sql("now()");
         }
-        Ok(())
+        let seconds = self.settings.max_delivery_time.as_secs();
+        diesel::dsl::sql(&format!(
+            "CASE WHEN created_at <= now() - interval '{seconds} seconds' THEN now() END"
+        ))
     }
 }
 

@@ -22,9 +22,9 @@ struct Scalar {
 }
 
 #[derive(diesel::QueryableByName)]
-struct TextValue {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    value: String,
+struct Text {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    value: Option<String>,
 }
 
 pub fn server_url() -> String {
@@ -85,10 +85,10 @@ impl TestDatabase {
         row.value
     }
 
-    /// Runs a query returning one `text` column `value` in one row.
-    pub async fn text(&self, sql: &str) -> String {
+    /// Runs a query returning one nullable `text` column `value` in one row.
+    pub async fn text(&self, sql: &str) -> Option<String> {
         let mut conn = self.connect().await;
-        let row: TextValue = diesel::sql_query(sql)
+        let row: Text = diesel::sql_query(sql)
             .get_result(&mut conn)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));

@@ -1,7 +1,9 @@
 //! A real SMTP server on loopback for tests: speaks enough ESMTP for lettre (EHLO,
 //! MAIL, RCPT, DATA, RSET, NOOP, QUIT), keeps every delivered message, and can be
-//! stopped and started again on the same port to play a mail server that is down.
+//! stopped and started again on the same port to play a mail server that is down, or
+//! told to refuse a recipient with a reply of the test's choosing.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,9 +22,18 @@ pub struct ReceivedEmail {
     pub data: String,
 }
 
+/// What sessions share: delivered messages, every `RCPT TO` address in order, and the
+/// replies to give some recipients instead of `250`.
+#[derive(Default)]
+struct Mailroom {
+    inbox: Vec<ReceivedEmail>,
+    recipients_tried: Vec<String>,
+    refusals: HashMap<String, String>,
+}
+
 pub struct SmtpCatcher {
     port: u16,
-    inbox: Arc<Mutex<Vec<ReceivedEmail>>>,
+    room: Arc<Mutex<Mailroom>>,
     arrived: Arc<Notify>,
     server: Mutex<Option<JoinHandle<()>>>,
 }
@@ -36,7 +47,7 @@ impl SmtpCatcher {
         let port = listener.local_addr().expect("local address").port();
         let catcher = Self {
             port,
-            inbox: Arc::default(),
+            room: Arc::default(),
             arrived: Arc::default(),
             server: Mutex::new(None),
         };
@@ -49,11 +60,11 @@ impl SmtpCatcher {
     }
 
     fn serve(&self, listener: TcpListener) {
-        let (inbox, arrived) = (self.inbox.clone(), self.arrived.clone());
+        let (room, arrived) = (self.room.clone(), self.arrived.clone());
         let task = tokio::spawn(async move {
             let mut sessions = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
-                sessions.spawn(session(stream, inbox.clone(), arrived.clone()));
+                sessions.spawn(session(stream, room.clone(), arrived.clone()));
             }
         });
         *self.server.lock().expect("catcher lock") = Some(task);
@@ -78,7 +89,32 @@ impl SmtpCatcher {
     }
 
     pub fn received(&self) -> Vec<ReceivedEmail> {
-        self.inbox.lock().expect("catcher lock").clone()
+        self.room.lock().expect("catcher lock").inbox.clone()
+    }
+
+    /// Answers `RCPT TO:<address>` with `reply` (e.g. `550 5.1.1 No such user`) from
+    /// now on.
+    pub fn refuse(&self, address: &str, reply: &str) {
+        let mut room = self.room.lock().expect("catcher lock");
+        room.refusals.insert(address.to_owned(), reply.to_owned());
+    }
+
+    /// Takes `address` again.
+    pub fn accept(&self, address: &str) {
+        self.room
+            .lock()
+            .expect("catcher lock")
+            .refusals
+            .remove(address);
+    }
+
+    /// How many times a client named `address` in `RCPT TO`, accepted or not.
+    pub fn attempts_for(&self, address: &str) -> usize {
+        let room = self.room.lock().expect("catcher lock");
+        room.recipients_tried
+            .iter()
+            .filter(|a| *a == address)
+            .count()
     }
 
     /// Waits until at least `count` messages have arrived (panics after `limit`).
@@ -106,7 +142,7 @@ impl Drop for SmtpCatcher {
     }
 }
 
-async fn session(stream: TcpStream, inbox: Arc<Mutex<Vec<ReceivedEmail>>>, arrived: Arc<Notify>) {
+async fn session(stream: TcpStream, room: Arc<Mutex<Mailroom>>, arrived: Arc<Notify>) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     let mut reply = async |text: &str| write.write_all(text.as_bytes()).await.is_ok();
@@ -133,8 +169,16 @@ async fn session(stream: TcpStream, inbox: Arc<Mutex<Vec<ReceivedEmail>>>, arriv
             from = address(&command[10..]);
             "250 OK\r\n".to_owned()
         } else if upper.starts_with("RCPT TO:") {
-            to.push(address(&command[8..]));
-            "250 OK\r\n".to_owned()
+            let recipient = address(&command[8..]);
+            let mut shared = room.lock().expect("catcher lock");
+            shared.recipients_tried.push(recipient.clone());
+            match shared.refusals.get(&recipient) {
+                Some(refusal) => format!("{refusal}\r\n"),
+                None => {
+                    to.push(recipient);
+                    "250 OK\r\n".to_owned()
+                }
+            }
         } else if upper == "DATA" {
             if !reply("354 End data with <CR><LF>.<CR><LF>\r\n").await {
                 return;
@@ -155,7 +199,7 @@ async fn session(stream: TcpStream, inbox: Arc<Mutex<Vec<ReceivedEmail>>>, arriv
                 to: to.clone(),
                 data,
             };
-            inbox.lock().expect("catcher lock").push(email);
+            room.lock().expect("catcher lock").inbox.push(email);
             arrived.notify_waiters();
             "250 OK queued\r\n".to_owned()
         } else if upper.starts_with("QUIT") {

@@ -170,6 +170,7 @@ fn session(user_id: UserId) -> NewRefreshToken {
         session_started_at: now,
         user_agent: None,
         ip: None,
+        parent_session: None,
     }
 }
 

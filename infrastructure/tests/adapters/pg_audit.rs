@@ -93,6 +93,7 @@ fn token(user_id: UserId) -> NewRefreshToken {
         session_started_at: now,
         user_agent: None,
         ip: None,
+        parent_session: None,
     }
 }
 

@@ -53,6 +53,7 @@ fn first_token(user_id: UserId) -> NewRefreshToken {
         session_started_at: now,
         user_agent: Some("test".to_owned()),
         ip: Some("127.0.0.1".to_owned()),
+        parent_session: None,
     }
 }
 

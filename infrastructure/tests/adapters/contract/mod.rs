@@ -239,6 +239,7 @@ pub fn first_token(user: UserId, started: DateTime<Utc>) -> NewRefreshToken {
         session_started_at: started,
         user_agent: Some("contract".to_owned()),
         ip: Some("192.0.2.1".to_owned()),
+        parent_session: None,
     }
 }
 

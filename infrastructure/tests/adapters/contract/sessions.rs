@@ -33,6 +33,9 @@ contract!(
     purging_deletes_the_tokens_expired_before_now_and_counts_them,
     a_session_whose_jti_is_taken_is_an_error_and_changes_nothing,
     a_successor_whose_jti_is_taken_is_an_error_and_the_token_stays_live,
+    a_live_sessions_start_is_read_and_an_ended_ones_is_not,
+    a_session_opened_from_another_starts_only_while_that_one_is_live,
+    ending_a_session_by_any_route_ends_the_sessions_opened_from_it_at_any_depth,
 );
 
 /// What the store holds for a token just stored.
@@ -50,6 +53,7 @@ fn stored(token: &NewRefreshToken) -> RefreshTokenRecord {
         last_used_at: None,
         user_agent: token.user_agent.clone(),
         ip: token.ip.clone(),
+        parent_session: token.parent_session,
     }
 }
 
@@ -675,4 +679,174 @@ async fn a_successor_whose_jti_is_taken_is_an_error_and_the_token_stays_live<H: 
         h.sessions().find(other.jti).await.unwrap(),
         Some(stored(&other))
     );
+}
+
+/// The first token of a session opened from `parent`, keeping its start.
+fn child_of(parent: &NewRefreshToken, at_: chrono::DateTime<chrono::Utc>) -> NewRefreshToken {
+    NewRefreshToken {
+        parent_session: Some(parent.family_id),
+        created_at: at_,
+        ..first_token(parent.user_id, parent.session_started_at)
+    }
+}
+
+async fn a_live_sessions_start_is_read_and_an_ended_ones_is_not<H: Harness>() {
+    let h = H::start().await;
+    let alice = user(&h, "alice").await;
+    let bob = user(&h, "bob").await;
+    let first = first_token(alice.id, at(3));
+    start(&h, &first).await;
+    let second = successor_of(&first, at(4));
+    let sessions = h.sessions();
+    sessions
+        .rotate(first.jti, second, Duration::seconds(10), reuse())
+        .await
+        .unwrap();
+
+    assert_eq!(
+        sessions
+            .session_started_at(alice.id, first.family_id, at(6))
+            .await
+            .unwrap(),
+        Some(at(3)),
+        "the login's time, after a rotation too"
+    );
+    assert_eq!(
+        sessions
+            .session_started_at(alice.id, first.family_id, first.expires_at)
+            .await
+            .unwrap(),
+        None,
+        "not once its last token has expired"
+    );
+    assert_eq!(
+        sessions
+            .session_started_at(bob.id, first.family_id, at(6))
+            .await
+            .unwrap(),
+        None,
+        "not another user's"
+    );
+    let logout = event(AuditKind::Logout).by_self(alice.id);
+    sessions
+        .revoke_family(first.family_id, at(5), logout)
+        .await
+        .unwrap();
+    assert_eq!(
+        sessions
+            .session_started_at(alice.id, first.family_id, at(6))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn a_session_opened_from_another_starts_only_while_that_one_is_live<H: Harness>() {
+    let h = H::start().await;
+    let alice = user(&h, "alice").await;
+    let parent = first_token(alice.id, t0());
+    start(&h, &parent).await;
+    let sessions = h.sessions();
+
+    let too_late = child_of(&parent, parent.expires_at);
+    assert!(
+        !sessions.start(too_late, None, None).await.unwrap(),
+        "not from a session whose token has expired"
+    );
+    let child = child_of(&parent, at(5));
+    assert!(sessions.start(child.clone(), None, None).await.unwrap());
+    assert_eq!(
+        sessions.find(child.jti).await.unwrap(),
+        Some(stored(&child)),
+        "its parent and start read back"
+    );
+
+    let logout = event(AuditKind::Logout).by_self(alice.id);
+    sessions
+        .revoke_family(parent.family_id, at(6), logout)
+        .await
+        .unwrap();
+    let late = child_of(&parent, at(7));
+    assert!(!sessions.start(late.clone(), None, None).await.unwrap());
+    assert_eq!(sessions.find(late.jti).await.unwrap(), None);
+    let orphan = NewRefreshToken {
+        parent_session: Some(Uuid::new_v4()),
+        ..first_token(alice.id, t0())
+    };
+    assert!(!sessions.start(orphan, None, None).await.unwrap());
+}
+
+async fn ending_a_session_by_any_route_ends_the_sessions_opened_from_it_at_any_depth<H: Harness>() {
+    let h = H::start().await;
+    let alice = user(&h, "alice").await;
+    let sessions = h.sessions();
+    // Three trees: parent → child → grandchild; each ended by another route.
+    let mut trees = Vec::new();
+    for _ in 0..3 {
+        let parent = first_token(alice.id, t0());
+        start(&h, &parent).await;
+        let child = child_of(&parent, at(1));
+        start(&h, &child).await;
+        // The child rotates: its successor is of the same tree.
+        let child_next = successor_of(&child, at(2));
+        sessions
+            .rotate(child.jti, child_next.clone(), Duration::zero(), reuse())
+            .await
+            .unwrap();
+        let grandchild = child_of(&child_next, at(3));
+        start(&h, &grandchild).await;
+        trees.push((parent, child_next, grandchild));
+    }
+    let unrelated = first_token(alice.id, t0());
+    start(&h, &unrelated).await;
+    let (logged_out, revoked, reused) = (&trees[0], &trees[1], &trees[2]);
+
+    let revoked_count = sessions
+        .revoke_family(
+            logged_out.0.family_id,
+            at(10),
+            event(AuditKind::Logout).by_self(alice.id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        revoked_count, 3,
+        "the parent's, the child's and the grandchild's"
+    );
+    assert!(
+        sessions
+            .revoke_session(
+                alice.id,
+                revoked.0.family_id,
+                at(10),
+                event(AuditKind::SessionRevoked).by_self(alice.id),
+            )
+            .await
+            .unwrap()
+    );
+    let parent_next = successor_of(&reused.0, at(4));
+    sessions
+        .rotate(reused.0.jti, parent_next.clone(), Duration::zero(), reuse())
+        .await
+        .unwrap();
+    let replay = successor_of(&reused.0, at(10));
+    let outcome = sessions
+        .rotate(reused.0.jti, replay, Duration::zero(), reuse())
+        .await
+        .unwrap();
+    assert_eq!(outcome, RotateOutcome::Reused);
+
+    assert_eq!(
+        h.live_refresh_tokens_of(alice.id).await,
+        [unrelated.jti].into(),
+        "every tree ended whole; the unrelated session lives"
+    );
+    for (_, child, grandchild) in &trees {
+        for token in [child, grandchild] {
+            assert_eq!(
+                sessions.find(token.jti).await.unwrap().unwrap().revoked_at,
+                Some(at(10))
+            );
+        }
+    }
 }
