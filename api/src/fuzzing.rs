@@ -170,9 +170,11 @@ mod tests {
         ]
     }
 
-    /// A multipart body of random parts under boundary `XyZ`, maybe cut short.
-    fn multipart() -> impl Strategy<Value = Vec<u8>> {
+    /// A multipart body of random parts under `boundary`, after a preamble of short
+    /// lines, maybe cut short.
+    fn multipart_under(boundary: &'static str) -> impl Strategy<Value = Vec<u8>> {
         (
+            prop::collection::vec("[-a-zA-Z\r]{0,4}\n", 0..3),
             prop::collection::vec(
                 (
                     ".{0,12}",
@@ -184,10 +186,12 @@ mod tests {
             any::<bool>(),
             any::<prop::sample::Index>(),
         )
-            .prop_map(|(parts, whole, cut)| {
-                let mut body = Vec::new();
+            .prop_map(move |(preamble, parts, whole, cut)| {
+                let mut body = preamble.concat().into_bytes();
                 for (name, value, is_file) in parts {
-                    body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"");
+                    body.extend_from_slice(b"--");
+                    body.extend_from_slice(boundary.as_bytes());
+                    body.extend_from_slice(b"\r\nContent-Disposition: form-data; name=\"");
                     body.extend_from_slice(name.as_bytes());
                     body.extend_from_slice(b"\"");
                     if is_file {
@@ -199,7 +203,7 @@ mod tests {
                     body.extend_from_slice(&value);
                     body.extend_from_slice(b"\r\n");
                 }
-                body.extend_from_slice(b"--XyZ--\r\n");
+                body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
                 if !whole && !body.is_empty() {
                     body.truncate(cut.index(body.len()));
                 }
@@ -219,7 +223,7 @@ mod tests {
                     .into_bytes()
             }),
             "[%&=+a-z0-9;]{0,200}".prop_map(String::into_bytes),
-            multipart(),
+            multipart_under("XyZ"),
         ]
     }
 
@@ -277,6 +281,16 @@ mod tests {
         }
 
         #[test]
+        fn any_multipart_body_under_any_boundary_is_read_or_refused_with_a_4xx(
+            (boundary, body) in prop::sample::select(vec!["a", "ab", "XyZ", "----gatehouse0123"])
+                .prop_flat_map(|boundary| (Just(boundary), multipart_under(boundary))),
+        ) {
+            let content_type = format!("multipart/form-data; boundary={boundary}");
+            let reply = read_body(content_type.as_bytes(), &body);
+            prop_assert!(read(reply), "{reply} for {:?}", String::from_utf8_lossy(&body));
+        }
+
+        #[test]
         fn any_authorization_header_is_read_or_refused_with_a_4xx(
             scheme in prop_oneof![
                 Just("Bearer".to_owned()),
@@ -322,6 +336,11 @@ mod tests {
         );
         assert_eq!(read_body(b"application/json", b"{"), 400);
         assert_eq!(read_body(b"text/plain", b"hello"), 415);
+        assert_eq!(
+            read_body(b"multipart/form-data; boundary=a", b"\n--a--\r\n"),
+            400,
+            "actix-multipart panics on this one"
+        );
         assert_eq!(read_authorization(b"Bearer not.a.token"), 401);
         assert_eq!(read_authorization(b"Token abc"), 200);
         assert_eq!(read_authorization(b"Bearer a b"), 401);

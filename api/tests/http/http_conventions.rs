@@ -978,3 +978,42 @@ async fn every_401_carries_the_bearer_challenge() {
     let bad = app.post("/auth/token/", json!({})).await;
     assert!(bad.header("www-authenticate").is_none());
 }
+
+/// Found by `make fuzz FUZZ_TARGET=body`: actix-multipart slices lines before the first
+/// boundary without checking their length, so a short boundary and a short line made
+/// its parser panic inside the request.
+#[tokio::test]
+async fn a_multipart_body_that_trips_the_parser_is_a_400_and_the_server_goes_on() {
+    let app = spawn_app().await;
+    for (boundary, body) in [("a", "\n--a--\r\n"), ("XyZ", "--\n--XyZ--\r\n")] {
+        let reply = Reply::read(
+            app.client
+                .post(app.url("/auth/token/"))
+                .header(
+                    "Content-Type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body)
+                .send()
+                .await
+                .expect("an answer, not a dropped connection"),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body:?}: {}",
+            reply.text
+        );
+        assert_eq!(
+            reply.body,
+            json!({ "detail": "Multipart form parse error - Invalid multipart body" }),
+            "{body:?}"
+        );
+    }
+    let (access, _) = {
+        app.register("after@example.com").await;
+        app.login("after@example.com").await
+    };
+    assert_eq!(app.me(&access).await.status, StatusCode::OK);
+}
