@@ -58,6 +58,18 @@ pub enum Reservation {
     Throttled { retry_after: Duration },
 }
 
+impl Reservation {
+    /// The verdict, for callers that never refund.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            Reservation::Granted(_) => Verdict::Allowed,
+            Reservation::Throttled { retry_after } => Verdict::Throttled {
+                retry_after: *retry_after,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

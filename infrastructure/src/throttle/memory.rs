@@ -128,10 +128,7 @@ impl MemoryRateLimiter {
     /// The verdict for `key` at `now`, counted if allowed (the clock is a parameter
     /// for the tests).
     pub fn hit_at(&self, key: &str, rate: Rate, now: Instant) -> Verdict {
-        match self.reserve_at(key, rate, now) {
-            Reservation::Granted(_) => Verdict::Allowed,
-            Reservation::Throttled { retry_after } => Verdict::Throttled { retry_after },
-        }
+        self.reserve_at(key, rate, now).verdict()
     }
 
     /// `hit_at`, with the ticket of the counted request.

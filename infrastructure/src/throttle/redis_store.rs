@@ -156,10 +156,7 @@ impl RedisRateLimiter {
 
 impl RateLimiter for RedisRateLimiter {
     async fn hit(&self, key: &str, rate: Rate) -> Result<Verdict, RepositoryError> {
-        Ok(match self.reserve(key, rate).await? {
-            Reservation::Granted(_) => Verdict::Allowed,
-            Reservation::Throttled { retry_after } => Verdict::Throttled { retry_after },
-        })
+        Ok(self.reserve(key, rate).await?.verdict())
     }
 
     async fn reserve(&self, key: &str, rate: Rate) -> Result<Reservation, RepositoryError> {
