@@ -78,7 +78,9 @@ impl<D: Deps> Gatehouse<D> {
         let settings = &self.settings.login_throttle;
         // Hashed: a key never holds what the client typed, whatever its length.
         let key = match account {
-            Account::Known(id) => format!("login_account:user:{id}"),
+            // A scope of its own: the in-process store bounds and evicts each scope
+            // apart, so a flood of made-up names cannot push real accounts' budgets out.
+            Account::Known(id) => format!("login_account_user:{id}"),
             Account::Unknown(name) => format!(
                 "login_account:{}",
                 short_hex(&self.adapters.random_tokens.digest(name))
@@ -121,9 +123,9 @@ impl<D: Deps> Gatehouse<D> {
             .hasher
             .verify(password, &user.password_hash)
             .await;
-        let right = matches!(checked, Ok(PasswordCheck::Match { .. }));
-        self.settle_guess(guess, right).await;
-        checked?;
+        let wrong = matches!(checked, Ok(PasswordCheck::Mismatch));
+        self.settle_guess(guess, wrong).await;
+        let right = !matches!(checked?, PasswordCheck::Mismatch);
         if !right {
             let event = self
                 .event(AuditKind::PasswordCheckFailed, client)
@@ -134,9 +136,10 @@ impl<D: Deps> Gatehouse<D> {
         Ok(right)
     }
 
-    /// Hands the place back if the password was right; a wrong one keeps it.
-    pub(crate) async fn settle_guess(&self, guess: Guess, right: bool) {
-        if let (true, Some(ticket)) = (right, guess.0)
+    /// Keeps the place for a wrong password; hands it back otherwise (a right one, or
+    /// a fault that left the guess unanswered).
+    pub(crate) async fn settle_guess(&self, guess: Guess, wrong: bool) {
+        if let (false, Some(ticket)) = (wrong, guess.0)
             && let Err(error) = self.adapters.rate_limiter.refund(ticket).await
         {
             tracing::debug!(error = %error, "the guess limiter failed to refund a right password");

@@ -278,6 +278,9 @@ impl UserAdminRepository for PgUserAdminRepository {
                 // Locked until the commit (as the UPDATE below would lock it, so keys
                 // may still reference it): no other admin's write of this user lands
                 // between the judgement below and this one.
+                // The user's lock first, as every other write of his sessions and
+                // credentials takes it: the deactivation below revokes sessions.
+                tx::lock_user(conn, id.0).await?;
                 let locked: Option<String> = users::table
                     .find(id.0)
                     .select(users::email)

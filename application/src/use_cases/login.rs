@@ -161,7 +161,8 @@ impl<D: Deps> Gatehouse<D> {
     /// Runs a login attempt under the account's budget of guesses (`guesses`): the
     /// user the identifier names is looked up first, so that one account has one
     /// budget however it is named; the attempt then takes a place in it before any
-    /// password is checked, and a successful login gives it back.
+    /// password is checked, and only a refused login keeps it (a fault answers the
+    /// guess with nothing, so it gives the place back, as a success does).
     async fn throttled<T>(
         &self,
         command: &LoginCommand,
@@ -180,7 +181,8 @@ impl<D: Deps> Gatehouse<D> {
         };
         let guess = self.reserve_guess(account).await?;
         let outcome = attempt(user).await;
-        self.settle_guess(guess, outcome.is_ok()).await;
+        let wrong = matches!(outcome, Err(LoginError::InvalidCredentials));
+        self.settle_guess(guess, wrong).await;
         outcome
     }
 

@@ -108,6 +108,34 @@ async fn a_login_whose_session_cannot_be_stored_is_unexpected_and_records_no_suc
 }
 
 #[tokio::test]
+async fn only_a_wrong_password_keeps_its_place_in_the_accounts_budget_of_guesses() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = fakes.add_user("alice", "alice@example.com");
+    let budget = format!("login_account_user:{}", alice.id);
+    let rate = application::LoginThrottleSettings::default().login_account;
+    fakes.store.fail_on("sessions.start", Failure::Unexpected);
+
+    let faulted = gatehouse.login(login_command("alice", PASSWORD)).await;
+    fakes.store.heal();
+    let wrong = gatehouse
+        .login(login_command("alice", "not the password"))
+        .await;
+    let right = gatehouse.login(login_command("alice", PASSWORD)).await;
+
+    assert_unexpected(login_fault(faulted));
+    assert!(
+        matches!(wrong, Err(LoginError::InvalidCredentials)),
+        "{wrong:?}"
+    );
+    assert!(right.is_ok(), "{right:?}");
+    assert_eq!(
+        fakes.limiter.count(&budget, rate),
+        1,
+        "the wrong password only: a fault and a success give their place back"
+    );
+}
+
+#[tokio::test]
 async fn a_failed_login_whose_audit_write_fails_is_a_fault_not_invalid_credentials() {
     let (gatehouse, fakes) = default_gatehouse();
     fakes.add_user("alice", "alice@example.com");

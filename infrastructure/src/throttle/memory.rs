@@ -1,7 +1,8 @@
-//! `RateLimiter` in this process: one sliding log per key, bounded in keys. Keys whose
-//! window has passed are dropped; when the store is full, the key used least recently
-//! makes room for the new one, so a flood of new clients costs the flooder his own
-//! history and never merges anyone into a shared bucket.
+//! `RateLimiter` in this process: one sliding log per key, bounded in keys per scope
+//! (the key's text before its first `:`). Keys whose window has passed are dropped;
+//! when a scope is full, its key used least recently makes room for the new one, so a
+//! flood of new clients costs the flooder his own history in his own scope — it never
+//! merges anyone into a shared bucket, nor pushes another scope's keys out.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,8 +23,8 @@ pub struct MemoryRateLimiter {
 
 struct State {
     buckets: HashMap<String, Bucket>,
-    /// Every key by the sequence number of its last use, least recent first.
-    recency: BTreeMap<u64, String>,
+    /// Per scope, its keys by the sequence number of their last use, least recent first.
+    recency: HashMap<String, BTreeMap<u64, String>>,
     /// Numbers uses (for `recency`) and counted requests (for tickets).
     sequence: u64,
     last_sweep: Instant,
@@ -56,6 +57,11 @@ impl Bucket {
     }
 }
 
+/// The scope a key belongs to: its text before the first `:`.
+fn scope_of(key: &str) -> &str {
+    key.split(':').next().unwrap_or_default()
+}
+
 impl State {
     fn next(&mut self) -> u64 {
         self.sequence += 1;
@@ -69,39 +75,42 @@ impl State {
             return;
         }
         let recency = &mut self.recency;
-        self.buckets.retain(|_, bucket| {
+        self.buckets.retain(|key, bucket| {
             let keep = !bucket.expired(now);
-            if !keep {
-                recency.remove(&bucket.last_used);
+            if !keep && let Some(scope) = recency.get_mut(scope_of(key)) {
+                scope.remove(&bucket.last_used);
             }
             keep
         });
+        self.recency.retain(|_, keys| !keys.is_empty());
         self.last_sweep = now;
     }
 
-    /// Makes room for one more key by dropping the least recently used.
-    fn evict_one(&mut self, max_keys: usize) {
+    /// Makes room for one more key in `scope` by dropping its least recently used.
+    fn evict_one(&mut self, scope: &str, max_keys: usize) {
         if !self.reported_full {
             tracing::warn!(
                 max_keys,
-                "throttle store full: the least recently used clients are forgotten to make room"
+                scope,
+                "throttle store full: the least recently used clients of a scope are forgotten to make room"
             );
             self.reported_full = true;
         }
-        if let Some((_, oldest)) = self.recency.pop_first() {
+        if let Some((_, oldest)) = self.recency.get_mut(scope).and_then(BTreeMap::pop_first) {
             self.buckets.remove(&oldest);
         }
     }
 }
 
 impl MemoryRateLimiter {
-    /// Tracks at most `max_keys` keys at once; past that, each new key evicts the key
-    /// used least recently (and a warning says so, once per time it fills).
+    /// Tracks at most `max_keys` keys per scope at once; past that, each new key
+    /// evicts its scope's key used least recently (and a warning says so, once per time
+    /// it fills).
     pub fn new(max_keys: usize) -> Self {
         Self {
             state: Arc::new(Mutex::new(State {
                 buckets: HashMap::new(),
-                recency: BTreeMap::new(),
+                recency: HashMap::new(),
                 sequence: 0,
                 last_sweep: Instant::now(),
                 reported_full: false,
@@ -136,13 +145,17 @@ impl MemoryRateLimiter {
         let mut state = self.lock();
         state.sweep(now);
         let used = state.next();
+        let scope = scope_of(key);
         if let Some(bucket) = state.buckets.get_mut(key) {
             let previous = std::mem::replace(&mut bucket.last_used, used);
-            state.recency.remove(&previous);
+            if let Some(keys) = state.recency.get_mut(scope) {
+                keys.remove(&previous);
+            }
         } else {
-            if state.buckets.len() >= self.max_keys {
-                state.evict_one(self.max_keys);
-            } else if state.buckets.len() + 1 < self.max_keys {
+            let in_scope = state.recency.get(scope).map_or(0, BTreeMap::len);
+            if in_scope >= self.max_keys {
+                state.evict_one(scope, self.max_keys);
+            } else if in_scope + 1 < self.max_keys {
                 state.reported_full = false;
             }
             let bucket = Bucket {
@@ -152,7 +165,11 @@ impl MemoryRateLimiter {
             };
             state.buckets.insert(key.to_owned(), bucket);
         }
-        state.recency.insert(used, key.to_owned());
+        state
+            .recency
+            .entry(scope.to_owned())
+            .or_default()
+            .insert(used, key.to_owned());
         let bucket = state.buckets.get_mut(key).expect("present or just added");
         bucket.period = rate.period;
         bucket.forget_before(now);
@@ -278,7 +295,7 @@ mod tests {
         assert_eq!(limiter.len(), 100_000);
         // Every new client still gets its own window, at its own limit.
         for i in 0..500 {
-            let key = format!("login_account:user:{i}");
+            let key = format!("login_account:new-{i}");
             assert_eq!(
                 limiter.hit_at(&key, per_minute(1), start),
                 Verdict::Allowed,
@@ -302,25 +319,59 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_in_one_scope_evicts_nothing_of_another() {
+        let limiter = MemoryRateLimiter::new(100);
+        let start = Instant::now();
+        assert_eq!(
+            limiter.hit_at("login_account_user:7", per_minute(1), start),
+            Verdict::Allowed
+        );
+        for i in 0..1000 {
+            let key = format!("login_account:made-up-{i}");
+            assert_eq!(limiter.hit_at(&key, per_minute(1), start), Verdict::Allowed);
+        }
+        assert_eq!(limiter.len(), 101, "100 of the flood and the account");
+        assert!(
+            matches!(
+                limiter.hit_at("login_account_user:7", per_minute(1), start),
+                Verdict::Throttled { .. }
+            ),
+            "the account's budget is still spent"
+        );
+    }
+
+    #[test]
     fn a_key_in_use_is_not_the_one_evicted() {
         let limiter = MemoryRateLimiter::new(2);
         let start = Instant::now();
-        assert_eq!(limiter.hit_at("a", per_minute(1), start), Verdict::Allowed);
-        assert_eq!(limiter.hit_at("b", per_minute(1), start), Verdict::Allowed);
-        // `a` is used again (and refused): `b` is now the least recent.
+        assert_eq!(
+            limiter.hit_at("s:a", per_minute(1), start),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            limiter.hit_at("s:b", per_minute(1), start),
+            Verdict::Allowed
+        );
+        // `s:a` is used again (and refused): `s:b` is now the least recent.
         assert!(matches!(
-            limiter.hit_at("a", per_minute(1), start),
+            limiter.hit_at("s:a", per_minute(1), start),
             Verdict::Throttled { .. }
         ));
-        assert_eq!(limiter.hit_at("c", per_minute(1), start), Verdict::Allowed);
+        assert_eq!(
+            limiter.hit_at("s:c", per_minute(1), start),
+            Verdict::Allowed
+        );
         assert!(matches!(
-            limiter.hit_at("a", per_minute(1), start),
+            limiter.hit_at("s:a", per_minute(1), start),
             Verdict::Throttled { .. }
         ));
         assert_eq!(limiter.len(), 2);
         // Once their windows pass, the sweep drops the old keys.
         let later = start + SWEEP_INTERVAL + Duration::from_secs(61);
-        assert_eq!(limiter.hit_at("d", per_minute(1), later), Verdict::Allowed);
+        assert_eq!(
+            limiter.hit_at("s:d", per_minute(1), later),
+            Verdict::Allowed
+        );
         assert_eq!(limiter.len(), 1);
     }
 }
