@@ -20,7 +20,7 @@ WITH_DB = url="$${DATABASE_URL:-}"; \
 	export DATABASE_URL="$$url"; \
 	export GATEHOUSE_ENV="$${GATEHOUSE_ENV:-development}";
 
-.PHONY: help build run migrate createsuperuser seed-users test fmt fmt-check lint bench \
+.PHONY: help build run migrate createsuperuser seed-users test fmt fmt-check lint bench fuzz \
 	db-stop docker-up docker-down clean
 
 help: ## List the targets
@@ -83,6 +83,11 @@ bench: ## Benchmarks (release): login at cost 12, tokens, email outbox, admin li
 	$(CARGO) bench -p api --bench email && \
 	$(CARGO) bench -p api --bench admin_list && \
 	$(CARGO) bench -p api --bench throttle
+
+FUZZ_TARGET ?= body
+FUZZ_SECONDS ?= 60
+fuzz: ## Fuzz a reader on nightly (installed if missing): make fuzz FUZZ_TARGET=body|jwt FUZZ_SECONDS=60
+	bash scripts/fuzz.sh $(FUZZ_TARGET) $(FUZZ_SECONDS)
 
 db-stop: ## Stop the project-local PostgreSQL (.pgdata)
 	$(DEV_DB) stop
