@@ -1,5 +1,6 @@
 //! `PasswordHasher` on bcrypt, in Django's `bcrypt_sha256$` format: the password is
-//! pre-hashed with SHA-256, so bytes past the 72nd still count.
+//! pre-hashed with SHA-256, so bytes past the 72nd still count. Every other format
+//! Django wrote is verified too (`django_hashes`) and upgraded at the next login.
 
 use std::sync::Arc;
 
@@ -58,15 +59,20 @@ fn prehash(password: &str) -> String {
     hex::encode(Sha256::digest(password.as_bytes()))
 }
 
-/// Checks `password` against `encoded`. A hash this hasher cannot read still costs one
-/// bcrypt verification (against `dummy`), so its account is not told apart by timing.
+/// Checks `password` against `encoded`. Any other format also costs one bcrypt
+/// verification at the current cost (against `dummy`), as a hash this hasher cannot
+/// read (an unusable password) does: an account is not told apart from an unknown one
+/// by the time a cheap legacy hash takes.
 fn check(password: &str, encoded: &str, current_cost: u32, dummy: &str) -> PasswordCheck {
     let Some(bcrypt_hash) = encoded.strip_prefix(PREFIX).filter(|h| h.starts_with("$2")) else {
         let _ = bcrypt::verify(
             prehash(password),
             dummy.strip_prefix(PREFIX).unwrap_or(dummy),
         );
-        return PasswordCheck::Mismatch;
+        return match crate::django_hashes::verify(password, encoded) {
+            Some(true) => PasswordCheck::Match { needs_rehash: true },
+            Some(false) | None => PasswordCheck::Mismatch,
+        };
     };
     match bcrypt::verify(prehash(password), bcrypt_hash) {
         Ok(true) => {
@@ -190,6 +196,45 @@ mod tests {
                 check("django-pass", unreadable, 4, &dummy),
                 PasswordCheck::Mismatch
             );
+        }
+    }
+
+    /// Hashes written by real Django (`scripts/django/password_hashes.py`).
+    fn django_hashes() -> Vec<(String, String, String)> {
+        let rows: Vec<serde_json::Value> = serde_json::from_str(include_str!(
+            "../tests/fixtures/django_password_hashes.json"
+        ))
+        .expect("the fixture is JSON");
+        rows.iter()
+            .map(|row| {
+                let field = |name: &str| row[name].as_str().expect("a string").to_owned();
+                (field("hasher"), field("password"), field("encoded"))
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_hash_django_writes_verifies_and_asks_to_be_upgraded() {
+        let hasher = BcryptPasswordHasher::new(4, 2).unwrap();
+        let rows = django_hashes();
+        assert_eq!(rows.len(), 13);
+        for (name, password, encoded) in rows {
+            let right = hasher
+                .verify(&Password::new(password.clone()), &encoded)
+                .await;
+            let wrong = hasher
+                .verify(&Password::new(format!("x{password}")), &encoded)
+                .await;
+            let expected = match name.as_str() {
+                "unusable" => PasswordCheck::Mismatch,
+                // The current format at the current cost (4): kept as it is.
+                "bcrypt_sha256" => PasswordCheck::Match {
+                    needs_rehash: false,
+                },
+                _ => PasswordCheck::Match { needs_rehash: true },
+            };
+            assert_eq!(right.unwrap(), expected, "{name}: {encoded}");
+            assert_eq!(wrong.unwrap(), PasswordCheck::Mismatch, "{name}");
         }
     }
 }
