@@ -14,7 +14,7 @@ use domain::{AuditEvent, RepositoryError, TokenPurpose, UserId};
 
 use crate::db::{PgPool, Step, TxError, connection, settle};
 use crate::pg_user_repository::{TextArray, UserRow, profile, profile_columns};
-use crate::schema::{user_groups, users};
+use crate::schema::{groups, user_groups, users};
 use crate::sql::DIRECT_PERMISSIONS;
 use crate::tx::{self, USER_GROUPS, USER_PERMISSIONS};
 
@@ -297,6 +297,21 @@ impl UserAdminRepository for PgUserAdminRepository {
                     .as_ref()
                     .filter(|email| email.as_str() != old_email);
                 if patch.reaches_account() && !authority.is_superuser() {
+                    // His groups too, so that no edit of theirs lands between this
+                    // judgement of what he holds and the commit.
+                    groups::table
+                        .filter(
+                            groups::id.eq_any(
+                                user_groups::table
+                                    .filter(user_groups::user_id.eq(id.0))
+                                    .select(user_groups::group_id),
+                            ),
+                        )
+                        .select(groups::id)
+                        .for_share()
+                        .load::<i64>(conn)
+                        .await
+                        .context("while locking the user's groups")?;
                     let target = load(conn, id.0).await?.context("the user vanished")?;
                     if !authority.may_manage(&target.profile) {
                         return Err(TxError::Refused(SaveUserError::Forbidden));
