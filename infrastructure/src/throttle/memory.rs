@@ -137,54 +137,78 @@ impl MemoryRateLimiter {
     /// The verdict for `key` at `now`, counted if allowed (the clock is a parameter
     /// for the tests).
     pub fn hit_at(&self, key: &str, rate: Rate, now: Instant) -> Verdict {
-        self.reserve_at(key, rate, now).verdict()
+        match self.count_at(key, rate, now) {
+            Ok(_) => Verdict::Allowed,
+            Err(retry_after) => Verdict::Throttled { retry_after },
+        }
     }
 
     /// `hit_at`, with the ticket of the counted request.
     pub fn reserve_at(&self, key: &str, rate: Rate, now: Instant) -> Reservation {
+        match self.count_at(key, rate, now) {
+            Ok(id) => Reservation::Granted(Ticket {
+                key: key.to_owned(),
+                id: id.to_string(),
+            }),
+            Err(retry_after) => Reservation::Throttled { retry_after },
+        }
+    }
+
+    /// Counts a request for `key` if its window has room: its ticket number, or the
+    /// wait until the oldest request leaves the window.
+    fn count_at(&self, key: &str, rate: Rate, now: Instant) -> Result<u64, Duration> {
         let mut state = self.lock();
         state.sweep(now);
         let used = state.next();
         let scope = scope_of(key);
-        if let Some(bucket) = state.buckets.get_mut(key) {
-            let previous = std::mem::replace(&mut bucket.last_used, used);
-            if let Some(keys) = state.recency.get_mut(scope) {
-                keys.remove(&previous);
+        // The key's entry in its scope's recency moves to `used` (its string reused).
+        let entry = match state.buckets.get_mut(key) {
+            Some(bucket) => {
+                let previous = std::mem::replace(&mut bucket.last_used, used);
+                state
+                    .recency
+                    .get_mut(scope)
+                    .and_then(|keys| keys.remove(&previous))
             }
-        } else {
-            let in_scope = state.recency.get(scope).map_or(0, BTreeMap::len);
-            if in_scope >= self.max_keys {
-                state.evict_one(scope, self.max_keys);
-            } else if in_scope + 1 < self.max_keys {
-                state.reported_full = false;
+            None => None,
+        };
+        let entry = match entry {
+            Some(entry) => entry,
+            None => {
+                let in_scope = state.recency.get(scope).map_or(0, BTreeMap::len);
+                if in_scope >= self.max_keys {
+                    state.evict_one(scope, self.max_keys);
+                } else if in_scope + 1 < self.max_keys {
+                    state.reported_full = false;
+                }
+                let bucket = Bucket {
+                    period: rate.period,
+                    hits: VecDeque::new(),
+                    last_used: used,
+                };
+                state.buckets.insert(key.to_owned(), bucket);
+                key.to_owned()
             }
-            let bucket = Bucket {
-                period: rate.period,
-                hits: VecDeque::new(),
-                last_used: used,
-            };
-            state.buckets.insert(key.to_owned(), bucket);
+        };
+        match state.recency.get_mut(scope) {
+            Some(keys) => {
+                keys.insert(used, entry);
+            }
+            None => {
+                state
+                    .recency
+                    .insert(scope.to_owned(), BTreeMap::from([(used, entry)]));
+            }
         }
-        state
-            .recency
-            .entry(scope.to_owned())
-            .or_default()
-            .insert(used, key.to_owned());
         let bucket = state.buckets.get_mut(key).expect("present or just added");
         bucket.period = rate.period;
         bucket.forget_before(now);
-        let full = bucket.hits.len() >= rate.requests as usize;
-        let oldest = bucket.hits.front().map_or(now, |(at, _)| *at);
-        if full {
-            return Reservation::Throttled {
-                retry_after: rate.period.saturating_sub(now.duration_since(oldest)),
-            };
+        if bucket.hits.len() >= rate.requests as usize {
+            let oldest = bucket.hits.front().map_or(now, |(at, _)| *at);
+            return Err(rate.period.saturating_sub(now.duration_since(oldest)));
         }
         bucket.hits.push_back((now, used));
-        Reservation::Granted(Ticket {
-            key: key.to_owned(),
-            id: used.to_string(),
-        })
+        Ok(used)
     }
 
     /// Takes a counted request out of its window again.
