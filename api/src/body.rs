@@ -105,15 +105,9 @@ fn parse_form(body: &[u8]) -> Result<Payload, ApiError> {
 const MAX_MULTIPART_FIELDS: usize = 64;
 
 /// Parses a multipart body that was already read whole (and so is within the limit).
-///
-/// The parser is fed the whole body as one ready chunk, so every step it takes is
-/// ready at once; a step that would wait is waiting for bytes that will never come (a
-/// body cut before its closing boundary, where actix-multipart waits instead of
-/// failing), and is answered as the incomplete body it is.
-/// Parses a whole multipart body. actix-multipart slices some lines before checking
-/// their length (a short boundary and a short line before it panic inside it: found by
-/// `make fuzz`), so its parse runs under `catch_unwind`: whatever trips it is a 400,
-/// and the worker goes on.
+/// actix-multipart slices some lines before checking their length (a short boundary
+/// and a short line before it panic inside it: found by `make fuzz`), so its parse runs
+/// under `catch_unwind`: whatever trips it is a 400, and the worker goes on.
 fn parse_multipart(req: &HttpRequest, body: Bytes) -> Result<Payload, ApiError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         parse_multipart_whole(req, body)
@@ -126,6 +120,10 @@ fn parse_multipart(req: &HttpRequest, body: Bytes) -> Result<Payload, ApiError> 
     })
 }
 
+/// The parse itself. The parser is fed the whole body as one ready chunk, so every
+/// step it takes is ready at once; a step that would wait is waiting for bytes that
+/// will never come (a body cut before its closing boundary, where actix-multipart waits
+/// instead of failing), and is answered as the incomplete body it is.
 fn parse_multipart_whole(req: &HttpRequest, body: Bytes) -> Result<Payload, ApiError> {
     use actix_multipart::MultipartError;
     let parse_error =
