@@ -125,15 +125,15 @@ impl<D: Deps> Gatehouse<D> {
             .await;
         let wrong = matches!(checked, Ok(PasswordCheck::Mismatch));
         self.settle_guess(guess, wrong).await;
-        let right = !matches!(checked?, PasswordCheck::Mismatch);
-        if !right {
+        checked?;
+        if wrong {
             let event = self
                 .event(AuditKind::PasswordCheckFailed, client)
                 .by_self(user.id)
                 .detail("action", action);
             self.adapters.audit.record(event).await?;
         }
-        Ok(right)
+        Ok(!wrong)
     }
 
     /// Keeps the place for a wrong password; hands it back otherwise (a right one, or

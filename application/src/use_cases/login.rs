@@ -174,12 +174,13 @@ impl<D: Deps> Gatehouse<D> {
             }
             LoginIdentifier::Email(email) => self.adapters.users.find_by_email(email).await?,
         };
-        let name = command.identifier.throttle_name();
-        let account = match &user {
-            Some(user) => Account::Known(user.id),
-            None => Account::Unknown(&name),
+        let guess = match &user {
+            Some(user) => self.reserve_guess(Account::Known(user.id)).await?,
+            None => {
+                let name = command.identifier.throttle_name();
+                self.reserve_guess(Account::Unknown(&name)).await?
+            }
         };
-        let guess = self.reserve_guess(account).await?;
         let outcome = attempt(user).await;
         let wrong = matches!(outcome, Err(LoginError::InvalidCredentials));
         self.settle_guess(guess, wrong).await;
