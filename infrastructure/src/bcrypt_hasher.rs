@@ -199,26 +199,17 @@ mod tests {
         }
     }
 
-    /// Hashes written by real Django (`scripts/django/password_hashes.py`).
-    fn django_hashes() -> Vec<(String, String, String)> {
-        let rows: Vec<serde_json::Value> = serde_json::from_str(include_str!(
-            "../tests/fixtures/django_password_hashes.json"
-        ))
-        .expect("the fixture is JSON");
-        rows.iter()
-            .map(|row| {
-                let field = |name: &str| row[name].as_str().expect("a string").to_owned();
-                (field("hasher"), field("password"), field("encoded"))
-            })
-            .collect()
-    }
-
     #[tokio::test(flavor = "multi_thread")]
     async fn every_hash_django_writes_verifies_and_asks_to_be_upgraded() {
         let hasher = BcryptPasswordHasher::new(4, 2).unwrap();
-        let rows = django_hashes();
+        let rows = crate::testing::django_password_hashes();
         assert_eq!(rows.len(), 13);
-        for (name, password, encoded) in rows {
+        for crate::testing::DjangoHash {
+            hasher: name,
+            password,
+            encoded,
+        } in rows
+        {
             let right = hasher
                 .verify(&Password::new(password.clone()), &encoded)
                 .await;

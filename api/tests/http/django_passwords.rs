@@ -3,22 +3,9 @@
 //! upgraded to the current format by that login, and keeps working.
 
 use crate::common::*;
+use infrastructure::testing::{DjangoHash, django_password_hashes};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-
-fn django_hashes() -> Vec<(String, String, String)> {
-    let rows: Vec<Value> = serde_json::from_str(include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../infrastructure/tests/fixtures/django_password_hashes.json"
-    )))
-    .expect("the fixture is JSON");
-    rows.iter()
-        .map(|row| {
-            let field = |name: &str| row[name].as_str().expect("a string").to_owned();
-            (field("hasher"), field("password"), field("encoded"))
-        })
-        .collect()
-}
+use serde_json::json;
 
 async fn login(app: &TestApp, email: &str, password: &str) -> Reply {
     app.post(
@@ -31,7 +18,12 @@ async fn login(app: &TestApp, email: &str, password: &str) -> Reply {
 #[tokio::test]
 async fn every_django_password_format_logs_in_and_is_upgraded_by_that_login() {
     let app = spawn_app().await;
-    for (hasher, password, encoded) in django_hashes() {
+    for DjangoHash {
+        hasher,
+        password,
+        encoded,
+    } in django_password_hashes()
+    {
         let email = format!("{}@example.com", hasher.replace('_', "-"));
         let id = app.register(&email).await["id"].as_i64().unwrap();
         app.db

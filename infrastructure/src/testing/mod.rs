@@ -118,6 +118,23 @@ impl Drop for TestDatabase {
 mod smtp;
 pub use smtp::{ReceivedEmail, SmtpCatcher};
 
+/// A password hashed by real Django (`scripts/django/password_hashes.py`): the
+/// hasher's name, the plaintext and the stored form.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct DjangoHash {
+    pub hasher: String,
+    pub password: String,
+    pub encoded: String,
+}
+
+/// Every hash of `tests/fixtures/django_password_hashes.json`.
+pub fn django_password_hashes() -> Vec<DjangoHash> {
+    serde_json::from_str(include_str!(
+        "../../tests/fixtures/django_password_hashes.json"
+    ))
+    .expect("the fixture is JSON")
+}
+
 /// A pool whose connections count the statements they start: a test reads the counter
 /// before and after an operation to prove how many queries it costs.
 pub fn counting_pool(
