@@ -165,11 +165,7 @@ impl SessionRepository for PgSessionRepository {
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        refresh_tokens::table
-            .filter(refresh_tokens::user_id.eq(user_id.0))
-            .filter(refresh_tokens::family_id.eq(family_id))
-            .filter(refresh_tokens::revoked_at.is_null())
-            .filter(refresh_tokens::expires_at.gt(now))
+        tx::live_tokens(user_id.0, family_id, Some(now))
             .select(refresh_tokens::session_started_at)
             .first(&mut conn)
             .await

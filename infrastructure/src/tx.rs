@@ -6,6 +6,7 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -86,14 +87,13 @@ pub(crate) async fn revoke_family(
     .context("while revoking a session and the sessions opened from it")
 }
 
-/// Whether the user has a token in this family that is not revoked and, with `at`,
-/// not expired then.
-pub(crate) async fn session_live(
-    conn: &mut AsyncPgConnection,
+/// The user's tokens in this family that are not revoked and, with `at`, not expired
+/// then: what makes a session live.
+pub(crate) fn live_tokens(
     user_id: i64,
     family_id: Uuid,
     at: Option<DateTime<Utc>>,
-) -> anyhow::Result<bool> {
+) -> refresh_tokens::BoxedQuery<'static, Pg> {
     let mut live = refresh_tokens::table
         .filter(refresh_tokens::user_id.eq(user_id))
         .filter(refresh_tokens::family_id.eq(family_id))
@@ -102,7 +102,17 @@ pub(crate) async fn session_live(
     if let Some(at) = at {
         live = live.filter(refresh_tokens::expires_at.gt(at));
     }
-    diesel::select(diesel::dsl::exists(live))
+    live
+}
+
+/// Whether the session is live (`live_tokens`).
+pub(crate) async fn session_live(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    family_id: Uuid,
+    at: Option<DateTime<Utc>>,
+) -> anyhow::Result<bool> {
+    diesel::select(diesel::dsl::exists(live_tokens(user_id, family_id, at)))
         .get_result(conn)
         .await
         .context("while checking the session is live")
