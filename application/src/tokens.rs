@@ -46,7 +46,8 @@ pub(crate) struct ParentSession {
 pub(crate) struct Presented {
     pub claims: Claims,
     pub jti: Uuid,
-    pub sid: Uuid,
+    /// `None` for a token SimpleJWT signed before the switch.
+    pub sid: Option<Uuid>,
     pub user_id: UserId,
 }
 
@@ -71,7 +72,12 @@ impl<D: Deps> Gatehouse<D> {
             return Err(TokenRejection::WrongType);
         }
         let jti = Uuid::try_parse(&claims.jti).map_err(|_| TokenRejection::Invalid)?;
-        let sid = Uuid::try_parse(&claims.sid).map_err(|_| TokenRejection::Invalid)?;
+        let sid = claims
+            .sid
+            .as_deref()
+            .map(Uuid::try_parse)
+            .transpose()
+            .map_err(|_| TokenRejection::Invalid)?;
         let user_id = claims
             .user_id
             .parse()
@@ -86,7 +92,8 @@ impl<D: Deps> Gatehouse<D> {
     }
 
     /// The stored row of a presented refresh token, which must name the same user and
-    /// session as the token's claims.
+    /// session as the token's claims. A token without a session is SimpleJWT's: only
+    /// the row its import stored stands for it.
     pub(crate) async fn stored_refresh_token<E>(
         &self,
         presented: &Presented,
@@ -100,7 +107,11 @@ impl<D: Deps> Gatehouse<D> {
             .find(presented.jti)
             .await?
             .ok_or(TokenRejection::Invalid)?;
-        if record.user_id != presented.user_id || record.family_id != presented.sid {
+        let same_session = match presented.sid {
+            Some(sid) => !record.from_simplejwt && record.family_id == sid,
+            None => record.from_simplejwt,
+        };
+        if record.user_id != presented.user_id || !same_session {
             return Err(TokenRejection::Invalid.into());
         }
         Ok(record)
@@ -120,7 +131,7 @@ impl<D: Deps> Gatehouse<D> {
             iat: now.timestamp(),
             jti: jti_string(Uuid::new_v4()),
             user_id: user.id.to_string(),
-            sid: jti_string(sid),
+            sid: Some(jti_string(sid)),
             user: Some(UserClaims {
                 username: user.username.to_string(),
                 email: user.email.to_string(),
@@ -149,7 +160,7 @@ impl<D: Deps> Gatehouse<D> {
             iat: created_at.timestamp(),
             jti: jti_string(jti),
             user_id: user_id.to_string(),
-            sid: jti_string(family_id),
+            sid: Some(jti_string(family_id)),
             user: None,
         };
         self.adapters.jwt.encode(&claims).map_err(encode_failure)

@@ -39,6 +39,10 @@ pub struct RefreshTokenRecord {
     pub user_agent: Option<String>,
     pub ip: Option<String>,
     pub parent_session: Option<Uuid>,
+    /// A refresh token SimpleJWT issued before the switch, imported from its
+    /// outstanding-token table (`gatehouse import-django`): it carries no `sid`, and it
+    /// is a session of its own (`family_id` is its `jti`).
+    pub from_simplejwt: bool,
 }
 
 /// A live session as its owner sees it: one refresh-token family.

@@ -42,6 +42,7 @@ struct RefreshTokenRow {
     user_agent: Option<String>,
     ip: Option<String>,
     parent_family_id: Option<Uuid>,
+    from_simplejwt: bool,
 }
 
 impl From<RefreshTokenRow> for RefreshTokenRecord {
@@ -60,6 +61,7 @@ impl From<RefreshTokenRow> for RefreshTokenRecord {
             user_agent: row.user_agent,
             ip: row.ip,
             parent_session: row.parent_family_id,
+            from_simplejwt: row.from_simplejwt,
         }
     }
 }

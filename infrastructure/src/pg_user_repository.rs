@@ -229,9 +229,22 @@ impl UserRepository for PgUserRepository {
     async fn auth_state(
         &self,
         id: UserId,
-        sid: Uuid,
+        sid: Option<Uuid>,
     ) -> Result<Option<AuthState>, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
+        let Some(sid) = sid else {
+            let user: Option<UserRow> = users::table
+                .find(id.0)
+                .select(UserRow::as_select())
+                .first(&mut conn)
+                .await
+                .optional()
+                .step("while reading an access token's user")?;
+            return Ok(user.map(|user| AuthState {
+                user: user.into(),
+                session_live: true,
+            }));
+        };
         let live_session = diesel::dsl::exists(
             refresh_tokens::table
                 .filter(refresh_tokens::family_id.eq(sid))

@@ -33,6 +33,7 @@ diesel::table! {
         user_agent -> Nullable<Varchar>,
         ip -> Nullable<Varchar>,
         parent_family_id -> Nullable<Uuid>,
+        from_simplejwt -> Bool,
     }
 }
 
@@ -141,3 +142,11 @@ diesel::table! {
 
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, api_tokens);
+
+diesel::table! {
+    django_imported_users (user_id) {
+        user_id -> Int8,
+        password_digest -> Bytea,
+        imported_at -> Timestamptz,
+    }
+}

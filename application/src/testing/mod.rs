@@ -162,7 +162,7 @@ impl Fakes {
     }
 
     pub fn sid(&self, token: &str) -> Uuid {
-        Uuid::try_parse(&self.claims(token).sid).expect("a uuid sid")
+        Uuid::try_parse(self.claims(token).sid.as_deref().expect("a sid")).expect("a uuid sid")
     }
 
     /// Another `Gatehouse` over these same fakes, as after a configuration change.

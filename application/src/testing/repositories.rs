@@ -104,15 +104,17 @@ impl UserRepository for InMemoryUsers {
     async fn auth_state(
         &self,
         id: UserId,
-        sid: Uuid,
+        sid: Option<Uuid>,
     ) -> Result<Option<AuthState>, RepositoryError> {
         let state = self.0.call("users.auth_state")?;
         Ok(state.users.get(&id).map(|user| AuthState {
             user: user.clone(),
-            session_live: state
-                .tokens
-                .iter()
-                .any(|t| t.family_id == sid && t.user_id == id && t.revoked_at.is_none()),
+            session_live: sid.is_none_or(|sid| {
+                state
+                    .tokens
+                    .iter()
+                    .any(|t| t.family_id == sid && t.user_id == id && t.revoked_at.is_none())
+            }),
         }))
     }
 

@@ -498,6 +498,7 @@ pub(super) fn record_of(token: NewRefreshToken) -> RefreshTokenRecord {
         user_agent: token.user_agent,
         ip: token.ip,
         parent_session: token.parent_session,
+        from_simplejwt: false,
     }
 }
 
@@ -737,6 +738,12 @@ impl InMemoryStore {
             .entry(id)
             .or_default()
             .insert(permission.to_owned());
+    }
+
+    /// Stores a refresh token as it is, as `gatehouse import-django` stores the
+    /// outstanding tokens of SimpleJWT.
+    pub fn insert_refresh_token(&self, record: RefreshTokenRecord) {
+        self.state().tokens.push(record);
     }
 
     pub fn token(&self, jti: Uuid) -> Option<RefreshTokenRecord> {

@@ -16,8 +16,12 @@ use crate::{Deps, Fault, Gatehouse, TokenRejection};
     reason = "one per request, built once and read in place"
 )]
 pub enum Credential {
-    /// An access token of session `session` (a refresh-token family).
-    AccessToken { session: Uuid, claims: Claims },
+    /// An access token of session `session` (a refresh-token family); `None` for an
+    /// access token SimpleJWT signed before the switch.
+    AccessToken {
+        session: Option<Uuid>,
+        claims: Claims,
+    },
     /// A DRF-style API key.
     ApiKey,
 }
@@ -26,7 +30,7 @@ impl Credential {
     /// The session of an access token; `None` for an API key.
     pub fn session(&self) -> Option<Uuid> {
         match self {
-            Credential::AccessToken { session, .. } => Some(*session),
+            Credential::AccessToken { session, .. } => *session,
             Credential::ApiKey => None,
         }
     }
@@ -70,7 +74,9 @@ faults_into!(AuthenticateError);
 
 impl<D: Deps> Gatehouse<D> {
     /// Accepts an access token only while its user exists and is active, its session
-    /// is live, and it was issued after the user's last password change.
+    /// is live, and it was issued after the user's last password change. An access
+    /// token SimpleJWT signed before the switch (no session) passes the same checks
+    /// but the session's, until it expires.
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthenticateError> {
         let presented = self.read_token(access_token, Some(TokenType::Access))?;

@@ -33,7 +33,7 @@ async fn a_live_access_token_authenticates_its_user_in_its_session() {
     assert_eq!(
         principal.credential,
         Credential::AccessToken {
-            session: fakes.sid(&pair.refresh),
+            session: Some(fakes.sid(&pair.refresh)),
             claims: fakes.claims(&pair.access),
         }
     );
@@ -98,7 +98,7 @@ async fn a_token_with_malformed_identifiers_is_invalid() {
     let mut not_a_number = good.clone();
     not_a_number.user_id = "alice".to_owned();
     let mut not_a_uuid = good.clone();
-    not_a_uuid.sid = "session-1".to_owned();
+    not_a_uuid.sid = Some("session-1".to_owned());
     let mut bad_jti = good;
     bad_jti.jti = "1".to_owned();
 

@@ -18,4 +18,5 @@ mod me;
 mod password_reset;
 mod refresh;
 mod register;
+mod simplejwt_tokens;
 mod verify_and_logout;

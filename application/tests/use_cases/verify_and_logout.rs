@@ -190,7 +190,7 @@ async fn a_well_signed_refresh_token_that_was_never_stored_does_not_verify() {
             iat: now,
             jti: Uuid::new_v4().simple().to_string(),
             user_id: alice.id.to_string(),
-            sid: Uuid::new_v4().simple().to_string(),
+            sid: Some(Uuid::new_v4().simple().to_string()),
             user: None,
         })
         .unwrap();

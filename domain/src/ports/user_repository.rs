@@ -94,11 +94,13 @@ pub trait UserRepository: Clone + Send + Sync + 'static {
         id: UserId,
     ) -> impl Future<Output = Result<Option<UserProfile>, RepositoryError>> + Send;
 
-    /// The user and whether session `sid` is one of his and still live.
+    /// The user and whether session `sid` is one of his and still live; a token
+    /// without a session (SimpleJWT's, from before the switch) has none to end, and
+    /// counts as live.
     fn auth_state(
         &self,
         id: UserId,
-        sid: Uuid,
+        sid: Option<Uuid>,
     ) -> impl Future<Output = Result<Option<AuthState>, RepositoryError>> + Send;
 
     /// Applies the changes and records `audit`; an empty change writes nothing (and

@@ -54,6 +54,7 @@ fn stored(token: &NewRefreshToken) -> RefreshTokenRecord {
         user_agent: token.user_agent.clone(),
         ip: token.ip.clone(),
         parent_session: token.parent_session,
+        from_simplejwt: false,
     }
 }
 
