@@ -77,12 +77,13 @@ fmt-check: ## Check formatting (CI)
 lint: ## Clippy on every target, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-bench: ## Benchmarks (release): login at cost 12, tokens, email outbox, admin list at 100k users, throttled verify
+bench: ## Benchmarks (release): login at cost 12, tokens, email outbox, admin list at 100k users, throttled verify, Django import of 100k users
 	@$(WITH_TEST_PG) \
 	$(CARGO) bench -p api --bench login && \
 	$(CARGO) bench -p api --bench email && \
 	$(CARGO) bench -p api --bench admin_list && \
-	$(CARGO) bench -p api --bench throttle
+	$(CARGO) bench -p api --bench throttle && \
+	$(CARGO) bench -p api --bench import_django
 
 FUZZ_TARGET ?= body
 FUZZ_SECONDS ?= 60

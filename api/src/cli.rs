@@ -1,12 +1,20 @@
 //! The `gatehouse` command line (SPEC §10).
 
 use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
+use application::django_import::{ConflictPolicy, Resolution};
 use application::use_cases::create_superuser::{CreateSuperuserCommand, CreateSuperuserError};
 use clap::{Parser, Subcommand};
 use domain::Password;
+use indicatif::{ProgressBar, ProgressStyle};
 use infrastructure::db;
+use infrastructure::django_import::{
+    self, ImportError, ImportOptions, ImportProgress, ImportReport, LinkTally, Stage, Tally,
+};
+use secrecy::SecretString;
 
 use crate::settings::{self, Environment, Settings};
 use crate::startup::{Application, build_state};
@@ -41,6 +49,30 @@ pub enum Command {
     Flushexpiredtokens,
     /// Validate the configuration and the database connection.
     Check,
+    /// Import users, groups, permissions, DRF keys and SimpleJWT sessions from a
+    /// Django database (read-only); run it again to finish or to catch up.
+    ImportDjango {
+        /// The Django database, e.g. postgres://user@host/django_db.
+        #[arg(
+            long = "from",
+            env = "DJANGO_DATABASE_URL",
+            value_name = "URL",
+            hide_env_values = true
+        )]
+        from: SecretString,
+        /// Report what would be written, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Users Gatehouse cannot take as they are (an empty, invalid or duplicate
+        /// email; an id, username or email a Gatehouse user already has): abort
+        /// (write nothing), skip (leave them out), or placeholder (import them with
+        /// django-user-<id>@example.invalid when the email is the conflict).
+        #[arg(long, default_value = "abort", value_name = "POLICY")]
+        email_conflicts: ConflictPolicy,
+        /// Users per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch_size: usize,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -64,6 +96,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check => check(&settings).await,
+        Command::ImportDjango {
+            from,
+            dry_run,
+            email_conflicts,
+            batch_size,
+        } => {
+            let options = ImportOptions {
+                conflicts: email_conflicts,
+                dry_run,
+                batch_size,
+            };
+            import_django(&settings, &from, options).await
+        }
     }
 }
 
@@ -150,4 +195,171 @@ async fn check(settings: &Settings) -> anyhow::Result<()> {
         .context("the database is unreachable")?;
     println!("System check identified no issues (0 silenced).");
     Ok(())
+}
+
+async fn import_django(
+    settings: &Settings,
+    from: &SecretString,
+    options: ImportOptions,
+) -> anyhow::Result<()> {
+    let target = settings.database.url()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.store(true, Ordering::SeqCst);
+        }
+    });
+    let mut progress = Progress::new(stop);
+    let outcome = django_import::import(from, target, options, &mut progress).await;
+    progress.finish();
+    match outcome {
+        Ok(report) => {
+            print_report(&report);
+            Ok(())
+        }
+        Err(ImportError::Aborted(report)) => {
+            print_conflicts(&report);
+            bail!(
+                "{} user(s) in conflict: nothing was imported. Fix them in Django, or \
+                 choose --email-conflicts skip or placeholder (README, \"Switching from Django\").",
+                report.conflicts.len()
+            )
+        }
+        Err(ImportError::Interrupted(report)) => {
+            print_report(&report);
+            bail!(
+                "interrupted: what is printed above is committed; run the import again to finish it"
+            )
+        }
+        Err(ImportError::Failed(error)) => Err(error),
+    }
+}
+
+/// A progress bar on a terminal, a line per stage and every tenth of the users
+/// otherwise; stops the import between two batches after Ctrl-C.
+struct Progress {
+    bar: Option<ProgressBar>,
+    stage: &'static str,
+    total: u64,
+    done: u64,
+    last_line: u64,
+    stop: Arc<AtomicBool>,
+}
+
+impl Progress {
+    fn new(stop: Arc<AtomicBool>) -> Self {
+        Self {
+            bar: None,
+            stage: "",
+            total: 0,
+            done: 0,
+            last_line: 0,
+            stop,
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish();
+        }
+    }
+}
+
+impl ImportProgress for Progress {
+    fn stage(&mut self, stage: Stage, total: u64) {
+        self.finish();
+        self.stage = match stage {
+            Stage::PermissionsAndGroups => "permissions and groups",
+            Stage::Users => "users",
+            Stage::Sequences => "id sequences",
+        };
+        (self.total, self.done, self.last_line) = (total, 0, 0);
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total).with_message(self.stage);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{msg:>22} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            self.bar = Some(bar);
+        } else {
+            eprintln!("importing {} ({total})", self.stage);
+        }
+    }
+
+    fn advance(&mut self, done: u64) {
+        self.done += done;
+        match &self.bar {
+            Some(bar) => bar.inc(done),
+            None if self.total > 0
+                && (self.done - self.last_line) * 10 >= self.total
+                && self.done < self.total =>
+            {
+                self.last_line = self.done;
+                eprintln!("  {}: {}/{}", self.stage, self.done, self.total);
+            }
+            None => {}
+        }
+    }
+
+    fn keep_going(&mut self) -> bool {
+        !self.stop.load(Ordering::SeqCst)
+    }
+}
+
+fn print_conflicts(report: &ImportReport) {
+    if !report.conflicts.is_empty() {
+        println!("Users in conflict ({}):", report.conflicts.len());
+        for conflict in &report.conflicts {
+            let outcome = match &conflict.resolution {
+                Resolution::Aborted => "nothing imported".to_owned(),
+                Resolution::NotImported => "not imported".to_owned(),
+                Resolution::Placeholder(email) => format!("imported as {email}"),
+            };
+            println!(
+                "  user {} {:?} <{}>: {} -> {outcome}",
+                conflict.id, conflict.username, conflict.email, conflict.reason
+            );
+        }
+    }
+}
+
+fn print_report(report: &ImportReport) {
+    let tally = |Tally {
+                     created,
+                     updated,
+                     unchanged,
+                 }: Tally| {
+        format!("{created} created, {updated} updated, {unchanged} unchanged")
+    };
+    let links =
+        |LinkTally { added, removed }: LinkTally| format!("{added} added, {removed} removed");
+    print_conflicts(report);
+    let heading = if report.dry_run {
+        "Dry run, nothing written; an import would write:"
+    } else {
+        "Imported:"
+    };
+    println!("{heading}");
+    println!("  permissions     {}", tally(report.permissions));
+    println!("  groups          {}", tally(report.groups));
+    println!("  group grants    {}", links(report.group_grants));
+    println!("  users           {}", tally(report.users));
+    println!("  memberships     {}", links(report.memberships));
+    println!("  user grants     {}", links(report.user_grants));
+    println!("  DRF keys        {}", tally(report.api_keys));
+    println!(
+        "  refresh tokens  {} (updated: blacklisted in Django since); {} left out (expired, or of a user not imported)",
+        tally(report.refresh_tokens),
+        report.refresh_tokens_left
+    );
+    if report.sessions_ended > 0 {
+        println!(
+            "  sessions ended  {} (passwords changed in Django since the last run)",
+            report.sessions_ended
+        );
+    }
 }

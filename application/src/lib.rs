@@ -3,6 +3,7 @@
 
 pub mod authorization;
 pub mod config;
+pub mod django_import;
 mod fault;
 mod guesses;
 mod one_time_tokens;

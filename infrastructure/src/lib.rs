@@ -4,6 +4,7 @@
 pub mod bcrypt_hasher;
 pub mod db;
 mod django_hashes;
+pub mod django_import;
 pub mod email;
 pub mod jwt_codec;
 mod pg_account_repository;

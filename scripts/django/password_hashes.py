@@ -8,6 +8,10 @@ The work factors are lowered (subclasses that change only the cost) so that debu
 builds verify them quickly; the algorithms and encodings are Django's own. The legacy
 hashers Django 5.x no longer ships (sha1, unsalted_sha1, unsalted_md5, crypt) are
 encoded with the code of Django 4.2's hashers, copied below, as old databases hold them.
+
+With `--default-costs` it writes django_password_hashes_default_cost.json instead:
+the same passwords at Django 5.2's default work factors (argon2i at the defaults Django
+used for it), for the login benchmark (`api/benches/import_django.rs`).
 """
 
 import hashlib
@@ -17,19 +21,6 @@ import sys
 
 import django
 from django.conf import settings
-
-settings.configure(
-    PASSWORD_HASHERS=[
-        "__main__.FastPBKDF2",
-        "__main__.FastPBKDF2SHA1",
-        "__main__.FastArgon2",
-        "__main__.FastBCryptSHA256",
-        "__main__.FastBCrypt",
-        "__main__.FastScrypt",
-        "django.contrib.auth.hashers.MD5PasswordHasher",
-    ]
-)
-django.setup()
 
 from django.contrib.auth import hashers  # noqa: E402
 
@@ -139,15 +130,46 @@ def main():
         else:
             encoded = crypt_hash(password, "ab")
         rows.append({"hasher": name, "password": password, "encoded": encoded})
-    unusable = hashers.make_password(None)
-    assert not hashers.check_password("", unusable)
-    rows.append({"hasher": "unusable", "password": "", "encoded": unusable})
+    if not DEFAULT_COSTS:
+        unusable = hashers.make_password(None)
+        assert not hashers.check_password("", unusable)
+        rows.append({"hasher": "unusable", "password": "", "encoded": unusable})
     out = pathlib.Path(__file__).resolve().parents[2] / "infrastructure/tests/fixtures"
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "django_password_hashes.json"
+    name = "django_password_hashes_default_cost.json" if DEFAULT_COSTS else "django_password_hashes.json"
+    path = out / name
     path.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {path} ({len(rows)} hashes, Django {django.get_version()})", file=sys.stderr)
 
 
+DEFAULT_COSTS = "--default-costs" in sys.argv[1:]
+
+
+def configure():
+    settings.configure(
+        PASSWORD_HASHERS=[
+            "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+            "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+            "django.contrib.auth.hashers.Argon2PasswordHasher",
+            "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+            "django.contrib.auth.hashers.BCryptPasswordHasher",
+            "django.contrib.auth.hashers.ScryptPasswordHasher",
+            "django.contrib.auth.hashers.MD5PasswordHasher",
+        ]
+        if DEFAULT_COSTS
+        else [
+            "__main__.FastPBKDF2",
+            "__main__.FastPBKDF2SHA1",
+            "__main__.FastArgon2",
+            "__main__.FastBCryptSHA256",
+            "__main__.FastBCrypt",
+            "__main__.FastScrypt",
+            "django.contrib.auth.hashers.MD5PasswordHasher",
+        ]
+    )
+    django.setup()
+
+
 if __name__ == "__main__":
+    configure()
     main()

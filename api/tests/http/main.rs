@@ -14,6 +14,7 @@ mod operations;
 mod register_and_me;
 mod sessions;
 mod slow_bodies;
+mod switch_from_django;
 mod throttle;
 mod token_attacks;
 mod token_auth_and_v1;

@@ -1232,3 +1232,121 @@ async fn an_unknown_environment_or_a_missing_database_url_stops_startup() {
         "{no_database:?}"
     );
 }
+
+// ---------------------------------------------------------------- import-django
+
+#[tokio::test]
+async fn import_django_lists_conflicts_then_imports_under_a_policy_and_says_what_it_did() {
+    let django = infrastructure::testing::django_database().await;
+    let db = TestDatabase::create().await;
+    let url = db.url.expose_secret().to_owned();
+    let from = django.url.expose_secret().to_owned();
+    let users = "SELECT count(*) AS value FROM users";
+    let import = |args: &[&str]| {
+        let mut command = gatehouse(&url);
+        command.args(["import-django", "--from", &from]).args(args);
+        command
+    };
+
+    // The default policy: every conflict listed, nothing written, status 1.
+    let aborted = finish(&mut import(&[])).await;
+    assert_eq!(aborted.code, Some(1), "{aborted:?}");
+    let fixture = infrastructure::testing::django_fixture();
+    let id = |name| fixture.user(name).id;
+    for line in [
+        format!(
+            r#"user {} "twin-lower" <case.twin@example.com>: Django user {} has the same email up to case -> nothing imported"#,
+            id("twin-lower"),
+            id("twin-upper")
+        ),
+        format!(
+            r#"user {} "no-email-1" <>: the email is empty -> nothing imported"#,
+            id("no-email-1")
+        ),
+        format!(
+            r#"user {} "bad-email" <not-an-email>: the email is not a valid address -> nothing imported"#,
+            id("bad-email")
+        ),
+    ] {
+        assert!(aborted.stdout.contains(&line), "{line}\n{}", aborted.stdout);
+    }
+    assert!(
+        aborted
+            .stderr
+            .contains("gatehouse: 4 user(s) in conflict: nothing was imported."),
+        "{}",
+        aborted.stderr
+    );
+    assert_eq!(db.scalar(users).await, 0);
+
+    let dry = finish(&mut import(&["--dry-run", "--email-conflicts", "skip"])).await;
+    assert!(dry.succeeded(), "{dry:?}");
+    assert!(
+        dry.stdout.contains("Dry run, nothing written"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout
+            .contains("users           17 created, 0 updated, 0 unchanged"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(db.scalar(users).await, 0, "a dry run writes nothing");
+
+    let done = finish(&mut import(&[
+        "--email-conflicts",
+        "skip",
+        "--batch-size",
+        "5",
+    ]))
+    .await;
+    assert!(done.succeeded(), "{done:?}");
+    assert!(done.stdout.contains("Imported:"), "{}", done.stdout);
+    assert!(
+        done.stdout
+            .contains("users           17 created, 0 updated, 0 unchanged"),
+        "{}",
+        done.stdout
+    );
+    assert!(
+        done.stdout.contains("DRF keys        2 created"),
+        "{}",
+        done.stdout
+    );
+    // Not a terminal: a line per stage and per tenth of the users.
+    assert!(
+        done.stderr.contains("importing users (21)"),
+        "{}",
+        done.stderr
+    );
+    assert!(done.stderr.contains("  users: 10/21"), "{}", done.stderr);
+    assert_eq!(db.scalar(users).await, 17);
+
+    let again = finish(&mut import(&["--email-conflicts", "skip"])).await;
+    assert!(again.succeeded(), "{again:?}");
+    assert!(
+        again
+            .stdout
+            .contains("users           0 created, 0 updated, 17 unchanged"),
+        "{}",
+        again.stdout
+    );
+
+    let not_django = finish(gatehouse(&url).args([
+        "import-django",
+        "--from",
+        &url,
+        "--email-conflicts",
+        "skip",
+    ]))
+    .await;
+    assert_eq!(not_django.code, Some(1));
+    assert!(
+        not_django
+            .stderr
+            .contains("gatehouse: the source has no table auth_user"),
+        "{}",
+        not_django.stderr
+    );
+}

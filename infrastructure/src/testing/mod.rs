@@ -42,6 +42,15 @@ impl TestDatabase {
     /// order text. The character classes stay the server's, so `lower()` still folds
     /// every letter, not only ASCII ones.
     pub async fn create() -> Self {
+        let database = Self::create_empty().await;
+        run_migrations(&database.url)
+            .await
+            .expect("migrate the test database");
+        database
+    }
+
+    /// Creates `gh_test_<random>` with no tables, as [`TestDatabase::create`] does.
+    pub async fn create_empty() -> Self {
         let server = server_url();
         let name = format!("gh_test_{}", Uuid::new_v4().simple());
         let url = SecretString::from(format!("{server}/{name}"));
@@ -54,10 +63,19 @@ impl TestDatabase {
         .execute(&mut maintenance)
         .await
         .expect("create the test database");
-        run_migrations(&url)
-            .await
-            .expect("migrate the test database");
         Self { url, server, name }
+    }
+
+    /// Runs statements separated by `;` in one round trip, as a dump is loaded.
+    pub async fn batch(&self, sql: &str) {
+        let (client, connection) =
+            tokio_postgres::connect(self.url.expose_secret(), tokio_postgres::NoTls)
+                .await
+                .expect("connect to the test database");
+        let connection = tokio::spawn(connection);
+        client.batch_execute(sql).await.expect("the statements run");
+        drop(client);
+        let _ = connection.await;
     }
 
     pub async fn connect(&self) -> AsyncPgConnection {
@@ -133,6 +151,81 @@ pub fn django_password_hashes() -> Vec<DjangoHash> {
         "../../tests/fixtures/django_password_hashes.json"
     ))
     .expect("the fixture is JSON")
+}
+
+/// `tests/fixtures/django_auth_db.json`: what `scripts/django/auth_database.py` made
+/// in a Django database with real Django, and the secrets a test needs to use it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct DjangoFixture {
+    pub django: String,
+    pub simplejwt: String,
+    pub users: Vec<DjangoFixtureUser>,
+    pub drf_tokens: Vec<DjangoFixtureToken>,
+    pub refresh_tokens: Vec<DjangoFixtureToken>,
+    pub access_tokens: Vec<DjangoFixtureToken>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct DjangoFixtureUser {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    /// `None` for an unusable password.
+    pub password: Option<String>,
+    pub hasher: String,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+}
+
+/// A DRF key (`key`) or a SimpleJWT token (`token`, `state`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct DjangoFixtureToken {
+    pub username: String,
+    pub user_id: i64,
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub token: String,
+    #[serde(default)]
+    pub jti: String,
+    #[serde(default)]
+    pub state: String,
+}
+
+impl DjangoFixture {
+    pub fn user(&self, username: &str) -> &DjangoFixtureUser {
+        self.users
+            .iter()
+            .find(|u| u.username == username)
+            .unwrap_or_else(|| panic!("no user {username} in the fixture"))
+    }
+
+    /// The refresh or access token of `username` in `state`.
+    pub fn token<'a>(
+        tokens: &'a [DjangoFixtureToken],
+        username: &str,
+        state: &str,
+    ) -> &'a DjangoFixtureToken {
+        tokens
+            .iter()
+            .find(|t| t.username == username && t.state == state)
+            .unwrap_or_else(|| panic!("no {state} token of {username} in the fixture"))
+    }
+}
+
+pub fn django_fixture() -> DjangoFixture {
+    serde_json::from_str(include_str!("../../tests/fixtures/django_auth_db.json"))
+        .expect("the fixture is JSON")
+}
+
+/// A fresh database holding the Django database of the fixture, as Django left it.
+pub async fn django_database() -> TestDatabase {
+    let database = TestDatabase::create_empty().await;
+    database
+        .batch(include_str!("../../tests/fixtures/django_auth_db.sql"))
+        .await;
+    database
 }
 
 /// A pool whose connections count the statements they start: a test reads the counter
