@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::report;
+use support::{knob, report};
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -15,14 +15,8 @@ use serde_json::{Value, json};
 
 #[tokio::main]
 async fn main() {
-    let users: usize = std::env::var("BENCH_USERS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000);
-    let iterations: usize = std::env::var("BENCH_ITERATIONS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(30);
+    let users: usize = knob("BENCH_USERS", 100_000);
+    let iterations: usize = knob("BENCH_ITERATIONS", 30);
     let db = TestDatabase::create().await;
     let seeding = Instant::now();
     let seed = include_str!("../../scripts/seed-users.sql")

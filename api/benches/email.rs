@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::report;
+use support::{knob, report};
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -17,16 +17,8 @@ use serde_json::{Value, json};
 
 #[tokio::main]
 async fn main() {
-    let iterations: usize = std::env::var("BENCH_ITERATIONS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(30);
-    let outage = Duration::from_secs(
-        std::env::var("BENCH_OUTAGE_SECONDS")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(20),
-    );
+    let iterations: usize = knob("BENCH_ITERATIONS", 30);
+    let outage = Duration::from_secs(knob("BENCH_OUTAGE_SECONDS", 20));
     let db = TestDatabase::create().await;
     let catcher = SmtpCatcher::start().await;
     let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"));

@@ -11,7 +11,7 @@
 
 mod support;
 
-use support::report;
+use support::{knob, report};
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -52,14 +52,8 @@ ANALYZE";
 
 #[tokio::main]
 async fn main() {
-    let users: usize = std::env::var("BENCH_USERS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000);
-    let cost: u32 = std::env::var("BENCH_BCRYPT_COST")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(12);
+    let users: usize = knob("BENCH_USERS", 100_000);
+    let cost: u32 = knob("BENCH_BCRYPT_COST", 12);
 
     let django = django_database().await;
     django

@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::report;
+use support::{knob, report};
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -34,14 +34,8 @@ where
 
 #[tokio::main]
 async fn main() {
-    let cost: u32 = std::env::var("BENCH_BCRYPT_COST")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(12);
-    let iterations: usize = std::env::var("BENCH_ITERATIONS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(30);
+    let cost: u32 = knob("BENCH_BCRYPT_COST", 12);
+    let iterations: usize = knob("BENCH_ITERATIONS", 30);
     let db = TestDatabase::create().await;
     let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"));
     let mut settings = load_from(&dir, Environment::Test, &HashMap::new()).expect("settings");

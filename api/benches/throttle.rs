@@ -12,7 +12,7 @@
 
 mod support;
 
-use support::report;
+use support::{knob, report};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,13 +30,6 @@ use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
 const WARM_UP: Duration = Duration::from_secs(1);
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|raw| raw.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Starts a server with `settings`; returns its base URL.
 async fn serve(settings: &Settings) -> String {
@@ -89,9 +82,9 @@ async fn load(
 
 #[tokio::main]
 async fn main() {
-    let seconds: f64 = env_or("BENCH_SECONDS", 5.0);
-    let concurrency: usize = env_or("BENCH_CONCURRENCY", 32);
-    let redis_url: String = env_or("REDIS_URL", "redis://127.0.0.1:6379".to_owned());
+    let seconds: f64 = knob("BENCH_SECONDS", 5.0);
+    let concurrency: usize = knob("BENCH_CONCURRENCY", 32);
+    let redis_url: String = knob("REDIS_URL", "redis://127.0.0.1:6379".to_owned());
     let period = Duration::from_secs_f64(seconds);
 
     let db = TestDatabase::create().await;

@@ -1,6 +1,15 @@
 //! What the benchmarks share: one line of statistics per measured operation.
 
+use std::str::FromStr;
 use std::time::Duration;
+
+/// A benchmark's knob: the variable `name` when it is set and parses, else `default`.
+pub fn knob<T: FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
 
 /// Prints count, mean, median, p95 and max of `samples` in milliseconds.
 pub fn report(name: &str, mut samples: Vec<Duration>) {
