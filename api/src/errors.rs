@@ -262,7 +262,7 @@ impl From<OpenSessionError> for ApiError {
     fn from(error: OpenSessionError) -> Self {
         match error {
             // A session opened from an API key would outlive the key's logout.
-            OpenSessionError::NotFromApiKey => ApiError::PermissionDenied,
+            OpenSessionError::NoSession => ApiError::PermissionDenied,
             OpenSessionError::Token(rejection) => ApiError::AccessTokenNotValid(rejection),
             OpenSessionError::UserNotFound => ApiError::AuthenticationFailedWithCode {
                 detail: "User not found",

@@ -259,6 +259,17 @@ async fn a_simplejwt_access_token_works_until_it_expires_under_the_same_checks()
         &app.me(&token("argon2", "expired")).await,
         "Token is expired",
     );
+    // With no session of its own, it opens none.
+    let opened = app
+        .get("/api/v1/auth/tokens", Some(&format!("Bearer {live}")))
+        .await;
+    assert_eq!(opened.status, StatusCode::FORBIDDEN, "{}", opened.text);
+    let session = app
+        .get("/api/v1/auth/session", Some(&format!("Bearer {live}")))
+        .await;
+    assert_eq!(session.status, StatusCode::OK, "{}", session.text);
+    assert_eq!(session.body["session"], serde_json::Value::Null);
+    assert_eq!(session.body["user"]["username"], json!("pbkdf2-sha256"));
 
     // A password change ends it, as it ends Gatehouse's own.
     let password = fixture.user("pbkdf2-sha256").password.clone().unwrap();

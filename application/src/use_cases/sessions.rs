@@ -10,9 +10,10 @@ use crate::{Caller, ClientInfo, Deps, Fault, Gatehouse, TokenPair, TokenRejectio
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenSessionError {
-    /// The caller signed in with an API key.
-    #[error("a session cannot be opened from an API key")]
-    NotFromApiKey,
+    /// The caller signed in with an API key, or with an access token SimpleJWT signed
+    /// before the switch: neither has a session to open another from.
+    #[error("a session can only be opened from a session")]
+    NoSession,
     /// The caller's session has ended since he was authenticated (`Blacklisted`), or
     /// has reached `session_max_lifetime` (`Expired`): nothing can be opened from it.
     #[error(transparent)]
@@ -57,12 +58,13 @@ impl<D: Deps> Gatehouse<D> {
     /// Opens another session for a user signed in with an access token (seed 002's
     /// `tokens`), with claims read afresh; recorded as a login. The new session is the
     /// caller's session's child: it keeps that session's start (so it ends at the same
-    /// `session_max_lifetime`) and ends when that one ends. Not for an API key: a
-    /// session opened from a key would outlive the key's logout.
+    /// `session_max_lifetime`) and ends when that one ends. Not for an API key (a
+    /// session opened from a key would outlive the key's logout), nor for SimpleJWT's
+    /// access token (it has no session to end the new one with).
     #[tracing::instrument(skip_all, fields(user = %caller.user.id))]
     pub async fn open_session(&self, caller: Caller<'_>) -> Result<TokenPair, OpenSessionError> {
         let Some(session) = caller.session else {
-            return Err(OpenSessionError::NotFromApiKey);
+            return Err(OpenSessionError::NoSession);
         };
         let profile = self
             .adapters

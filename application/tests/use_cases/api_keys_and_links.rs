@@ -855,7 +855,7 @@ async fn open_session_refuses_a_caller_signed_in_with_an_api_key() {
         .await;
 
     assert!(
-        matches!(refused, Err(OpenSessionError::NotFromApiKey)),
+        matches!(refused, Err(OpenSessionError::NoSession)),
         "{refused:?}"
     );
     assert_eq!(fakes.store.tokens_of(alice.id), []);
