@@ -208,6 +208,11 @@ async fn import_django(
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             on_signal.store(true, Ordering::SeqCst);
+            eprintln!("stopping after this batch (Ctrl-C again to stop at once)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                // The batch in hand rolls back with the connection.
+                std::process::exit(130);
+            }
         }
     });
     let mut progress = Progress::new(stop);
@@ -221,9 +226,11 @@ async fn import_django(
         Err(ImportError::Aborted(report)) => {
             print_conflicts(&report);
             bail!(
-                "{} user(s) in conflict: nothing was imported. Fix them in Django, or \
-                 choose --email-conflicts skip or placeholder (README, \"Switching from Django\").",
-                report.conflicts.len()
+                "{} user(s) and {} group(s) in conflict: nothing was imported. Fix them in \
+                 Django, or choose --email-conflicts skip or placeholder (README, \"Switching \
+                 from Django\").",
+                report.conflicts.len(),
+                report.group_conflicts.len()
             )
         }
         Err(ImportError::Interrupted(report)) => {
@@ -272,7 +279,6 @@ impl ImportProgress for Progress {
         self.stage = match stage {
             Stage::PermissionsAndGroups => "permissions and groups",
             Stage::Users => "users",
-            Stage::Sequences => "id sequences",
         };
         (self.total, self.done, self.last_line) = (total, 0, 0);
         if std::io::stderr().is_terminal() {
@@ -311,17 +317,33 @@ impl ImportProgress for Progress {
 }
 
 fn print_conflicts(report: &ImportReport) {
+    let outcome = |resolution: &Resolution| match resolution {
+        Resolution::Aborted => "nothing imported".to_owned(),
+        Resolution::NotImported => "not imported".to_owned(),
+        Resolution::Placeholder(email) => format!("imported as {email}"),
+    };
+    if !report.group_conflicts.is_empty() {
+        println!("Groups in conflict ({}):", report.group_conflicts.len());
+        for conflict in &report.group_conflicts {
+            println!(
+                "  group {} {:?}: {} -> {}",
+                conflict.id,
+                conflict.name,
+                conflict.reason,
+                outcome(&conflict.resolution)
+            );
+        }
+    }
     if !report.conflicts.is_empty() {
         println!("Users in conflict ({}):", report.conflicts.len());
         for conflict in &report.conflicts {
-            let outcome = match &conflict.resolution {
-                Resolution::Aborted => "nothing imported".to_owned(),
-                Resolution::NotImported => "not imported".to_owned(),
-                Resolution::Placeholder(email) => format!("imported as {email}"),
-            };
             println!(
-                "  user {} {:?} <{}>: {} -> {outcome}",
-                conflict.id, conflict.username, conflict.email, conflict.reason
+                "  user {} {:?} <{}>: {} -> {}",
+                conflict.id,
+                conflict.username,
+                conflict.email,
+                conflict.reason,
+                outcome(&conflict.resolution)
             );
         }
     }

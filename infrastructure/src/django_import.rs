@@ -3,17 +3,18 @@
 //! a later run writes over an earlier one, is `application::django_import`'s to say.
 //!
 //! Carried over: users with their ids, permissions (by app label and codename),
-//! groups (by name), memberships and grants, DRF `authtoken` keys (stored hashed) and
-//! SimpleJWT's outstanding refresh tokens, blacklisted or not. Every write is an
-//! upsert, so a run that stopped half-way is finished by running it again, and a
-//! second run changes only what changed in Django.
+//! groups, memberships and grants, DRF `authtoken` keys (stored hashed) and SimpleJWT's
+//! outstanding refresh tokens, blacklisted or not. The import remembers what it wrote
+//! (`django_imported_*`): a run that stopped half-way is finished by running it again,
+//! and a later run writes only what changed in Django since, over what Gatehouse
+//! changed meanwhile.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use anyhow::Context;
 use application::django_import::{
-    Conflict, ConflictPolicy, ExistingUser, StoredUser, UserPlan, UserRecord, UserWrite, merge,
-    plan_users,
+    Conflict, ConflictPolicy, ExistingUser, GroupAction, GroupConflict, GroupPlan, StoredUser,
+    UserPlan, UserRecord, UserWrite, base_of, merge, merge_links, plan_groups, plan_users,
 };
 use chrono::{DateTime, Utc};
 use domain::ports::TokenGenerator;
@@ -36,7 +37,8 @@ pub struct ImportOptions {
     pub batch_size: usize,
 }
 
-/// The parts of an import, in order.
+/// The parts of an import, in order. (Before them, the id sequences are moved past
+/// Django's ids, so that a Gatehouse user created meanwhile never takes one.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     /// Permissions, groups and the groups' grants: one transaction.
@@ -44,8 +46,6 @@ pub enum Stage {
     /// Users, with their memberships, grants, API keys and refresh tokens: one
     /// transaction per batch.
     Users,
-    /// Identity sequences moved past the imported ids.
-    Sequences,
 }
 
 /// Told how far an import has got (a progress bar, log lines, a test).
@@ -94,12 +94,17 @@ pub struct ImportReport {
     /// Sessions ended because a password changed in Django since an earlier run.
     pub sessions_ended: u64,
     pub conflicts: Vec<Conflict>,
+    pub group_conflicts: Vec<GroupConflict>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// Conflicts under `ConflictPolicy::Abort`: nothing was written.
-    #[error("{} user(s) in conflict; nothing was imported", .0.conflicts.len())]
+    #[error(
+        "{} user(s) and {} group(s) in conflict; nothing was imported",
+        .0.conflicts.len(),
+        .0.group_conflicts.len()
+    )]
     Aborted(Box<ImportReport>),
     /// Stopped between two batches; what is committed stays, a new run finishes it.
     #[error("interrupted; run the import again to finish it")]
@@ -126,10 +131,16 @@ pub async fn import(
         .await
         .context("while opening a snapshot of the Django database")?;
     let django = Django::open(&source).await?;
+    let started_at: DateTime<Utc> = target
+        .query_one("SELECT now()", &[])
+        .await
+        .context("while reading the time of Gatehouse's database")?
+        .get(0);
     let mut run = Run {
         django,
         target: &target,
         options,
+        started_at,
         report: ImportReport {
             dry_run: options.dry_run,
             ..ImportReport::default()
@@ -212,7 +223,28 @@ struct Run<'a> {
     django: Django<'a>,
     target: &'a Client,
     options: ImportOptions,
+    /// When this run started, by Gatehouse's database: SimpleJWT access tokens signed
+    /// before then are accepted for the users it carries over.
+    started_at: DateTime<Utc>,
     report: ImportReport,
+}
+
+/// What an import remembers of a user (`django_imported_users.imported`): Django's
+/// row as last imported ([`base_of`]) and his groups and grants then (Gatehouse ids).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Imported {
+    user: UserRecord,
+    groups: BTreeSet<i64>,
+    permissions: BTreeSet<i64>,
+}
+
+/// What the plans of a run need to know of Gatehouse's database.
+struct Known {
+    users: Vec<ExistingUser>,
+    imported_users: HashSet<i64>,
+    groups: Vec<(i64, String)>,
+    /// Django's group id to Gatehouse's, and its grants as last imported.
+    imported_groups: HashMap<i64, (i64, BTreeSet<i64>)>,
 }
 
 impl Run<'_> {
@@ -229,31 +261,57 @@ impl Run<'_> {
             .iter()
             .map(|row| (id(row, 0), row.get(1), row.get(2)))
             .collect();
-        let existing = self
+        let django_groups: Vec<(i64, String)> = self
+            .django
             .query(
-                "SELECT u.id, u.username, u.email, d.user_id IS NOT NULL \
-                 FROM users u LEFT JOIN django_imported_users d ON d.user_id = u.id",
+                "SELECT id, name FROM auth_group ORDER BY id",
                 &[],
-                "the users",
+                "the groups",
             )
             .await?
             .iter()
-            .map(|row| ExistingUser {
-                id: row.get(0),
-                username: row.get(1),
-                email: row.get(2),
-                imported: row.get(3),
-            })
-            .collect::<Vec<_>>();
-        let plan = plan_users(&keys, &existing, self.options.conflicts);
+            .map(|row| (id(row, 0), row.get(1)))
+            .collect();
+        let known = self.known().await?;
+        let plan = plan_users(
+            &keys,
+            &known.users,
+            &known.imported_users,
+            self.options.conflicts,
+        );
+        let imported_groups: HashMap<i64, i64> = known
+            .imported_groups
+            .iter()
+            .map(|(django_id, (id, _))| (*django_id, *id))
+            .collect();
+        let group_plan = plan_groups(
+            &django_groups,
+            &known.groups,
+            &imported_groups,
+            self.options.conflicts,
+        );
         self.report.conflicts.clone_from(&plan.conflicts);
-        if plan.aborted() {
+        self.report
+            .group_conflicts
+            .clone_from(&group_plan.conflicts);
+        if plan.aborted() || group_plan.aborted() {
             return Err(ImportError::Aborted(Box::new(self.report.clone())));
+        }
+
+        // Past Django's highest ids, imported or not, before anything is written: a
+        // user Gatehouse creates during the import, or after one that stopped, never
+        // takes an id Django gave. (A sequence does not roll back: not in a dry run.)
+        if !self.options.dry_run {
+            let highest_user = keys.last().map_or(0, |(id, ..)| *id);
+            let highest_group = django_groups.iter().map(|(id, _)| *id).max().unwrap_or(0);
+            self.sequences(highest_user, highest_group).await?;
         }
 
         progress.stage(Stage::PermissionsAndGroups, 1);
         self.begin().await?;
-        let outcome = self.permissions_and_groups().await;
+        let outcome = self
+            .permissions_and_groups(&group_plan, &known.imported_groups)
+            .await;
         let (permissions, groups) = self.end("the permissions and groups", outcome).await?;
         progress.advance(1);
 
@@ -261,7 +319,16 @@ impl Run<'_> {
         for batch in keys.chunks(self.options.batch_size.max(1)) {
             let (first, last) = (batch[0].0, batch[batch.len() - 1].0);
             self.begin().await?;
-            let outcome = self.users(first, last, &plan, &permissions, &groups).await;
+            let outcome = self
+                .users(
+                    first,
+                    last,
+                    &plan,
+                    &known.imported_users,
+                    &permissions,
+                    &groups,
+                )
+                .await;
             self.end(&format!("users {first} to {last}"), outcome)
                 .await?;
             progress.advance(batch.len() as u64);
@@ -269,17 +336,56 @@ impl Run<'_> {
                 return Err(ImportError::Interrupted(Box::new(self.report.clone())));
             }
         }
-
-        progress.stage(Stage::Sequences, 1);
-        // Past Django's highest ids, imported or not: a user left out now keeps his id
-        // for the run that imports him once he is fixed.
-        let highest_user = keys.last().map_or(0, |(id, ..)| *id);
-        let highest_group = groups.keys().copied().max().unwrap_or(0);
-        self.begin().await?;
-        let outcome = self.sequences(highest_user, highest_group).await;
-        self.end("the id sequences", outcome).await?;
-        progress.advance(1);
         Ok(())
+    }
+
+    /// Gatehouse's users and groups, and which of them earlier imports wrote.
+    async fn known(&self) -> anyhow::Result<Known> {
+        let users = self
+            .query("SELECT id, username, email FROM users", &[], "the users")
+            .await?
+            .iter()
+            .map(|row| ExistingUser {
+                id: row.get(0),
+                username: row.get(1),
+                email: row.get(2),
+            })
+            .collect();
+        let imported_users = self
+            .query(
+                "SELECT user_id FROM django_imported_users",
+                &[],
+                "the users",
+            )
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let groups = self
+            .query("SELECT id, name FROM groups", &[], "the groups")
+            .await?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let imported_groups = self
+            .query(
+                "SELECT django_id, group_id, permissions FROM django_imported_groups",
+                &[],
+                "the groups",
+            )
+            .await?
+            .iter()
+            .map(|row| {
+                let grants: Vec<i64> = row.get(2);
+                (row.get(0), (row.get(1), grants.into_iter().collect()))
+            })
+            .collect();
+        Ok(Known {
+            users,
+            imported_users,
+            groups,
+            imported_groups,
+        })
     }
 
     /// Opens the transaction of one step (a savepoint of the dry run's).
@@ -329,10 +435,12 @@ impl Run<'_> {
             .with_context(|| format!("while writing {what}"))
     }
 
-    /// Permissions by (app label, codename), groups by name; returns the maps from
-    /// Django's ids to Gatehouse's.
+    /// Permissions by (app label, codename), and the groups as `plan` says; returns the
+    /// maps from Django's ids to Gatehouse's (groups in conflict left out).
     async fn permissions_and_groups(
         &mut self,
+        plan: &GroupPlan,
+        imported: &HashMap<i64, (i64, BTreeSet<i64>)>,
     ) -> anyhow::Result<(HashMap<i64, i64>, HashMap<i64, i64>)> {
         let rows = self
             .django
@@ -376,64 +484,41 @@ impl Run<'_> {
             })
             .collect();
 
-        let rows = self
-            .django
-            .query(
-                "SELECT id, name FROM auth_group ORDER BY id",
-                &[],
-                "the groups",
-            )
-            .await?;
-        let existing: Vec<(i64, String)> = self
-            .query("SELECT id, name FROM groups", &[], "the groups")
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        let taken_ids: HashSet<i64> = existing.iter().map(|(id, _)| *id).collect();
-        let taken_names: HashSet<&str> = existing.iter().map(|(_, n)| n.as_str()).collect();
-        // A new group keeps its Django id where that id is free.
-        let (mut with_id, mut without_id) = (Vec::new(), Vec::new());
-        for row in &rows {
-            let (group, name): (i64, String) = (id(row, 0), row.get(1));
-            if taken_names.contains(name.as_str()) {
-                continue;
-            }
-            if taken_ids.contains(&group) {
-                without_id.push(name);
-            } else {
-                with_id.push((group, name));
-            }
+        let mut groups = HashMap::new();
+        let mut tally = Tally::default();
+        for (django_id, name, action) in &plan.actions {
+            let id = match action {
+                GroupAction::Keep { id } => {
+                    tally.unchanged += 1;
+                    *id
+                }
+                GroupAction::Rename { id } => {
+                    tally.updated += 1;
+                    self.query(
+                        "UPDATE groups SET name = $2 WHERE id = $1",
+                        &[id, name],
+                        "a renamed group",
+                    )
+                    .await?;
+                    *id
+                }
+                GroupAction::Create { id } => {
+                    tally.created += 1;
+                    let row = self
+                        .query(
+                            "INSERT INTO groups (id, name) \
+                             VALUES (COALESCE($1, nextval(pg_get_serial_sequence('groups', 'id'))), $2) \
+                             RETURNING id",
+                            &[id, name],
+                            "a new group",
+                        )
+                        .await?;
+                    row[0].get(0)
+                }
+            };
+            groups.insert(*django_id, id);
         }
-        let (ids, names): (Vec<i64>, Vec<String>) = with_id.into_iter().unzip();
-        self.query(
-            "INSERT INTO groups (id, name) SELECT * FROM unnest($1::int8[], $2::text[])",
-            &[&ids, &names],
-            "the groups",
-        )
-        .await?;
-        self.query(
-            "INSERT INTO groups (name) SELECT * FROM unnest($1::text[])",
-            &[&without_id],
-            "the groups",
-        )
-        .await?;
-        let created = (ids.len() + without_id.len()) as u64;
-        self.report.groups = Tally {
-            created,
-            updated: 0,
-            unchanged: rows.len() as u64 - created,
-        };
-        let by_name: HashMap<String, i64> = self
-            .query("SELECT name, id FROM groups", &[], "the groups")
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        let groups: HashMap<i64, i64> = rows
-            .iter()
-            .map(|r| (id(r, 0), by_name[&r.get::<_, String>(1)]))
-            .collect();
+        self.report.groups = tally;
 
         let grants = self
             .django
@@ -443,14 +528,74 @@ impl Run<'_> {
                 "the groups' permissions",
             )
             .await?;
-        let pairs = grants
-            .iter()
-            .map(|r| (groups[&id(r, 0)], permissions[&id(r, 1)]))
-            .collect();
+        let mut in_django: HashMap<i64, BTreeSet<i64>> = HashMap::new();
+        for row in &grants {
+            if let Some(group) = groups.get(&id(row, 0)) {
+                in_django
+                    .entry(*group)
+                    .or_default()
+                    .insert(permissions[&id(row, 1)]);
+            }
+        }
         let owners: Vec<i64> = groups.values().copied().collect();
+        let now = self
+            .current_links(Links::GROUP_PERMISSIONS, &owners)
+            .await?;
+        let mut pairs = Vec::new();
+        let (mut django_ids, mut group_ids, mut bases) = (Vec::new(), Vec::new(), Vec::new());
+        for (django_id, group) in &groups {
+            let django = in_django.remove(group).unwrap_or_default();
+            let base = imported.get(django_id).map(|(_, base)| base);
+            let merged = merge_links(&django, base, &now.get(group).cloned().unwrap_or_default());
+            pairs.extend(merged.iter().map(|permission| (*group, *permission)));
+            django_ids.push(*django_id);
+            group_ids.push(*group);
+            bases.push(format!(
+                "{{{}}}",
+                django
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+        }
         self.report.group_grants =
             sync_links(self.target, Links::GROUP_PERMISSIONS, &owners, pairs).await?;
+        self.query(
+            "INSERT INTO django_imported_groups (django_id, group_id, permissions) \
+             SELECT d, g, p::int8[] FROM unnest($1::int8[], $2::int8[], $3::text[]) AS t(d, g, p) \
+             ON CONFLICT (django_id) DO UPDATE \
+             SET group_id = EXCLUDED.group_id, permissions = EXCLUDED.permissions",
+            &[&django_ids, &group_ids, &bases],
+            "the import's bookkeeping",
+        )
+        .await?;
         Ok((permissions, groups))
+    }
+
+    /// The links Gatehouse holds for `owners`, by owner.
+    async fn current_links(
+        &self,
+        links: Links,
+        owners: &[i64],
+    ) -> anyhow::Result<HashMap<i64, BTreeSet<i64>>> {
+        let mut current: HashMap<i64, BTreeSet<i64>> = HashMap::new();
+        for row in self
+            .query(
+                &format!(
+                    "SELECT {owner}, {other} FROM {table} WHERE {owner} = ANY($1)",
+                    owner = links.owner,
+                    other = links.other,
+                    table = links.table
+                ),
+                &[&owners],
+                links.table,
+            )
+            .await?
+        {
+            current.entry(row.get(0)).or_default().insert(row.get(1));
+        }
+        Ok(current)
     }
 
     /// The users with ids in `first..=last`, and everything that is theirs.
@@ -459,6 +604,7 @@ impl Run<'_> {
         first: i64,
         last: i64,
         plan: &UserPlan,
+        imported: &HashSet<i64>,
         permissions: &HashMap<i64, i64>,
         groups: &HashMap<i64, i64>,
     ) -> anyhow::Result<()> {
@@ -479,34 +625,50 @@ impl Run<'_> {
             .filter(|user| plan.email_of(user.id).is_some())
             .collect();
         let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
-        let stored: HashMap<i64, StoredUser> = self
+        // Gatehouse's lock on each user's sessions (as a login takes it), then his row:
+        // a login or a password change committing meanwhile waits, or wins.
+        let known: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| imported.contains(id))
+            .collect();
+        self.query(
+            "SELECT pg_advisory_xact_lock(id) FROM unnest($1::int8[]) AS id ORDER BY id",
+            &[&known],
+            "the users' locks",
+        )
+        .await?;
+        let stored: HashMap<i64, (StoredUser, Imported)> = self
             .query(
                 "SELECT u.id, u.username, u.email, u.password, u.first_name, u.last_name, \
                  u.is_active, u.is_staff, u.is_superuser, u.date_joined, u.last_login, \
-                 d.password_digest \
+                 d.imported \
                  FROM users u JOIN django_imported_users d ON d.user_id = u.id \
                  WHERE u.id = ANY($1) FOR UPDATE OF u",
-                &[&ids],
+                &[&known],
                 "the users",
             )
             .await?
             .iter()
             .map(|row| {
+                let imported: Imported = serde_json::from_value(row.get(11))
+                    .context("the import's bookkeeping is unreadable")?;
                 let stored = StoredUser {
                     record: user_record(row),
-                    imported_digest: row.get(11),
+                    base: imported.user.clone(),
                 };
-                (stored.record.id, stored)
+                Ok((stored.record.id, (stored, imported)))
             })
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
 
         let (mut created, mut updated, mut changed_passwords) =
             (Vec::new(), Vec::new(), Vec::new());
-        let mut digests = Vec::new();
+        let mut bases = HashMap::new();
         for user in &users {
             let email = plan.email_of(user.id).expect("filtered above");
-            let digest = Sha256::digest(user.password.as_bytes()).to_vec();
-            match merge(user, email, &digest, stored.get(&user.id)) {
+            let digest = hex::encode(Sha256::digest(user.password.as_bytes()));
+            let before = stored.get(&user.id);
+            match merge(user, email, &digest, before.map(|(s, _)| s)) {
                 UserWrite::Create(record) => created.push(record),
                 UserWrite::Update {
                     record,
@@ -517,98 +679,170 @@ impl Run<'_> {
                     }
                     updated.push((record, password_changed));
                 }
-                UserWrite::Unchanged => continue,
+                UserWrite::Unchanged => {}
             }
-            digests.push((user.id, digest));
+            bases.insert(user.id, base_of(user, email, &digest));
         }
         self.report.users.created += created.len() as u64;
         self.report.users.updated += updated.len() as u64;
         self.report.users.unchanged += (users.len() - created.len() - updated.len()) as u64;
+        let targets: Vec<&UserRecord> = created
+            .iter()
+            .chain(updated.iter().map(|(u, _)| u))
+            .collect();
+        self.make_room(&targets).await?;
         self.create_users(&created).await?;
         self.update_users(&updated).await?;
         if !changed_passwords.is_empty() {
-            // A password changed in Django is a password change here: his sessions
-            // and keys end, as `change_password` ends them.
-            let ended = self
-                .query(
-                    "UPDATE refresh_tokens SET revoked_at = now() \
-                     WHERE user_id = ANY($1) AND revoked_at IS NULL RETURNING family_id",
-                    &[&changed_passwords],
-                    "the sessions of users whose password changed",
-                )
-                .await?;
-            self.report.sessions_ended += ended
-                .iter()
-                .map(|r| r.get::<_, Uuid>(0))
-                .collect::<HashSet<_>>()
-                .len() as u64;
-            self.query(
-                "DELETE FROM api_tokens WHERE user_id = ANY($1)",
-                &[&changed_passwords],
-                "the API keys of users whose password changed",
-            )
-            .await?;
+            self.password_changed(&changed_passwords).await?;
         }
-        let (digest_ids, digests): (Vec<i64>, Vec<Vec<u8>>) = digests.into_iter().unzip();
+
+        let in_range: HashSet<i64> = ids.iter().copied().collect();
+        let links_of = |rows: Vec<Row>, map: &HashMap<i64, i64>| {
+            let mut links: HashMap<i64, BTreeSet<i64>> = HashMap::new();
+            for row in rows.iter().filter(|r| in_range.contains(&id(r, 0))) {
+                if let Some(link) = map.get(&id(row, 1)) {
+                    links.entry(id(row, 0)).or_default().insert(*link);
+                }
+            }
+            links
+        };
+        let memberships = links_of(
+            self.django
+                .query(
+                    "SELECT user_id, group_id FROM auth_user_groups \
+                     WHERE user_id BETWEEN $1::int8 AND $2::int8",
+                    &range,
+                    "the memberships",
+                )
+                .await?,
+            groups,
+        );
+        let grants = links_of(
+            self.django
+                .query(
+                    "SELECT user_id, permission_id FROM auth_user_user_permissions \
+                     WHERE user_id BETWEEN $1::int8 AND $2::int8",
+                    &range,
+                    "the users' permissions",
+                )
+                .await?,
+            permissions,
+        );
+        let base_links = |user: i64, pick: fn(&Imported) -> &BTreeSet<i64>| {
+            stored.get(&user).map(|(_, imported)| pick(imported))
+        };
+        let now_groups = self.current_links(Links::USER_GROUPS, &ids).await?;
+        let now_grants = self.current_links(Links::USER_PERMISSIONS, &ids).await?;
+        let (mut group_pairs, mut grant_pairs) = (Vec::new(), Vec::new());
+        let mut records = Vec::new();
+        for user in &ids {
+            let django_groups = memberships.get(user).cloned().unwrap_or_default();
+            let django_grants = grants.get(user).cloned().unwrap_or_default();
+            let merged = merge_links(
+                &django_groups,
+                base_links(*user, |i| &i.groups),
+                &now_groups.get(user).cloned().unwrap_or_default(),
+            );
+            group_pairs.extend(merged.into_iter().map(|g| (*user, g)));
+            let merged = merge_links(
+                &django_grants,
+                base_links(*user, |i| &i.permissions),
+                &now_grants.get(user).cloned().unwrap_or_default(),
+            );
+            grant_pairs.extend(merged.into_iter().map(|p| (*user, p)));
+            let imported = Imported {
+                user: bases.remove(user).expect("one per user"),
+                groups: django_groups,
+                permissions: django_grants,
+            };
+            records.push(serde_json::to_value(imported).context("while recording the import")?);
+        }
+        let tallied = sync_links(self.target, Links::USER_GROUPS, &ids, group_pairs).await?;
+        self.report.memberships.added += tallied.added;
+        self.report.memberships.removed += tallied.removed;
+        let tallied = sync_links(self.target, Links::USER_PERMISSIONS, &ids, grant_pairs).await?;
+        self.report.user_grants.added += tallied.added;
+        self.report.user_grants.removed += tallied.removed;
         self.query(
-            "INSERT INTO django_imported_users (user_id, password_digest, imported_at) \
-             SELECT id, digest, now() FROM unnest($1::int8[], $2::bytea[]) AS d(id, digest) \
+            "INSERT INTO django_imported_users (user_id, imported, imported_at) \
+             SELECT id, imported, $3 FROM unnest($1::int8[], $2::jsonb[]) AS d(id, imported) \
              ON CONFLICT (user_id) DO UPDATE \
-             SET password_digest = EXCLUDED.password_digest, imported_at = EXCLUDED.imported_at",
-            &[&digest_ids, &digests],
+             SET imported = EXCLUDED.imported, imported_at = EXCLUDED.imported_at",
+            &[&ids, &records, &self.started_at],
             "the import's bookkeeping",
         )
         .await?;
 
-        let imported: HashSet<i64> = ids.iter().copied().collect();
-        let links = |rows: Vec<Row>, map: &HashMap<i64, i64>| -> Vec<(i64, i64)> {
-            rows.iter()
-                .filter(|r| imported.contains(&id(r, 0)))
-                .map(|r| (id(r, 0), map[&id(r, 1)]))
-                .collect()
-        };
-        let memberships = self
-            .django
-            .query(
-                "SELECT user_id, group_id FROM auth_user_groups WHERE user_id BETWEEN $1::int8 AND $2::int8",
-                &range,
-                "the memberships",
-            )
-            .await?;
-        let tallied = sync_links(
-            self.target,
-            Links::USER_GROUPS,
-            &ids,
-            links(memberships, groups),
-        )
-        .await?;
-        self.report.memberships.added += tallied.added;
-        self.report.memberships.removed += tallied.removed;
-        let grants = self
-            .django
-            .query(
-                "SELECT user_id, permission_id FROM auth_user_user_permissions \
-                 WHERE user_id BETWEEN $1::int8 AND $2::int8",
-                &range,
-                "the users' permissions",
-            )
-            .await?;
-        let tallied = sync_links(
-            self.target,
-            Links::USER_PERMISSIONS,
-            &ids,
-            links(grants, permissions),
-        )
-        .await?;
-        self.report.user_grants.added += tallied.added;
-        self.report.user_grants.removed += tallied.removed;
-
         if self.django.authtoken {
-            self.api_keys(&range, &imported).await?;
+            self.api_keys(&range, &in_range).await?;
         }
         if self.django.token_blacklist {
-            self.refresh_tokens(&range, &imported).await?;
+            self.refresh_tokens(&range, &in_range).await?;
         }
+        Ok(())
+    }
+
+    /// Moves out of the way the username or address another Django user is about to
+    /// take from a user an earlier import wrote (two that swapped, one that moved and
+    /// was reused): he gets `~django-user-<id>` / `django-user-<id>@example.invalid`
+    /// until his own batch gives him his new ones. The plan let through only such
+    /// holders: Gatehouse's own users are conflicts.
+    async fn make_room(&self, targets: &[&UserRecord]) -> anyhow::Result<()> {
+        let ids: Vec<i64> = targets.iter().map(|u| u.id).collect();
+        let names: Vec<&str> = targets.iter().map(|u| u.username.as_str()).collect();
+        let emails: Vec<&str> = targets.iter().map(|u| u.email.as_str()).collect();
+        self.query(
+            "UPDATE users u SET username = '~django-user-' || u.id \
+             FROM unnest($1::int8[], $2::text[]) AS t(id, username) \
+             WHERE u.username = t.username AND u.id <> t.id \
+             AND u.id IN (SELECT user_id FROM django_imported_users)",
+            &[&ids, &names],
+            "the usernames that move",
+        )
+        .await?;
+        self.query(
+            "UPDATE users u SET email = 'django-user-' || u.id || '@example.invalid' \
+             FROM unnest($1::int8[], $2::text[]) AS t(id, email) \
+             WHERE lower(u.email) = lower(t.email) AND u.id <> t.id \
+             AND u.id IN (SELECT user_id FROM django_imported_users)",
+            &[&ids, &emails],
+            "the addresses that move",
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A password changed in Django since the last import is a password change here:
+    /// the user's sessions, API keys and emailed links end, as `change_password` ends
+    /// them. (His lock is held: see `users`.)
+    async fn password_changed(&mut self, users: &[i64]) -> anyhow::Result<()> {
+        let ended = self
+            .query(
+                "UPDATE refresh_tokens SET revoked_at = now() \
+                 WHERE user_id = ANY($1) AND revoked_at IS NULL RETURNING family_id",
+                &[&users],
+                "the sessions of users whose password changed",
+            )
+            .await?;
+        self.report.sessions_ended += ended
+            .iter()
+            .map(|r| r.get::<_, Uuid>(0))
+            .collect::<HashSet<_>>()
+            .len() as u64;
+        self.query(
+            "DELETE FROM api_tokens WHERE user_id = ANY($1)",
+            &[&users],
+            "the API keys of users whose password changed",
+        )
+        .await?;
+        self.query(
+            "UPDATE one_time_tokens SET used_at = now() \
+             WHERE user_id = ANY($1) AND used_at IS NULL",
+            &[&users],
+            "the links of users whose password changed",
+        )
+        .await?;
         Ok(())
     }
 
@@ -676,15 +910,27 @@ impl Run<'_> {
             .collect();
         let users: Vec<i64> = rows.iter().map(|r| id(r, 1)).collect();
         let created: Vec<DateTime<Utc>> = rows.iter().map(|r| r.get(2)).collect();
+        // A key is imported once: one Gatehouse deleted since (a logout, a password
+        // change) stays deleted.
         let written = self
             .query(
                 "INSERT INTO api_tokens (key_hash, user_id, created_at) \
-                 SELECT * FROM unnest($1::bytea[], $2::int8[], $3::timestamptz[]) \
+                 SELECT k.* FROM unnest($1::bytea[], $2::int8[], $3::timestamptz[]) \
+                     AS k(key_hash, user_id, created_at) \
+                 WHERE NOT EXISTS (SELECT 1 FROM django_imported_keys i \
+                                   WHERE i.key_hash = k.key_hash) \
                  ON CONFLICT (key_hash) DO NOTHING RETURNING true",
                 &[&digests, &users, &created],
                 "the DRF tokens",
             )
             .await?;
+        self.query(
+            "INSERT INTO django_imported_keys (key_hash) SELECT unnest($1::bytea[]) \
+             ON CONFLICT DO NOTHING",
+            &[&digests],
+            "the import's bookkeeping",
+        )
+        .await?;
         let tallied = tally(rows.len(), &written);
         self.report.api_keys.created += tallied.created;
         self.report.api_keys.unchanged += tallied.unchanged;

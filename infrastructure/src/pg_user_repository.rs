@@ -7,7 +7,9 @@ use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use domain::ports::{AuthState, CreateUserError, Rehash, UpdateUserError, UserRepository};
+use domain::ports::{
+    AuthState, CreateUserError, ImportedUser, Rehash, UpdateUserError, UserRepository,
+};
 use domain::{
     AuditEvent, EmailAddress, MailedToken, NewUser, ProfileChanges, RepositoryError, User, UserId,
     UserProfile, Username,
@@ -16,7 +18,7 @@ use uuid::Uuid;
 
 use crate::db::{PgPool, Step, TxError, connection, settle};
 use crate::email::Outbox;
-use crate::schema::{refresh_tokens, users};
+use crate::schema::{django_imported_users, refresh_tokens, users};
 use crate::sql::{EFFECTIVE_PERMISSIONS, GROUP_NAMES};
 use crate::tx;
 
@@ -229,22 +231,9 @@ impl UserRepository for PgUserRepository {
     async fn auth_state(
         &self,
         id: UserId,
-        sid: Option<Uuid>,
+        sid: Uuid,
     ) -> Result<Option<AuthState>, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        let Some(sid) = sid else {
-            let user: Option<UserRow> = users::table
-                .find(id.0)
-                .select(UserRow::as_select())
-                .first(&mut conn)
-                .await
-                .optional()
-                .step("while reading an access token's user")?;
-            return Ok(user.map(|user| AuthState {
-                user: user.into(),
-                session_live: true,
-            }));
-        };
         let live_session = diesel::dsl::exists(
             refresh_tokens::table
                 .filter(refresh_tokens::family_id.eq(sid))
@@ -261,6 +250,27 @@ impl UserRepository for PgUserRepository {
         Ok(row.map(|(user, session_live)| AuthState {
             user: user.into(),
             session_live,
+        }))
+    }
+
+    async fn imported_from_django(
+        &self,
+        id: UserId,
+    ) -> Result<Option<ImportedUser>, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        let row: Option<(UserRow, DateTime<Utc>)> = users::table
+            .inner_join(
+                django_imported_users::table.on(django_imported_users::user_id.eq(users::id)),
+            )
+            .filter(users::id.eq(id.0))
+            .select((UserRow::as_select(), django_imported_users::imported_at))
+            .first(&mut conn)
+            .await
+            .optional()
+            .step("while reading an imported user")?;
+        Ok(row.map(|(user, imported_at)| ImportedUser {
+            user: user.into(),
+            imported_at,
         }))
     }
 

@@ -146,7 +146,23 @@ diesel::allow_tables_to_appear_in_same_query!(users, api_tokens);
 diesel::table! {
     django_imported_users (user_id) {
         user_id -> Int8,
-        password_digest -> Bytea,
+        imported -> Jsonb,
         imported_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    django_imported_groups (django_id) {
+        django_id -> Int8,
+        group_id -> Int8,
+        permissions -> Array<Int8>,
+    }
+}
+
+diesel::table! {
+    django_imported_keys (key_hash) {
+        key_hash -> Bytea,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(users, django_imported_users);

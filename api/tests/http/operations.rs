@@ -1273,7 +1273,7 @@ async fn import_django_lists_conflicts_then_imports_under_a_policy_and_says_what
     assert!(
         aborted
             .stderr
-            .contains("gatehouse: 4 user(s) in conflict: nothing was imported."),
+            .contains("gatehouse: 4 user(s) and 0 group(s) in conflict: nothing was imported."),
         "{}",
         aborted.stderr
     );

@@ -27,12 +27,15 @@ async fn import_into(app: &TestApp, django: &TestDatabase) -> ImportReport {
         .expect("the import succeeds")
 }
 
-/// Gatehouse after the switch: the fixture's tokens were signed for ever ago by the
-/// fixture's clock, so sessions may last as long as they do; a rotated token presented
-/// again is reuse at once.
+/// Gatehouse after the switch, with SimpleJWT's lifetimes (the fixture's tokens live a
+/// hundred years, so that they stay valid); a rotated token presented again is reuse
+/// at once.
 async fn switched() -> (TestApp, TestDatabase, DjangoFixture) {
     let app = spawn_app_with(|s| {
-        s.jwt.tokens.session_max_lifetime = chrono::Duration::days(36500);
+        let century = chrono::Duration::days(36500);
+        s.jwt.tokens.access_lifetime = century;
+        s.jwt.tokens.refresh_lifetime = century;
+        s.jwt.tokens.session_max_lifetime = century;
         s.jwt.tokens.reuse_interval = chrono::Duration::zero();
     })
     .await;
@@ -293,4 +296,37 @@ async fn a_user_registered_after_the_switch_gets_an_id_django_never_gave() {
 
     let highest = fixture.users.iter().map(|u| u.id).max().unwrap();
     assert!(registered["id"].as_i64().unwrap() > highest, "{registered}");
+}
+
+#[tokio::test]
+async fn a_simplejwt_token_for_a_user_who_did_not_come_from_django_lets_no_one_in() {
+    let app = spawn_app().await;
+    // Gatehouse's own first user takes id 1 before the import: Django's user 1 is in
+    // conflict and left out.
+    let own = app.register("root@gatehouse.test").await;
+    assert_eq!(own["id"], json!(1));
+    let django = django_database().await;
+    let options = ImportOptions {
+        conflicts: ConflictPolicy::Skip,
+        dry_run: false,
+        batch_size: 1000,
+    };
+    let report = import(&django.url, &app.db.url, options, &mut Quiet)
+        .await
+        .expect("the import succeeds");
+    assert!(report.conflicts.iter().any(|c| c.id == 1), "{report:?}");
+
+    // Django, still serving, signs user 1 a token as SimpleJWT does (after Gatehouse's
+    // user 1 set his password): the key alone must not make it Gatehouse's user 1's.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let now = chrono::Utc::now().timestamp();
+    let token = forge(
+        &json!({ "alg": "HS256", "typ": "JWT" }),
+        &json!({
+            "token_type": "access", "exp": now + 300, "iat": now,
+            "jti": "0123456789abcdef0123456789abcdef", "user_id": "1",
+        }),
+        Some(TEST_SIGNING_KEY),
+    );
+    assert_access_token_rejected(&app.me(&token).await, "Token is invalid");
 }

@@ -9,7 +9,7 @@ use domain::admin::{
 use domain::authorization::Authority;
 use domain::ports::{
     AccountRepository, ApiKeyRepository, AuditLog, AuthState, CreateGroupError,
-    CreatePermissionError, CreateUserError, GroupRepository, OneTimeTokenRepository,
+    CreatePermissionError, CreateUserError, GroupRepository, ImportedUser, OneTimeTokenRepository,
     PasswordChange, PermissionRepository, Rehash, SaveUserError, SessionRepository,
     SessionRevocation, UpdateGroupError, UpdateUserError, UserAdminRepository, UserRepository,
 };
@@ -104,17 +104,28 @@ impl UserRepository for InMemoryUsers {
     async fn auth_state(
         &self,
         id: UserId,
-        sid: Option<Uuid>,
+        sid: Uuid,
     ) -> Result<Option<AuthState>, RepositoryError> {
         let state = self.0.call("users.auth_state")?;
         Ok(state.users.get(&id).map(|user| AuthState {
             user: user.clone(),
-            session_live: sid.is_none_or(|sid| {
-                state
-                    .tokens
-                    .iter()
-                    .any(|t| t.family_id == sid && t.user_id == id && t.revoked_at.is_none())
-            }),
+            session_live: state
+                .tokens
+                .iter()
+                .any(|t| t.family_id == sid && t.user_id == id && t.revoked_at.is_none()),
+        }))
+    }
+
+    async fn imported_from_django(
+        &self,
+        id: UserId,
+    ) -> Result<Option<ImportedUser>, RepositoryError> {
+        let state = self.0.call("users.imported_from_django")?;
+        Ok(state.users.get(&id).and_then(|user| {
+            state.imported_from_django.get(&id).map(|at| ImportedUser {
+                user: user.clone(),
+                imported_at: *at,
+            })
         }))
     }
 

@@ -169,6 +169,8 @@ pub(super) struct StoreState {
     pub(super) audit: Vec<AuditRecord>,
     /// API keys: digest and owner.
     pub(super) api_keys: Vec<(Vec<u8>, UserId)>,
+    /// Users an import carried over from Django, and when it started.
+    pub(super) imported_from_django: HashMap<UserId, DateTime<Utc>>,
     /// Port methods (`"users.create"`…) that fail, and how.
     pub(super) failing: HashMap<&'static str, Failure>,
 }
@@ -738,6 +740,11 @@ impl InMemoryStore {
             .entry(id)
             .or_default()
             .insert(permission.to_owned());
+    }
+
+    /// Marks a user as carried over from Django by an import that started `at`.
+    pub fn mark_imported(&self, id: UserId, at: DateTime<Utc>) {
+        self.state().imported_from_django.insert(id, at);
     }
 
     /// Stores a refresh token as it is, as `gatehouse import-django` stores the

@@ -7,6 +7,7 @@ use domain::{Claims, TokenType, User};
 use uuid::Uuid;
 
 use crate::fault::faults_into;
+use crate::tokens::Presented;
 use crate::{Deps, Fault, Gatehouse, TokenRejection};
 
 /// What the caller signed in with.
@@ -75,35 +76,72 @@ faults_into!(AuthenticateError);
 impl<D: Deps> Gatehouse<D> {
     /// Accepts an access token only while its user exists and is active, its session
     /// is live, and it was issued after the user's last password change. An access
-    /// token SimpleJWT signed before the switch (no session) passes the same checks
-    /// but the session's, until it expires.
+    /// token SimpleJWT signed before the switch has no session: see
+    /// [`Self::simplejwt_access_user`].
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthenticateError> {
         let presented = self.read_token(access_token, Some(TokenType::Access))?;
-        let state = self
-            .adapters
-            .users
-            .auth_state(presented.user_id, presented.sid)
-            .await?
-            .ok_or(AuthenticateError::UserNotFound)?;
-        if !state.user.is_active {
-            return Err(AuthenticateError::UserInactive);
-        }
-        if !state.session_live {
-            return Err(TokenRejection::Blacklisted.into());
-        }
-        // `iat` has whole seconds: a token from the second of the change is still
-        // refused through its revoked session, when the change revoked it.
-        if presented.claims.iat < state.user.password_changed_at.timestamp() {
-            return Err(AuthenticateError::PasswordChanged);
-        }
+        let user = match presented.sid {
+            Some(sid) => {
+                let state = self
+                    .adapters
+                    .users
+                    .auth_state(presented.user_id, sid)
+                    .await?
+                    .ok_or(AuthenticateError::UserNotFound)?;
+                if !state.user.is_active {
+                    return Err(AuthenticateError::UserInactive);
+                }
+                if !state.session_live {
+                    return Err(TokenRejection::Blacklisted.into());
+                }
+                // `iat` has whole seconds: a token from the second of the change is
+                // still refused through its revoked session, when the change revoked it.
+                if presented.claims.iat < state.user.password_changed_at.timestamp() {
+                    return Err(AuthenticateError::PasswordChanged);
+                }
+                state.user
+            }
+            None => self.simplejwt_access_user(&presented).await?,
+        };
         Ok(Principal {
-            user: state.user,
+            user,
             credential: Credential::AccessToken {
                 session: presented.sid,
                 claims: presented.claims,
             },
         })
+    }
+
+    /// The user of an access token SimpleJWT signed before the switch. The signing key
+    /// alone must not let anyone in as anyone: it is accepted only for a user an import
+    /// carried over, signed before that import started, and for no longer than
+    /// Gatehouse's own access tokens live; so none outlives the last import by more
+    /// than `access_lifetime`. Then the user's checks, strictly: no session stands for
+    /// the second of a password change.
+    async fn simplejwt_access_user(
+        &self,
+        presented: &Presented,
+    ) -> Result<User, AuthenticateError> {
+        let imported = self
+            .adapters
+            .users
+            .imported_from_django(presented.user_id)
+            .await?
+            .ok_or(TokenRejection::Invalid)?;
+        let claims = &presented.claims;
+        let lifetime = self.settings.tokens.access_lifetime.num_seconds();
+        if claims.iat > imported.imported_at.timestamp() || claims.exp - claims.iat > lifetime {
+            return Err(TokenRejection::Invalid.into());
+        }
+        let user = imported.user;
+        if !user.is_active {
+            return Err(AuthenticateError::UserInactive);
+        }
+        if claims.iat <= user.password_changed_at.timestamp() {
+            return Err(AuthenticateError::PasswordChanged);
+        }
+        Ok(user)
     }
 
     /// The user a validly signed, unexpired access token names, without asking the

@@ -11,14 +11,19 @@ use domain::ports::{Clock, TokenCodec};
 use domain::{Claims, RefreshTokenRecord, TokenType, User};
 use uuid::Uuid;
 
-/// A token as SimpleJWT writes it: no `sid`, no user claims.
+/// A token as SimpleJWT writes it: no `sid`, no user claims; signed now for SimpleJWT's
+/// default lifetimes (the same as Gatehouse's).
 fn simplejwt_token(fakes: &Fakes, token_type: TokenType, jti: Uuid, user: &User) -> String {
     let now = fakes.clock.now().timestamp();
+    let lifetime = match token_type {
+        TokenType::Access => 5 * 60,
+        TokenType::Refresh => 24 * 3600,
+    };
     fakes
         .tokens
         .encode(&Claims {
             token_type,
-            exp: now + 3600,
+            exp: now + lifetime,
             iat: now,
             jti: jti.simple().to_string(),
             user_id: user.id.to_string(),
@@ -169,10 +174,19 @@ async fn a_simplejwt_refresh_token_of_an_inactive_user_opens_nothing() {
     assert_eq!(fakes.store.token(jti).unwrap().revoked_at, None);
 }
 
+/// A user an import carried over a second after he joined (his password is older
+/// than the tokens SimpleJWT signed for him), and the import's start.
+fn imported_user(fakes: &Fakes, name: &str) -> User {
+    let user = fakes.add_user(name, &format!("{name}@example.com"));
+    fakes.clock.advance(Duration::seconds(1));
+    fakes.store.mark_imported(user.id, fakes.clock.now());
+    user
+}
+
 #[tokio::test]
 async fn a_simplejwt_access_token_passes_the_users_checks_without_a_session() {
     let (gatehouse, fakes) = default_gatehouse();
-    let alice = fakes.add_user("alice", "alice@example.com");
+    let alice = imported_user(&fakes, "alice");
     let access = simplejwt_token(&fakes, TokenType::Access, Uuid::new_v4(), &alice);
 
     let principal = gatehouse.authenticate(&access).await.expect("accepted");
@@ -186,8 +200,8 @@ async fn a_simplejwt_access_token_passes_the_users_checks_without_a_session() {
     );
     gatehouse.verify(&access).await.expect("verifies");
 
-    // A password changed since it was signed ends it, as it ends Gatehouse's own…
-    fakes.clock.advance(Duration::seconds(1));
+    // A password changed since it was signed ends it, as it ends Gatehouse's own, and
+    // so does one changed in the second it was signed: no session stands for it.
     fakes.store.update_user(alice.id, |user| {
         user.password_changed_at = fakes.clock.now()
     });
@@ -196,9 +210,8 @@ async fn a_simplejwt_access_token_passes_the_users_checks_without_a_session() {
         Err(AuthenticateError::PasswordChanged)
     ));
 
-    // …and so does a deactivation.
-    let bob = fakes.add_user("bob", "bob@example.com");
-    fakes.clock.advance(Duration::seconds(1));
+    // A deactivation ends it too.
+    let bob = imported_user(&fakes, "bob");
     let access = simplejwt_token(&fakes, TokenType::Access, Uuid::new_v4(), &bob);
     gatehouse.authenticate(&access).await.expect("accepted");
     fakes
@@ -210,9 +223,72 @@ async fn a_simplejwt_access_token_passes_the_users_checks_without_a_session() {
     ));
 
     // It expires as SimpleJWT signed it.
-    fakes.clock.advance(Duration::hours(2));
+    let carol = imported_user(&fakes, "carol");
+    let access = simplejwt_token(&fakes, TokenType::Access, Uuid::new_v4(), &carol);
+    fakes.clock.advance(Duration::minutes(6));
     assert!(matches!(
         gatehouse.authenticate(&access).await,
         Err(AuthenticateError::Token(TokenRejection::Expired))
     ));
+}
+
+#[tokio::test]
+async fn the_signing_key_alone_lets_no_one_in_without_a_session() {
+    let (gatehouse, fakes) = default_gatehouse();
+    let alice = imported_user(&fakes, "alice");
+    // A user of Gatehouse's own, never imported: a token without a session names him.
+    let root = fakes.add_user("root", "root@example.com");
+    fakes.clock.advance(Duration::seconds(1));
+    let invalid = |result| {
+        assert!(
+            matches!(
+                result,
+                Err(AuthenticateError::Token(TokenRejection::Invalid))
+            ),
+            "{result:?}"
+        );
+    };
+
+    invalid(
+        gatehouse
+            .authenticate(&simplejwt_token(
+                &fakes,
+                TokenType::Access,
+                Uuid::new_v4(),
+                &root,
+            ))
+            .await,
+    );
+
+    // Signed after the import started: not SimpleJWT's from before the switch.
+    invalid(
+        gatehouse
+            .authenticate(&simplejwt_token(
+                &fakes,
+                TokenType::Access,
+                Uuid::new_v4(),
+                &alice,
+            ))
+            .await,
+    );
+
+    // Signed before it, but to live longer than Gatehouse's access tokens do.
+    let mut claims = fakes.claims(&simplejwt_token(
+        &fakes,
+        TokenType::Access,
+        Uuid::new_v4(),
+        &alice,
+    ));
+    claims.iat -= 1;
+    claims.exp = claims.iat + 5 * 60 + 1;
+    invalid(
+        gatehouse
+            .authenticate(&fakes.tokens.encode(&claims).unwrap())
+            .await,
+    );
+    claims.exp -= 1;
+    gatehouse
+        .authenticate(&fakes.tokens.encode(&claims).unwrap())
+        .await
+        .expect("one that lives as long is accepted");
 }

@@ -30,4 +30,6 @@ pub use session_repository::SessionRepository;
 pub use token_codec::TokenCodec;
 pub use token_generator::TokenGenerator;
 pub use user_admin_repository::{SaveUserError, UserAdminRepository};
-pub use user_repository::{AuthState, CreateUserError, Rehash, UpdateUserError, UserRepository};
+pub use user_repository::{
+    AuthState, CreateUserError, ImportedUser, Rehash, UpdateUserError, UserRepository,
+};

@@ -52,6 +52,15 @@ pub struct AuthState {
     pub session_live: bool,
 }
 
+/// A user `gatehouse import-django` carried over from Django.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedUser {
+    pub user: User,
+    /// When the last import that carried him over started: the access tokens SimpleJWT
+    /// signed for him before then are his; none signed later can be.
+    pub imported_at: DateTime<Utc>,
+}
+
 /// Stores users.
 ///
 /// # Errors
@@ -94,14 +103,18 @@ pub trait UserRepository: Clone + Send + Sync + 'static {
         id: UserId,
     ) -> impl Future<Output = Result<Option<UserProfile>, RepositoryError>> + Send;
 
-    /// The user and whether session `sid` is one of his and still live; a token
-    /// without a session (SimpleJWT's, from before the switch) has none to end, and
-    /// counts as live.
+    /// The user and whether session `sid` is one of his and still live.
     fn auth_state(
         &self,
         id: UserId,
-        sid: Option<Uuid>,
+        sid: Uuid,
     ) -> impl Future<Output = Result<Option<AuthState>, RepositoryError>> + Send;
+
+    /// The user, if an import carried him over from Django.
+    fn imported_from_django(
+        &self,
+        id: UserId,
+    ) -> impl Future<Output = Result<Option<ImportedUser>, RepositoryError>> + Send;
 
     /// Applies the changes and records `audit`; an empty change writes nothing (and
     /// records nothing). `NotFound` when there is no such user, empty change or not.

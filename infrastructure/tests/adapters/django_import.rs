@@ -3,7 +3,7 @@
 //! changes nothing, that a dry run writes nothing, that an interrupted run is finished
 //! by the next, and the conflict policies.
 
-use application::django_import::{ConflictPolicy, ConflictReason, Resolution};
+use application::django_import::{ConflictPolicy, ConflictReason, GroupConflictReason, Resolution};
 use infrastructure::django_import::{
     ImportError, ImportOptions, ImportProgress, ImportReport, LinkTally, Stage, Tally, import,
 };
@@ -584,4 +584,184 @@ async fn gatehouses_own_users_keep_their_id_name_and_email() {
             .as_deref(),
         Some("root")
     );
+}
+
+#[tokio::test]
+async fn a_later_run_leaves_what_gatehouse_did_since_as_it_is() {
+    let fixture = django_fixture();
+    let django = django_database().await;
+    let gatehouse = TestDatabase::create().await;
+    skip(&django, &gatehouse).await;
+    let deleted = fixture.user("pbkdf2-sha256");
+    let admin = fixture.user("admin").id;
+    let staff = fixture.user("staff").id;
+    let inactive = fixture.user("inactive").id;
+    // In Gatehouse, since: a user deleted (with his key and his session), the admin
+    // demoted and deactivated, the staff user taken out of "editors", the inactive
+    // user's DRF key deleted (a logout).
+    gatehouse
+        .batch(&format!(
+            "DELETE FROM users WHERE id = {};
+             UPDATE users SET is_superuser = false, is_staff = false, is_active = false
+                 WHERE id = {admin};
+             DELETE FROM user_groups WHERE user_id = {staff};
+             DELETE FROM api_tokens WHERE user_id = {inactive};",
+            deleted.id
+        ))
+        .await;
+    let before = contents(&gatehouse).await;
+
+    let report = skip(&django, &gatehouse).await;
+
+    assert_eq!(contents(&gatehouse).await, before, "{report:?}");
+    let conflict = report
+        .conflicts
+        .iter()
+        .find(|c| c.id == deleted.id)
+        .unwrap();
+    assert_eq!(conflict.reason, ConflictReason::DeletedInGatehouse);
+    assert_eq!(conflict.resolution, Resolution::NotImported);
+    assert_eq!(report.users.created, 0);
+    assert_eq!(report.users.updated, 0);
+    assert_eq!(report.api_keys.created, 0);
+    assert_eq!(report.memberships, LinkTally::default());
+
+    // The deletion stands under the strictest policy too, without being an abort's
+    // reason (the fixture's own conflicts are).
+    let strict = run(&django, &gatehouse, options(ConflictPolicy::Abort)).await;
+    let Err(ImportError::Aborted(strict)) = strict else {
+        panic!("expected an abort, got {strict:?}")
+    };
+    let conflict = strict
+        .conflicts
+        .iter()
+        .find(|c| c.id == deleted.id)
+        .unwrap();
+    assert_eq!(conflict.resolution, Resolution::NotImported);
+}
+
+#[tokio::test]
+async fn users_who_swapped_usernames_and_addresses_in_django_swap_them_here() {
+    let fixture = django_fixture();
+    let django = django_database().await;
+    let gatehouse = TestDatabase::create().await;
+    skip(&django, &gatehouse).await;
+    let (a, b) = (fixture.user("md5").id, fixture.user("sha1").id);
+    // Swapped in Django, and user 3's old address taken by a new Django user.
+    let argon2 = fixture.user("argon2").id;
+    django
+        .batch(&format!(
+            "UPDATE auth_user SET username = 'swap-tmp', email = 'tmp@example.com' WHERE id = {a};
+             UPDATE auth_user SET username = 'md5', email = 'md5@example.com' WHERE id = {b};
+             UPDATE auth_user SET username = 'sha1', email = 'sha1@example.com' WHERE id = {a};
+             UPDATE auth_user SET email = 'argon2-new@example.com' WHERE id = {argon2};
+             INSERT INTO auth_user (password, is_superuser, username, first_name, last_name,
+                                    email, is_staff, is_active, date_joined)
+                 VALUES ('!', false, 'newcomer', '', '', 'argon2@example.com', false, true,
+                         now());"
+        ))
+        .await;
+
+    let report = skip(&django, &gatehouse).await;
+
+    assert_eq!(report.users.created, 1, "{report:?}");
+    assert_eq!(report.users.updated, 3, "{report:?}");
+    let row =
+        |id: i64| format!("SELECT username || ' ' || email AS value FROM users WHERE id = {id}");
+    assert_eq!(
+        gatehouse.text(&row(a)).await.as_deref(),
+        Some("sha1 sha1@example.com")
+    );
+    assert_eq!(
+        gatehouse.text(&row(b)).await.as_deref(),
+        Some("md5 md5@example.com")
+    );
+    assert_eq!(
+        gatehouse.text(&row(argon2)).await.as_deref(),
+        Some("argon2 argon2-new@example.com")
+    );
+    assert_eq!(
+        gatehouse
+            .text("SELECT username AS value FROM users WHERE email = 'argon2@example.com'")
+            .await
+            .as_deref(),
+        Some("newcomer")
+    );
+}
+
+#[tokio::test]
+async fn a_gatehouse_group_of_the_same_name_is_not_merged_with_djangos() {
+    let django = django_database().await;
+    let gatehouse = TestDatabase::create().await;
+    gatehouse
+        .batch(
+            "INSERT INTO groups (id, name) VALUES (500, 'editors');
+             INSERT INTO group_permissions (group_id, permission_id)
+                 SELECT 500, id FROM permissions WHERE codename = 'view_group';",
+        )
+        .await;
+    let grants = "SELECT string_agg(p.codename, ',' ORDER BY p.codename) AS value \
+                  FROM group_permissions gp JOIN permissions p ON p.id = gp.permission_id \
+                  WHERE gp.group_id = 500";
+
+    let aborted = run(&django, &gatehouse, options(ConflictPolicy::Abort)).await;
+    let Err(ImportError::Aborted(report)) = aborted else {
+        panic!("expected an abort, got {aborted:?}")
+    };
+    assert_eq!(report.group_conflicts.len(), 1);
+    assert_eq!(report.group_conflicts[0].name, "editors");
+    assert_eq!(report.group_conflicts[0].resolution, Resolution::Aborted);
+
+    let report = skip(&django, &gatehouse).await;
+    assert_eq!(
+        report.group_conflicts[0].reason,
+        GroupConflictReason::NameTakenInGatehouse { id: 500 }
+    );
+    assert_eq!(gatehouse.text(grants).await.as_deref(), Some("view_group"));
+    assert_eq!(
+        gatehouse
+            .scalar("SELECT count(*) AS value FROM user_groups WHERE group_id = 500")
+            .await,
+        0,
+        "Django's editors are not members of Gatehouse's"
+    );
+}
+
+#[tokio::test]
+async fn ids_are_reserved_before_the_first_batch_and_not_by_a_dry_run() {
+    let fixture = django_fixture();
+    let django = django_database().await;
+    let highest = fixture.users.iter().map(|u| u.id).max().unwrap();
+    let next_user = "SELECT nextval(pg_get_serial_sequence('users', 'id')) AS value";
+
+    let dry = TestDatabase::create().await;
+    run(
+        &django,
+        &dry,
+        ImportOptions {
+            dry_run: true,
+            ..options(ConflictPolicy::Skip)
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        dry.scalar(next_user).await < highest,
+        "a dry run moves no sequence"
+    );
+
+    let interrupted = TestDatabase::create().await;
+    let mut stopping = Recorder {
+        stop_after: Some(1),
+        ..Recorder::default()
+    };
+    let outcome = import(
+        &django.url,
+        &interrupted.url,
+        options(ConflictPolicy::Skip),
+        &mut stopping,
+    )
+    .await;
+    assert!(matches!(outcome, Err(ImportError::Interrupted(_))));
+    assert!(interrupted.scalar(next_user).await > highest);
 }

@@ -349,7 +349,7 @@ async fn a_logged_out_token_is_revoked_not_reused() {
     assert_eq!(outcome, RotateOutcome::Revoked);
     let state = f
         .users
-        .auth_state(user, Some(token.family_id))
+        .auth_state(user, token.family_id)
         .await
         .unwrap()
         .unwrap();
@@ -463,7 +463,7 @@ async fn logout_everywhere_can_keep_one_session_and_deleting_a_user_drops_his_to
     );
     assert!(
         f.users
-            .auth_state(user, Some(kept.family_id))
+            .auth_state(user, kept.family_id)
             .await
             .unwrap()
             .unwrap()
@@ -471,7 +471,7 @@ async fn logout_everywhere_can_keep_one_session_and_deleting_a_user_drops_his_to
     );
     assert!(
         !f.users
-            .auth_state(user, Some(dropped.family_id))
+            .auth_state(user, dropped.family_id)
             .await
             .unwrap()
             .unwrap()

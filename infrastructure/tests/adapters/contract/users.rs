@@ -335,13 +335,9 @@ async fn a_missing_user_has_no_profile_and_no_auth_state<H: Harness>() {
     assert_eq!(h.users().find_by_id(nobody).await.unwrap(), None);
     assert_eq!(h.users().profile(nobody).await.unwrap(), None);
     assert_eq!(
-        h.users()
-            .auth_state(nobody, Some(Uuid::new_v4()))
-            .await
-            .unwrap(),
+        h.users().auth_state(nobody, Uuid::new_v4()).await.unwrap(),
         None
     );
-    assert_eq!(h.users().auth_state(nobody, None).await.unwrap(), None);
 }
 
 async fn auth_state_tells_whether_the_session_is_one_of_his_and_live<H: Harness>() {
@@ -353,21 +349,21 @@ async fn auth_state_tells_whether_the_session_is_one_of_his_and_live<H: Harness>
     let users = h.users();
 
     let state = users
-        .auth_state(alice.id, Some(session.family_id))
+        .auth_state(alice.id, session.family_id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(state.user, alice);
     assert!(state.session_live);
     let of_another = users
-        .auth_state(bob.id, Some(session.family_id))
+        .auth_state(bob.id, session.family_id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(of_another.user, bob);
     assert!(!of_another.session_live, "alice's session is not bob's");
     let unknown = users
-        .auth_state(alice.id, Some(Uuid::new_v4()))
+        .auth_state(alice.id, Uuid::new_v4())
         .await
         .unwrap()
         .unwrap();
@@ -378,18 +374,11 @@ async fn auth_state_tells_whether_the_session_is_one_of_his_and_live<H: Harness>
         .await
         .unwrap();
     let ended = users
-        .auth_state(alice.id, Some(session.family_id))
+        .auth_state(alice.id, session.family_id)
         .await
         .unwrap()
         .unwrap();
     assert!(!ended.session_live);
-
-    let sessionless = users.auth_state(alice.id, None).await.unwrap().unwrap();
-    assert_eq!(sessionless.user, alice);
-    assert!(
-        sessionless.session_live,
-        "a SimpleJWT access token has no session to end"
-    );
 }
 
 async fn updating_a_missing_users_profile_is_not_found_and_records_nothing<H: Harness>() {
