@@ -3,13 +3,10 @@
 
 mod support;
 
-use support::{knob, report};
+use support::{knob, report, serve, settings_on};
 
-use std::collections::HashMap;
 use std::time::Instant;
 
-use api::settings::{Environment, load_from};
-use api::startup::Application;
 use infrastructure::testing::TestDatabase;
 use serde_json::{Value, json};
 
@@ -33,13 +30,8 @@ async fn main() {
         seeding.elapsed().as_secs_f64()
     );
 
-    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"));
-    let mut settings = load_from(&dir, Environment::Test, &HashMap::new()).expect("settings");
-    settings.database.url = Some(db.url.clone());
-    settings.server.port = 0;
-    let application = Application::build(&settings).await.expect("application");
-    let base = format!("http://127.0.0.1:{}", application.port());
-    tokio::spawn(application.run_until_stopped());
+    let settings = settings_on(&db);
+    let base = serve(&settings).await;
     let client = reqwest::Client::new();
     let body = json!({ "email": "bench-admin@example.com", "password": "correct horse battery" });
     client

@@ -5,13 +5,10 @@
 
 mod support;
 
-use support::{knob, report};
+use support::{knob, report, serve, settings_on};
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use api::settings::{Environment, load_from};
-use api::startup::Application;
 use infrastructure::testing::{SmtpCatcher, TestDatabase};
 use serde_json::{Value, json};
 
@@ -21,16 +18,11 @@ async fn main() {
     let outage = Duration::from_secs(knob("BENCH_OUTAGE_SECONDS", 20));
     let db = TestDatabase::create().await;
     let catcher = SmtpCatcher::start().await;
-    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"));
-    let mut settings = load_from(&dir, Environment::Test, &HashMap::new()).expect("settings");
-    settings.database.url = Some(db.url.clone());
-    settings.server.port = 0;
+    let mut settings = settings_on(&db);
     settings.email.smtp.host = Some("127.0.0.1".to_owned());
     settings.email.smtp.port = catcher.port();
     settings.email.outbox.max_backoff = Duration::from_secs(60);
-    let application = Application::build(&settings).await.expect("application");
-    let base = format!("http://127.0.0.1:{}", application.port());
-    tokio::spawn(application.run_until_stopped());
+    let base = serve(&settings).await;
     let client = reqwest::Client::new();
     let post = |path: &str, body: Value| {
         let request = client.post(format!("{base}{path}")).json(&body);

@@ -11,13 +11,10 @@
 
 mod support;
 
-use support::{knob, report};
+use support::{knob, report, serve, settings_on};
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use api::settings::{Environment, load_from};
-use api::startup::Application;
 use application::django_import::ConflictPolicy;
 use infrastructure::django_import::{ImportOptions, ImportProgress, Stage, import};
 use infrastructure::testing::{DjangoHash, TestDatabase, django_database};
@@ -103,14 +100,9 @@ async fn logins(db: &TestDatabase, cost: u32) {
             .await;
         }
     }
-    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"));
-    let mut settings = load_from(&dir, Environment::Test, &HashMap::new()).expect("settings");
-    settings.database.url = Some(db.url.clone());
-    settings.server.port = 0;
+    let mut settings = settings_on(db);
     settings.passwords.hashing.bcrypt_cost = cost;
-    let application = Application::build(&settings).await.expect("application");
-    let base = format!("http://127.0.0.1:{}", application.port());
-    tokio::spawn(application.run_until_stopped());
+    let base = serve(&settings).await;
     let client = reqwest::Client::new();
     println!(
         "POST /auth/token/ per Django hasher at Django's default cost, {per_hasher} users each; \

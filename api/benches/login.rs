@@ -6,13 +6,10 @@
 
 mod support;
 
-use support::{knob, report};
+use support::{knob, report, serve, settings_on};
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use api::settings::{Environment, load_from};
-use api::startup::Application;
 use infrastructure::testing::TestDatabase;
 use serde_json::{Value, json};
 
@@ -37,14 +34,9 @@ async fn main() {
     let cost: u32 = knob("BENCH_BCRYPT_COST", 12);
     let iterations: usize = knob("BENCH_ITERATIONS", 30);
     let db = TestDatabase::create().await;
-    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"));
-    let mut settings = load_from(&dir, Environment::Test, &HashMap::new()).expect("settings");
-    settings.database.url = Some(db.url.clone());
-    settings.server.port = 0;
+    let mut settings = settings_on(&db);
     settings.passwords.hashing.bcrypt_cost = cost;
-    let application = Application::build(&settings).await.expect("application");
-    let base = format!("http://127.0.0.1:{}", application.port());
-    tokio::spawn(application.run_until_stopped());
+    let base = serve(&settings).await;
     let client = reqwest::Client::new();
     let post = |path: &str, body: Value| {
         let request = client.post(format!("{base}{path}")).json(&body);

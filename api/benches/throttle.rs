@@ -12,14 +12,11 @@
 
 mod support;
 
-use support::{knob, report};
+use support::{knob, report, serve, settings_on};
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::settings::{Environment, Settings, load_from};
-use api::startup::Application;
 use domain::ports::RateLimiter;
 use domain::throttle::{Rate, Verdict};
 use infrastructure::testing::TestDatabase;
@@ -30,14 +27,6 @@ use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
 const WARM_UP: Duration = Duration::from_secs(1);
-
-/// Starts a server with `settings`; returns its base URL.
-async fn serve(settings: &Settings) -> String {
-    let application = Application::build(settings).await.expect("application");
-    let base = format!("http://127.0.0.1:{}", application.port());
-    tokio::spawn(application.run_until_stopped());
-    base
-}
 
 /// `concurrency` clients each sending verifies back to back until `until`; the
 /// latency of every request.
@@ -88,10 +77,7 @@ async fn main() {
     let period = Duration::from_secs_f64(seconds);
 
     let db = TestDatabase::create().await;
-    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"));
-    let mut base_settings = load_from(&dir, Environment::Test, &HashMap::new()).expect("settings");
-    base_settings.database.url = Some(db.url.clone());
-    base_settings.server.port = 0;
+    let mut base_settings = settings_on(&db);
     let unlimited = Rate::parse("1000000000/second").expect("rate");
     base_settings.throttle.rates.anon = unlimited;
     base_settings.throttle.rates.user = unlimited;

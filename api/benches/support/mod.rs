@@ -1,7 +1,29 @@
 //! What the benchmarks share: one line of statistics per measured operation.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
+
+use api::settings::{Environment, Settings, load_from};
+use api::startup::Application;
+use infrastructure::testing::TestDatabase;
+
+/// The `test` environment's settings, on `db`, on a free port.
+pub fn settings_on(db: &TestDatabase) -> Settings {
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"));
+    let mut settings = load_from(&dir, Environment::Test, &HashMap::new()).expect("settings");
+    settings.database.url = Some(db.url.clone());
+    settings.server.port = 0;
+    settings
+}
+
+/// Starts a server with `settings`; returns its base URL.
+pub async fn serve(settings: &Settings) -> String {
+    let application = Application::build(settings).await.expect("application");
+    let base = format!("http://127.0.0.1:{}", application.port());
+    tokio::spawn(application.run_until_stopped());
+    base
+}
 
 /// A benchmark's knob: the variable `name` when it is set and parses, else `default`.
 pub fn knob<T: FromStr>(name: &str, default: T) -> T {
