@@ -56,6 +56,24 @@ async fn run(
     .await
 }
 
+/// An import (`skip`) stopped after its first batch of users, as Ctrl-C stops it.
+async fn stopped_after_one_batch(
+    django: &TestDatabase,
+    gatehouse: &TestDatabase,
+) -> Result<ImportReport, ImportError> {
+    let mut stopping = Recorder {
+        stop_after: Some(1),
+        ..Recorder::default()
+    };
+    import(
+        &django.url,
+        &gatehouse.url,
+        options(ConflictPolicy::Skip),
+        &mut stopping,
+    )
+    .await
+}
+
 async fn skip(django: &TestDatabase, gatehouse: &TestDatabase) -> ImportReport {
     run(django, gatehouse, options(ConflictPolicy::Skip))
         .await
@@ -366,18 +384,8 @@ async fn a_dry_run_writes_nothing_and_reports_what_the_import_will_write() {
 async fn an_interrupted_import_is_finished_by_running_it_again() {
     let django = django_database().await;
     let interrupted = TestDatabase::create().await;
-    let mut stopping = Recorder {
-        stop_after: Some(1),
-        ..Recorder::default()
-    };
 
-    let outcome = import(
-        &django.url,
-        &interrupted.url,
-        options(ConflictPolicy::Skip),
-        &mut stopping,
-    )
-    .await;
+    let outcome = stopped_after_one_batch(&django, &interrupted).await;
 
     let Err(ImportError::Interrupted(partial)) = outcome else {
         panic!("expected an interruption, got {outcome:?}")
@@ -751,17 +759,7 @@ async fn ids_are_reserved_before_the_first_batch_and_not_by_a_dry_run() {
     );
 
     let interrupted = TestDatabase::create().await;
-    let mut stopping = Recorder {
-        stop_after: Some(1),
-        ..Recorder::default()
-    };
-    let outcome = import(
-        &django.url,
-        &interrupted.url,
-        options(ConflictPolicy::Skip),
-        &mut stopping,
-    )
-    .await;
+    let outcome = stopped_after_one_batch(&django, &interrupted).await;
     assert!(matches!(outcome, Err(ImportError::Interrupted(_))));
     assert!(interrupted.scalar(next_user).await > highest);
 }
