@@ -787,7 +787,7 @@ async fn right_passwords_spend_nothing_and_the_password_check_scope_limits_an_ad
     })
     .await;
     register_named(&app, "alice", "alice@example.com").await;
-    let (access, _) = app.login("alice@example.com").await;
+    let (mut access, mut refresh) = app.login("alice@example.com").await;
     let mut current = PASSWORD.to_owned();
     for i in 0..3 {
         let next = format!("the next passphrase {i}");
@@ -801,6 +801,11 @@ async fn right_passwords_spend_nothing_and_the_password_check_scope_limits_an_ad
         .await;
         assert_eq!(reply.status, StatusCode::OK, "change {i}: {}", reply.text);
         current = next;
+        // The change ends access tokens from an earlier second; the session goes on.
+        let refreshed = app.refresh(&refresh).await;
+        assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
+        access = str_of(&refreshed.body, "access");
+        refresh = str_of(&refreshed.body, "refresh");
     }
     // The address's `password_check` budget is spent; reading oneself is not scoped.
     let fourth = call(
