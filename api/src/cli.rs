@@ -1,6 +1,7 @@
 //! The `gatehouse` command line (SPEC §10).
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -10,10 +11,10 @@ use application::use_cases::create_superuser::{CreateSuperuserCommand, CreateSup
 use clap::{Parser, Subcommand};
 use domain::Password;
 use indicatif::{ProgressBar, ProgressStyle};
-use infrastructure::db;
 use infrastructure::django_import::{
     self, ImportError, ImportOptions, ImportProgress, ImportReport, LinkTally, Stage, Tally,
 };
+use infrastructure::{JwtAlgorithm, JwtTokenCodec, db, generate_key_pair};
 use secrecy::SecretString;
 
 use crate::settings::{self, Environment, Settings};
@@ -73,9 +74,45 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         batch_size: usize,
     },
+    /// Signing keys for jwt.algorithm EdDSA, ES256 or RS256.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new key pair into a directory (<kid>.private.pem with mode 0600, and
+    /// <kid>.public.pem) and print its kid.
+    Generate {
+        /// EdDSA (Ed25519), ES256 (P-256) or RS256 (RSA, 2048 bits).
+        #[arg(long, value_name = "ALGORITHM", value_parser = asymmetric_algorithm)]
+        algorithm: JwtAlgorithm,
+        /// The directory the key files go to; made when missing.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+fn asymmetric_algorithm(name: &str) -> Result<JwtAlgorithm, String> {
+    match name.parse()? {
+        JwtAlgorithm::HS256 => Err(
+            "HS256 signs with a secret, not a key pair: set SECRET_KEY to 32 or more random bytes"
+                .into(),
+        ),
+        algorithm => Ok(algorithm),
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Making keys needs no configuration, so a broken one does not stand in its way.
+    if let Some(Command::Keys {
+        command: KeysCommand::Generate { algorithm, out },
+    }) = &cli.command
+    {
+        return generate_keys(*algorithm, out);
+    }
     let environment = Environment::from_env()?;
     let settings = settings::load(&settings::config_dir(), environment)?;
     telemetry::init(&settings.logging);
@@ -96,6 +133,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check => check(&settings).await,
+        Command::Keys { .. } => unreachable!("handled before the settings are read"),
         Command::ImportDjango {
             from,
             dry_run,
@@ -188,11 +226,54 @@ async fn create_superuser(
     }
 }
 
+fn generate_keys(algorithm: JwtAlgorithm, out: &Path) -> anyhow::Result<()> {
+    let key = generate_key_pair(algorithm, out)?;
+    println!("{}", key.kid);
+    eprintln!(
+        "Wrote a new {} key pair:\n  private key: {} (mode 0600; keep it secret)\n  public key:  {}\n\
+         To sign with it: jwt.algorithm = {}, jwt.private_key_file = the private key.\n\
+         To rotate without logging anyone out, first list the public key in\n\
+         jwt.extra_verification_keys everywhere (README: Rotating signing keys).",
+        key.algorithm,
+        key.private_key_file.display(),
+        key.public_key_file.display(),
+        key.algorithm,
+    );
+    Ok(())
+}
+
 async fn check(settings: &Settings) -> anyhow::Result<()> {
     let state = build_state(settings).await?;
     db::ping(&state.pool)
         .await
         .context("the database is unreachable")?;
+    let codec = JwtTokenCodec::new(&settings.jwt.codec)?;
+    let keys = codec.keys();
+    let jwt = &settings.jwt.codec;
+    println!("JWT signing: {} with kid {}", jwt.algorithm, keys[0].kid);
+    match (&jwt.private_key_file, &jwt.public_key_file) {
+        (Some(private), Some(public)) => {
+            println!("  {} matches {}", public.display(), private.display())
+        }
+        (Some(private), None) => println!(
+            "  public key derived from {} (jwt.public_key_file unset)",
+            private.display()
+        ),
+        _ => {}
+    }
+    for key in &keys {
+        println!(
+            "JWT verification: kid {} {} ({}; {})",
+            key.kid,
+            key.algorithm,
+            if key.signs { "signing key" } else { "extra" },
+            if key.published {
+                "published in /.well-known/jwks.json"
+            } else {
+                "secret, never published"
+            },
+        );
+    }
     println!("System check identified no issues (0 silenced).");
     Ok(())
 }

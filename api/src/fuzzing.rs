@@ -81,6 +81,7 @@ fn codec() -> &'static JwtTokenCodec {
             audience: None,
             leeway: Duration::ZERO,
         })
+        .expect("the fuzzing key is a valid HS256 secret")
     })
 }
 

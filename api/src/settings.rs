@@ -15,15 +15,16 @@ use application::{
     TokenSettings,
 };
 use domain::password::PasswordPolicy;
-use infrastructure::HashingSettings;
 use infrastructure::JwtSettings as JwtCodecSettings;
 use infrastructure::db::PoolSettings;
 use infrastructure::email::{EmailTemplates, OutboxSettings, SmtpSettings, SmtpTls};
 use infrastructure::throttle::ThrottleStoreSettings;
+use infrastructure::{HashingSettings, JwtAlgorithm};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 
 pub use crate::auth::AuthSettings;
+pub use crate::handlers::jwks::JwksSettings;
 pub use crate::startup::ServerSettings;
 pub use crate::telemetry::{LogFormat, LoggingSettings};
 pub use crate::throttle::ThrottleRates;
@@ -86,6 +87,7 @@ pub struct JwtSection {
     pub codec: JwtCodecSettings,
     pub tokens: TokenSettings,
     pub auth: AuthSettings,
+    pub jwks: JwksSettings,
 }
 
 /// `passwords.*`.
@@ -263,6 +265,7 @@ pub fn load_from(
             codec: sections.read("jwt")?,
             tokens: sections.read("jwt")?,
             auth: sections.read("jwt")?,
+            jwks: sections.read("jwt")?,
         },
         passwords: PasswordsSection {
             hashing: sections.read("passwords")?,
@@ -288,37 +291,46 @@ pub fn load_from(
     Ok(settings)
 }
 
+/// The HS256 secret: outside development a real one, at least 32 bytes.
+fn validate_signing_key(
+    key: Option<&secrecy::SecretString>,
+    environment: Environment,
+) -> anyhow::Result<()> {
+    let refused = if environment != Environment::Development {
+        match key {
+            None => Some("required outside development"),
+            Some(key) if key.expose_secret() == DEVELOPMENT_SIGNING_KEY => {
+                Some("the development key must not be used outside development")
+            }
+            Some(key)
+                if key.expose_secret() == TEST_SIGNING_KEY && environment != Environment::Test =>
+            {
+                Some("the test key must not be used outside tests")
+            }
+            Some(key) if key.expose_secret().len() < 32 => {
+                Some("must be at least 32 bytes outside development")
+            }
+            Some(_) => None,
+        }
+    } else if key.is_none_or(|k| k.expose_secret().is_empty()) {
+        Some("must not be empty")
+    } else {
+        None
+    };
+    match refused {
+        Some(reason) => {
+            bail!("invalid configuration: jwt.signing_key: {reason}; {SET_SIGNING_KEY}")
+        }
+        None => Ok(()),
+    }
+}
+
 impl Settings {
     /// Rules across keys and environments that types alone cannot say.
     fn validate(&self, environment: Environment) -> anyhow::Result<()> {
         let jwt = &self.jwt;
-        if environment != Environment::Development {
-            let refused = match &jwt.codec.signing_key {
-                None => Some("required outside development"),
-                Some(key) if key.expose_secret() == DEVELOPMENT_SIGNING_KEY => {
-                    Some("the development key must not be used outside development")
-                }
-                Some(key)
-                    if key.expose_secret() == TEST_SIGNING_KEY
-                        && environment != Environment::Test =>
-                {
-                    Some("the test key must not be used outside tests")
-                }
-                Some(key) if key.expose_secret().len() < 32 => {
-                    Some("must be at least 32 bytes outside development")
-                }
-                Some(_) => None,
-            };
-            if let Some(reason) = refused {
-                bail!("invalid configuration: jwt.signing_key: {reason}; {SET_SIGNING_KEY}");
-            }
-        } else if jwt
-            .codec
-            .signing_key
-            .as_ref()
-            .is_none_or(|k| k.expose_secret().is_empty())
-        {
-            bail!("invalid configuration: jwt.signing_key: must not be empty; {SET_SIGNING_KEY}");
+        if jwt.codec.algorithm == JwtAlgorithm::HS256 {
+            validate_signing_key(jwt.codec.signing_key.as_ref(), environment)?;
         }
         let min_cost = if environment == Environment::Test {
             4
@@ -351,16 +363,6 @@ impl Settings {
                 .any(|t| t.is_empty() || t.contains(char::is_whitespace))
         {
             bail!("invalid configuration: jwt.auth_header_types: one or more words without spaces");
-        }
-        if jwt.codec.private_key_file.is_some() || jwt.codec.public_key_file.is_some() {
-            bail!(
-                "invalid configuration: jwt.private_key_file: key files need an asymmetric jwt.algorithm, and only HS256 is supported"
-            );
-        }
-        if !jwt.codec.extra_verification_keys.is_empty() {
-            bail!(
-                "invalid configuration: jwt.extra_verification_keys: key rotation is not supported yet; leave it empty"
-            );
         }
         let smtp = &self.email.smtp;
         if environment == Environment::Production && smtp.host.is_none() {
@@ -732,11 +734,31 @@ mod tests {
     }
 
     #[test]
-    fn extra_verification_keys_are_refused_until_rotation_is_served() {
+    fn an_asymmetric_algorithm_needs_no_secret_key_and_reads_its_key_settings() {
+        let settings = load_with(
+            Environment::Production,
+            &[
+                ("GATEHOUSE__JWT__ALGORITHM", "EdDSA"),
+                ("GATEHOUSE__JWT__PRIVATE_KEY_FILE", "/etc/gatehouse/k.pem"),
+                ("GATEHOUSE__JWT__EXTRA_VERIFICATION_KEYS", "/a.pem, /b.pem"),
+                ("GATEHOUSE__JWT__JWKS_MAX_AGE", "1h"),
+                SMTP,
+                STARTTLS,
+            ],
+        )
+        .unwrap();
+        let codec = &settings.jwt.codec;
+        assert_eq!(codec.algorithm, JwtAlgorithm::EdDSA);
+        assert_eq!(
+            codec.private_key_file.as_deref(),
+            Some(Path::new("/etc/gatehouse/k.pem"))
+        );
+        assert_eq!(codec.extra_verification_keys, vec!["/a.pem", "/b.pem"]);
+        assert_eq!(settings.jwt.jwks.jwks_max_age, Duration::from_secs(3600));
         let message = error(
             Environment::Development,
-            &[("GATEHOUSE__JWT__EXTRA_VERIFICATION_KEYS", "old-secret")],
+            &[("GATEHOUSE__JWT__ALGORITHM", "HS512")],
         );
-        assert!(message.contains("jwt.extra_verification_keys"), "{message}");
+        assert!(message.contains("jwt.algorithm"), "{message}");
     }
 }

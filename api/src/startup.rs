@@ -24,6 +24,7 @@ use crate::auth::AuthSettings;
 use crate::errors::ApiError;
 use crate::forwarded::Forwarded;
 use crate::handlers::health::Readiness;
+use crate::handlers::jwks::JwksDocument;
 use crate::settings::Settings;
 use crate::throttle::{self, Throttle};
 use crate::{middleware, routes};
@@ -80,6 +81,8 @@ pub(crate) struct AppState {
     pub(crate) readiness: Readiness,
     /// What proxies may tell us: the client's address, the base of our links.
     pub(crate) forwarded: Forwarded,
+    /// The public keys that verify our tokens.
+    pub(crate) jwks: JwksDocument,
 }
 
 /// Builds the service from the settings: pool, adapters, use cases.
@@ -100,6 +103,8 @@ pub(crate) async fn build_state(settings: &Settings) -> anyhow::Result<AppState>
     };
     let outbox = Outbox::new(EmailComposer::new(settings.email.templates.clone()));
     let rate_limiter = RateLimiterStore::new(&settings.throttle.store)?;
+    let jwt = JwtTokenCodec::new(&settings.jwt.codec)?;
+    let jwks = JwksDocument::new(&jwt, &settings.jwt.jwks);
     let adapters = Adapters::<ProdDeps> {
         users: PgUserRepository::new(pool.clone(), outbox.clone()),
         sessions: PgSessionRepository::new(pool.clone()),
@@ -113,7 +118,7 @@ pub(crate) async fn build_state(settings: &Settings) -> anyhow::Result<AppState>
         rate_limiter: rate_limiter.clone(),
         random_tokens: Sha256TokenGenerator,
         hasher,
-        jwt: JwtTokenCodec::new(&settings.jwt.codec),
+        jwt,
         clock: SystemClock,
     };
     Ok(AppState {
@@ -128,6 +133,7 @@ pub(crate) async fn build_state(settings: &Settings) -> anyhow::Result<AppState>
             &settings.throttle.rates.trusted_proxies,
             settings.server.public_url.as_deref(),
         ),
+        jwks,
     })
 }
 

@@ -7,6 +7,7 @@ mod django_hashes;
 pub mod django_import;
 pub mod email;
 pub mod jwt_codec;
+pub mod jwt_keys;
 mod pg_account_repository;
 mod pg_api_key_repository;
 mod pg_audit_log;
@@ -26,7 +27,8 @@ mod tx;
 
 pub use bcrypt_hasher::{BcryptPasswordHasher, HashingSettings};
 pub use db::PgPool;
-pub use jwt_codec::{JwtAlgorithm, JwtSettings, JwtTokenCodec};
+pub use jwt_codec::{JwtSettings, JwtTokenCodec, KeyReport};
+pub use jwt_keys::{GeneratedKey, JwtAlgorithm, KeyError, generate_key_pair};
 pub use pg_account_repository::PgAccountRepository;
 pub use pg_api_key_repository::PgApiKeyRepository;
 pub use pg_audit_log::PgAuditLog;

@@ -1,13 +1,49 @@
 //! The JSON Web Key Set of the public keys that verify our tokens.
 
-use actix_web::HttpResponse;
-use serde_json::json;
+use std::time::Duration;
 
-/// `GET /.well-known/jwks.json`: with HS256, the only algorithm configured so far,
-/// there is no public key to publish, so the set is empty.
+use actix_web::HttpResponse;
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::web::{Bytes, Data};
+use infrastructure::JwtTokenCodec;
+use serde::Deserialize;
+
+use crate::startup::AppState;
+
+/// `jwt.jwks_max_age`: how long verifiers may cache the key set, so how long after a
+/// key is added a verifier is sure to know it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct JwksSettings {
+    #[serde(deserialize_with = "application::config::duration")]
+    pub jwks_max_age: Duration,
+}
+
+/// The key set, written once at start-up: the keys change only with a restart.
+pub(crate) struct JwksDocument {
+    body: Bytes,
+    cache_control: String,
+}
+
+impl JwksDocument {
+    pub(crate) fn new(codec: &JwtTokenCodec, settings: &JwksSettings) -> Self {
+        let body = serde_json::to_vec(codec.jwks()).expect("a JWK Set serializes");
+        Self {
+            body: Bytes::from(body),
+            cache_control: format!("public, max-age={}", settings.jwks_max_age.as_secs()),
+        }
+    }
+}
+
+/// `GET /.well-known/jwks.json`: the public keys of the signing key and of every extra
+/// verification key (RFC 7517), each with `kid`, `alg` and `use: sig`. Secrets are
+/// never published: under HS256 alone the set is empty.
 ///
 /// # Responses
-/// 200 `{"keys": []}`.
-pub(crate) async fn jwks() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "keys": [] }))
+/// 200 `{"keys": [...]}`, cacheable for `jwt.jwks_max_age`.
+pub(crate) async fn jwks(state: Data<AppState>) -> HttpResponse {
+    let document = &state.jwks;
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .insert_header((CACHE_CONTROL, document.cache_control.as_str()))
+        .body(document.body.clone())
 }

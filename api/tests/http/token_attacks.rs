@@ -437,34 +437,58 @@ async fn jwk_jku_and_kid_headers_with_an_attacker_key_are_refused() {
 }
 
 #[tokio::test]
-async fn jwk_jku_and_kid_headers_do_not_change_which_key_verifies_a_token() {
+async fn jwk_and_jku_headers_do_not_change_which_key_verifies_a_token() {
     let app = spawn_app().await;
     let email = "headers@example.com";
     let (_, access, _) = app.signed_in_user(email).await;
     let payload = claims(&access);
+    let kid = header_of(&access)["kid"].clone();
+    assert!(
+        kid.is_string(),
+        "every token names its key: {}",
+        header_of(&access)
+    );
     let attacker = b64(&attacker_key());
 
-    // The service verifies with its configured key only; header fields naming other
-    // keys are ignored, so the right signature still passes and nothing is fetched.
+    // The key is the one `kid` names (or, without `kid`, one of the configured keys);
+    // header fields naming other keys are ignored, so the right signature still passes
+    // and nothing is fetched.
     for (case, header) in [
         (
             "embedded jwk",
-            json!({ "alg": "HS256", "typ": "JWT", "jwk": { "kty": "oct", "k": attacker } }),
+            json!({ "alg": "HS256", "typ": "JWT", "kid": kid, "jwk": { "kty": "oct", "k": attacker } }),
         ),
         (
             "jku",
-            json!({ "alg": "HS256", "typ": "JWT", "jku": "https://attacker.example/jwks.json" }),
+            json!({ "alg": "HS256", "typ": "JWT", "kid": kid, "jku": "https://attacker.example/jwks.json" }),
         ),
         (
-            "kid traversal",
-            json!({ "alg": "HS256", "typ": "JWT", "kid": "../../../../dev/null" }),
-        ),
-        (
-            "kid SQL",
-            json!({ "alg": "HS256", "typ": "JWT", "kid": "x' OR '1'='1" }),
+            "x5u without kid",
+            json!({ "alg": "HS256", "typ": "JWT", "x5u": "https://attacker.example/cert.pem" }),
         ),
     ] {
         assert_accepted(&app, case, &sign_right(&header, &payload), email).await;
+    }
+}
+
+#[tokio::test]
+async fn a_kid_naming_no_configured_key_is_refused_even_with_the_right_signature() {
+    let app = spawn_app().await;
+    let (_, access, _) = app.signed_in_user("kid@example.com").await;
+    let payload = claims(&access);
+    for (case, kid) in [
+        ("kid traversal", json!("../../../../dev/null")),
+        ("kid SQL", json!("x' OR '1'='1")),
+        ("empty kid", json!("")),
+    ] {
+        let header = json!({ "alg": "HS256", "typ": "JWT", "kid": kid });
+        assert_refused(
+            &app,
+            case,
+            &sign_right(&header, &payload),
+            "Token is invalid",
+        )
+        .await;
     }
 }
 
