@@ -83,8 +83,8 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Write a new key pair into a directory (<kid>.private.pem with mode 0600, and
-    /// <kid>.public.pem) and print its kid.
+    /// Write a new key pair into a directory (<alg>-<kid>.private.pem with mode 0600,
+    /// and <alg>-<kid>.public.pem) and print its kid.
     Generate {
         /// EdDSA (Ed25519), ES256 (P-256) or RS256 (RSA, 2048 bits).
         #[arg(long, value_name = "ALGORITHM", value_parser = asymmetric_algorithm)]

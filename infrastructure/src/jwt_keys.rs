@@ -170,7 +170,7 @@ impl PrivateKey {
                 .map_err(|e| e.to_string())?,
         };
         let block = pem::Pem::new("PRIVATE KEY", der.as_bytes());
-        Ok(Zeroizing::new(pem::encode(&block)))
+        Ok(Zeroizing::new(encode_pem(&block)))
     }
 
     fn generate(algorithm: JwtAlgorithm) -> Result<Self, String> {
@@ -280,8 +280,16 @@ impl PublicKey {
             Self::Rsa(key) => rsa::pkcs8::EncodePublicKey::to_public_key_der(key),
         }
         .map_err(|e| e.to_string())?;
-        Ok(pem::encode(&pem::Pem::new("PUBLIC KEY", der.as_bytes())))
+        Ok(encode_pem(&pem::Pem::new("PUBLIC KEY", der.as_bytes())))
     }
+}
+
+/// PEM with Unix line endings (the `pem` crate writes CRLF by default), as OpenSSL writes.
+fn encode_pem(block: &pem::Pem) -> String {
+    pem::encode_config(
+        block,
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }
 
 /// The RFC 7638 thumbprint (SHA-256, base64url) of a key's JWK parameters.
@@ -604,9 +612,14 @@ pub fn generate_key_pair(algorithm: JwtAlgorithm, dir: &Path) -> anyhow::Result<
         algorithm.as_str().to_ascii_lowercase()
     ));
     let private_pem = private.to_pem().map_err(anyhow::Error::msg)?;
-    write_new(&private_key_file, private_pem.as_bytes(), 0o600)?;
     let public_pem = public.to_pem().map_err(anyhow::Error::msg)?;
+    // The public half first, and taken back when the private one cannot be written: a
+    // failure leaves neither file, never a private key nobody knows about.
     write_new(&public_key_file, public_pem.as_bytes(), 0o644)?;
+    if let Err(error) = write_new(&private_key_file, private_pem.as_bytes(), 0o600) {
+        let _ = std::fs::remove_file(&public_key_file);
+        return Err(error);
+    }
     Ok(GeneratedKey {
         algorithm,
         kid,

@@ -13,6 +13,7 @@ mod http_conventions;
 mod operations;
 mod register_and_me;
 mod sessions;
+mod signing_keys;
 mod slow_bodies;
 mod switch_from_django;
 mod throttle;
