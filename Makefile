@@ -77,7 +77,7 @@ fmt-check: ## Check formatting (CI)
 lint: ## Clippy on every target, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-bench: ## Benchmarks (release): login at cost 12, tokens, email outbox, admin list at 100k users, throttled verify, Django import of 100k users
+bench: ## Benchmarks (release): login at cost 12, tokens, email outbox, admin list at 100k users, verify (throttled, per signing algorithm), Django import of 100k users
 	@$(WITH_TEST_PG) \
 	$(CARGO) bench -p api --bench login && \
 	$(CARGO) bench -p api --bench email && \
