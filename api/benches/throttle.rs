@@ -3,7 +3,9 @@
 //! fixed number of requests in flight, against the real server with throttling off,
 //! counted in process (`backend = "memory"`) and counted in Redis
 //! (`backend = "redis"`, `REDIS_URL`, default `redis://127.0.0.1:6379`). The rates are
-//! so high that nothing is refused: every response must be a 200.
+//! so high that nothing is refused: every response must be a 200. Then, throttling
+//! off, the same with tokens signed by each asymmetric algorithm (`jwt.algorithm` =
+//! EdDSA, ES256, RS256, keys from `gatehouse keys generate`) beside HS256's first line.
 //!
 //! `BENCH_SECONDS` (default 5) per configuration after a 1 s warm-up;
 //! `BENCH_CONCURRENCY` (default 32) requests in flight. Client and server share the
@@ -22,6 +24,7 @@ use domain::throttle::{Rate, Verdict};
 use infrastructure::testing::TestDatabase;
 use infrastructure::throttle::RedisRateLimiter;
 use infrastructure::throttle::ThrottleBackend;
+use infrastructure::{JwtAlgorithm, generate_key_pair};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -115,6 +118,16 @@ async fn main() {
         .expect("login reply");
     let access = tokens["access"].as_str().expect("access token").to_owned();
     let body = json!({ "token": access });
+    let signed_by = |token: &str| -> String {
+        use base64::Engine as _;
+        let header = token.split('.').next().expect("token header");
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .expect("base64url header");
+        let header: Value = serde_json::from_slice(&header).expect("JSON header");
+        header["alg"].as_str().expect("alg").to_owned()
+    };
+    assert_eq!(signed_by(&access), "HS256");
 
     let workers = base_settings
         .server
@@ -161,7 +174,7 @@ async fn main() {
         let samples = load(&client, &url, &body, concurrency, started + period).await;
         let elapsed = started.elapsed();
         let rps = samples.len() as f64 / elapsed.as_secs_f64();
-        report(&format!("verify, {label:<16} {rps:>6.0} req/s"), samples);
+        report(&format!("verify, {label:<22} {rps:>6.0} req/s"), samples);
 
         if backend == Some(ThrottleBackend::Redis) {
             // The requests were counted in Redis, not let through by a failing store.
@@ -175,4 +188,39 @@ async fn main() {
             );
         }
     }
+
+    // HS256 is the "throttle off" line above; the same server with each asymmetric key.
+    let keys = std::env::temp_dir().join(format!("gh-bench-keys-{}", uuid::Uuid::new_v4()));
+    for algorithm in [
+        JwtAlgorithm::EdDSA,
+        JwtAlgorithm::ES256,
+        JwtAlgorithm::RS256,
+    ] {
+        let key = generate_key_pair(algorithm, &keys).expect("key pair");
+        let mut settings = base_settings.clone();
+        settings.jwt.codec.algorithm = algorithm;
+        settings.jwt.codec.private_key_file = Some(key.private_key_file);
+        let base = serve(&settings).await;
+        let tokens: Value = client
+            .post(format!("{base}/auth/token/"))
+            .json(&json!({ "email": "bench@example.com", "password": PASSWORD }))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("login reply");
+        let access = tokens["access"].as_str().expect("access token");
+        assert_eq!(signed_by(access), algorithm.to_string());
+        let body = json!({ "token": access });
+
+        let url = format!("{base}/auth/token/verify/");
+        load(&client, &url, &body, concurrency, Instant::now() + WARM_UP).await;
+        let started = Instant::now();
+        let samples = load(&client, &url, &body, concurrency, started + period).await;
+        let rps = samples.len() as f64 / started.elapsed().as_secs_f64();
+        let label = format!("throttle off, {algorithm}");
+        report(&format!("verify, {label:<22} {rps:>6.0} req/s"), samples);
+    }
+    std::fs::remove_dir_all(&keys).expect("remove the bench's keys");
 }
