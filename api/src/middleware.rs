@@ -1,6 +1,7 @@
 //! Request observation: a request id per request (echoed as `X-Request-Id`), one log
 //! line per request naming the route pattern — never the raw path, which may carry a
-//! token — and the `WWW-Authenticate` challenge on every 401.
+//! token — with the number of statements it sent to PostgreSQL, and the
+//! `WWW-Authenticate` challenge on every 401.
 
 use std::time::Instant;
 
@@ -10,12 +11,14 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use actix_web::middleware::Next;
 use actix_web::{Error, web};
+use infrastructure::db::counting_statements;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::startup::AppState;
 
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
 /// A client's request id is kept when it is short and plain; otherwise a new one.
 fn request_id(req: &ServiceRequest) -> String {
@@ -35,12 +38,13 @@ pub(crate) async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let id = request_id(&req);
-    let challenge = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| format!("{} realm=\"api\"", state.auth.auth_header_types[0]));
+    let state = req.app_data::<web::Data<AppState>>();
+    let challenge = state.map(|state| format!("{} realm=\"api\"", state.auth.auth_header_types[0]));
+    let server_timing = state.is_some_and(|state| state.server_timing);
     let span = tracing::info_span!("request", request_id = %id, method = %req.method());
     let started = Instant::now();
-    let mut response = next.call(req).instrument(span.clone()).await?;
+    let (response, statements) = counting_statements(next.call(req).instrument(span.clone())).await;
+    let mut response = response?;
     let status = response.status();
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -49,6 +53,11 @@ pub(crate) async fn observe(
         && let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok())
     {
         response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+    if server_timing
+        && let Ok(value) = HeaderValue::from_str(&format!("db;desc=\"{statements} statements\""))
+    {
+        response.headers_mut().insert(SERVER_TIMING, value);
     }
     let route = response
         .request()
@@ -59,6 +68,7 @@ pub(crate) async fn observe(
             route = %route,
             status = status.as_u16(),
             latency_ms = started.elapsed().as_millis() as u64,
+            db_statements = statements,
             "request"
         );
     });

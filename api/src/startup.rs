@@ -64,6 +64,9 @@ pub struct ServerSettings {
     /// unset: the request's own scheme and host.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Whether answers tell how many statements they sent to PostgreSQL
+    /// (`Server-Timing: db;desc="N statements"`).
+    pub server_timing: bool,
 }
 
 /// What every handler can reach.
@@ -77,6 +80,8 @@ pub(crate) struct AppState {
     pub(crate) throttle: Throttle,
     /// How long a request body may take to arrive (`server.body_timeout`).
     pub(crate) body_timeout: Duration,
+    /// `server.server_timing`.
+    pub(crate) server_timing: bool,
     /// The last readiness probe, reused for a second.
     pub(crate) readiness: Readiness,
     /// What proxies may tell us: the client's address, the base of our links.
@@ -128,6 +133,7 @@ pub(crate) async fn build_state(settings: &Settings) -> anyhow::Result<AppState>
         outbox,
         throttle: Throttle::new(&settings.throttle.rates, rate_limiter, routes::scopes()),
         body_timeout: settings.server.body_timeout,
+        server_timing: settings.server.server_timing,
         readiness: Readiness::default(),
         forwarded: Forwarded::new(
             &settings.throttle.rates.trusted_proxies,

@@ -1,15 +1,20 @@
 //! The PostgreSQL connection pool, embedded migrations and database creation.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use anyhow::Context;
+use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use domain::RepositoryError;
+use futures_util::FutureExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -42,9 +47,26 @@ impl PoolSettings {
 
 /// Builds the pool; connections are opened lazily, so this succeeds while the
 /// database is down and the pool recovers by itself when it comes back.
+///
+/// A connection is handed out again without a round trip to check it (deadpool's
+/// default sends `SELECT 1` on every checkout): one whose socket has closed is
+/// dropped, one that breaks in use fails that use (a 503) and is dropped.
 pub fn build_pool(settings: &PoolSettings) -> anyhow::Result<PgPool> {
-    let manager =
-        AsyncDieselConnectionManager::<AsyncPgConnection>::new(settings.url()?.expose_secret());
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(|url| {
+        async move {
+            use diesel_async::AsyncConnection as _;
+            let mut conn = AsyncPgConnection::establish(url).await?;
+            conn.set_instrumentation(StatementCounter);
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        settings.url()?.expose_secret(),
+        config,
+    );
     Pool::builder(manager)
         .max_size(settings.max_connections)
         .wait_timeout(Some(settings.acquire_timeout))
@@ -53,6 +75,34 @@ pub fn build_pool(settings: &PoolSettings) -> anyhow::Result<PgPool> {
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .context("while building the database pool")
+}
+
+tokio::task_local! {
+    static STATEMENTS: Cell<u32>;
+}
+
+/// Counts, for the [`counting_statements`] around it, every statement a pooled
+/// connection starts (`BEGIN` and `COMMIT` included).
+struct StatementCounter;
+
+impl Instrumentation for StatementCounter {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { .. } = event {
+            let _ = STATEMENTS.try_with(|count| count.set(count.get() + 1));
+        }
+    }
+}
+
+/// Runs `work` and counts the statements it sends through the pool: its round trips
+/// to PostgreSQL. Work of other tasks (the outbox worker, another request) is not
+/// counted.
+pub async fn counting_statements<F: Future>(work: F) -> (F::Output, u32) {
+    STATEMENTS
+        .scope(Cell::new(0), async move {
+            let output = work.await;
+            (output, STATEMENTS.with(Cell::get))
+        })
+        .await
 }
 
 /// Takes a connection from the pool; a timeout or a refused connection is `Unavailable`.

@@ -12,6 +12,7 @@ mod email_flows;
 mod http_conventions;
 mod operations;
 mod register_and_me;
+mod round_trips;
 mod sessions;
 mod signing_keys;
 mod slow_bodies;

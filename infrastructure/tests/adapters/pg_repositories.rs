@@ -697,12 +697,10 @@ async fn a_login_racing_a_password_change_opens_no_session_and_reverts_nothing()
 
 #[tokio::test]
 async fn a_user_list_page_costs_one_query_for_the_rows_and_one_for_the_count() {
-    use std::sync::atomic::Ordering;
-
     use domain::admin::{UserListQuery, UserOrder};
     use domain::ports::UserAdminRepository;
     use infrastructure::PgUserAdminRepository;
-    use infrastructure::testing::counting_pool;
+    use infrastructure::db::counting_statements;
 
     let db = TestDatabase::create().await;
     db.execute(
@@ -720,8 +718,7 @@ async fn a_user_list_page_costs_one_query_for_the_rows_and_one_for_the_count() {
     .await;
     db.execute("INSERT INTO user_permissions SELECT u.id, p.id FROM users u, permissions p WHERE p.codename LIKE 'add_%'")
         .await;
-    let (pool, counter) = counting_pool(&db.url);
-    let admin = PgUserAdminRepository::new(pool);
+    let admin = PgUserAdminRepository::new(pool(&db).await);
     let group = db
         .scalar("SELECT id AS value FROM groups WHERE name = 'two'")
         .await;
@@ -742,9 +739,8 @@ async fn a_user_list_page_costs_one_query_for_the_rows_and_one_for_the_count() {
     ];
 
     for query in queries {
-        let before = counter.load(Ordering::SeqCst);
-        let page = admin.list(&query).await.unwrap();
-        let spent = counter.load(Ordering::SeqCst) - before;
+        let (page, spent) = counting_statements(admin.list(&query)).await;
+        let page = page.unwrap();
 
         assert_eq!(spent, 2, "rows + count, whatever the page holds: {query:?}");
         assert!(!page.items.is_empty());
