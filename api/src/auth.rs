@@ -7,25 +7,29 @@ use actix_web::http::header::{AUTHORIZATION, USER_AGENT};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev, web};
 use application::use_cases::authenticate::{Credential, Principal};
 use application::{Caller, ClientInfo};
-use domain::User;
+use domain::{User, UserProfile};
 
 use crate::errors::ApiError;
 use crate::startup::AppState;
 
-/// The signed-in caller (an access token or an API key, checked against the store) and
-/// the client he calls from.
+/// The signed-in caller (an access token or an API key, checked against the store, his
+/// profile read with it) and the client he calls from.
 #[derive(Debug, Clone)]
 pub(crate) struct Authenticated {
-    pub(crate) user: User,
+    pub(crate) profile: UserProfile,
     pub(crate) credential: Credential,
     pub(crate) client: ClientInfo,
 }
 
 impl Authenticated {
+    pub(crate) fn user(&self) -> &User {
+        &self.profile.user
+    }
+
     /// The caller as the use cases take him: who, in which session, from where.
     pub(crate) fn caller(&self) -> Caller<'_> {
         Caller {
-            user: &self.user,
+            user: &self.profile.user,
             session: self.credential.session(),
             client: &self.client,
         }
@@ -128,9 +132,12 @@ impl FromRequest for Authenticated {
                     }
                 }
             };
-            let Principal { user, credential } = principal;
+            let Principal {
+                profile,
+                credential,
+            } = principal;
             Ok(Authenticated {
-                user,
+                profile,
                 credential,
                 client,
             })

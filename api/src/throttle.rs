@@ -182,7 +182,7 @@ async fn identity(state: &AppState, req: &ServiceRequest) -> Option<String> {
         Presented::ApiKey(key) => {
             let key = std::str::from_utf8(key).ok()?;
             let principal = state.gatehouse.authenticate_api_key(key).await.ok()?;
-            let user = principal.user.id;
+            let user = principal.profile.user.id;
             // Authentication will find the key looked up already.
             req.extensions_mut().insert(VerifiedApiKey(principal));
             user

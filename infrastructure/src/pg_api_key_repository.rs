@@ -4,10 +4,10 @@ use anyhow::Context;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain::ports::ApiKeyRepository;
-use domain::{AuditEvent, RepositoryError, User, UserId};
+use domain::{AuditEvent, RepositoryError, UserId, UserProfile};
 
 use crate::db::{PgPool, Step, connection};
-use crate::pg_user_repository::UserRow;
+use crate::pg_user_repository::{ProfileRow, profile, profile_columns};
 use crate::schema::{api_tokens, users};
 use crate::tx;
 
@@ -56,17 +56,17 @@ impl ApiKeyRepository for PgApiKeyRepository {
         .step("while adding an API key")
     }
 
-    async fn owner(&self, digest: &[u8]) -> Result<Option<User>, RepositoryError> {
+    async fn owner(&self, digest: &[u8]) -> Result<Option<UserProfile>, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
-        let row = users::table
+        let row: Option<ProfileRow> = users::table
             .inner_join(api_tokens::table)
             .filter(api_tokens::key_hash.eq(digest))
-            .select(UserRow::as_select())
+            .select(profile_columns())
             .first(&mut conn)
             .await
             .optional()
             .step("while looking up an API key")?;
-        Ok(row.map(User::from))
+        Ok(row.map(profile))
     }
 
     async fn delete(

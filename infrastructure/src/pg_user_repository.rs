@@ -240,17 +240,20 @@ impl UserRepository for PgUserRepository {
                 .filter(refresh_tokens::user_id.eq(id.0))
                 .filter(refresh_tokens::revoked_at.is_null()),
         );
-        let row: Option<(UserRow, bool)> = users::table
+        let (user, groups, permissions) = profile_columns();
+        let row: Option<(UserRow, Vec<String>, Vec<String>, bool)> = users::table
             .find(id.0)
-            .select((UserRow::as_select(), live_session))
+            .select((user, groups, permissions, live_session))
             .first(&mut conn)
             .await
             .optional()
             .step("while reading an access token's user and session")?;
-        Ok(row.map(|(user, session_live)| AuthState {
-            user: user.into(),
-            session_live,
-        }))
+        Ok(
+            row.map(|(user, groups, permissions, session_live)| AuthState {
+                profile: profile((user, groups, permissions)),
+                session_live,
+            }),
+        )
     }
 
     async fn imported_from_django(

@@ -120,7 +120,7 @@ pub(crate) async fn change_password_with(
     };
     let command = ChangePasswordCommand {
         session: caller.credential.session(),
-        user: caller.user,
+        user: caller.profile.user,
         current_password,
         new_password,
         client: caller.client,

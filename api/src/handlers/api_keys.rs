@@ -47,7 +47,7 @@ pub(crate) async fn logout(
     let key = api_key(&req);
     state
         .gatehouse
-        .logout_api_keys(caller.user.id, key.as_deref(), &caller.client)
+        .logout_api_keys(caller.user().id, key.as_deref(), &caller.client)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -97,10 +97,9 @@ pub(crate) async fn session(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let profile = state.gatehouse.me(&caller.user).await?;
     let sessions = state
         .gatehouse
-        .sessions(caller.user.id, caller.credential.session())
+        .sessions(caller.user().id, caller.credential.session())
         .await?;
     let session = sessions
         .iter()
@@ -115,7 +114,7 @@ pub(crate) async fn session(
         })
     });
     Ok(HttpResponse::Ok().json(json!({
-        "user": UserResponse::from(profile),
+        "user": UserResponse::from(caller.profile),
         "session": session,
         "token": token,
     })))

@@ -16,12 +16,8 @@ use crate::startup::AppState;
 ///
 /// # Responses
 /// 200 the user; 401 without valid credentials.
-pub(crate) async fn get(
-    state: web::Data<AppState>,
-    caller: Authenticated,
-) -> Result<HttpResponse, ApiError> {
-    let profile = state.gatehouse.me(&caller.user).await?;
-    Ok(HttpResponse::Ok().json(UserResponse::from(profile)))
+pub(crate) async fn get(caller: Authenticated) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(UserResponse::from(caller.profile)))
 }
 
 /// `PATCH|PUT /auth/me/` — `{first_name?, last_name?, username?}`; other fields are

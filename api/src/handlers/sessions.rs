@@ -20,7 +20,7 @@ pub(crate) async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let sessions = state
         .gatehouse
-        .sessions(caller.user.id, caller.credential.session())
+        .sessions(caller.user().id, caller.credential.session())
         .await?;
     let body: Vec<_> = sessions
         .into_iter()
@@ -57,7 +57,7 @@ pub(crate) async fn end(
     let session = Uuid::try_parse(&id).map_err(|_| ApiError::NotFound)?;
     if !state
         .gatehouse
-        .end_session(caller.user.id, session, &caller.client)
+        .end_session(caller.user().id, session, &caller.client)
         .await?
     {
         return Err(ApiError::NotFound);

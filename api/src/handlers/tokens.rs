@@ -157,7 +157,7 @@ pub(crate) async fn logout_all(
 ) -> Result<HttpResponse, ApiError> {
     state
         .gatehouse
-        .logout_all(caller.user.id, &caller.client)
+        .logout_all(caller.user().id, &caller.client)
         .await?;
     Ok(HttpResponse::ResetContent().finish())
 }

@@ -107,8 +107,8 @@ impl UserRepository for InMemoryUsers {
         sid: Uuid,
     ) -> Result<Option<AuthState>, RepositoryError> {
         let state = self.0.call("users.auth_state")?;
-        Ok(state.users.get(&id).map(|user| AuthState {
-            user: user.clone(),
+        Ok(state.profile(id).map(|profile| AuthState {
+            profile,
             session_live: state
                 .tokens
                 .iter()
@@ -938,10 +938,10 @@ impl ApiKeyRepository for InMemoryApiKeys {
         Ok(true)
     }
 
-    async fn owner(&self, digest: &[u8]) -> Result<Option<User>, RepositoryError> {
+    async fn owner(&self, digest: &[u8]) -> Result<Option<UserProfile>, RepositoryError> {
         let state = self.0.call("api_keys.owner")?;
         let owner = state.api_keys.iter().find(|(d, _)| d == digest);
-        Ok(owner.and_then(|(_, user)| state.users.get(user).cloned()))
+        Ok(owner.and_then(|(_, user)| state.profile(*user)))
     }
 
     async fn delete(

@@ -3,7 +3,7 @@
 //! effect at once.
 
 use domain::ports::{ApiKeyRepository, TokenGenerator, UserRepository};
-use domain::{Claims, TokenType, User};
+use domain::{Claims, TokenType, UserProfile};
 use uuid::Uuid;
 
 use crate::fault::faults_into;
@@ -45,10 +45,11 @@ impl Credential {
     }
 }
 
-/// The authenticated caller.
+/// The authenticated caller: his profile (groups and effective permissions too), read
+/// with the check of his credential, and what he signed in with.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub user: User,
+    pub profile: UserProfile,
     pub credential: Credential,
 }
 
@@ -81,7 +82,7 @@ impl<D: Deps> Gatehouse<D> {
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthenticateError> {
         let presented = self.read_token(access_token, Some(TokenType::Access))?;
-        let user = match presented.sid {
+        let profile = match presented.sid {
             Some(sid) => {
                 let state = self
                     .adapters
@@ -89,7 +90,8 @@ impl<D: Deps> Gatehouse<D> {
                     .auth_state(presented.user_id, sid)
                     .await?
                     .ok_or(AuthenticateError::UserNotFound)?;
-                if !state.user.is_active {
+                let user = &state.profile.user;
+                if !user.is_active {
                     return Err(AuthenticateError::UserInactive);
                 }
                 if !state.session_live {
@@ -97,15 +99,15 @@ impl<D: Deps> Gatehouse<D> {
                 }
                 // `iat` has whole seconds: a token from the second of the change is
                 // still refused through its revoked session, when the change revoked it.
-                if presented.claims.iat < state.user.password_changed_at.timestamp() {
+                if presented.claims.iat < user.password_changed_at.timestamp() {
                     return Err(AuthenticateError::PasswordChanged);
                 }
-                state.user
+                state.profile
             }
             None => self.simplejwt_access_user(&presented).await?,
         };
         Ok(Principal {
-            user,
+            profile,
             credential: Credential::AccessToken {
                 session: presented.sid,
                 claims: presented.claims,
@@ -122,7 +124,7 @@ impl<D: Deps> Gatehouse<D> {
     async fn simplejwt_access_user(
         &self,
         presented: &Presented,
-    ) -> Result<User, AuthenticateError> {
+    ) -> Result<UserProfile, AuthenticateError> {
         let imported = self
             .adapters
             .users
@@ -141,7 +143,13 @@ impl<D: Deps> Gatehouse<D> {
         if claims.iat <= user.password_changed_at.timestamp() {
             return Err(AuthenticateError::PasswordChanged);
         }
-        Ok(user)
+        // A second round trip, for these tokens only: they live out within one access
+        // lifetime of the last import.
+        self.adapters
+            .users
+            .profile(user.id)
+            .await?
+            .ok_or(AuthenticateError::UserNotFound)
     }
 
     /// The user a validly signed, unexpired access token names, without asking the
@@ -157,17 +165,17 @@ impl<D: Deps> Gatehouse<D> {
     #[tracing::instrument(skip_all)]
     pub async fn authenticate_api_key(&self, key: &str) -> Result<Principal, AuthenticateError> {
         let digest = self.adapters.random_tokens.digest(key);
-        let user = self
+        let profile = self
             .adapters
             .api_keys
             .owner(&digest)
             .await?
             .ok_or(AuthenticateError::InvalidApiKey)?;
-        if !user.is_active {
+        if !profile.user.is_active {
             return Err(AuthenticateError::ApiKeyUserInactive);
         }
         Ok(Principal {
-            user,
+            profile,
             credential: Credential::ApiKey,
         })
     }

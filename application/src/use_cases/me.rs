@@ -1,9 +1,10 @@
-//! Me: the current user reads, edits and deletes his own account.
+//! Me: the current user edits and deletes his own account (he reads it as
+//! authentication found it: `Principal::profile`).
 
 use std::time::Duration;
 
 use domain::ports::{UpdateUserError, UserRepository};
-use domain::{AuditKind, Password, ProfileChanges, User, UserProfile, Username};
+use domain::{AuditKind, Password, ProfileChanges, UserProfile, Username};
 
 use crate::fault::faults_into;
 use crate::guesses::guesses_into;
@@ -37,15 +38,6 @@ faults_into!(MeError);
 guesses_into!(MeError);
 
 impl<D: Deps> Gatehouse<D> {
-    #[tracing::instrument(skip_all, fields(user = %user.id))]
-    pub async fn me(&self, user: &User) -> Result<UserProfile, MeError> {
-        self.adapters
-            .users
-            .profile(user.id)
-            .await?
-            .ok_or(MeError::NotFound)
-    }
-
     /// Changes the user's username and names; nothing else is settable here.
     #[tracing::instrument(skip_all)]
     pub async fn update_me(

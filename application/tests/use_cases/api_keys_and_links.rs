@@ -108,7 +108,7 @@ fn digest(key: &str) -> Vec<u8> {
 fn assert_accepted(result: Result<Principal, AuthenticateError>, user: UserId) {
     match result {
         Ok(principal) => {
-            assert_eq!(principal.user.id, user);
+            assert_eq!(principal.profile.user.id, user);
             assert_eq!(principal.credential, Credential::ApiKey);
         }
         Err(error) => panic!("expected the key of {user} to be accepted, got {error:?}"),
@@ -371,7 +371,7 @@ async fn a_key_authenticates_its_user_with_no_session_and_records_nothing() {
         .authenticate_api_key(&alices)
         .await
         .expect("accepted");
-    assert_eq!(principal.user, fakes.user(alice.id));
+    assert_eq!(principal.profile.user, fakes.user(alice.id));
     assert_eq!(principal.credential, Credential::ApiKey);
     assert_key_works(&gatehouse, &bobs, bob.id).await;
     assert_eq!(since(&fakes, before), []);
@@ -507,7 +507,7 @@ async fn a_password_change_through_a_key_kills_every_key_and_every_session() {
 
     gatehouse
         .change_password(change(
-            &principal.user,
+            &principal.profile.user,
             principal.credential.session(),
             PASSWORD,
         ))
@@ -800,7 +800,7 @@ async fn open_session_starts_a_new_session_with_fresh_claims_and_records_a_login
 
     let pair = gatehouse
         .open_session(Caller {
-            user: &principal.user,
+            user: &principal.profile.user,
             session: principal.credential.session(),
             client: &from,
         })
@@ -817,7 +817,7 @@ async fn open_session_starts_a_new_session_with_fresh_claims_and_records_a_login
     assert_eq!(session[0].user_agent.as_deref(), Some(USER_AGENT));
     assert_eq!(session[0].created_at, fakes.clock.now());
     let authenticated = gatehouse.authenticate(&pair.access).await.expect("valid");
-    assert_eq!(authenticated.user.id, alice.id);
+    assert_eq!(authenticated.profile.user.id, alice.id);
     assert_eq!(authenticated.credential.session(), Some(sid));
     let claims = fakes.claims(&pair.access).user.expect("user claims");
     assert_eq!(claims.groups, ["editors"]);
@@ -848,7 +848,7 @@ async fn open_session_refuses_a_caller_signed_in_with_an_api_key() {
 
     let refused = gatehouse
         .open_session(Caller {
-            user: &principal.user,
+            user: &principal.profile.user,
             session: principal.credential.session(),
             client: &from,
         })

@@ -158,7 +158,7 @@ async fn change_password_command(
         .await
         .expect("the caller is authenticated");
     ChangePasswordCommand {
-        user: principal.user,
+        user: principal.profile.user,
         session: principal.credential.session(),
         current_password: Password::new(current),
         new_password: Password::new(new),
@@ -1482,7 +1482,6 @@ async fn reads_and_reset_requests_record_nothing() {
     let start = mark(&fakes);
 
     gatehouse.authenticate(&pair.access).await.unwrap();
-    gatehouse.me(&alice).await.unwrap();
     gatehouse
         .sessions(alice.id, Some(fakes.sid(&pair.access)))
         .await

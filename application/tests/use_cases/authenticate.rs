@@ -28,8 +28,8 @@ async fn a_live_access_token_authenticates_its_user_in_its_session() {
         .await
         .expect("authenticated");
 
-    assert_eq!(principal.user.id, alice.id);
-    assert_eq!(principal.user.username.as_str(), "alice");
+    assert_eq!(principal.profile.user.id, alice.id);
+    assert_eq!(principal.profile.user.username.as_str(), "alice");
     assert_eq!(
         principal.credential,
         Credential::AccessToken {
@@ -76,6 +76,7 @@ async fn an_expired_access_token_is_expired() {
             .authenticate(&pair.access)
             .await
             .unwrap()
+            .profile
             .user
             .username
             .as_str(),
@@ -230,7 +231,7 @@ async fn an_access_token_issued_after_the_last_password_change_is_accepted() {
         .authenticate(&pair.access)
         .await
         .expect("accepted");
-    assert_eq!(principal.user.password_changed_at, changed_at);
+    assert_eq!(principal.profile.user.password_changed_at, changed_at);
 }
 
 #[tokio::test]

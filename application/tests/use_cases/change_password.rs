@@ -50,7 +50,7 @@ async fn command(
         .await
         .expect("the caller is authenticated");
     ChangePasswordCommand {
-        user: principal.user,
+        user: principal.profile.user,
         session: principal.credential.session(),
         current_password: Password::new(current),
         new_password: Password::new(new),

@@ -70,7 +70,7 @@ async fn change_password(gatehouse: &Gatehouse, access: &str) -> Result<(), Chan
         .expect("the caller is authenticated");
     gatehouse
         .change_password(ChangePasswordCommand {
-            user: principal.user,
+            user: principal.profile.user,
             session: principal.credential.session(),
             current_password: Password::new(PASSWORD),
             new_password: Password::new(NEW_PASSWORD),

@@ -1,4 +1,5 @@
-//! Me: the current user reads, edits and deletes his own account.
+//! Me: the current user reads (as authentication read him), edits and deletes his own
+//! account.
 
 use crate::support::{PASSWORD, default_gatehouse, log_in, refresh};
 use application::TokenRejection;
@@ -18,32 +19,39 @@ fn invalid(result: Result<UserProfile, MeError>) -> ValidationErrors {
     }
 }
 
+/// What `GET me` shows is what authentication read: the user with his groups and
+/// permissions as they are now, not as the token's claims froze them.
 #[tokio::test]
-async fn me_shows_the_user_with_his_groups_and_permissions() {
+async fn authentication_reads_the_user_with_his_groups_and_permissions_as_they_are() {
     let (gatehouse, fakes) = default_gatehouse();
     let alice = fakes.add_user("alice", "alice@example.com");
+    let pair = log_in(&gatehouse, "alice").await;
     fakes.store.add_to_group(alice.id, "editors");
     fakes
         .store
         .grant_group_permission("editors", "auth.change_user");
 
-    let profile = gatehouse.me(&alice).await.expect("profile");
+    let profile = gatehouse.authenticate(&pair.access).await.unwrap().profile;
 
-    assert_eq!(profile.user, alice);
+    assert_eq!(profile.user, fakes.store.user(alice.id).unwrap());
     assert_eq!(profile.groups, ["editors"]);
     assert_eq!(profile.permissions, ["auth.change_user"]);
 }
 
 #[tokio::test]
-async fn me_for_a_deleted_user_is_not_found() {
+async fn a_deleted_users_token_reads_no_profile() {
     let (gatehouse, fakes) = default_gatehouse();
     let alice = fakes.add_user("alice", "alice@example.com");
+    let pair = log_in(&gatehouse, "alice").await;
     gatehouse
         .delete_me(&alice, &Password::new(PASSWORD))
         .await
         .unwrap();
 
-    assert!(matches!(gatehouse.me(&alice).await, Err(MeError::NotFound)));
+    assert!(matches!(
+        gatehouse.authenticate(&pair.access).await,
+        Err(AuthenticateError::UserNotFound)
+    ));
 }
 
 #[tokio::test]
@@ -236,7 +244,13 @@ async fn deleting_the_account_with_a_wrong_password_is_refused() {
     );
     assert_eq!(fakes.store.user(alice.id), Some(before));
     assert_eq!(
-        gatehouse.authenticate(&pair.access).await.unwrap().user.id,
+        gatehouse
+            .authenticate(&pair.access)
+            .await
+            .unwrap()
+            .profile
+            .user
+            .id,
         alice.id
     );
 }

@@ -318,7 +318,7 @@ async fn an_access_token_from_before_the_reset_is_refused_as_blacklisted_and_one
         .authenticate(&after.access)
         .await
         .expect("a token from after the reset is accepted");
-    assert_eq!(principal.user.id, alice.id);
+    assert_eq!(principal.profile.user.id, alice.id);
 }
 
 async fn log_in_with(gatehouse: &Gatehouse, password: &str) -> TokenPair {
@@ -571,7 +571,7 @@ async fn a_pending_link_dies_when_the_password_is_changed_another_way() {
     let principal = gatehouse.authenticate(&pair.access).await.unwrap();
     gatehouse
         .change_password(ChangePasswordCommand {
-            user: principal.user,
+            user: principal.profile.user,
             session: principal.credential.session(),
             current_password: Password::new(PASSWORD),
             new_password: Password::new(NEW_PASSWORD),

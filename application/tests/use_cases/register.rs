@@ -88,7 +88,7 @@ async fn registering_creates_an_active_user_and_opens_his_first_session() {
         .authenticate(&tokens.access)
         .await
         .expect("usable");
-    assert_eq!(principal.user.id, user.id);
+    assert_eq!(principal.profile.user.id, user.id);
 }
 
 #[tokio::test]

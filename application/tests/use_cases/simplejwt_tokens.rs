@@ -190,7 +190,7 @@ async fn a_simplejwt_access_token_passes_the_users_checks_without_a_session() {
     let access = simplejwt_token(&fakes, TokenType::Access, Uuid::new_v4(), &alice);
 
     let principal = gatehouse.authenticate(&access).await.expect("accepted");
-    assert_eq!(principal.user.id, alice.id);
+    assert_eq!(principal.profile.user.id, alice.id);
     assert_eq!(
         principal.credential,
         Credential::AccessToken {

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use crate::{AuditEvent, RepositoryError, User, UserId};
+use crate::{AuditEvent, RepositoryError, UserId, UserProfile};
 
 /// Stores API keys by their digest.
 ///
@@ -23,11 +23,11 @@ pub trait ApiKeyRepository: Clone + Send + Sync + 'static {
         audit: AuditEvent,
     ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
 
-    /// The owner of the key with this digest.
+    /// The profile of the owner of the key with this digest.
     fn owner(
         &self,
         digest: &[u8],
-    ) -> impl Future<Output = Result<Option<User>, RepositoryError>> + Send;
+    ) -> impl Future<Output = Result<Option<UserProfile>, RepositoryError>> + Send;
 
     /// Deletes the owner's key with digest `only`, or all his keys without it; returns
     /// how many, and records `audit` only if there was one.

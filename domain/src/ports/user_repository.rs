@@ -44,10 +44,11 @@ impl std::fmt::Debug for Rehash {
     }
 }
 
-/// What an access token's bearer is, read in one round trip.
+/// What an access token's bearer is, read in one round trip: all a route needs to
+/// know of him (the profile: groups and effective permissions too).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthState {
-    pub user: User,
+    pub profile: UserProfile,
     /// Whether the token's session still has a live refresh token.
     pub session_live: bool,
 }
@@ -103,7 +104,7 @@ pub trait UserRepository: Clone + Send + Sync + 'static {
         id: UserId,
     ) -> impl Future<Output = Result<Option<UserProfile>, RepositoryError>> + Send;
 
-    /// The user and whether session `sid` is one of his and still live.
+    /// The user's profile and whether session `sid` is one of his and still live.
     fn auth_state(
         &self,
         id: UserId,

@@ -155,7 +155,7 @@ async fn events(f: &Fixture, event_type: &str) -> i64 {
 }
 
 async fn owner(f: &Fixture, digest: &[u8]) -> Option<UserId> {
-    f.api_keys.owner(digest).await.unwrap().map(|u| u.id)
+    f.api_keys.owner(digest).await.unwrap().map(|u| u.user.id)
 }
 
 fn session(user_id: UserId) -> NewRefreshToken {
@@ -235,7 +235,8 @@ async fn a_key_is_stored_as_its_digest_found_by_it_and_its_login_recorded() {
         .owner(&digest(1))
         .await
         .unwrap()
-        .expect("the key's owner");
+        .expect("the key's owner")
+        .user;
     assert_eq!(found.id, alice);
     assert_eq!(found.username.as_str(), "alice");
     assert!(found.is_active);
@@ -344,7 +345,8 @@ async fn the_owner_of_a_key_is_found_even_when_inactive() {
         .owner(&digest(1))
         .await
         .unwrap()
-        .expect("the key's owner");
+        .expect("the key's owner")
+        .user;
     assert_eq!(found.id, alice);
     assert!(!found.is_active, "the use case refuses him, not the store");
 }

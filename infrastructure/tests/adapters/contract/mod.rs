@@ -279,7 +279,7 @@ pub async fn add_key<H: Harness>(h: &H, user: UserId, digest: &[u8]) {
 
 /// The owner of the key with this digest, if any.
 pub async fn key_owner<H: Harness>(h: &H, digest: &[u8]) -> Option<UserId> {
-    h.api_keys().owner(digest).await.unwrap().map(|u| u.id)
+    h.api_keys().owner(digest).await.unwrap().map(|u| u.user.id)
 }
 
 /// The whole audit trail, oldest first.

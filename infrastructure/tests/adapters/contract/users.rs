@@ -4,8 +4,9 @@
 use domain::admin::{NewPermission, UserPatch};
 use domain::authorization::Authority;
 use domain::ports::{
-    CreateUserError, GroupRepository, OneTimeTokenRepository, PermissionRepository, Rehash,
-    SessionRepository, UpdateUserError, UserAdminRepository, UserRepository,
+    ApiKeyRepository, CreateUserError, GroupRepository, OneTimeTokenRepository,
+    PermissionRepository, Rehash, SessionRepository, UpdateUserError, UserAdminRepository,
+    UserRepository,
 };
 use domain::{AuditKind, NewUser, ProfileChanges, RepositoryError, TokenPurpose, UserId, Username};
 use uuid::Uuid;
@@ -277,6 +278,16 @@ async fn a_profile_holds_group_names_and_direct_and_group_permissions_sorted<H: 
         profile.permissions,
         ["auth.add_group", "auth.view_user", "blog.publish"]
     );
+    // Authentication reads the same profile with the token's state.
+    let state = h
+        .users()
+        .auth_state(alice.id, Uuid::new_v4())
+        .await
+        .unwrap()
+        .expect("an auth state");
+    assert_eq!(state.profile, profile);
+    add_key(&h, alice.id, b"key").await;
+    assert_eq!(h.api_keys().owner(b"key").await.unwrap(), Some(profile));
 }
 
 async fn a_superusers_profile_holds_every_permission_there_is<H: Harness>() {
@@ -353,14 +364,14 @@ async fn auth_state_tells_whether_the_session_is_one_of_his_and_live<H: Harness>
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(state.user, alice);
+    assert_eq!(state.profile.user, alice);
     assert!(state.session_live);
     let of_another = users
         .auth_state(bob.id, session.family_id)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(of_another.user, bob);
+    assert_eq!(of_another.profile.user, bob);
     assert!(!of_another.session_live, "alice's session is not bob's");
     let unknown = users
         .auth_state(alice.id, Uuid::new_v4())
