@@ -82,6 +82,14 @@ impl<D: Deps> Gatehouse<D> {
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthenticateError> {
         let presented = self.read_token(access_token, Some(TokenType::Access))?;
+        self.authenticate_presented(presented).await
+    }
+
+    /// [`Self::authenticate`] for an access token already read.
+    pub(crate) async fn authenticate_presented(
+        &self,
+        presented: Presented,
+    ) -> Result<Principal, AuthenticateError> {
         let profile = match presented.sid {
             Some(sid) => {
                 let state = self

@@ -22,7 +22,7 @@ impl<D: Deps> Gatehouse<D> {
     pub async fn verify(&self, token: &str) -> Result<(), VerifyError> {
         let presented = self.read_token(token, None)?;
         match presented.claims.token_type {
-            TokenType::Access => match self.authenticate(token).await {
+            TokenType::Access => match self.authenticate_presented(presented).await {
                 Ok(_) => Ok(()),
                 Err(AuthenticateError::Token(rejection)) => Err(rejection.into()),
                 Err(AuthenticateError::Fault(fault)) => Err(fault.into()),
