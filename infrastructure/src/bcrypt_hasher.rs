@@ -7,7 +7,8 @@ use std::sync::Arc;
 use domain::Password;
 use domain::ports::{HashError, PasswordCheck, PasswordHasher};
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
+
+use crate::hashing_pool::HashingPool;
 
 const PREFIX: &str = "bcrypt_sha256$";
 
@@ -18,12 +19,13 @@ pub struct HashingSettings {
     pub bcrypt_cost: u32,
 }
 
-/// Hashes on tokio's blocking pool, at most `concurrency` at a time, so a burst of
-/// logins queues instead of starving the request workers or the blocking pool.
+/// Hashes on a [`HashingPool`] of `concurrency` threads below the request workers'
+/// priority: a burst of logins queues there instead of taking the cores token checks
+/// need.
 #[derive(Clone)]
 pub struct BcryptPasswordHasher {
     cost: u32,
-    permits: Arc<Semaphore>,
+    pool: HashingPool,
     dummy_hash: Arc<str>,
 }
 
@@ -34,7 +36,7 @@ impl BcryptPasswordHasher {
         let dummy = bcrypt::hash(prehash("gatehouse timing equaliser"), cost)?;
         Ok(Self {
             cost,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            pool: HashingPool::start(concurrency)?,
             dummy_hash: Arc::from(format!("{PREFIX}{dummy}")),
         })
     }
@@ -43,14 +45,7 @@ impl BcryptPasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError(e.into()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| HashError(e.into()))
+        self.pool.run(work).await
     }
 }
 

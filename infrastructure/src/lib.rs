@@ -6,6 +6,7 @@ pub mod db;
 mod django_hashes;
 pub mod django_import;
 pub mod email;
+mod hashing_pool;
 pub mod jwt_codec;
 pub mod jwt_keys;
 mod pg_account_repository;

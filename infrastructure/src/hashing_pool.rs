@@ -1,0 +1,125 @@
+//! Threads that do nothing but hash passwords, below the request workers' priority, so
+//! that a flood of logins never makes token checks wait for a core.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+
+use domain::ports::HashError;
+
+/// The nice value of the hashing threads (request workers run at the process's, 0 by
+/// default). Linux's scheduler then gives a runnable worker about nine times the CPU
+/// of a hashing thread: token paths keep their latency under a login flood, and logins
+/// still get a tenth of the contended cores, and all of the idle ones.
+pub const HASHING_NICE: i32 = 10;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of hashing threads fed from one queue. The threads end when the last
+/// clone of the pool is dropped.
+#[derive(Clone)]
+pub struct HashingPool {
+    jobs: Sender<Job>,
+}
+
+impl HashingPool {
+    /// Starts `threads` threads named `gatehouse-hash-N`, each at [`HASHING_NICE`]
+    /// (where the platform allows it; otherwise at normal priority).
+    pub fn start(threads: usize) -> std::io::Result<Self> {
+        let (sender, receiver) = channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..threads.max(1) {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("gatehouse-hash-{n}"))
+                .spawn(move || work(&receiver))?;
+        }
+        Ok(Self { jobs: sender })
+    }
+
+    /// Runs `job` on a hashing thread and waits for its result without blocking the
+    /// caller's thread. Jobs queue in arrival order while every thread is busy.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(job());
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| HashError(anyhow::anyhow!("the hashing threads are gone").into()))?;
+        result.await.map_err(|_| {
+            HashError(anyhow::anyhow!("a hashing job failed without an answer").into())
+        })
+    }
+}
+
+fn work(jobs: &Mutex<Receiver<Job>>) {
+    lower_priority();
+    loop {
+        // The lock is released at the end of this statement, before the job runs.
+        let job = match jobs.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else {
+            return; // the pool was dropped
+        };
+        // A panicking job drops its answer (its caller gets an error); the thread lives.
+        let _ = catch_unwind(AssertUnwindSafe(job));
+    }
+}
+
+/// On Linux the nice value belongs to a thread: `setpriority(PRIO_PROCESS, tid)`
+/// lowers this one only.
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    let tid = rustix::thread::gettid();
+    if let Err(error) = rustix::process::setpriority_process(Some(tid), HASHING_NICE) {
+        tracing::warn!(%error, "could not lower the priority of a hashing thread");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn jobs_run_on_named_threads_below_normal_priority() {
+        let pool = HashingPool::start(2).unwrap();
+        let (name, nice) = pool
+            .run(|| {
+                let name = std::thread::current().name().map(str::to_owned);
+                let nice = rustix::process::getpriority_process(Some(rustix::thread::gettid()));
+                (name, nice.unwrap())
+            })
+            .await
+            .unwrap();
+        assert!(name.unwrap().starts_with("gatehouse-hash-"));
+        assert_eq!(nice, HASHING_NICE);
+        // The test's own thread is untouched.
+        let own = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        assert!(own < HASHING_NICE, "{own}");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone_and_the_threads_go_on() {
+        let pool = HashingPool::start(1).unwrap();
+        let failed = pool.run(|| -> u32 { panic!("a job that panics") }).await;
+        assert!(failed.is_err());
+        assert_eq!(pool.run(|| 42).await.unwrap(), 42);
+    }
+
+    #[tokio::test]
+    async fn many_jobs_on_few_threads_all_answer() {
+        let pool = HashingPool::start(2).unwrap();
+        let jobs = (0..50u64).map(|n| pool.run(move || n * n));
+        let squares: Vec<u64> = futures_util::future::try_join_all(jobs).await.unwrap();
+        assert_eq!(squares, (0..50).map(|n| n * n).collect::<Vec<_>>());
+    }
+}
