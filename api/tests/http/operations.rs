@@ -3,7 +3,6 @@
 //! that name their key, logs without secrets, and readiness across a database outage.
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -15,11 +14,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::process::{Child, Command};
 use tokio::task::{JoinHandle, JoinSet};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
-const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config");
 const MIGRATIONS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
 /// A signing key long enough for production.
 const PRODUCTION_KEY: &str = "0123456789abcdef0123456789abcdef-operations-test";
@@ -41,182 +37,13 @@ fn seeded_permissions() -> BTreeSet<String> {
 
 // ---------------------------------------------------------------- the binary
 
-/// `gatehouse` in the `test` environment with a clean environment of its own, so
-/// nothing of this process (`RUST_LOG`, `DATABASE_URL`, …) leaks in.
-fn gatehouse(database_url: &str) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .env_clear()
-        .env("GATEHOUSE_ENV", "test")
-        .env("GATEHOUSE_CONFIG_DIR", CONFIG_DIR)
-        .env("DATABASE_URL", database_url)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    command
-}
-
-#[derive(Debug)]
-struct Finished {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Finished {
-    fn succeeded(&self) -> bool {
-        self.code == Some(0)
-    }
-}
-
-/// Runs a command to its end (at most a minute) and captures its output.
-async fn finish(command: &mut Command) -> Finished {
-    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
-        .await
-        .expect("gatehouse finished within a minute")
-        .expect("run gatehouse");
-    Finished {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
 async fn run(database_url: &str, args: &[&str]) -> Finished {
     finish(gatehouse(database_url).args(args)).await
-}
-
-fn url_of(db: &TestDatabase) -> String {
-    db.url.expose_secret().to_owned()
 }
 
 /// The database name at the end of a URL.
 fn database_name(url: &str) -> String {
     url.rsplit('/').next().expect("a database name").to_owned()
-}
-
-/// A port that was free a moment ago, below Linux's ephemeral range (32768-60999) so
-/// that no outgoing connection of a concurrent test takes it before it is bound again.
-fn free_port() -> u16 {
-    let start = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().unwrap());
-    (0..12_000u16)
-        .map(|i| 20_000 + (start.wrapping_add(i) % 12_000))
-        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
-        .expect("a free port")
-}
-
-// ---------------------------------------------------------------- a served process
-
-/// `gatehouse serve` running as a child process, its output read as it comes so the
-/// pipes never fill up.
-struct Served {
-    child: Child,
-    address: String,
-    client: reqwest::Client,
-    stdout: JoinHandle<String>,
-    stderr: JoinHandle<String>,
-}
-
-fn read_all(pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static) -> JoinHandle<String> {
-    tokio::spawn(async move {
-        let mut pipe = pipe;
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes).await;
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-impl Served {
-    /// Starts `gatehouse serve` on a free port and waits until `/healthz` answers.
-    async fn start(database_url: &str, env: &[(&str, &str)]) -> Served {
-        let port = free_port();
-        let mut command = gatehouse(database_url);
-        command
-            .arg("serve")
-            .env("GATEHOUSE__SERVER__PORT", port.to_string())
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("start gatehouse serve");
-        let stdout = read_all(child.stdout.take().expect("stdout"));
-        let stderr = read_all(child.stderr.take().expect("stderr"));
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("http client");
-        let mut served = Served {
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-            client,
-            stdout,
-            stderr,
-        };
-        served.wait_until_healthy().await;
-        served
-    }
-
-    async fn wait_until_healthy(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let stderr = (&mut self.stderr).await.unwrap_or_default();
-                panic!("gatehouse serve exited early with {status}: {stderr}");
-            }
-            let probe = self
-                .client
-                .get(format!("{}/healthz", self.address))
-                .send()
-                .await;
-            if probe.is_ok_and(|r| r.status() == StatusCode::OK) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gatehouse serve never became healthy"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().expect("a running child")
-    }
-
-    /// Sends SIGTERM and waits (at most 30 s) for the exit; returns the exit code and
-    /// everything the process wrote.
-    async fn terminate(mut self) -> (Option<i32>, String, String) {
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(killed.success(), "kill -TERM failed");
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("gatehouse stopped within 30 s of SIGTERM")
-            .expect("wait for gatehouse");
-        let stdout = self.stdout.await.unwrap_or_default();
-        let stderr = self.stderr.await.unwrap_or_default();
-        (status.code(), stdout, stderr)
-    }
-
-    async fn post(&self, path: &str, body: Value, access: Option<&str>) -> Reply {
-        let mut request = self
-            .client
-            .post(format!("{}{path}", self.address))
-            .json(&body);
-        if let Some(access) = access {
-            request = request.bearer_auth(access);
-        }
-        Reply::read(request.send().await.expect("request")).await
-    }
-
-    async fn get(&self, path: &str, access: Option<&str>) -> Reply {
-        let mut request = self.client.get(format!("{}{path}", self.address));
-        if let Some(access) = access {
-            request = request.bearer_auth(access);
-        }
-        Reply::read(request.send().await.expect("request")).await
-    }
 }
 
 // ---------------------------------------------------------------- migrate
@@ -374,9 +201,9 @@ async fn serve_stops_with_status_0_on_sigterm() {
     let health = served.get("/healthz", None).await;
     assert_eq!(health.body, json!({ "status": "ok" }));
 
-    let (code, stdout, stderr) = served.terminate().await;
+    let stopped = served.stop().await;
 
-    assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(stopped.code, Some(0), "{stopped:?}");
     let after = reqwest::Client::new()
         .get(format!("{address}/healthz"))
         .timeout(Duration::from_secs(2))
@@ -731,7 +558,7 @@ async fn logged_session() -> LoggedSession {
     let credentials = |password: &str| json!({ "email": "logs@example.com", "password": password });
 
     let registered = served
-        .post("/auth/register/", credentials(LOGGED_PASSWORD), None)
+        .post("/auth/register/", credentials(LOGGED_PASSWORD))
         .await;
     assert_eq!(
         registered.status,
@@ -740,18 +567,17 @@ async fn logged_session() -> LoggedSession {
         registered.text
     );
     let wrong = served
-        .post("/auth/token/", credentials(WRONG_PASSWORD), None)
+        .post("/auth/token/", credentials(WRONG_PASSWORD))
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     let login = served
-        .post("/auth/token/", credentials(LOGGED_PASSWORD), None)
+        .post("/auth/token/", credentials(LOGGED_PASSWORD))
         .await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.text);
     let refreshed = served
         .post(
             "/auth/token/refresh/",
             json!({ "refresh": str_of(&login.body, "refresh") }),
-            None,
         )
         .await;
     assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
@@ -763,7 +589,6 @@ async fn logged_session() -> LoggedSession {
         .post(
             "/auth/token/verify/",
             json!({ "token": str_of(&login.body, "access") }),
-            None,
         )
         .await;
     assert_eq!(verify.status, StatusCode::OK, "{}", verify.text);
@@ -785,11 +610,11 @@ async fn logged_session() -> LoggedSession {
         str_of(&refreshed.body, "refresh"),
     ];
 
-    let (code, stdout, stderr) = served.terminate().await;
+    // `stop` asserts the clean exit (status 0).
+    let stopped = served.stop().await;
 
-    assert_eq!(code, Some(0), "{stderr}");
     LoggedSession {
-        output: format!("{stdout}\n{stderr}"),
+        output: stopped.output(),
         tokens,
         answered_ids,
     }

@@ -9,22 +9,17 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use infrastructure::testing::TestDatabase;
 use reqwest::StatusCode;
-use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 use sha2::Digest;
-use tokio::io::AsyncReadExt;
-use tokio::process::{Child, Command};
-use tokio::task::JoinHandle;
+use tokio::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
-const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config");
 const TEST_TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/test-tools.sh");
 const JOSE_CHECK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/jose_check.py");
 const JWKS: &str = "/.well-known/jwks.json";
@@ -75,67 +70,6 @@ fn utf8(path: &Path) -> &str {
 
 // ---------------------------------------------------------------- the binary
 
-/// `gatehouse` in the `test` environment with a clean environment of its own.
-fn gatehouse(database_url: &str) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .env_clear()
-        .env("GATEHOUSE_ENV", "test")
-        .env("GATEHOUSE_CONFIG_DIR", CONFIG_DIR)
-        .env("DATABASE_URL", database_url)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    command
-}
-
-#[derive(Debug)]
-struct Finished {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Finished {
-    fn succeeded(&self) -> bool {
-        self.code == Some(0)
-    }
-
-    /// Everything the process wrote.
-    fn output(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
-
-/// Runs a command to its end (at most 30 s) and captures its output.
-async fn finish(command: &mut Command) -> Finished {
-    finish_within(command, Duration::from_secs(30)).await
-}
-
-async fn finish_within(command: &mut Command, limit: Duration) -> Finished {
-    let output = tokio::time::timeout(limit, command.output())
-        .await
-        .unwrap_or_else(|_| panic!("{command:?} still ran after {limit:?}"))
-        .expect("run the command");
-    Finished {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn url_of(db: &TestDatabase) -> String {
-    db.url.expose_secret().to_owned()
-}
-
-/// A port that was free a moment ago, below Linux's ephemeral range.
-fn free_port() -> u16 {
-    let start = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().unwrap());
-    (0..12_000u16)
-        .map(|i| 20_000 + (start.wrapping_add(i) % 12_000))
-        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
-        .expect("a free port")
-}
-
 /// The `jwt.*` variables of a run (HS256 with the test secret when empty).
 #[derive(Debug, Clone, Default)]
 struct JwtEnv {
@@ -167,8 +101,15 @@ impl JwtEnv {
         self.set("GATEHOUSE__JWT__EXTRA_VERIFICATION_KEYS", &list.join(","))
     }
 
+    fn pairs(&self) -> Vec<(&str, &str)> {
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
     fn apply<'c>(&self, command: &'c mut Command) -> &'c mut Command {
-        command.envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        command.envs(self.pairs())
     }
 }
 
@@ -181,111 +122,12 @@ async fn check(db: &TestDatabase, jwt: &JwtEnv) -> Finished {
 
 // ---------------------------------------------------------------- a served process
 
-/// `gatehouse serve` running as a child process, its output read as it comes.
-struct Served {
-    child: Child,
-    address: String,
-    client: reqwest::Client,
-    stdout: JoinHandle<String>,
-    stderr: JoinHandle<String>,
-}
-
-fn read_all(pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static) -> JoinHandle<String> {
-    tokio::spawn(async move {
-        let mut pipe = pipe;
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes).await;
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
 impl Served {
-    /// Starts `gatehouse serve` on a free port and waits until `/healthz` answers.
-    async fn start(db: &TestDatabase, jwt: &JwtEnv) -> Served {
-        let port = free_port();
-        let mut command = gatehouse(&url_of(db));
-        command
-            .arg("serve")
-            .env("GATEHOUSE__SERVER__PORT", port.to_string())
-            .env("GATEHOUSE__SERVER__WORKERS", "2")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        jwt.apply(&mut command);
-        let mut child = command.spawn().expect("start gatehouse serve");
-        let stdout = read_all(child.stdout.take().expect("stdout"));
-        let stderr = read_all(child.stderr.take().expect("stderr"));
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("http client");
-        let mut served = Served {
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-            client,
-            stdout,
-            stderr,
-        };
-        served.wait_until_healthy().await;
-        served
-    }
-
-    async fn wait_until_healthy(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let stderr = (&mut self.stderr).await.unwrap_or_default();
-                panic!("gatehouse serve exited early with {status}: {stderr}");
-            }
-            let probe = self.client.get(self.url("/healthz")).send().await;
-            if probe.is_ok_and(|r| r.status() == StatusCode::OK) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gatehouse serve never became healthy"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Sends SIGTERM and waits for the exit, which must be clean; returns what the
-    /// process wrote.
-    async fn stop(mut self) -> Finished {
-        let pid = self.child.id().expect("a running child");
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(killed.success(), "kill -TERM {pid} failed");
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("gatehouse stopped within 30 s of SIGTERM")
-            .expect("wait for gatehouse");
-        let finished = Finished {
-            code: status.code(),
-            stdout: self.stdout.await.unwrap_or_default(),
-            stderr: self.stderr.await.unwrap_or_default(),
-        };
-        assert!(finished.succeeded(), "{finished:?}");
-        finished
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    async fn get(&self, path: &str, access: Option<&str>) -> Reply {
-        let mut request = self.client.get(self.url(path));
-        if let Some(access) = access {
-            request = request.bearer_auth(access);
-        }
-        Reply::read(request.send().await.expect("request")).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Reply {
-        let request = self.client.post(self.url(path)).json(&body);
-        Reply::read(request.send().await.expect("request")).await
+    /// `gatehouse serve` over `db` with these keys and two workers.
+    async fn with_keys(db: &TestDatabase, jwt: &JwtEnv) -> Served {
+        let mut env = jwt.pairs();
+        env.push(("GATEHOUSE__SERVER__WORKERS", "2"));
+        Served::start(&url_of(db), &env).await
     }
 
     async fn jwks(&self) -> Reply {
@@ -308,12 +150,7 @@ impl Served {
 
     /// Registers `email`; returns the tokens the registration hands out.
     async fn register(&self, email: &str) -> (String, String) {
-        let reply = self
-            .post(
-                "/auth/register/",
-                json!({ "email": email, "password": PASSWORD }),
-            )
-            .await;
+        let reply = self.post("/auth/register/", credentials(email)).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
         let tokens = &reply.body["tokens"];
         (str_of(tokens, "access"), str_of(tokens, "refresh"))
@@ -321,27 +158,12 @@ impl Served {
 
     /// Logs in by email; returns `(access, refresh)`.
     async fn login(&self, email: &str) -> (String, String) {
-        let reply = self
-            .post(
-                "/auth/token/",
-                json!({ "email": email, "password": PASSWORD }),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-        (
-            str_of(&reply.body, "access"),
-            str_of(&reply.body, "refresh"),
-        )
+        token_pair(&self.post("/auth/token/", credentials(email)).await)
     }
 
     /// Refreshes, which must succeed; returns the new `(access, refresh)`.
     async fn refreshed(&self, refresh: &str) -> (String, String) {
-        let reply = self.refresh(refresh).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-        (
-            str_of(&reply.body, "access"),
-            str_of(&reply.body, "refresh"),
-        )
+        token_pair(&self.refresh(refresh).await)
     }
 }
 
@@ -760,7 +582,7 @@ async fn generated_key_round_trip(algorithm: &str, with_public_key_file: bool) {
     if with_public_key_file {
         jwt = jwt.public(&key.public);
     }
-    let served = Served::start(&db, &jwt).await;
+    let served = Served::with_keys(&db, &jwt).await;
 
     assert_jwks(&served.jwks().await, &[&expected], 300);
     assert_eq!(
@@ -824,7 +646,7 @@ async fn serves_an_openssl_key(
     if let Some((setting, _)) = max_age {
         jwt = jwt.set("GATEHOUSE__JWT__JWKS_MAX_AGE", setting);
     }
-    let served = Served::start(&db, &jwt).await;
+    let served = Served::with_keys(&db, &jwt).await;
 
     assert_jwks(
         &served.jwks().await,
@@ -929,7 +751,7 @@ async fn eddsa_takes_an_openssl_genpkey_key_and_its_jwks_max_age() {
 #[tokio::test]
 async fn hs256_by_default_publishes_no_key_and_names_its_secret_in_kid() {
     let db = TestDatabase::create().await;
-    let served = Served::start(&db, &JwtEnv::hs256()).await;
+    let served = Served::with_keys(&db, &JwtEnv::hs256()).await;
 
     assert_jwks(&served.jwks().await, &[], 300);
     let email = "hs256@example.com";
@@ -951,7 +773,7 @@ async fn hs256_by_default_publishes_no_key_and_names_its_secret_in_kid() {
 #[tokio::test]
 async fn hs256_still_accepts_tokens_signed_before_kid_existed() {
     let db = TestDatabase::create().await;
-    let served = Served::start(&db, &JwtEnv::hs256()).await;
+    let served = Served::with_keys(&db, &JwtEnv::hs256()).await;
     let email = "before@example.com";
     served.register(email).await;
     let (access, refresh) = served.login(email).await;
@@ -1002,7 +824,7 @@ async fn eddsa_refuses_algorithm_confusion_and_foreign_keys() {
     let scratch = Scratch::new();
     let key = generate(&scratch.path("keys"), "EdDSA").await;
     let db = TestDatabase::create().await;
-    let served = Served::start(&db, &JwtEnv::signing("EdDSA", &key.private)).await;
+    let served = Served::with_keys(&db, &JwtEnv::signing("EdDSA", &key.private)).await;
     let email = "victim@example.com";
     served.register(email).await;
     let (access, _) = served.login(email).await;
@@ -1117,7 +939,7 @@ async fn rs256_refuses_hs256_mac_ed_with_its_public_key() {
     let scratch = Scratch::new();
     let key = generate(&scratch.path("keys"), "RS256").await;
     let db = TestDatabase::create().await;
-    let served = Served::start(&db, &JwtEnv::signing("RS256", &key.private)).await;
+    let served = Served::with_keys(&db, &JwtEnv::signing("RS256", &key.private)).await;
     let email = "rsa-victim@example.com";
     served.register(email).await;
     let (access, _) = served.login(email).await;
@@ -1167,7 +989,7 @@ async fn never_fetch_or_trust_keys_a_token_header_names() {
     let scratch = Scratch::new();
     let key = generate(&scratch.path("keys"), "EdDSA").await;
     let db = TestDatabase::create().await;
-    let served = Served::start(&db, &JwtEnv::signing("EdDSA", &key.private)).await;
+    let served = Served::with_keys(&db, &JwtEnv::signing("EdDSA", &key.private)).await;
     let email = "headers@example.com";
     served.register(email).await;
     let (access, _) = served.login(email).await;
@@ -1256,7 +1078,7 @@ async fn rotate_from_one_key_to_another_across_restarts() {
     let (alice, bob) = ("alice@example.com", "bob@example.com");
 
     // (1) A alone.
-    let served = Served::start(&db, &JwtEnv::signing("EdDSA", &a.private)).await;
+    let served = Served::with_keys(&db, &JwtEnv::signing("EdDSA", &a.private)).await;
     assert_jwks(&served.jwks().await, &[&a_jwk], 300);
     served.register(alice).await;
     served.register(bob).await;
@@ -1274,7 +1096,7 @@ async fn rotate_from_one_key_to_another_across_restarts() {
     served.stop().await;
 
     // (2) A signs, B is published ahead of its use.
-    let served = Served::start(
+    let served = Served::with_keys(
         &db,
         &JwtEnv::signing("EdDSA", &a.private).extra(&[&b.public]),
     )
@@ -1293,7 +1115,7 @@ async fn rotate_from_one_key_to_another_across_restarts() {
     served.stop().await;
 
     // (3) B signs, A still verifies.
-    let served = Served::start(
+    let served = Served::with_keys(
         &db,
         &JwtEnv::signing("ES256", &b.private).extra(&[&a.public]),
     )
@@ -1320,7 +1142,7 @@ async fn rotate_from_one_key_to_another_across_restarts() {
     served.stop().await;
 
     // (4) A retired.
-    let served = Served::start(&db, &JwtEnv::signing("ES256", &b.private)).await;
+    let served = Served::with_keys(&db, &JwtEnv::signing("ES256", &b.private)).await;
     assert_jwks(&served.jwks().await, &[&b_jwk], 300);
     assert_refused(&served, "(4) alice's A access token", &alice_access_a).await;
     assert_refused(&served, "(4) bob's A access token", &bob_access_a).await;
@@ -1351,7 +1173,7 @@ async fn switch_from_hs256_to_eddsa_keeping_the_old_secret_for_a_while() {
     let email = "switch@example.com";
     let secret = secret_kid(TEST_SIGNING_KEY.as_bytes());
 
-    let served = Served::start(&db, &JwtEnv::hs256()).await;
+    let served = Served::with_keys(&db, &JwtEnv::hs256()).await;
     served.register(email).await;
     let (access_1, refresh_1) = served.login(email).await;
     let (access_2, refresh_2) = served.login(email).await;
@@ -1363,7 +1185,7 @@ async fn switch_from_hs256_to_eddsa_keeping_the_old_secret_for_a_while() {
     );
     served.stop().await;
 
-    let served = Served::start(
+    let served = Served::with_keys(
         &db,
         &JwtEnv::signing("EdDSA", &key.private).extra(&[&secret_file]),
     )
@@ -1379,7 +1201,7 @@ async fn switch_from_hs256_to_eddsa_keeping_the_old_secret_for_a_while() {
     assert_signed_by(&access_login, "EdDSA", &key.kid);
     served.stop().await;
 
-    let served = Served::start(&db, &JwtEnv::signing("EdDSA", &key.private)).await;
+    let served = Served::with_keys(&db, &JwtEnv::signing("EdDSA", &key.private)).await;
     assert_jwks(&served.jwks().await, &[&jwk], 300);
     assert_refused(&served, "an HS256 token, secret gone", &access_2).await;
     assert_refused(&served, "an HS256 token without kid, secret gone", &kidless).await;

@@ -3,8 +3,7 @@
 //! through Redis by two processes, Redis going away and coming back, and no limits at
 //! all when throttling is off.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 use api::settings::Settings;
@@ -12,15 +11,11 @@ use domain::throttle::Rate;
 use infrastructure::testing::TestDatabase;
 use infrastructure::throttle::ThrottleBackend;
 use reqwest::StatusCode;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::process::{Child, Command};
 use tokio::task::{JoinHandle, JoinSet};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
-const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config");
 const REDIS: &str = "127.0.0.1:6379";
 const WRONG: &str = "not the password";
 const NO_ACCOUNT: &str = "No active account found with the given credentials";
@@ -922,116 +917,10 @@ async fn x_forwarded_for_from_a_trusted_proxy_names_the_client() {
 
 // ---------------------------------------------------------------- two processes, one Redis
 
-/// A port that was free a moment ago, below Linux's ephemeral range.
-fn free_port() -> u16 {
-    let start = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().unwrap());
-    (0..12_000u16)
-        .map(|i| 20_000 + (start.wrapping_add(i) % 12_000))
-        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
-        .expect("a free port")
-}
-
-fn read_all(pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static) -> JoinHandle<String> {
-    tokio::spawn(async move {
-        let mut pipe = pipe;
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes).await;
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-/// `gatehouse serve` as a child process, killed when dropped (a failed assertion
-/// included).
-struct Served {
-    child: Child,
-    address: String,
-    client: reqwest::Client,
-    stderr: Option<JoinHandle<String>>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-impl Served {
-    async fn start(database_url: &str, env: &[(&str, &str)]) -> Served {
-        let port = free_port();
-        let mut command = Command::new(BIN);
-        command
-            .env_clear()
-            .env("GATEHOUSE_ENV", "test")
-            .env("GATEHOUSE_CONFIG_DIR", CONFIG_DIR)
-            .env("DATABASE_URL", database_url)
-            .env("GATEHOUSE__SERVER__PORT", port.to_string())
-            .envs(env.iter().copied())
-            .arg("serve")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().expect("start gatehouse serve");
-        let stderr = Some(read_all(child.stderr.take().expect("stderr")));
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("http client");
-        let mut served = Served {
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-            client,
-            stderr,
-        };
-        served.wait_until_healthy().await;
-        served
-    }
-
-    async fn wait_until_healthy(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let stderr = match self.stderr.take() {
-                    Some(stderr) => stderr.await.unwrap_or_default(),
-                    None => String::new(),
-                };
-                panic!("gatehouse serve exited early with {status}: {stderr}");
-            }
-            let probe = self
-                .client
-                .get(format!("{}/healthz", self.address))
-                .send()
-                .await;
-            if probe.is_ok_and(|r| r.status() == StatusCode::OK) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gatehouse serve never became healthy"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Reply {
-        let request = self
-            .client
-            .post(format!("{}{path}", self.address))
-            .json(&body);
-        Reply::read(request.send().await.expect("request")).await
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        let request = self.client.get(format!("{}{path}", self.address));
-        Reply::read(request.send().await.expect("request")).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_one_limit_through_redis() {
     let db = TestDatabase::create().await;
-    let url = db.url.expose_secret().to_owned();
+    let url = url_of(&db);
     let prefix = unique_prefix();
     let env = [
         ("GATEHOUSE__THROTTLE__ENABLED", "true"),
@@ -1071,7 +960,7 @@ async fn two_instances_share_one_limit_through_redis() {
     assert_throttled(&right, 58, 60);
 
     for served in [&one, &two] {
-        let readiness = served.get("/readyz").await;
+        let readiness = served.get("/readyz", None).await;
         assert_eq!(readiness.status, StatusCode::OK, "{}", readiness.text);
         assert_eq!(readiness.body, ready("ok"));
     }

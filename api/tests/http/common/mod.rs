@@ -11,6 +11,9 @@ use infrastructure::testing::TestDatabase;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
+mod process;
+pub use process::*;
+
 pub const PASSWORD: &str = "correct horse battery";
 /// The signing key of `config/test.toml`, for tests that forge tokens.
 pub const TEST_SIGNING_KEY: &str = "gatehouse-test-signing-key-0123456789abcdef";
@@ -141,29 +144,14 @@ impl TestApp {
 
     /// Registers `email` with `PASSWORD`; returns the 201 body.
     pub async fn register(&self, email: &str) -> Value {
-        let reply = self
-            .post(
-                "/auth/register/",
-                json!({ "email": email, "password": PASSWORD }),
-            )
-            .await;
+        let reply = self.post("/auth/register/", credentials(email)).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
         reply.body
     }
 
     /// Logs in by email with `PASSWORD`; returns `(access, refresh)`.
     pub async fn login(&self, email: &str) -> (String, String) {
-        let reply = self
-            .post(
-                "/auth/token/",
-                json!({ "email": email, "password": PASSWORD }),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-        (
-            str_of(&reply.body, "access"),
-            str_of(&reply.body, "refresh"),
-        )
+        token_pair(&self.post("/auth/token/", credentials(email)).await)
     }
 
     /// Registers and logs in; returns `(user id, access, refresh)`.
@@ -177,6 +165,20 @@ impl TestApp {
         self.post("/auth/token/refresh/", json!({ "refresh": refresh }))
             .await
     }
+}
+
+/// The login body for `email` with `PASSWORD`.
+pub fn credentials(email: &str) -> Value {
+    json!({ "email": email, "password": PASSWORD })
+}
+
+/// The `(access, refresh)` of an answer from a token endpoint, which must be a 200.
+pub fn token_pair(reply: &Reply) -> (String, String) {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    (
+        str_of(&reply.body, "access"),
+        str_of(&reply.body, "refresh"),
+    )
 }
 
 pub fn str_of(body: &Value, key: &str) -> String {
