@@ -126,11 +126,16 @@ fn diesel_errors(error: &anyhow::Error) -> impl Iterator<Item = &DieselError> {
 
 /// A failed store step, with the "while …" of every step it went through, as the
 /// ports report it: a lost connection is `Unavailable`, anything else `Unexpected`.
+/// Connections are not checked before use, so a statement sent on one the server has
+/// just closed fails this way (the driver says "unable to send"), not as a bug.
 pub(crate) fn store_error(error: anyhow::Error) -> RepositoryError {
     let closed = diesel_errors(&error).any(|cause| {
         matches!(
             cause,
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _
+            )
         )
     });
     match closed {
@@ -301,7 +306,37 @@ pub async fn create_database_if_missing(url: &SecretString) -> anyhow::Result<bo
 
 #[cfg(test)]
 mod tests {
-    use super::split_database_url;
+    use super::*;
+
+    /// What the driver reports for a statement sent on a connection the server closed
+    /// (its message has no SQLSTATE), and for one closed in use.
+    #[test]
+    fn a_statement_on_a_lost_connection_is_unavailable_and_any_other_failure_unexpected() {
+        let lost = [
+            DatabaseErrorKind::UnableToSendCommand,
+            DatabaseErrorKind::ClosedConnection,
+        ];
+        for kind in lost {
+            let error = DieselError::DatabaseError(kind, Box::new("connection closed".to_owned()));
+            let error = anyhow::Error::new(error).context("while reading a user");
+            assert!(
+                matches!(store_error(error), RepositoryError::Unavailable(_)),
+                "{kind:?}"
+            );
+        }
+        let bug = DieselError::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("syntax error".to_owned()),
+        );
+        assert!(matches!(
+            store_error(anyhow::Error::new(bug)),
+            RepositoryError::Unexpected(_)
+        ));
+        assert!(matches!(
+            store_error(anyhow::Error::new(DieselError::NotFound)),
+            RepositoryError::Unexpected(_)
+        ));
+    }
 
     #[test]
     fn database_url_is_split_into_maintenance_settings_and_name() {
