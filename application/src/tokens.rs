@@ -101,20 +101,8 @@ impl<D: Deps> Gatehouse<D> {
     where
         E: From<TokenRejection> + From<domain::RepositoryError>,
     {
-        let record = self
-            .adapters
-            .sessions
-            .find(presented.jti)
-            .await?
-            .ok_or(TokenRejection::Invalid)?;
-        let same_session = match presented.sid {
-            Some(sid) => !record.from_simplejwt && record.family_id == sid,
-            None => record.from_simplejwt,
-        };
-        if record.user_id != presented.user_id || !same_session {
-            return Err(TokenRejection::Invalid.into());
-        }
-        Ok(record)
+        let record = self.adapters.sessions.find(presented.jti).await?;
+        Ok(stored_for(presented, record)?)
     }
 
     /// Signs an access token for the profile, in session `sid`, with fresh claims.
@@ -233,4 +221,22 @@ impl<D: Deps> Gatehouse<D> {
         }
         Ok(Some(TokenPair { access, refresh }))
     }
+}
+
+/// The stored row of a presented refresh token, if it names the same user and session
+/// as the token's claims. A token without a session is SimpleJWT's: only the row its
+/// import stored stands for it.
+pub(crate) fn stored_for(
+    presented: &Presented,
+    record: Option<RefreshTokenRecord>,
+) -> Result<RefreshTokenRecord, TokenRejection> {
+    let record = record.ok_or(TokenRejection::Invalid)?;
+    let same_session = match presented.sid {
+        Some(sid) => !record.from_simplejwt && record.family_id == sid,
+        None => record.from_simplejwt,
+    };
+    if record.user_id != presented.user_id || !same_session {
+        return Err(TokenRejection::Invalid);
+    }
+    Ok(record)
 }

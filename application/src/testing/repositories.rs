@@ -759,6 +759,15 @@ impl SessionRepository for InMemorySessions {
         Ok(state.tokens.iter().find(|t| t.jti == jti).cloned())
     }
 
+    async fn find_with_profile(
+        &self,
+        jti: Uuid,
+    ) -> Result<Option<(RefreshTokenRecord, UserProfile)>, RepositoryError> {
+        let state = self.0.call("sessions.find_with_profile")?;
+        let token = state.tokens.iter().find(|t| t.jti == jti).cloned();
+        Ok(token.and_then(|token| state.profile(token.user_id).map(|p| (token, p))))
+    }
+
     async fn session_started_at(
         &self,
         user_id: UserId,

@@ -1,10 +1,11 @@
 //! Refresh: a refresh token in, a fresh access token (and, rotating, its successor) out.
 
-use domain::ports::{Clock, SessionRepository, UserRepository};
+use domain::ports::{Clock, SessionRepository};
 use domain::{AuditKind, NewRefreshToken, RotateOutcome, TokenType};
 use uuid::Uuid;
 
 use crate::fault::faults_into;
+use crate::tokens::stored_for;
 use crate::{ClientInfo, Deps, Fault, Gatehouse, TokenRejection};
 
 /// `Debug` hides the token.
@@ -57,9 +58,17 @@ impl<D: Deps> Gatehouse<D> {
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, command: RefreshCommand) -> Result<Refreshed, RefreshError> {
         let presented = self.read_token(&command.refresh, Some(TokenType::Refresh))?;
-        let record = self
-            .stored_refresh_token::<RefreshError>(&presented)
+        // The token's row and its user's profile, in one round trip.
+        let found = self
+            .adapters
+            .sessions
+            .find_with_profile(presented.jti)
             .await?;
+        let (record, profile) = match found {
+            Some((record, profile)) => (Some(record), Some(profile)),
+            None => (None, None),
+        };
+        let record = stored_for(&presented, record)?;
         // A rotated token is judged by `rotate` (grace or reuse); any other revoked
         // token, and every revoked token when rotation is off, is dead.
         if record.revoked_at.is_some()
@@ -67,11 +76,7 @@ impl<D: Deps> Gatehouse<D> {
         {
             return Err(TokenRejection::Blacklisted.into());
         }
-        let profile = self
-            .adapters
-            .users
-            .profile(record.user_id)
-            .await?
+        let profile = profile
             .filter(|p| p.user.is_active)
             .ok_or(RefreshError::NoActiveAccount)?;
         let now = self.adapters.clock.now();

@@ -179,7 +179,9 @@ async fn a_refresh_whose_rotation_fails_is_a_fault_and_the_token_stays_live() {
     assert_eq!((tokens[0].revoked_at, tokens[0].replaced_by), (None, None));
 
     fakes.store.heal();
-    fakes.store.fail_on("sessions.find", Failure::Unavailable);
+    fakes
+        .store
+        .fail_on("sessions.find_with_profile", Failure::Unavailable);
     match refresh(&gatehouse, &pair.refresh).await {
         Err(RefreshError::Fault(fault)) => assert_unavailable(Some(fault)),
         other => panic!("expected a fault, got {other:?}"),

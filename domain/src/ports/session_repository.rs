@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::{
     AuditEvent, NewRefreshToken, RefreshTokenRecord, RepositoryError, RotateOutcome,
-    SessionSummary, UserId,
+    SessionSummary, UserId, UserProfile,
 };
 
 /// Stores issued refresh tokens, one family per session.
@@ -37,6 +37,13 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
         &self,
         jti: Uuid,
     ) -> impl Future<Output = Result<Option<RefreshTokenRecord>, RepositoryError>> + Send;
+
+    /// [`Self::find`], with the profile of the token's user read in the same round
+    /// trip: what a refresh needs before it rotates.
+    fn find_with_profile(
+        &self,
+        jti: Uuid,
+    ) -> impl Future<Output = Result<Option<(RefreshTokenRecord, UserProfile)>, RepositoryError>> + Send;
 
     /// When a session of the user that is live at `now` (has a token neither revoked
     /// nor expired) started; `None` when he has no such session.

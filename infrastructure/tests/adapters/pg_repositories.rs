@@ -397,6 +397,51 @@ async fn concurrent_rotations_of_one_token_rotate_it_exactly_once() {
     assert_eq!(f.db.scalar(&rows).await, 2);
 }
 
+/// A rotation racing "end every session" (a password change, a deactivation, logout
+/// everywhere) never leaves a live successor behind: whichever takes the user's
+/// session lock first, the other sees what it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_successor_outlives_a_concurrent_revocation_of_every_session() {
+    let f = fixture().await;
+    let user = f
+        .users
+        .create(new_user("rhea", "rhea@example.com"), None, audit())
+        .await
+        .unwrap()
+        .user
+        .id;
+    let live = format!(
+        "SELECT count(*) AS value FROM refresh_tokens WHERE user_id = {} AND revoked_at IS NULL",
+        user.0
+    );
+    for round in 0..60 {
+        let token = first_token(user);
+        f.sessions.start(token.clone(), None, None).await.unwrap();
+        let rotation = {
+            let sessions = f.sessions.clone();
+            let successor = successor_of(&token);
+            tokio::spawn(async move {
+                sessions
+                    .rotate(token.jti, successor, Duration::seconds(10), audit())
+                    .await
+                    .unwrap()
+            })
+        };
+        let revocation = {
+            let sessions = f.sessions.clone();
+            tokio::spawn(async move {
+                sessions
+                    .revoke_all_for_user(user, None, Utc::now(), audit())
+                    .await
+                    .unwrap()
+            })
+        };
+        let rotated = rotation.await.unwrap();
+        revocation.await.unwrap();
+        assert_eq!(f.db.scalar(&live).await, 0, "round {round}: {rotated:?}");
+    }
+}
+
 #[tokio::test]
 async fn concurrent_rotations_with_no_reuse_interval_rotate_once_and_revoke_the_family() {
     let f = fixture().await;

@@ -2,7 +2,7 @@
 //! (one family, all of a user's, one from his list), the live list and the purge.
 
 use chrono::Duration;
-use domain::ports::SessionRepository;
+use domain::ports::{SessionRepository, UserRepository};
 use domain::{
     AuditKind, NewRefreshToken, NewUser, RefreshTokenRecord, RepositoryError, RotateOutcome,
     SessionSummary,
@@ -16,6 +16,7 @@ use super::{
 
 contract!(
     a_started_session_reads_back_as_stored_with_its_audit,
+    a_token_reads_back_with_its_users_profile,
     no_session_starts_for_a_missing_user_and_nothing_is_recorded,
     with_a_password_hash_a_session_starts_only_while_it_is_his_and_he_is_active,
     rotating_a_live_token_retires_it_for_its_successor,
@@ -81,6 +82,32 @@ async fn a_started_session_reads_back_as_stored_with_its_audit<H: Harness>() {
     );
     assert_eq!(trail(&h).await.last(), Some(&login));
     assert_eq!(h.sessions().find(Uuid::new_v4()).await.unwrap(), None);
+}
+
+async fn a_token_reads_back_with_its_users_profile<H: Harness>() {
+    let h = H::start().await;
+    let alice = user(&h, "alice").await;
+    let bob = user(&h, "bob").await;
+    let token = first_token(bob.id, at(5));
+    start(&h, &token).await;
+
+    let (record, profile) = h
+        .sessions()
+        .find_with_profile(token.jti)
+        .await
+        .unwrap()
+        .expect("the token and its user");
+
+    assert_eq!(record, stored(&token));
+    assert_eq!(Some(profile), h.users().profile(bob.id).await.unwrap());
+    assert_ne!(alice.id, bob.id);
+    assert_eq!(
+        h.sessions()
+            .find_with_profile(Uuid::new_v4())
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn no_session_starts_for_a_missing_user_and_nothing_is_recorded<H: Harness>() {
