@@ -16,6 +16,7 @@ use application::{
 };
 use domain::password::PasswordPolicy;
 use infrastructure::JwtSettings as JwtCodecSettings;
+use infrastructure::auth_cache::AuthCacheSettings;
 use infrastructure::db::PoolSettings;
 use infrastructure::email::{EmailTemplates, OutboxSettings, SmtpSettings, SmtpTls};
 use infrastructure::throttle::ThrottleStoreSettings;
@@ -73,6 +74,8 @@ impl Environment {
 pub struct Settings {
     pub server: ServerSettings,
     pub database: PoolSettings,
+    /// `database.auth_cache_size`.
+    pub auth_cache: AuthCacheSettings,
     pub jwt: JwtSection,
     pub passwords: PasswordsSection,
     pub registration: RegistrationSettings,
@@ -261,6 +264,7 @@ pub fn load_from(
     let settings = Settings {
         server: sections.read("server")?,
         database: sections.read("database")?,
+        auth_cache: sections.read("database")?,
         jwt: JwtSection {
             codec: sections.read("jwt")?,
             tokens: sections.read("jwt")?,

@@ -9,6 +9,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use application::{Adapters, Gatehouse};
 use domain::clock::SystemClock;
+use infrastructure::auth_cache::{AuthCache, spawn_listener};
 use infrastructure::db::build_pool;
 use infrastructure::email::{EmailComposer, LogMailer, Outbox, OutboxWorker, SmtpMailer};
 use infrastructure::throttle::RateLimiterStore;
@@ -110,8 +111,14 @@ pub(crate) async fn build_state(settings: &Settings) -> anyhow::Result<AppState>
     let rate_limiter = RateLimiterStore::new(&settings.throttle.store)?;
     let jwt = JwtTokenCodec::new(&settings.jwt.codec)?;
     let jwks = JwksDocument::new(&jwt, &settings.jwt.jwks);
+    let mut users = PgUserRepository::new(pool.clone(), outbox.clone());
+    if settings.auth_cache.auth_cache_size > 0 {
+        let cache = AuthCache::new(settings.auth_cache.auth_cache_size);
+        spawn_listener(cache.clone(), settings.database.url()?.clone());
+        users = users.with_cache(cache);
+    }
     let adapters = Adapters::<ProdDeps> {
-        users: PgUserRepository::new(pool.clone(), outbox.clone()),
+        users,
         sessions: PgSessionRepository::new(pool.clone()),
         api_keys: PgApiKeyRepository::new(pool.clone()),
         one_time_tokens: PgOneTimeTokenRepository::new(pool.clone(), outbox.clone()),

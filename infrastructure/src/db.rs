@@ -1,6 +1,7 @@
 //! The PostgreSQL connection pool, embedded migrations and database creation.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -58,7 +59,7 @@ pub fn build_pool(settings: &PoolSettings) -> anyhow::Result<PgPool> {
         async move {
             use diesel_async::AsyncConnection as _;
             let mut conn = AsyncPgConnection::establish(url).await?;
-            conn.set_instrumentation(StatementCounter);
+            conn.set_instrumentation(StatementCounter::default());
             Ok(conn)
         }
         .boxed()
@@ -81,15 +82,103 @@ tokio::task_local! {
     static STATEMENTS: Cell<u32>;
 }
 
-/// Counts, for the [`counting_statements`] around it, every statement a pooled
-/// connection starts (`BEGIN` and `COMMIT` included).
-struct StatementCounter;
+/// One per pooled connection. Counts, for the [`counting_statements`] around it,
+/// every statement the connection starts (`BEGIN` and `COMMIT` included), and every
+/// change it makes, once the statement that makes it has run and once it is committed
+/// ([`local_writes`]).
+#[derive(Default)]
+struct StatementCounter {
+    /// Whether the open transaction has written: its `COMMIT` is a change too.
+    wrote: bool,
+}
 
 impl Instrumentation for StatementCounter {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::StartQuery { .. } = event {
-            let _ = STATEMENTS.try_with(|count| count.set(count.get() + 1));
+        match event {
+            InstrumentationEvent::StartQuery { .. } => {
+                let _ = STATEMENTS.try_with(|count| count.set(count.get() + 1));
+            }
+            InstrumentationEvent::FinishQuery { query, .. }
+                if self.changed(statement_kind(query)) =>
+            {
+                LOCAL_WRITES.fetch_add(1, Ordering::AcqRel);
+            }
+            _ => {}
         }
+    }
+}
+
+impl StatementCounter {
+    /// Whether a statement of this kind, just run, is a change others may now see.
+    fn changed(&mut self, kind: StatementKind) -> bool {
+        match kind {
+            StatementKind::Read => false,
+            StatementKind::Write => {
+                self.wrote = true;
+                true
+            }
+            StatementKind::Commit => std::mem::take(&mut self.wrote),
+        }
+    }
+}
+
+/// Statements that may have written, through any pool of this process, that have run.
+static LOCAL_WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// How many statements that may have written (or committed what others wrote) this
+/// process has run: what was read before a change of this number may be stale.
+pub fn local_writes() -> u64 {
+    LOCAL_WRITES.load(Ordering::Acquire)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum StatementKind {
+    /// `SELECT` (`… FOR UPDATE` included), `BEGIN`, `SHOW`, `SET`, `LISTEN`,
+    /// `ROLLBACK`, `SAVEPOINT`.
+    Read,
+    /// `COMMIT` or `RELEASE` (of a savepoint): what was written before is now seen.
+    Commit,
+    /// Anything else may have written.
+    Write,
+}
+
+/// What a statement is, by its first word only.
+fn statement_kind(query: &dyn std::fmt::Display) -> StatementKind {
+    /// Keeps the first word of what is written into it, then stops the formatting.
+    struct FirstWord {
+        word: [u8; 8],
+        len: usize,
+        started: bool,
+    }
+    impl std::fmt::Write for FirstWord {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            for byte in text.bytes() {
+                if byte.is_ascii_alphabetic() {
+                    self.started = true;
+                    if self.len == self.word.len() {
+                        return Err(std::fmt::Error);
+                    }
+                    self.word[self.len] = byte.to_ascii_uppercase();
+                    self.len += 1;
+                } else if self.started {
+                    return Err(std::fmt::Error);
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut first = FirstWord {
+        word: [0; 8],
+        len: 0,
+        started: false,
+    };
+    let _ = std::fmt::write(&mut first, format_args!("{query}"));
+    match &first.word[..first.len] {
+        b"SELECT" | b"BEGIN" | b"SHOW" | b"SET" | b"LISTEN" | b"ROLLBACK" | b"SAVEPOIN" => {
+            StatementKind::Read
+        }
+        b"COMMIT" | b"RELEASE" => StatementKind::Commit,
+        _ => StatementKind::Write,
     }
 }
 
@@ -307,6 +396,49 @@ pub async fn create_database_if_missing(url: &SecretString) -> anyhow::Result<bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statements_are_told_apart_by_their_first_word() {
+        for read in [
+            "SELECT 1",
+            "  select * from users -- binds: []",
+            "BEGIN",
+            "SET TIME ZONE 'UTC'",
+            "ROLLBACK",
+            "SAVEPOINT diesel_savepoint_1",
+        ] {
+            assert_eq!(statement_kind(&read), StatementKind::Read, "{read}");
+        }
+        for commit in ["COMMIT", "RELEASE SAVEPOINT diesel_savepoint_1"] {
+            assert_eq!(statement_kind(&commit), StatementKind::Commit, "{commit}");
+        }
+        for write in [
+            "INSERT INTO users",
+            "update users set",
+            "DELETE FROM x",
+            "WITH retired AS (UPDATE",
+            "SELECTED",
+            "",
+        ] {
+            assert_eq!(statement_kind(&write), StatementKind::Write, "{write}");
+        }
+    }
+
+    /// A transaction that wrote is a change once more when it commits (what it wrote is
+    /// seen only then); one that only read is none.
+    #[test]
+    fn a_commit_counts_only_after_a_write() {
+        let mut counter = StatementCounter::default();
+        let mut finish = |sql: &str| counter.changed(statement_kind(&sql));
+        assert!(!finish("BEGIN"));
+        assert!(!finish("SELECT 1 FOR UPDATE"));
+        assert!(!finish("COMMIT"), "a read-only transaction");
+        assert!(!finish("BEGIN"));
+        assert!(finish("UPDATE users SET x = 1"));
+        assert!(finish("COMMIT"), "its commit");
+        assert!(!finish("COMMIT"));
+        assert!(finish("INSERT INTO t VALUES (1)"), "a write on its own");
+    }
 
     /// What the driver reports for a statement sent on a connection the server closed
     /// (its message has no SQLSTATE), and for one closed in use.

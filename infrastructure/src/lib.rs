@@ -1,6 +1,7 @@
 //! Gatehouse's adapters: the ports of `domain` implemented over PostgreSQL
 //! (diesel-async), bcrypt, jsonwebtoken, lettre and Redis.
 
+pub mod auth_cache;
 pub mod bcrypt_hasher;
 pub mod db;
 mod django_hashes;

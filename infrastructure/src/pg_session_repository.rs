@@ -14,27 +14,8 @@ use uuid::Uuid;
 use crate::db::{PgPool, Step, connection};
 use crate::pg_user_repository::{UserRow, profile, profile_columns};
 use crate::schema::{refresh_tokens, users};
+use crate::sql::gatehouse_rotate_live_refresh_token;
 use crate::tx;
-
-/// The rotation of a live refresh token in one statement (its own transaction): the
-/// presented row is retired only while it is live — its row lock makes concurrent
-/// rotations queue, and PostgreSQL re-checks `revoked_at IS NULL` on the row a
-/// concurrent one left, so exactly one of them retires it — and the successor is
-/// inserted only by the one that did. The user's session lock (`tx::lock_user`) is
-/// taken before the row is retired, so a revocation of all his sessions either
-/// commits first (and the presented row is no longer live) or starts after this
-/// statement has committed (and sees the successor it must revoke).
-const ROTATE_LIVE: &str = "\
-WITH session_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock($1) AS locked), \
-retired AS ( \
-    UPDATE refresh_tokens \
-       SET revoked_at = $3, replaced_by = $4, last_used_at = $3 \
-     WHERE jti = $2 AND user_id = $1 AND revoked_at IS NULL \
-       AND (SELECT true FROM session_lock) \
-    RETURNING jti) \
-INSERT INTO refresh_tokens (jti, user_id, family_id, parent_jti, created_at, expires_at, \
-                            session_started_at, user_agent, ip, parent_family_id) \
-SELECT $4, $1, $5, retired.jti, $3, $6, $7, $8, $9, $10 FROM retired";
 
 #[derive(Clone)]
 pub struct PgSessionRepository {
@@ -223,26 +204,26 @@ impl SessionRepository for PgSessionRepository {
         reuse_interval: chrono::Duration,
         on_reuse: AuditEvent,
     ) -> Result<RotateOutcome, RepositoryError> {
-        use diesel::sql_types::{BigInt, Nullable, Timestamptz, Uuid as SqlUuid, Varchar};
-
         let mut conn = connection(&self.pool).await?;
         let now = successor.created_at;
-        // A live token, the common case: one round trip.
-        let rotated = diesel::sql_query(ROTATE_LIVE)
-            .bind::<BigInt, _>(successor.user_id.0)
-            .bind::<SqlUuid, _>(presented)
-            .bind::<Timestamptz, _>(now)
-            .bind::<SqlUuid, _>(successor.jti)
-            .bind::<SqlUuid, _>(successor.family_id)
-            .bind::<Timestamptz, _>(successor.expires_at)
-            .bind::<Timestamptz, _>(successor.session_started_at)
-            .bind::<Nullable<Varchar>, _>(successor.user_agent.as_deref())
-            .bind::<Nullable<Varchar>, _>(successor.ip.as_deref())
-            .bind::<Nullable<SqlUuid>, _>(successor.parent_session)
-            .execute(&mut conn)
-            .await
-            .step("while rotating a live refresh token")?;
-        if rotated == 1 {
+        // A live token, the common case: one round trip (see the function's comment in
+        // migration 11 for why the session lock and the row lock suffice).
+        let rotated: bool = diesel::select(gatehouse_rotate_live_refresh_token(
+            successor.user_id.0,
+            presented,
+            now,
+            successor.jti,
+            successor.family_id,
+            successor.expires_at,
+            successor.session_started_at,
+            successor.user_agent.as_deref(),
+            successor.ip.as_deref(),
+            successor.parent_session,
+        ))
+        .get_result(&mut conn)
+        .await
+        .step("while rotating a live refresh token")?;
+        if rotated {
             return Ok(RotateOutcome::Rotated);
         }
         // Rotated already, revoked, or unknown: judged under the locks, as before.

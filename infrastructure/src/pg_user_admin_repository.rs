@@ -13,9 +13,11 @@ use domain::ports::{SaveUserError, UserAdminRepository};
 use domain::{AuditEvent, RepositoryError, TokenPurpose, UserId};
 
 use crate::db::{PgPool, Step, TxError, connection, settle};
-use crate::pg_user_repository::{TextArray, UserRow, profile, profile_columns};
+use crate::pg_user_repository::{UserRow, profile, profile_columns};
 use crate::schema::{groups, user_groups, users};
-use crate::sql::DIRECT_PERMISSIONS;
+use crate::sql::{
+    gatehouse_direct_permissions, gatehouse_effective_permissions, gatehouse_group_names,
+};
 use crate::tx::{self, USER_GROUPS, USER_PERMISSIONS};
 
 #[derive(Clone)]
@@ -32,9 +34,22 @@ impl PgUserAdminRepository {
 /// A user's profile and his direct grants.
 type AdminRow = (UserRow, Vec<String>, Vec<String>, Vec<String>);
 
-fn admin_columns() -> (AsSelect<UserRow, Pg>, TextArray, TextArray, TextArray) {
+/// The columns of an `AdminRow`.
+type AdminColumns = (
+    AsSelect<UserRow, Pg>,
+    gatehouse_group_names<users::id>,
+    gatehouse_effective_permissions<users::id, users::is_superuser>,
+    gatehouse_direct_permissions<users::id>,
+);
+
+fn admin_columns() -> AdminColumns {
     let (user, groups, permissions) = profile_columns();
-    (user, groups, permissions, sql(DIRECT_PERMISSIONS))
+    (
+        user,
+        groups,
+        permissions,
+        gatehouse_direct_permissions(users::id),
+    )
 }
 
 fn admin_user((user, groups, permissions, direct): AdminRow) -> AdminUser {

@@ -2,10 +2,8 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use diesel::dsl::{AsSelect, sql};
-use diesel::expression::SqlLiteral;
+use diesel::dsl::AsSelect;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain::ports::{
     AuthState, CreateUserError, ImportedUser, Rehash, UpdateUserError, UserRepository,
@@ -16,21 +14,63 @@ use domain::{
 };
 use uuid::Uuid;
 
+use crate::auth_cache::AuthCache;
+
 use crate::db::{PgPool, Step, TxError, connection, settle};
 use crate::email::Outbox;
 use crate::schema::{django_imported_users, refresh_tokens, users};
-use crate::sql::{EFFECTIVE_PERMISSIONS, GROUP_NAMES};
+use crate::sql::{gatehouse_effective_permissions, gatehouse_group_names};
 use crate::tx;
 
 #[derive(Clone)]
 pub struct PgUserRepository {
     pool: PgPool,
     outbox: Outbox,
+    cache: Option<AuthCache>,
 }
 
 impl PgUserRepository {
     pub fn new(pool: PgPool, outbox: Outbox) -> Self {
-        Self { pool, outbox }
+        Self {
+            pool,
+            outbox,
+            cache: None,
+        }
+    }
+
+    /// Answers `auth_state` from `cache` when it can, and keeps what it reads there.
+    pub fn with_cache(mut self, cache: AuthCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The user's profile and whether `sid` is a live session of his, from the store.
+    async fn read_auth_state(
+        &self,
+        id: UserId,
+        sid: Uuid,
+    ) -> Result<Option<AuthState>, RepositoryError> {
+        let mut conn = connection(&self.pool).await?;
+        let live_session = diesel::dsl::exists(
+            refresh_tokens::table
+                .filter(refresh_tokens::family_id.eq(sid))
+                .filter(refresh_tokens::user_id.eq(id.0))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        );
+        let (user, groups, permissions) = profile_columns();
+        let row: Option<(UserRow, Vec<String>, Vec<String>, bool)> = users::table
+            .find(id.0)
+            .select((user, groups, permissions, live_session))
+            .first(&mut conn)
+            .await
+            .optional()
+            .step("while reading an access token's user and session")?;
+        Ok(
+            row.map(|(user, groups, permissions, session_live)| AuthState {
+                profile: profile((user, groups, permissions)),
+                session_live,
+            }),
+        )
     }
 }
 
@@ -99,17 +139,20 @@ struct ProfileChangeset<'a> {
 /// A user row with his group names and effective permissions, in one round trip.
 pub(crate) type ProfileRow = (UserRow, Vec<String>, Vec<String>);
 
-/// A text array computed by a SQL fragment of `sql`.
-pub(crate) type TextArray = SqlLiteral<Array<Text>>;
-
 /// The columns of a `ProfileRow`.
-pub(crate) type ProfileColumns = (AsSelect<UserRow, diesel::pg::Pg>, TextArray, TextArray);
+pub(crate) type ProfileColumns = (
+    AsSelect<UserRow, diesel::pg::Pg>,
+    gatehouse_group_names<users::id>,
+    gatehouse_effective_permissions<users::id, users::is_superuser>,
+);
 
+/// Through the functions of migration 11, so that the statement is prepared once per
+/// connection.
 pub(crate) fn profile_columns() -> ProfileColumns {
     (
         UserRow::as_select(),
-        sql::<Array<Text>>(GROUP_NAMES),
-        sql::<Array<Text>>(EFFECTIVE_PERMISSIONS),
+        gatehouse_group_names(users::id),
+        gatehouse_effective_permissions(users::id, users::is_superuser),
     )
 }
 
@@ -233,27 +276,18 @@ impl UserRepository for PgUserRepository {
         id: UserId,
         sid: Uuid,
     ) -> Result<Option<AuthState>, RepositoryError> {
-        let mut conn = connection(&self.pool).await?;
-        let live_session = diesel::dsl::exists(
-            refresh_tokens::table
-                .filter(refresh_tokens::family_id.eq(sid))
-                .filter(refresh_tokens::user_id.eq(id.0))
-                .filter(refresh_tokens::revoked_at.is_null()),
-        );
-        let (user, groups, permissions) = profile_columns();
-        let row: Option<(UserRow, Vec<String>, Vec<String>, bool)> = users::table
-            .find(id.0)
-            .select((user, groups, permissions, live_session))
-            .first(&mut conn)
-            .await
-            .optional()
-            .step("while reading an access token's user and session")?;
-        Ok(
-            row.map(|(user, groups, permissions, session_live)| AuthState {
-                profile: profile((user, groups, permissions)),
-                session_live,
-            }),
-        )
+        let Some(cache) = &self.cache else {
+            return self.read_auth_state(id, sid).await;
+        };
+        if let Some(state) = cache.get(id.0, sid) {
+            return Ok(Some(state));
+        }
+        let stamp = cache.stamp();
+        let state = self.read_auth_state(id, sid).await?;
+        if let (Some(stamp), Some(state)) = (stamp, &state) {
+            cache.put(stamp, id.0, sid, state);
+        }
+        Ok(state)
     }
 
     async fn imported_from_django(

@@ -1,23 +1,45 @@
 //! SQL fragments more than one query needs, each written once. They read the row of
 //! the `users` (or `groups`) table of the query they are projected in.
 
-/// The user's group names, sorted.
-pub(crate) const GROUP_NAMES: &str = "ARRAY(SELECT g.name FROM groups g \
-     JOIN user_groups ug ON ug.group_id = g.id WHERE ug.user_id = users.id ORDER BY g.name)";
+use diesel::sql_types::{BigInt, Bool, Nullable, Timestamptz, Uuid, Varchar};
 
-/// His effective permissions, sorted: every one for a superuser, else his direct
-/// grants and his groups' (`domain::authorization::effective_permissions`).
-pub(crate) const EFFECTIVE_PERMISSIONS: &str = "ARRAY(SELECT p.app_label || '.' || p.codename \
-     FROM permissions p WHERE users.is_superuser \
-        OR p.id IN (SELECT up.permission_id FROM user_permissions up WHERE up.user_id = users.id) \
-        OR p.id IN (SELECT gp.permission_id FROM group_permissions gp \
-                    JOIN user_groups ug ON ug.group_id = gp.group_id WHERE ug.user_id = users.id) \
-     ORDER BY 1)";
+// The user's groups and permissions, as functions of migration 11 rather than inline
+// subqueries: diesel prepares a statement with a SQL literal in it again on every use,
+// and PostgreSQL plans it again; one calling these is prepared once per connection.
 
-/// His direct grants, sorted.
-pub(crate) const DIRECT_PERMISSIONS: &str = "ARRAY(SELECT p.app_label || '.' || p.codename \
-     FROM permissions p JOIN user_permissions up ON up.permission_id = p.id \
-     WHERE up.user_id = users.id ORDER BY 1)";
+diesel::define_sql_function! {
+    /// The user's group names, sorted.
+    fn gatehouse_group_names(user_id: BigInt) -> Array<Text>;
+}
+
+diesel::define_sql_function! {
+    /// His effective permissions, sorted: every one for a superuser, else his direct
+    /// grants and his groups' (`domain::authorization::effective_permissions`).
+    fn gatehouse_effective_permissions(user_id: BigInt, is_superuser: Bool) -> Array<Text>;
+}
+
+diesel::define_sql_function! {
+    /// His direct grants, sorted.
+    fn gatehouse_direct_permissions(user_id: BigInt) -> Array<Text>;
+}
+
+diesel::define_sql_function! {
+    /// Rotates a live refresh token under the user's session lock (migration 11);
+    /// `false` when the presented token is not live (or not his).
+    #[allow(clippy::too_many_arguments)]
+    fn gatehouse_rotate_live_refresh_token(
+        user_id: BigInt,
+        presented: Uuid,
+        now: Timestamptz,
+        successor: Uuid,
+        family_id: Uuid,
+        expires_at: Timestamptz,
+        session_started_at: Timestamptz,
+        user_agent: Nullable<Varchar>,
+        ip: Nullable<Varchar>,
+        parent_family_id: Nullable<Uuid>,
+    ) -> Bool;
+}
 
 /// A group's permissions, sorted.
 pub(crate) const GROUP_PERMISSIONS: &str = "ARRAY(SELECT p.app_label || '.' || p.codename \

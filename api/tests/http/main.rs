@@ -6,6 +6,7 @@ mod admin_groups;
 mod admin_users;
 mod aliases_djoser;
 mod audit;
+mod auth_cache;
 mod django_passwords;
 mod email_addresses;
 mod email_flows;

@@ -262,6 +262,10 @@ impl<M: Mailer> OutboxWorker<M> {
                     .skip_locked()
                     .load(conn)
                     .await?;
+                if due.is_empty() {
+                    // An idle poll writes nothing (and so empties no cache).
+                    return Ok(due);
+                }
                 let ids: Vec<i64> = due.iter().map(|m| m.id).collect();
                 diesel::update(email_outbox::table.filter(email_outbox::id.eq_any(&ids)))
                     .set((

@@ -196,4 +196,20 @@ impl Served {
         let request = self.client.post(self.url(path)).json(&body);
         Reply::read(request.send().await.expect("request")).await
     }
+
+    /// `method path` with a bearer token and a JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        access: &str,
+        body: Value,
+    ) -> Reply {
+        let request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(access)
+            .json(&body);
+        Reply::read(request.send().await.expect("request")).await
+    }
 }
