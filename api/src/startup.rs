@@ -83,6 +83,8 @@ pub(crate) struct AppState {
     pub(crate) body_timeout: Duration,
     /// `server.server_timing`.
     pub(crate) server_timing: bool,
+    /// The auth cache, when `database.auth_cache_size` is not 0.
+    pub(crate) auth_cache: Option<AuthCache>,
     /// The last readiness probe, reused for a second.
     pub(crate) readiness: Readiness,
     /// What proxies may tell us: the client's address, the base of our links.
@@ -112,10 +114,11 @@ pub(crate) async fn build_state(settings: &Settings) -> anyhow::Result<AppState>
     let jwt = JwtTokenCodec::new(&settings.jwt.codec)?;
     let jwks = JwksDocument::new(&jwt, &settings.jwt.jwks);
     let mut users = PgUserRepository::new(pool.clone(), outbox.clone());
-    if settings.auth_cache.auth_cache_size > 0 {
-        let cache = AuthCache::new(settings.auth_cache.auth_cache_size);
-        spawn_listener(cache.clone(), settings.database.url()?.clone());
-        users = users.with_cache(cache);
+    // Serves nothing until `serve` starts its listener (`Application::build`).
+    let auth_cache = (settings.auth_cache.auth_cache_size > 0)
+        .then(|| AuthCache::new(settings.auth_cache.auth_cache_size));
+    if let Some(cache) = &auth_cache {
+        users = users.with_cache(cache.clone());
     }
     let adapters = Adapters::<ProdDeps> {
         users,
@@ -141,6 +144,7 @@ pub(crate) async fn build_state(settings: &Settings) -> anyhow::Result<AppState>
         throttle: Throttle::new(&settings.throttle.rates, rate_limiter, routes::scopes()),
         body_timeout: settings.server.body_timeout,
         server_timing: settings.server.server_timing,
+        auth_cache,
         readiness: Readiness::default(),
         forwarded: Forwarded::new(
             &settings.throttle.rates.trusted_proxies,
@@ -199,6 +203,9 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = build_state(settings).await?;
         let stop_outbox = spawn_outbox_worker(settings, &state)?;
+        if let Some(cache) = &state.auth_cache {
+            spawn_listener(cache.clone(), settings.database.url()?.clone());
+        }
         let state = web::Data::new(state);
         let workers = settings
             .server

@@ -125,6 +125,12 @@ impl StatementCounter {
 /// Statements that may have written, through any pool of this process, that have run.
 static LOCAL_WRITES: AtomicU64 = AtomicU64::new(0);
 
+/// A statement that wrote though it reads as a `SELECT` (of a function that writes)
+/// has run.
+pub(crate) fn note_write() {
+    LOCAL_WRITES.fetch_add(1, Ordering::AcqRel);
+}
+
 /// How many statements that may have written (or committed what others wrote) this
 /// process has run: what was read before a change of this number may be stale.
 pub fn local_writes() -> u64 {
@@ -134,9 +140,10 @@ pub fn local_writes() -> u64 {
 #[derive(Debug, PartialEq, Eq)]
 enum StatementKind {
     /// `SELECT` (`… FOR UPDATE` included), `BEGIN`, `SHOW`, `SET`, `LISTEN`,
-    /// `ROLLBACK`, `SAVEPOINT`.
+    /// `ROLLBACK`, `SAVEPOINT`, `RELEASE` (a savepoint's: nothing is seen before the
+    /// outer `COMMIT`). A `SELECT` of a function that writes must say so: [`note_write`].
     Read,
-    /// `COMMIT` or `RELEASE` (of a savepoint): what was written before is now seen.
+    /// `COMMIT`: what the transaction wrote is now seen.
     Commit,
     /// Anything else may have written.
     Write,
@@ -174,10 +181,9 @@ fn statement_kind(query: &dyn std::fmt::Display) -> StatementKind {
     };
     let _ = std::fmt::write(&mut first, format_args!("{query}"));
     match &first.word[..first.len] {
-        b"SELECT" | b"BEGIN" | b"SHOW" | b"SET" | b"LISTEN" | b"ROLLBACK" | b"SAVEPOIN" => {
-            StatementKind::Read
-        }
-        b"COMMIT" | b"RELEASE" => StatementKind::Commit,
+        b"SELECT" | b"BEGIN" | b"SHOW" | b"SET" | b"LISTEN" | b"ROLLBACK" | b"SAVEPOIN"
+        | b"RELEASE" => StatementKind::Read,
+        b"COMMIT" => StatementKind::Commit,
         _ => StatementKind::Write,
     }
 }
@@ -409,9 +415,12 @@ mod tests {
         ] {
             assert_eq!(statement_kind(&read), StatementKind::Read, "{read}");
         }
-        for commit in ["COMMIT", "RELEASE SAVEPOINT diesel_savepoint_1"] {
-            assert_eq!(statement_kind(&commit), StatementKind::Commit, "{commit}");
-        }
+        assert_eq!(statement_kind(&"COMMIT"), StatementKind::Commit);
+        assert_eq!(
+            statement_kind(&"RELEASE SAVEPOINT diesel_savepoint_1"),
+            StatementKind::Read,
+            "the outer COMMIT makes it seen"
+        );
         for write in [
             "INSERT INTO users",
             "update users set",
@@ -438,6 +447,12 @@ mod tests {
         assert!(finish("COMMIT"), "its commit");
         assert!(!finish("COMMIT"));
         assert!(finish("INSERT INTO t VALUES (1)"), "a write on its own");
+        // A savepoint released inside: the outer commit still counts.
+        assert!(!finish("BEGIN"));
+        assert!(!finish("SAVEPOINT s"));
+        assert!(finish("UPDATE users SET x = 2"));
+        assert!(!finish("RELEASE SAVEPOINT s"));
+        assert!(finish("COMMIT"));
     }
 
     /// What the driver reports for a statement sent on a connection the server closed

@@ -223,6 +223,7 @@ impl SessionRepository for PgSessionRepository {
         .get_result(&mut conn)
         .await
         .step("while rotating a live refresh token")?;
+        crate::db::note_write();
         if rotated {
             return Ok(RotateOutcome::Rotated);
         }

@@ -378,6 +378,9 @@ impl UserRepository for PgUserRepository {
     async fn delete(&self, id: UserId, audit: AuditEvent) -> Result<bool, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
         conn.transaction(async |conn| {
+            // The lock every change of his sessions takes, before the row lock a
+            // rotation's insert would wait for: never the two in opposite orders.
+            tx::lock_user(conn, id.0).await?;
             let username: Option<String> = diesel::delete(users::table.find(id.0))
                 .returning(users::username)
                 .get_result(conn)

@@ -1,9 +1,17 @@
+DROP TRIGGER permissions_truncate_notify_auth ON permissions;
+DROP TRIGGER group_permissions_truncate_notify_auth ON group_permissions;
+DROP TRIGGER groups_truncate_notify_auth ON groups;
+DROP TRIGGER user_permissions_truncate_notify_auth ON user_permissions;
+DROP TRIGGER user_groups_truncate_notify_auth ON user_groups;
+DROP TRIGGER refresh_tokens_truncate_notify_auth ON refresh_tokens;
+DROP TRIGGER users_truncate_notify_auth ON users;
 DROP TRIGGER permissions_notify_auth ON permissions;
 DROP TRIGGER group_permissions_notify_auth ON group_permissions;
 DROP TRIGGER groups_notify_auth ON groups;
 DROP TRIGGER user_permissions_notify_auth ON user_permissions;
 DROP TRIGGER user_groups_notify_auth ON user_groups;
-DROP TRIGGER refresh_tokens_notify_auth ON refresh_tokens;
+DROP TRIGGER refresh_tokens_notify_deletion ON refresh_tokens;
+DROP TRIGGER refresh_tokens_notify_revocation ON refresh_tokens;
 DROP TRIGGER users_notify_auth ON users;
 DROP FUNCTION gatehouse_notify_everyone();
 DROP FUNCTION gatehouse_notify_users_row();

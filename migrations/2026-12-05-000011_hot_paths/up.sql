@@ -102,9 +102,16 @@ CREATE TRIGGER users_notify_auth
     AFTER UPDATE OR DELETE ON users
     FOR EACH ROW EXECUTE FUNCTION gatehouse_notify_users_row();
 
--- A session ends when its last live token is revoked or deleted.
-CREATE TRIGGER refresh_tokens_notify_auth
-    AFTER UPDATE OF revoked_at OR DELETE ON refresh_tokens
+-- A session ends when its last live token is revoked or deleted. A rotation retires a
+-- token for its successor (replaced_by set with revoked_at) and leaves the session
+-- live: it announces nothing, and the busiest write path stays off the notify queue.
+CREATE TRIGGER refresh_tokens_notify_revocation
+    AFTER UPDATE OF revoked_at ON refresh_tokens
+    FOR EACH ROW
+    WHEN (OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL AND NEW.replaced_by IS NULL)
+    EXECUTE FUNCTION gatehouse_notify_user();
+CREATE TRIGGER refresh_tokens_notify_deletion
+    AFTER DELETE ON refresh_tokens
     FOR EACH ROW EXECUTE FUNCTION gatehouse_notify_user();
 
 -- His groups and his own permissions.
@@ -122,6 +129,23 @@ CREATE TRIGGER groups_notify_auth
 CREATE TRIGGER group_permissions_notify_auth
     AFTER INSERT OR UPDATE OR DELETE ON group_permissions
     FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_notify_everyone();
+-- A new permission is a superuser's at once.
 CREATE TRIGGER permissions_notify_auth
-    AFTER UPDATE OR DELETE ON permissions
+    AFTER INSERT OR UPDATE OR DELETE ON permissions
+    FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_notify_everyone();
+
+-- Emptying any of them concerns everyone.
+CREATE TRIGGER users_truncate_notify_auth AFTER TRUNCATE ON users
+    FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_notify_everyone();
+CREATE TRIGGER refresh_tokens_truncate_notify_auth AFTER TRUNCATE ON refresh_tokens
+    FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_notify_everyone();
+CREATE TRIGGER user_groups_truncate_notify_auth AFTER TRUNCATE ON user_groups
+    FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_notify_everyone();
+CREATE TRIGGER user_permissions_truncate_notify_auth AFTER TRUNCATE ON user_permissions
+    FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_notify_everyone();
+CREATE TRIGGER groups_truncate_notify_auth AFTER TRUNCATE ON groups
+    FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_notify_everyone();
+CREATE TRIGGER group_permissions_truncate_notify_auth AFTER TRUNCATE ON group_permissions
+    FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_notify_everyone();
+CREATE TRIGGER permissions_truncate_notify_auth AFTER TRUNCATE ON permissions
     FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_notify_everyone();
