@@ -72,6 +72,20 @@ async fn load(
     samples
 }
 
+/// The bench user's access token from a login at `base`.
+async fn access_token(client: &reqwest::Client, base: &str) -> String {
+    let tokens: Value = client
+        .post(format!("{base}/auth/token/"))
+        .json(&json!({ "email": "bench@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login reply");
+    tokens["access"].as_str().expect("access token").to_owned()
+}
+
 #[tokio::main]
 async fn main() {
     let seconds: f64 = knob("BENCH_SECONDS", 5.0);
@@ -107,16 +121,7 @@ async fn main() {
         registered["id"].is_i64(),
         "registration failed: {registered}"
     );
-    let tokens: Value = client
-        .post(format!("{setup}/auth/token/"))
-        .json(&json!({ "email": "bench@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("login reply");
-    let access = tokens["access"].as_str().expect("access token").to_owned();
+    let access = access_token(&client, &setup).await;
     let body = json!({ "token": access });
     let signed_by = |token: &str| -> String {
         use base64::Engine as _;
@@ -201,17 +206,8 @@ async fn main() {
         settings.jwt.codec.algorithm = algorithm;
         settings.jwt.codec.private_key_file = Some(key.private_key_file);
         let base = serve(&settings).await;
-        let tokens: Value = client
-            .post(format!("{base}/auth/token/"))
-            .json(&json!({ "email": "bench@example.com", "password": PASSWORD }))
-            .send()
-            .await
-            .expect("login")
-            .json()
-            .await
-            .expect("login reply");
-        let access = tokens["access"].as_str().expect("access token");
-        assert_eq!(signed_by(access), algorithm.to_string());
+        let access = access_token(&client, &base).await;
+        assert_eq!(signed_by(&access), algorithm.to_string());
         let body = json!({ "token": access });
 
         let url = format!("{base}/auth/token/verify/");
