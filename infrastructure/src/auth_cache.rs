@@ -177,17 +177,14 @@ impl AuthCache {
         if entries.len() >= self.inner.capacity && !entries.contains_key(&user) {
             entries.clear();
         }
-        let entry = entries.entry(user).or_insert_with(|| Entry {
+        let fresh = || Entry {
             written: stamp.written,
             profile: state.profile.clone(),
             sessions: HashMap::new(),
-        });
+        };
+        let entry = entries.entry(user).or_insert_with(fresh);
         if entry.written != stamp.written || entry.profile != state.profile {
-            *entry = Entry {
-                written: stamp.written,
-                profile: state.profile.clone(),
-                sessions: HashMap::new(),
-            };
+            *entry = fresh();
         }
         entry.sessions.insert(sid, state.session_live);
     }
@@ -239,18 +236,18 @@ impl AuthCache {
 /// meanwhile) when the connection fails or stops answering.
 pub fn spawn_listener(cache: AuthCache, url: SecretString) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut failures_in_a_row = 0u32;
+        // Whether this run of failures was logged already.
+        let mut warned = false;
         loop {
             let error = listen(&cache, &url).await;
             let was_listening = cache.is_listening();
             cache.set_listening(false);
             if was_listening {
-                failures_in_a_row = 0;
                 tracing::warn!(error = %format!("{error:#}"), "the auth cache's listener lost the database; token checks read the database until it is back");
-            } else if failures_in_a_row == 0 {
+            } else if !warned {
                 tracing::warn!(error = %format!("{error:#}"), "the auth cache's listener cannot reach the database; token checks read the database until it can");
             }
-            failures_in_a_row += 1;
+            warned = true;
             tokio::time::sleep(RECONNECT_DELAY).await;
         }
     })

@@ -15,7 +15,6 @@ use domain::{
 use uuid::Uuid;
 
 use crate::auth_cache::AuthCache;
-
 use crate::db::{PgPool, Step, TxError, connection, settle};
 use crate::email::Outbox;
 use crate::schema::{django_imported_users, refresh_tokens, users};

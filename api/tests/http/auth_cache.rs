@@ -11,16 +11,6 @@ use infrastructure::testing::TestDatabase;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-/// The statements an answer says it sent.
-fn statements(reply: &Reply) -> u32 {
-    reply
-        .header("server-timing")
-        .and_then(|header| header.strip_prefix("db;desc=\""))
-        .and_then(|rest| rest.strip_suffix(" statements\""))
-        .and_then(|count| count.parse().ok())
-        .unwrap_or_else(|| panic!("no db;desc=\"N statements\": {reply:?}"))
-}
-
 /// How many listeners of this service are connected to `db`, and their pids.
 async fn listeners(db: &TestDatabase) -> Vec<i64> {
     let rows = db
@@ -63,7 +53,7 @@ async fn until_cached(app: &TestApp, access: &str) {
     within(Duration::from_secs(10), "GET me from memory", || async {
         let me = app.me(access).await;
         assert_eq!(me.status, StatusCode::OK, "{me:?}");
-        statements(&me) == 0
+        me.statements() == 0
     })
     .await;
 }
@@ -78,7 +68,7 @@ async fn a_token_check_is_answered_from_memory_until_this_instance_writes() {
         .post("/auth/token/verify/", json!({ "token": access }))
         .await;
     assert_eq!(verified.status, StatusCode::OK, "{verified:?}");
-    assert_eq!(statements(&verified), 0, "verify from memory");
+    assert_eq!(verified.statements(), 0, "verify from memory");
 
     // A change through this instance is seen by the very next request.
     let renamed = call(
@@ -92,7 +82,7 @@ async fn a_token_check_is_answered_from_memory_until_this_instance_writes() {
     assert_eq!(renamed.status, StatusCode::OK, "{renamed:?}");
     let me = app.me(&access).await;
     assert_eq!(me.body["first_name"], "Alys", "{me:?}");
-    assert_eq!(statements(&me), 1, "read again after the write");
+    assert_eq!(me.statements(), 1, "read again after the write");
     until_cached(&app, &access).await;
 
     let logout = app
@@ -146,7 +136,7 @@ async fn a_logout_a_deactivation_and_a_password_change_on_one_instance_reach_the
         within(Duration::from_secs(10), "B answers from memory", || async {
             let me = b.get("/auth/me/", Some(access)).await;
             assert_eq!(me.status, StatusCode::OK, "{me:?}");
-            statements(&me) == 0
+            me.statements() == 0
         })
         .await;
     }
@@ -223,7 +213,7 @@ async fn a_lost_listener_empties_the_cache_instead_of_serving_stale_answers() {
     within(
         Duration::from_millis(500),
         "the cache stops serving",
-        || async { statements(&app.me(&access).await) == 1 },
+        || async { app.me(&access).await.statements() == 1 },
     )
     .await;
     assert!(

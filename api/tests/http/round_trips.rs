@@ -7,18 +7,6 @@ use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
-/// The statements an answer says it sent.
-fn statements(reply: &Reply) -> u32 {
-    let header = reply
-        .header("server-timing")
-        .unwrap_or_else(|| panic!("no Server-Timing: {reply:?}"));
-    header
-        .strip_prefix("db;desc=\"")
-        .and_then(|rest| rest.strip_suffix(" statements\""))
-        .and_then(|count| count.parse().ok())
-        .unwrap_or_else(|| panic!("not db;desc=\"N statements\": {header}"))
-}
-
 #[tokio::test]
 async fn me_verify_and_refresh_each_cost_their_round_trips() {
     let app = spawn_app().await;
@@ -29,7 +17,7 @@ async fn me_verify_and_refresh_each_cost_their_round_trips() {
     assert_eq!(me.status, StatusCode::OK, "{me:?}");
     assert_eq!(me.body["email"], "alice@example.com");
     assert_eq!(
-        statements(&me),
+        me.statements(),
         1,
         "GET /auth/me/: the token's state with the profile"
     );
@@ -38,18 +26,18 @@ async fn me_verify_and_refresh_each_cost_their_round_trips() {
         .post("/auth/token/verify/", json!({ "token": access }))
         .await;
     assert_eq!(verified.status, StatusCode::OK, "{verified:?}");
-    assert_eq!(statements(&verified), 1, "verify an access token");
+    assert_eq!(verified.statements(), 1, "verify an access token");
 
     let verified = app
         .post("/auth/token/verify/", json!({ "token": refresh }))
         .await;
     assert_eq!(verified.status, StatusCode::OK, "{verified:?}");
-    assert_eq!(statements(&verified), 1, "verify a refresh token");
+    assert_eq!(verified.statements(), 1, "verify a refresh token");
 
     let refreshed = app.refresh(&refresh).await;
     assert_eq!(refreshed.status, StatusCode::OK, "{refreshed:?}");
     assert_eq!(
-        statements(&refreshed),
+        refreshed.statements(),
         2,
         "a rotating refresh: the token with its user, the rotation"
     );
@@ -64,12 +52,12 @@ async fn me_verify_and_refresh_each_cost_their_round_trips() {
     assert_eq!(logout.status, StatusCode::RESET_CONTENT, "{logout:?}");
     let refused = app.me(&str_of(&refreshed.body, "access")).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{refused:?}");
-    assert_eq!(statements(&refused), 1, "a refused access token");
+    assert_eq!(refused.statements(), 1, "a refused access token");
     let refused = app
         .post("/auth/token/verify/", json!({ "token": "not.a.token" }))
         .await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{refused:?}");
-    assert_eq!(statements(&refused), 0, "a token that does not decode");
+    assert_eq!(refused.statements(), 0, "a token that does not decode");
 }
 
 #[tokio::test]
@@ -107,6 +95,6 @@ async fn connections_the_server_closed_are_not_handed_out_again() {
     for _ in 0..8 {
         let me = app.me(&access).await;
         assert_eq!(me.status, StatusCode::OK, "{me:?}");
-        assert_eq!(statements(&me), 1, "no check was added back: {me:?}");
+        assert_eq!(me.statements(), 1, "no check was added back: {me:?}");
     }
 }

@@ -59,15 +59,12 @@ impl<D: Deps> Gatehouse<D> {
     pub async fn refresh(&self, command: RefreshCommand) -> Result<Refreshed, RefreshError> {
         let presented = self.read_token(&command.refresh, Some(TokenType::Refresh))?;
         // The token's row and its user's profile, in one round trip.
-        let found = self
+        let (record, profile) = self
             .adapters
             .sessions
             .find_with_profile(presented.jti)
-            .await?;
-        let (record, profile) = match found {
-            Some((record, profile)) => (Some(record), Some(profile)),
-            None => (None, None),
-        };
+            .await?
+            .unzip();
         let record = stored_for(&presented, record)?;
         // A rotated token is judged by `rotate` (grace or reuse); any other revoked
         // token, and every revoked token when rotation is off, is dead.

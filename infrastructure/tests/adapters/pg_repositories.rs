@@ -22,6 +22,20 @@ async fn pool(db: &TestDatabase) -> PgPool {
     .unwrap()
 }
 
+/// A new user `<username>` with address `<username>@example.com`; his id.
+async fn signed_up(f: &Fixture, username: &str) -> UserId {
+    f.users
+        .create(
+            new_user(username, &format!("{username}@example.com")),
+            None,
+            audit(),
+        )
+        .await
+        .unwrap()
+        .user
+        .id
+}
+
 fn new_user(username: &str, email: &str) -> NewUser {
     NewUser {
         username: Username::parse(username).unwrap(),
@@ -162,13 +176,7 @@ async fn emails_are_unique_case_insensitively_and_usernames_exactly() {
 #[tokio::test]
 async fn a_profile_has_group_names_and_effective_permissions_in_one_query() {
     let f = fixture().await;
-    let id = f
-        .users
-        .create(new_user("bob", "bob@example.com"), None, audit())
-        .await
-        .unwrap()
-        .user
-        .id;
+    let id = signed_up(&f, "bob").await;
     f.db.execute("INSERT INTO groups (name) VALUES ('b-group'), ('a-group')")
         .await;
     f.db.execute(&format!(
@@ -215,13 +223,7 @@ async fn profile_changes_refuse_a_taken_username_and_keep_other_fields() {
         .create(new_user("carol", "carol@example.com"), None, audit())
         .await
         .unwrap();
-    let id = f
-        .users
-        .create(new_user("dave", "dave@example.com"), None, audit())
-        .await
-        .unwrap()
-        .user
-        .id;
+    let id = signed_up(&f, "dave").await;
     let taken = ProfileChanges {
         username: Some(Username::parse("carol").unwrap()),
         ..Default::default()
@@ -252,13 +254,7 @@ async fn profile_changes_refuse_a_taken_username_and_keep_other_fields() {
 #[tokio::test]
 async fn rotation_outcomes_follow_the_token_state() {
     let f = fixture().await;
-    let user = f
-        .users
-        .create(new_user("erin", "erin@example.com"), None, audit())
-        .await
-        .unwrap()
-        .user
-        .id;
+    let user = signed_up(&f, "erin").await;
     let first = first_token(user);
     f.sessions.start(first.clone(), None, None).await.unwrap();
     let second = successor_of(&first);
@@ -320,13 +316,7 @@ async fn rotation_outcomes_follow_the_token_state() {
 #[tokio::test]
 async fn a_logged_out_token_is_revoked_not_reused() {
     let f = fixture().await;
-    let user = f
-        .users
-        .create(new_user("finn", "finn@example.com"), None, audit())
-        .await
-        .unwrap()
-        .user
-        .id;
+    let user = signed_up(&f, "finn").await;
     let token = first_token(user);
     f.sessions.start(token.clone(), None, None).await.unwrap();
     assert_eq!(
@@ -359,13 +349,7 @@ async fn a_logged_out_token_is_revoked_not_reused() {
 #[tokio::test]
 async fn concurrent_rotations_of_one_token_rotate_it_exactly_once() {
     let f = fixture().await;
-    let user = f
-        .users
-        .create(new_user("gwen", "gwen@example.com"), None, audit())
-        .await
-        .unwrap()
-        .user
-        .id;
+    let user = signed_up(&f, "gwen").await;
     let token = first_token(user);
     f.sessions.start(token.clone(), None, None).await.unwrap();
 
@@ -403,13 +387,7 @@ async fn concurrent_rotations_of_one_token_rotate_it_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_successor_outlives_a_concurrent_revocation_of_every_session() {
     let f = fixture().await;
-    let user = f
-        .users
-        .create(new_user("rhea", "rhea@example.com"), None, audit())
-        .await
-        .unwrap()
-        .user
-        .id;
+    let user = signed_up(&f, "rhea").await;
     let live = format!(
         "SELECT count(*) AS value FROM refresh_tokens WHERE user_id = {} AND revoked_at IS NULL",
         user.0
@@ -445,13 +423,7 @@ async fn no_successor_outlives_a_concurrent_revocation_of_every_session() {
 #[tokio::test]
 async fn concurrent_rotations_with_no_reuse_interval_rotate_once_and_revoke_the_family() {
     let f = fixture().await;
-    let user = f
-        .users
-        .create(new_user("gail", "gail@example.com"), None, audit())
-        .await
-        .unwrap()
-        .user
-        .id;
+    let user = signed_up(&f, "gail").await;
     let token = first_token(user);
     f.sessions.start(token.clone(), None, None).await.unwrap();
 
@@ -489,13 +461,7 @@ async fn concurrent_rotations_with_no_reuse_interval_rotate_once_and_revoke_the_
 #[tokio::test]
 async fn logout_everywhere_can_keep_one_session_and_deleting_a_user_drops_his_tokens() {
     let f = fixture().await;
-    let user = f
-        .users
-        .create(new_user("hugo", "hugo@example.com"), None, audit())
-        .await
-        .unwrap()
-        .user
-        .id;
+    let user = signed_up(&f, "hugo").await;
     let (kept, dropped) = (first_token(user), first_token(user));
     f.sessions.start(kept.clone(), None, None).await.unwrap();
     f.sessions.start(dropped.clone(), None, None).await.unwrap();
@@ -533,13 +499,7 @@ async fn logout_everywhere_can_keep_one_session_and_deleting_a_user_drops_his_to
 #[tokio::test]
 async fn purging_deletes_only_expired_rows_and_login_records_a_rehash() {
     let f = fixture().await;
-    let user = f
-        .users
-        .create(new_user("ivy", "ivy@example.com"), None, audit())
-        .await
-        .unwrap()
-        .user
-        .id;
+    let user = signed_up(&f, "ivy").await;
     let live = first_token(user);
     let expired = NewRefreshToken {
         expires_at: Utc::now() - Duration::seconds(1),
@@ -590,13 +550,7 @@ async fn an_unreachable_database_is_unavailable_not_unexpected() {
 #[tokio::test]
 async fn a_revocation_racing_a_rotation_leaves_no_live_token() {
     let f = fixture().await;
-    let user = f
-        .users
-        .create(new_user("jade", "jade@example.com"), None, audit())
-        .await
-        .unwrap()
-        .user
-        .id;
+    let user = signed_up(&f, "jade").await;
     for _ in 0..40 {
         let token = first_token(user);
         f.sessions.start(token.clone(), None, None).await.unwrap();
@@ -686,13 +640,7 @@ async fn two_outbox_workers_deliver_every_message_exactly_once() {
 #[tokio::test]
 async fn a_login_racing_a_password_change_opens_no_session_and_reverts_nothing() {
     let f = fixture().await;
-    let user = f
-        .users
-        .create(new_user("kai", "kai@example.com"), None, audit())
-        .await
-        .unwrap()
-        .user
-        .id;
+    let user = signed_up(&f, "kai").await;
     // The password was verified against "bcrypt_sha256$x"; then a reset set another.
     f.db.execute(&format!(
         "UPDATE users SET password = 'bcrypt_sha256$reset' WHERE id = {user}"

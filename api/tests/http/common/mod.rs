@@ -89,6 +89,16 @@ impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// The statements the answer says it sent to PostgreSQL: its
+    /// `Server-Timing: db;desc="N statements"` (`server.server_timing`).
+    pub fn statements(&self) -> u32 {
+        self.header("server-timing")
+            .and_then(|header| header.strip_prefix("db;desc=\""))
+            .and_then(|rest| rest.strip_suffix(" statements\""))
+            .and_then(|count| count.parse().ok())
+            .unwrap_or_else(|| panic!("no db;desc=\"N statements\": {self:?}"))
+    }
 }
 
 impl TestApp {
