@@ -301,21 +301,14 @@ impl SessionRepository for PgSessionRepository {
 
     async fn revoke_family(
         &self,
+        owner: UserId,
         family_id: Uuid,
         at: DateTime<Utc>,
         audit: AuditEvent,
     ) -> Result<u64, RepositoryError> {
         let mut conn = connection(&self.pool).await?;
         conn.transaction(async |conn| {
-            let owner: Option<i64> = refresh_tokens::table
-                .filter(refresh_tokens::family_id.eq(family_id))
-                .select(refresh_tokens::user_id)
-                .first(conn)
-                .await
-                .optional()
-                .context("while finding the session's owner")?;
-            let Some(owner) = owner else { return Ok(0) };
-            tx::lock_user(conn, owner).await?;
+            tx::lock_user(conn, owner.0).await?;
             let revoked = tx::revoke_family(conn, family_id, at).await?;
             if revoked > 0 {
                 tx::record(conn, &audit).await?;

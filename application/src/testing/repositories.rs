@@ -842,6 +842,7 @@ impl SessionRepository for InMemorySessions {
 
     async fn revoke_family(
         &self,
+        _owner: UserId,
         family_id: Uuid,
         at: DateTime<Utc>,
         audit: AuditEvent,

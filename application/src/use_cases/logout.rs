@@ -31,7 +31,12 @@ impl<D: Deps> Gatehouse<D> {
             .detail("session", record.family_id.simple().to_string());
         self.adapters
             .sessions
-            .revoke_family(record.family_id, self.adapters.clock.now(), audit)
+            .revoke_family(
+                record.user_id,
+                record.family_id,
+                self.adapters.clock.now(),
+                audit,
+            )
             .await?;
         if record.revoked_at.is_some() {
             return Err(TokenRejection::Blacklisted.into());

@@ -79,9 +79,10 @@ pub trait SessionRepository: Clone + Send + Sync + 'static {
 
     /// Revokes every live token of one family and of every session opened from it, and
     /// from those, and so on; returns how many were live, and records `audit` only if
-    /// there was one.
+    /// there was one. `owner` is the user the family belongs to, whose lock it takes.
     fn revoke_family(
         &self,
+        owner: UserId,
         family_id: Uuid,
         at: DateTime<Utc>,
         audit: AuditEvent,

@@ -321,7 +321,7 @@ async fn a_logged_out_token_is_revoked_not_reused() {
     f.sessions.start(token.clone(), None, None).await.unwrap();
     assert_eq!(
         f.sessions
-            .revoke_family(token.family_id, Utc::now(), audit())
+            .revoke_family(token.user_id, token.family_id, Utc::now(), audit())
             .await
             .unwrap(),
         1

@@ -355,7 +355,12 @@ async fn a_token_revoked_without_successor_is_revoked_and_an_unknown_one_unknown
     let token = first_token(alice.id, t0());
     start(&h, &token).await;
     h.sessions()
-        .revoke_family(token.family_id, at(1), event(AuditKind::Logout))
+        .revoke_family(
+            token.user_id,
+            token.family_id,
+            at(1),
+            event(AuditKind::Logout),
+        )
         .await
         .unwrap();
     let before = trail(&h).await;
@@ -427,15 +432,15 @@ async fn revoking_a_family_counts_its_live_tokens_and_records_only_when_one_was_
     let sessions = h.sessions();
 
     let revoked = sessions
-        .revoke_family(first.family_id, at(5), logout.clone())
+        .revoke_family(first.user_id, first.family_id, at(5), logout.clone())
         .await
         .unwrap();
     let again = sessions
-        .revoke_family(first.family_id, at(6), logout.clone())
+        .revoke_family(first.user_id, first.family_id, at(6), logout.clone())
         .await
         .unwrap();
     let unknown = sessions
-        .revoke_family(Uuid::new_v4(), at(6), logout.clone())
+        .revoke_family(first.user_id, Uuid::new_v4(), at(6), logout.clone())
         .await
         .unwrap();
 
@@ -557,7 +562,12 @@ async fn revoked_and_expired_sessions_are_not_listed<H: Harness>() {
         start(&h, token).await;
     }
     h.sessions()
-        .revoke_family(revoked.family_id, at(1), event(AuditKind::Logout))
+        .revoke_family(
+            revoked.user_id,
+            revoked.family_id,
+            at(1),
+            event(AuditKind::Logout),
+        )
         .await
         .unwrap();
     let ids = |summaries: Vec<SessionSummary>| -> Vec<Uuid> {
@@ -757,7 +767,7 @@ async fn a_live_sessions_start_is_read_and_an_ended_ones_is_not<H: Harness>() {
     );
     let logout = event(AuditKind::Logout).by_self(alice.id);
     sessions
-        .revoke_family(first.family_id, at(5), logout)
+        .revoke_family(first.user_id, first.family_id, at(5), logout)
         .await
         .unwrap();
     assert_eq!(
@@ -791,7 +801,7 @@ async fn a_session_opened_from_another_starts_only_while_that_one_is_live<H: Har
 
     let logout = event(AuditKind::Logout).by_self(alice.id);
     sessions
-        .revoke_family(parent.family_id, at(6), logout)
+        .revoke_family(parent.user_id, parent.family_id, at(6), logout)
         .await
         .unwrap();
     let late = child_of(&parent, at(7));
@@ -831,6 +841,7 @@ async fn ending_a_session_by_any_route_ends_the_sessions_opened_from_it_at_any_d
 
     let revoked_count = sessions
         .revoke_family(
+            logged_out.0.user_id,
             logged_out.0.family_id,
             at(10),
             event(AuditKind::Logout).by_self(alice.id),

@@ -381,7 +381,12 @@ async fn auth_state_tells_whether_the_session_is_one_of_his_and_live<H: Harness>
     assert!(!unknown.session_live);
 
     h.sessions()
-        .revoke_family(session.family_id, at(1), event(AuditKind::Logout))
+        .revoke_family(
+            session.user_id,
+            session.family_id,
+            at(1),
+            event(AuditKind::Logout),
+        )
         .await
         .unwrap();
     let ended = users
