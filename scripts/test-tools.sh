@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Provisions the Python tools the black-box tests use to check our tokens with
-# independent JOSE implementations (PyJWT, jwcrypto): a venv under
-# target/test-tools/venv with the pins of scripts/test-tools-requirements.txt.
+# Provisions the Python tools the black-box tests check us with, implementations
+# nobody here wrote: JOSE (PyJWT, jwcrypto) for our tokens, prometheus_client's
+# parser for /metrics. A venv under target/test-tools/venv with the pins of
+# scripts/test-tools-requirements.txt.
 #
 # Idempotent and safe to run from several test processes at once (flock): the
 # first one installs, the others wait and reuse. A venv is rebuilt when the pins
@@ -35,7 +36,7 @@ python3 -m venv "$venv" >&2
 "$python" -m pip install --quiet --disable-pip-version-check --no-input \
     --requirement "$requirements" >&2
 "$python" -m pip check --disable-pip-version-check >&2
-"$python" -c 'import jwt, jwcrypto.jwk, cryptography' >&2
+"$python" -c 'import jwt, jwcrypto.jwk, cryptography, prometheus_client.parser' >&2
 # Written last: a venv without it is an install that did not finish.
 echo "$want" >"$stamp"
 echo "test-tools: ready" >&2

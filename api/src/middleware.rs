@@ -5,12 +5,14 @@
 
 use std::time::Instant;
 
+use ::metrics::{counter, histogram};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, web};
+use application::metrics;
 use infrastructure::db::counting_statements;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -33,6 +35,21 @@ fn request_id(req: &ServiceRequest) -> String {
         .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned)
 }
 
+/// The method as a label: the standard ones by name, any other as `OTHER`, so that a
+/// client cannot mint label values.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 pub(crate) async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -41,6 +58,7 @@ pub(crate) async fn observe(
     let state = req.app_data::<web::Data<AppState>>();
     let challenge = state.map(|state| format!("{} realm=\"api\"", state.auth.auth_header_types[0]));
     let server_timing = state.is_some_and(|state| state.server_timing);
+    let method = method_label(req.method());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method());
     let started = Instant::now();
     let (response, statements) = counting_statements(next.call(req).instrument(span.clone())).await;
@@ -63,14 +81,24 @@ pub(crate) async fn observe(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "<unmatched>".to_owned());
+    let elapsed = started.elapsed();
     span.in_scope(|| {
         tracing::info!(
             route = %route,
             status = status.as_u16(),
-            latency_ms = started.elapsed().as_millis() as u64,
+            latency_ms = elapsed.as_millis() as u64,
             db_statements = statements,
             "request"
         );
     });
+    histogram!(metrics::HTTP_DURATION, "route" => route.clone(), "method" => method)
+        .record(elapsed);
+    counter!(
+        metrics::HTTP_REQUESTS,
+        "route" => route,
+        "method" => method,
+        "status" => status.as_str().to_owned()
+    )
+    .increment(1);
     Ok(response)
 }

@@ -11,7 +11,7 @@ use crate::endpoint::Endpoint;
 use crate::errors::ApiError;
 use crate::handlers::{
     accounts, admin_groups, admin_users, api_keys, audit, credentials, djoser, health, jwks, me,
-    register, sessions, tokens,
+    metrics, register, sessions, tokens,
 };
 use crate::throttle::{RouteThrottle, Scope};
 
@@ -143,6 +143,8 @@ const ROUTES: &[Route] = &[
         name: "Health", access: Anyone, throttle: EXEMPT, methods: |e| e.get(health::healthz) },
     Route { paths: &["/readyz"],
         name: "Readiness", access: Anyone, throttle: EXEMPT, methods: |e| e.get(health::readyz) },
+    Route { paths: &["/metrics"],
+        name: "Metrics", access: Anyone, throttle: EXEMPT, methods: |e| e.get(metrics::metrics) },
 ];
 
 /// Every (path, route) pair, fixed paths first: actix matches resources in the order

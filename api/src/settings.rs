@@ -26,6 +26,7 @@ use serde::de::DeserializeOwned;
 
 pub use crate::auth::AuthSettings;
 pub use crate::handlers::jwks::JwksSettings;
+pub use crate::handlers::metrics::MetricsSettings;
 pub use crate::startup::ServerSettings;
 pub use crate::telemetry::{LogFormat, LoggingSettings};
 pub use crate::throttle::ThrottleRates;
@@ -82,6 +83,7 @@ pub struct Settings {
     pub email: EmailSection,
     pub throttle: ThrottleSection,
     pub logging: LoggingSettings,
+    pub metrics: MetricsSettings,
 }
 
 /// `jwt.*`: how tokens are signed, how long they live, how clients present them.
@@ -120,7 +122,7 @@ pub struct ThrottleSection {
 }
 
 /// The sections, each read by the settings types listed for it.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "server",
     "database",
     "jwt",
@@ -129,6 +131,7 @@ const SECTIONS: [&str; 8] = [
     "email",
     "throttle",
     "logging",
+    "metrics",
 ];
 
 /// Plain environment names honoured beside `GATEHOUSE__SECTION__KEY`.
@@ -289,6 +292,7 @@ pub fn load_from(
             login: sections.read("throttle")?,
         },
         logging: sections.read("logging")?,
+        metrics: sections.read("metrics")?,
     };
     sections.finish()?;
     settings.validate(environment)?;

@@ -3,7 +3,7 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
@@ -26,6 +26,7 @@ use crate::errors::ApiError;
 use crate::forwarded::Forwarded;
 use crate::handlers::health::Readiness;
 use crate::handlers::jwks::JwksDocument;
+use crate::handlers::metrics::{self, MetricsEndpoint};
 use crate::settings::Settings;
 use crate::throttle::{self, Throttle};
 use crate::{middleware, routes};
@@ -192,6 +193,8 @@ pub struct Application {
     port: u16,
     server: Server,
     stop_outbox: oneshot::Sender<()>,
+    /// `metrics.listen`'s server and port, stopped with the service.
+    metrics_apart: Option<(ServerHandle, u16)>,
 }
 
 impl Application {
@@ -206,14 +209,35 @@ impl Application {
         if let Some(cache) = &state.auth_cache {
             spawn_listener(cache.clone(), settings.database.url()?.clone());
         }
+        let metrics = settings.metrics.enabled.then(|| {
+            web::Data::new(MetricsEndpoint::new(
+                &settings.metrics,
+                state.pool.clone(),
+                state.auth_cache.clone(),
+            ))
+        });
+        let (metrics_here, metrics_apart) = match (metrics, &settings.metrics.listen) {
+            (Some(endpoint), Some(address)) => {
+                endpoint.spawn_upkeep();
+                (None, Some(metrics::serve_apart(address, endpoint)?))
+            }
+            (Some(endpoint), None) => {
+                endpoint.spawn_upkeep();
+                (Some(endpoint), None)
+            }
+            (None, _) => (None, None),
+        };
         let state = web::Data::new(state);
         let workers = settings
             .server
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
         let server = HttpServer::new(move || {
-            let app = App::new()
-                .app_data(state.clone())
+            let mut app = App::new().app_data(state.clone());
+            if let Some(endpoint) = &metrics_here {
+                app = app.app_data(endpoint.clone());
+            }
+            let app = app
                 // A path segment that does not decode is no route of ours.
                 .app_data(
                     web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()),
@@ -230,10 +254,16 @@ impl Application {
         .shutdown_timeout(30)
         .listen(listener)?
         .run();
+        let metrics_apart = metrics_apart.map(|(server, port)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            (handle, port)
+        });
         Ok(Self {
             port,
             server,
             stop_outbox,
+            metrics_apart,
         })
     }
 
@@ -241,11 +271,19 @@ impl Application {
         self.port
     }
 
+    /// The port of `metrics.listen`, when the metrics have a listener of their own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_apart.as_ref().map(|(_, port)| *port)
+    }
+
     /// Serves until stopped: SIGTERM finishes in-flight requests (up to 30 s) and
     /// returns; SIGINT and SIGQUIT stop at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         let _ = self.stop_outbox.send(());
+        if let Some((metrics, _)) = self.metrics_apart {
+            metrics.stop(true).await;
+        }
         served
     }
 }

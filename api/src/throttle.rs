@@ -14,12 +14,14 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use ::metrics::counter;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 use application::config;
+use application::metrics::{self, LoginOutcome};
 use domain::ports::RateLimiter;
 use domain::throttle::{Rate, Verdict};
 use infrastructure::throttle::RateLimiterStore;
@@ -130,24 +132,38 @@ impl Throttle {
 
     /// Counts the request against every check and refuses it if any is exhausted,
     /// naming the longest wait, as DRF does.
-    async fn check(&self, checks: &[(String, Rate)]) -> Result<(), ApiError> {
+    async fn check(&self, checks: &[Check]) -> Result<(), ApiError> {
         let mut wait = None::<Duration>;
-        for (key, rate) in checks {
-            match self.store.hit(key, *rate).await {
-                Ok(Verdict::Allowed) => {}
+        for check in checks {
+            let decision = match self.store.hit(&check.key, check.rate).await {
+                Ok(Verdict::Allowed) => "allowed",
                 Ok(Verdict::Throttled { retry_after }) => {
                     wait = Some(wait.map_or(retry_after, |w| w.max(retry_after)));
+                    if check.scope == Scope::Login.name() {
+                        metrics::login(LoginOutcome::Throttled);
+                    }
+                    "throttled"
                 }
                 Err(error) => {
-                    tracing::debug!(error = %error, key = %key, "throttle store failed: the request goes ahead");
+                    tracing::debug!(error = %error, key = %check.key, "throttle store failed: the request goes ahead");
+                    "store_unavailable"
                 }
-            }
+            };
+            counter!(metrics::THROTTLE_DECISIONS, "scope" => check.scope, "decision" => decision)
+                .increment(1);
         }
         match wait {
             Some(wait) => Err(throttled(wait)),
             None => Ok(()),
         }
     }
+}
+
+/// One rate a request counts against: its scope's name, its bucket, the rate.
+struct Check {
+    scope: &'static str,
+    key: String,
+    rate: Rate,
 }
 
 /// DRF's `Throttled`: the wait in whole seconds, rounded up.
@@ -223,13 +239,24 @@ pub(crate) async fn throttle(
     };
     let mut checks = Vec::with_capacity(2);
     if let Some(scope) = scope {
-        let key = format!("{}:{ip}", scope.name());
-        checks.push((key, throttle.scope_rate(scope)));
+        checks.push(Check {
+            scope: scope.name(),
+            key: format!("{}:{ip}", scope.name()),
+            rate: throttle.scope_rate(scope),
+        });
     }
-    match identity(&state, &req).await {
-        Some(identity) => checks.push((identity, throttle.settings.user)),
-        None => checks.push((format!("anon:{ip}"), throttle.settings.anon)),
-    }
+    checks.push(match identity(&state, &req).await {
+        Some(identity) => Check {
+            scope: "user",
+            key: identity,
+            rate: throttle.settings.user,
+        },
+        None => Check {
+            scope: "anon",
+            key: format!("anon:{ip}"),
+            rate: throttle.settings.anon,
+        },
+    });
     if let Err(error) = throttle.check(&checks).await {
         let response = actix_web::ResponseError::error_response(&error);
         return Ok(req.into_response(response).map_into_right_body());

@@ -6,6 +6,7 @@ pub mod config;
 pub mod django_import;
 mod fault;
 mod guesses;
+pub mod metrics;
 mod one_time_tokens;
 mod service;
 #[cfg(feature = "testing")]

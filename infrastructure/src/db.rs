@@ -2,9 +2,11 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use ::metrics::{gauge, histogram};
 use anyhow::Context;
+use application::metrics;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::AsyncPgConnection;
@@ -200,9 +202,21 @@ pub async fn counting_statements<F: Future>(work: F) -> (F::Output, u32) {
         .await
 }
 
+/// Sets the pool's gauges from its state now (when `/metrics` is read).
+pub fn record_pool_status(pool: &PgPool) {
+    let status = pool.status();
+    let in_use = status.size.saturating_sub(status.available);
+    gauge!(metrics::POOL_CONNECTIONS, "state" => "in_use").set(in_use as f64);
+    gauge!(metrics::POOL_CONNECTIONS, "state" => "idle").set(status.available as f64);
+    gauge!(metrics::POOL_WAITING).set(status.waiting as f64);
+}
+
 /// Takes a connection from the pool; a timeout or a refused connection is `Unavailable`.
 pub async fn connection(pool: &PgPool) -> Result<PgConnection, RepositoryError> {
-    pool.get().await.map_err(|error| {
+    let asked = Instant::now();
+    let taken = pool.get().await;
+    histogram!(metrics::POOL_WAIT).record(asked.elapsed());
+    taken.map_err(|error| {
         let unavailable = matches!(error, PoolError::Timeout(_) | PoolError::Backend(_));
         let error = anyhow::Error::new(error).context("while taking a database connection");
         match unavailable {

@@ -4,6 +4,10 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ::metrics::{gauge, histogram};
+use application::metrics;
 
 use domain::ports::HashError;
 
@@ -44,12 +48,17 @@ impl HashingPool {
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let (done, result) = tokio::sync::oneshot::channel();
+        let queued = Instant::now();
         let job: Job = Box::new(move || {
+            gauge!(metrics::HASH_QUEUE).decrement(1.0);
+            histogram!(metrics::HASH_WAIT).record(queued.elapsed());
             let _ = done.send(job());
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| HashError(anyhow::anyhow!("the hashing threads are gone").into()))?;
+        gauge!(metrics::HASH_QUEUE).increment(1.0);
+        self.jobs.send(job).map_err(|_| {
+            gauge!(metrics::HASH_QUEUE).decrement(1.0);
+            HashError(anyhow::anyhow!("the hashing threads are gone").into())
+        })?;
         result.await.map_err(|_| {
             HashError(anyhow::anyhow!("a hashing job failed without an answer").into())
         })

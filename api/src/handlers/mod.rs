@@ -10,6 +10,7 @@ pub(crate) mod djoser;
 pub(crate) mod health;
 pub(crate) mod jwks;
 pub(crate) mod me;
+pub(crate) mod metrics;
 pub(crate) mod register;
 pub(crate) mod sessions;
 pub(crate) mod tokens;

@@ -11,6 +11,7 @@ mod django_passwords;
 mod email_addresses;
 mod email_flows;
 mod http_conventions;
+mod metrics;
 mod operations;
 mod register_and_me;
 mod round_trips;

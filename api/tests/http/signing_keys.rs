@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::common::*;
@@ -20,7 +19,6 @@ use serde_json::{Map, Value, json};
 use sha2::Digest;
 use tokio::process::Command;
 
-const TEST_TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/test-tools.sh");
 const JOSE_CHECK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/jose_check.py");
 const JWKS: &str = "/.well-known/jwks.json";
 const INVALID: &str = "Token is invalid";
@@ -495,32 +493,9 @@ fn assert_no_key_material(output: &str, private_key_file: &Path) {
 
 // ---------------------------------------------------------------- independent verifiers
 
-/// The venv python with PyJWT and jwcrypto, provisioned once per test process.
-fn python() -> &'static str {
-    static PYTHON: OnceLock<String> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let output = std::process::Command::new("bash")
-            .arg(TEST_TOOLS)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run scripts/test-tools.sh");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "scripts/test-tools.sh failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
-            .lines()
-            .last()
-            .expect("the python path on the last line")
-            .to_owned()
-    })
-}
-
 async fn jose_check(args: &[&str]) -> Finished {
     finish(
-        Command::new(python())
+        Command::new(test_tools_python())
             .arg(JOSE_CHECK)
             .args(args)
             .stdin(Stdio::null()),

@@ -7,6 +7,7 @@ use domain::{Claims, TokenType, UserProfile};
 use uuid::Uuid;
 
 use crate::fault::faults_into;
+use crate::metrics::{self, CredentialKind};
 use crate::tokens::Presented;
 use crate::{Deps, Fault, Gatehouse, TokenRejection};
 
@@ -81,8 +82,14 @@ impl<D: Deps> Gatehouse<D> {
     /// [`Self::simplejwt_access_user`].
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthenticateError> {
-        let presented = self.read_token(access_token, Some(TokenType::Access))?;
-        self.authenticate_presented(presented).await
+        let authenticated = match self.read_token(access_token, Some(TokenType::Access)) {
+            Ok(presented) => self.authenticate_presented(presented).await,
+            Err(rejection) => Err(rejection.into()),
+        };
+        if let Err(error) = &authenticated {
+            metrics::refused(CredentialKind::Access, error);
+        }
+        authenticated
     }
 
     /// [`Self::authenticate`] for an access token already read.
@@ -172,6 +179,17 @@ impl<D: Deps> Gatehouse<D> {
     /// password change, a deactivation and "log out everywhere".
     #[tracing::instrument(skip_all)]
     pub async fn authenticate_api_key(&self, key: &str) -> Result<Principal, AuthenticateError> {
+        let authenticated = self.authenticate_api_key_unnoted(key).await;
+        if let Err(error) = &authenticated {
+            metrics::refused(CredentialKind::ApiKey, error);
+        }
+        authenticated
+    }
+
+    async fn authenticate_api_key_unnoted(
+        &self,
+        key: &str,
+    ) -> Result<Principal, AuthenticateError> {
         let digest = self.adapters.random_tokens.digest(key);
         let profile = self
             .adapters

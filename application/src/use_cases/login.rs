@@ -10,7 +10,8 @@ use domain::user::NAME_MAX_CHARS;
 use domain::{AuditKind, EmailAddress, Password, User};
 
 use crate::fault::faults_into;
-use crate::guesses::{Account, guesses_into};
+use crate::guesses::{Account, GuessRefused, guesses_into};
+use crate::metrics::{self, LoginOutcome};
 use crate::{ClientInfo, Deps, Fault, Gatehouse, TokenPair};
 
 /// How the user names himself.
@@ -174,16 +175,23 @@ impl<D: Deps> Gatehouse<D> {
             }
             LoginIdentifier::Email(email) => self.adapters.users.find_by_email(email).await?,
         };
-        let guess = match &user {
-            Some(user) => self.reserve_guess(Account::Known(user.id)).await?,
+        let reserved = match &user {
+            Some(user) => self.reserve_guess(Account::Known(user.id)).await,
             None => {
                 let name = command.identifier.throttle_name();
-                self.reserve_guess(Account::Unknown(&name)).await?
+                self.reserve_guess(Account::Unknown(&name)).await
             }
         };
+        if matches!(reserved, Err(GuessRefused::Throttled { .. })) {
+            metrics::login(LoginOutcome::Throttled);
+        }
+        let guess = reserved?;
         let outcome = attempt(user).await;
         let wrong = matches!(outcome, Err(LoginError::InvalidCredentials));
         self.settle_guess(guess, wrong).await;
+        if outcome.is_ok() {
+            metrics::login(LoginOutcome::Success);
+        }
         outcome
     }
 
@@ -252,6 +260,12 @@ impl<D: Deps> Gatehouse<D> {
             event = event.subject(user.id);
         }
         self.adapters.audit.record(event).await?;
+        metrics::login(match failure {
+            Failure::Inactive => LoginOutcome::Inactive,
+            Failure::UnknownUser | Failure::WrongPassword | Failure::PasswordChanged => {
+                LoginOutcome::BadCredentials
+            }
+        });
         Err(LoginError::InvalidCredentials)
     }
 }

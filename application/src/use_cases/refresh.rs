@@ -5,6 +5,7 @@ use domain::{AuditKind, NewRefreshToken, RotateOutcome, TokenType};
 use uuid::Uuid;
 
 use crate::fault::faults_into;
+use crate::metrics::{self, RefreshOutcome};
 use crate::tokens::stored_for;
 use crate::{ClientInfo, Deps, Fault, Gatehouse, TokenRejection};
 
@@ -57,6 +58,21 @@ impl<D: Deps> Gatehouse<D> {
     /// Claims are read afresh from the store every time.
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, command: RefreshCommand) -> Result<Refreshed, RefreshError> {
+        let mut outcome = RefreshOutcome::Refused;
+        let refreshed = self.refresh_noting(command, &mut outcome).await;
+        // A fault refused nothing: the client may try again.
+        if !matches!(refreshed, Err(RefreshError::Fault(_))) {
+            metrics::refresh(outcome);
+        }
+        refreshed
+    }
+
+    /// [`Self::refresh`], noting in `outcome` how it ended when it did not refuse.
+    async fn refresh_noting(
+        &self,
+        command: RefreshCommand,
+        outcome: &mut RefreshOutcome,
+    ) -> Result<Refreshed, RefreshError> {
         let presented = self.read_token(&command.refresh, Some(TokenType::Refresh))?;
         // The token's row and its user's profile, in one round trip.
         let (record, profile) = self
@@ -82,6 +98,7 @@ impl<D: Deps> Gatehouse<D> {
         if !tokens.rotate_refresh_tokens {
             self.adapters.sessions.touch(record.jti, now).await?;
             let access = self.access_token(&profile, record.family_id, now)?;
+            *outcome = RefreshOutcome::Refreshed;
             return Ok(Refreshed {
                 access,
                 refresh: None,
@@ -120,15 +137,22 @@ impl<D: Deps> Gatehouse<D> {
             )
             .await?
         {
-            RotateOutcome::Rotated => self.refresh_token(
-                successor.jti,
-                successor.user_id,
-                successor.family_id,
-                successor.created_at,
-                successor.expires_at,
-            )?,
-            RotateOutcome::AlreadyRotated(current) => self.refresh_token_for(&current)?,
+            RotateOutcome::Rotated => {
+                *outcome = RefreshOutcome::Rotated;
+                self.refresh_token(
+                    successor.jti,
+                    successor.user_id,
+                    successor.family_id,
+                    successor.created_at,
+                    successor.expires_at,
+                )?
+            }
+            RotateOutcome::AlreadyRotated(current) => {
+                *outcome = RefreshOutcome::GraceSuccessor;
+                self.refresh_token_for(&current)?
+            }
             RotateOutcome::Reused => {
+                *outcome = RefreshOutcome::ReuseDetected;
                 tracing::warn!(
                     user_id = %record.user_id,
                     session = %record.family_id,

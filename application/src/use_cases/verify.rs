@@ -3,6 +3,7 @@
 use domain::TokenType;
 
 use crate::fault::faults_into;
+use crate::metrics::{self, CredentialKind};
 use crate::use_cases::authenticate::AuthenticateError;
 use crate::{Deps, Fault, Gatehouse, TokenRejection};
 
@@ -20,17 +21,38 @@ impl<D: Deps> Gatehouse<D> {
     /// `authenticate` would accept.
     #[tracing::instrument(skip_all)]
     pub async fn verify(&self, token: &str) -> Result<(), VerifyError> {
-        let presented = self.read_token(token, None)?;
+        let presented = match self.read_token(token, None) {
+            Ok(presented) => presented,
+            Err(rejection) => {
+                // Unreadable: of no kind we can tell; counted with the access tokens,
+                // which is what most verified tokens are.
+                metrics::refused(CredentialKind::Access, &rejection.into());
+                return Err(rejection.into());
+            }
+        };
         match presented.claims.token_type {
             TokenType::Access => match self.authenticate_presented(presented).await {
                 Ok(_) => Ok(()),
-                Err(AuthenticateError::Token(rejection)) => Err(rejection.into()),
                 Err(AuthenticateError::Fault(fault)) => Err(fault.into()),
-                Err(_) => Err(TokenRejection::Invalid.into()),
+                Err(error) => {
+                    metrics::refused(CredentialKind::Access, &error);
+                    match error {
+                        AuthenticateError::Token(rejection) => Err(rejection.into()),
+                        _ => Err(TokenRejection::Invalid.into()),
+                    }
+                }
             },
             TokenType::Refresh => {
-                let record = self.stored_refresh_token::<VerifyError>(&presented).await?;
+                let record = match self.stored_refresh_token::<VerifyError>(&presented).await {
+                    Ok(record) => record,
+                    Err(VerifyError::Token(rejection)) => {
+                        metrics::refused(CredentialKind::Refresh, &rejection.into());
+                        return Err(rejection.into());
+                    }
+                    Err(fault) => return Err(fault),
+                };
                 if record.revoked_at.is_some() {
+                    metrics::refused(CredentialKind::Refresh, &TokenRejection::Blacklisted.into());
                     return Err(TokenRejection::Blacklisted.into());
                 }
                 Ok(())

@@ -7,4 +7,4 @@ pub(crate) mod outbox;
 
 pub use composer::{EmailComposer, EmailTemplates};
 pub use mailers::{LogMailer, SmtpMailer, SmtpSettings, SmtpTls};
-pub use outbox::{Outbox, OutboxSettings, OutboxWorker};
+pub use outbox::{Outbox, OutboxSettings, OutboxWorker, record_backlog};

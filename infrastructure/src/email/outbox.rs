@@ -17,13 +17,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ::metrics::{counter, gauge};
+use application::metrics;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use domain::ports::{MailFailure, Mailer};
-use domain::{EmailKind, EmailMessage};
+use domain::{EmailKind, EmailMessage, RepositoryError};
 use tokio::sync::Notify;
 
-use crate::db::{PgPool, connection};
+use crate::db::{PgPool, connection, store_error};
 use crate::email::composer::{EmailComposer, Recipient};
 use crate::schema::email_outbox;
 
@@ -189,6 +192,12 @@ impl<M: Mailer> OutboxWorker<M> {
             };
             let outcome = self.mailer.send(&email).await;
             let failed = self.record(message, outcome.as_ref().err()).await?;
+            let result = match (&outcome, failed) {
+                (Ok(()), _) => "sent",
+                (Err(_), true) => "failed",
+                (Err(_), false) => "retry",
+            };
+            counter!(metrics::OUTBOX_DELIVERIES, "result" => result).increment(1);
             match outcome {
                 Ok(()) => {
                     tracing::info!(outbox_id = message.id, subject = %message.subject, "email delivered")
@@ -348,6 +357,30 @@ impl<M: Mailer> OutboxWorker<M> {
             "CASE WHEN created_at <= now() - interval '{seconds} seconds' THEN now() END"
         ))
     }
+}
+
+/// Sets the backlog gauges from the table now (when `/metrics` is read): the messages
+/// neither delivered nor given up, and how long the oldest of them has waited.
+pub async fn record_backlog(pool: &PgPool) -> Result<(), RepositoryError> {
+    let mut conn = connection(pool).await?;
+    let (waiting, oldest): (i64, Option<DateTime<Utc>>) = email_outbox::table
+        .filter(email_outbox::sent_at.is_null())
+        .filter(email_outbox::failed_at.is_null())
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(email_outbox::created_at),
+        ))
+        .get_result(&mut conn)
+        .await
+        .map_err(|error| {
+            store_error(anyhow::Error::new(error).context("while counting the outbox"))
+        })?;
+    let age = oldest.map_or(0.0, |oldest| {
+        (Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0
+    });
+    gauge!(metrics::OUTBOX_BACKLOG).set(waiting as f64);
+    gauge!(metrics::OUTBOX_OLDEST).set(age);
+    Ok(())
 }
 
 #[cfg(test)]

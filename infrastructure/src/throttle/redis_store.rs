@@ -7,6 +7,8 @@ use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use ::metrics::gauge;
+use application::metrics;
 use domain::RepositoryError;
 use domain::ports::RateLimiter;
 use domain::throttle::{Rate, Reservation, Ticket, Verdict};
@@ -134,6 +136,7 @@ impl RedisRateLimiter {
             .unwrap_or_else(PoisonError::into_inner) =
             outcome.is_err().then(|| Instant::now() + BACKOFF);
         let was_reachable = self.reachable.swap(outcome.is_ok(), Ordering::Relaxed);
+        gauge!(metrics::REDIS_UP).set(if outcome.is_ok() { 1.0 } else { 0.0 });
         match (&outcome, was_reachable) {
             (Err(error), true) => {
                 tracing::warn!(error = %error, "throttle store (Redis) unreachable: limits are not enforced until it answers")

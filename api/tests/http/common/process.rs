@@ -2,6 +2,7 @@
 //! and `gatehouse serve` on a free port, stopped with SIGTERM.
 
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use infrastructure::testing::TestDatabase;
@@ -16,6 +17,7 @@ use super::Reply;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config");
+const TEST_TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/test-tools.sh");
 
 /// `gatehouse` in the `test` environment with a clean environment of its own, so
 /// nothing of this process (`RUST_LOG`, `DATABASE_URL`, …) leaks in; killed when the
@@ -72,6 +74,30 @@ pub async fn finish_within(command: &mut Command, limit: Duration) -> Finished {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// The python of the test tools' venv (PyJWT, jwcrypto, prometheus_client…:
+/// `scripts/test-tools.sh`), provisioned once per test process.
+pub fn test_tools_python() -> &'static str {
+    static PYTHON: OnceLock<String> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let output = std::process::Command::new("bash")
+            .arg(TEST_TOOLS)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run scripts/test-tools.sh");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "scripts/test-tools.sh failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+            .lines()
+            .last()
+            .expect("the python path on the last line")
+            .to_owned()
+    })
 }
 
 /// A port that was free a moment ago, below Linux's ephemeral range (32768-60999) so
