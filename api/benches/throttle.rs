@@ -3,8 +3,10 @@
 //! fixed number of requests in flight, against the real server with throttling off,
 //! counted in process (`backend = "memory"`) and counted in Redis
 //! (`backend = "redis"`, `REDIS_URL`, default `redis://127.0.0.1:6379`). The rates are
-//! so high that nothing is refused: every response must be a 200. Then, throttling
-//! off, the same with tokens signed by each asymmetric algorithm (`jwt.algorithm` =
+//! so high that nothing is refused: every response must be a 200. The first line has
+//! `metrics.enabled = false` too, the process then having no metrics recorder at all
+//! (it is installed by the first server that serves `/metrics`): against the second
+//! line, what metrics cost. Then, throttling off, the same with tokens signed by each asymmetric algorithm (`jwt.algorithm` =
 //! EdDSA, ES256, RS256, keys from `gatehouse keys generate`) beside HS256's first line.
 //!
 //! `BENCH_SECONDS` (default 5) per configuration after a 1 s warm-up;
@@ -100,6 +102,8 @@ async fn main() {
     base_settings.throttle.rates.user = unlimited;
     base_settings.throttle.rates.login = unlimited;
     base_settings.throttle.rates.register = unlimited;
+    // No recorder until the configurations that measure with one.
+    base_settings.metrics.enabled = false;
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -145,12 +149,14 @@ async fn main() {
 
     let key_prefix = format!("gh-bench:{}:", uuid::Uuid::new_v4().simple());
     let configurations = [
-        ("throttle off", None),
-        ("throttle: memory", Some(ThrottleBackend::Memory)),
-        ("throttle: redis", Some(ThrottleBackend::Redis)),
+        ("throttle off, no metrics", None, false),
+        ("throttle off", None, true),
+        ("throttle: memory", Some(ThrottleBackend::Memory), true),
+        ("throttle: redis", Some(ThrottleBackend::Redis), true),
     ];
-    for (label, backend) in configurations {
+    for (label, backend, metrics) in configurations {
         let mut settings = base_settings.clone();
+        settings.metrics.enabled = metrics;
         settings.throttle.store.enabled = backend.is_some();
         if let Some(backend) = backend {
             settings.throttle.store.backend = backend;
@@ -203,6 +209,7 @@ async fn main() {
     ] {
         let key = generate_key_pair(algorithm, &keys).expect("key pair");
         let mut settings = base_settings.clone();
+        settings.metrics.enabled = true;
         settings.jwt.codec.algorithm = algorithm;
         settings.jwt.codec.private_key_file = Some(key.private_key_file);
         let base = serve(&settings).await;
