@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Provisions the Python tools the black-box tests check us with, implementations
-# nobody here wrote: JOSE (PyJWT, jwcrypto) for our tokens, prometheus_client's
-# parser for /metrics. A venv under target/test-tools/venv with the pins of
-# scripts/test-tools-requirements.txt.
+# nobody here wrote: JOSE (PyJWT, jwcrypto) for our tokens and JWK Set,
+# prometheus_client's parser for /metrics, an OpenAPI validator
+# (openapi-spec-validator) and an API fuzzer (schemathesis): a venv under
+# target/test-tools/venv with the pins of scripts/test-tools-requirements.txt.
 #
 # Idempotent and safe to run from several test processes at once (flock): the
 # first one installs, the others wait and reuse. A venv is rebuilt when the pins
@@ -36,7 +37,7 @@ python3 -m venv "$venv" >&2
 "$python" -m pip install --quiet --disable-pip-version-check --no-input \
     --requirement "$requirements" >&2
 "$python" -m pip check --disable-pip-version-check >&2
-"$python" -c 'import jwt, jwcrypto.jwk, cryptography, prometheus_client.parser' >&2
+"$python" -c 'import jwt, jwcrypto.jwk, cryptography, prometheus_client.parser, openapi_spec_validator, schemathesis' >&2
 # Written last: a venv without it is an install that did not finish.
 echo "$want" >"$stamp"
 echo "test-tools: ready" >&2

@@ -21,11 +21,7 @@ const METHOD_ORDER: [Method; 7] = [
 ];
 
 /// Parsers every endpoint accepts, as DRF's OPTIONS metadata lists them.
-const PARSES: [&str; 3] = [
-    "application/json",
-    "application/x-www-form-urlencoded",
-    "multipart/form-data",
-];
+const PARSES: [&str; 3] = crate::body::MEDIA_TYPES;
 
 /// One path with its methods; other methods get DRF's 405 with `Allow`, and OPTIONS
 /// answers DRF's metadata.
@@ -97,6 +93,11 @@ impl Endpoint {
         F::Output: Responder + 'static,
     {
         self.route(Method::DELETE, handler)
+    }
+
+    /// The methods routed so far (`HEAD` with each `GET`).
+    pub(crate) fn methods(&self) -> &[Method] {
+        &self.methods
     }
 
     pub(crate) fn build(mut self) -> Resource {

@@ -16,7 +16,9 @@ use application::use_cases::register::RegisterError;
 use application::use_cases::sessions::OpenSessionError;
 use application::use_cases::verify::VerifyError;
 use application::{Fault, OneTimeTokenRejection, TokenRejection, ValidationErrors};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 /// The challenge of every 401; `middleware::observe` names the configured first
 /// header type instead when it is not `Bearer`.
@@ -94,34 +96,88 @@ impl ApiError {
         ApiError::Validation(errors)
     }
 
-    fn body(&self) -> Value {
+    fn body(&self) -> ErrorBody {
         match self {
-            ApiError::Validation(errors) => {
-                let fields: Map<String, Value> = errors
+            ApiError::Validation(errors) => ErrorBody::Fields(FieldErrors(
+                errors
                     .fields()
-                    .map(|(field, messages)| (field.to_owned(), json!(messages)))
-                    .collect();
-                Value::Object(fields)
-            }
-            ApiError::Parse(detail) => json!({ "detail": detail }),
-            ApiError::AuthenticationFailedWithCode { detail, code } => {
-                json!({ "detail": detail, "code": code })
-            }
-            ApiError::TokenNotValid(rejection) => {
-                json!({ "detail": rejection.to_string(), "code": "token_not_valid" })
-            }
-            ApiError::AccessTokenNotValid(rejection) => json!({
-                "detail": self.to_string(),
-                "code": "token_not_valid",
-                "messages": [{
-                    "token_class": "AccessToken",
-                    "token_type": "access",
-                    "message": rejection.to_string(),
-                }],
+                    .map(|(field, messages)| (field.to_owned(), Value::from(messages)))
+                    .collect(),
+            )),
+            ApiError::Parse(detail) => ErrorBody::Detail(Detail::new(detail.clone())),
+            ApiError::AuthenticationFailedWithCode { detail, code } => ErrorBody::Detail(Detail {
+                code: Some(code),
+                ..Detail::new(*detail)
             }),
-            other => json!({ "detail": other.to_string() }),
+            ApiError::TokenNotValid(rejection) => ErrorBody::Detail(Detail {
+                code: Some("token_not_valid"),
+                ..Detail::new(rejection.to_string())
+            }),
+            ApiError::AccessTokenNotValid(rejection) => ErrorBody::Detail(Detail {
+                code: Some("token_not_valid"),
+                messages: Some(vec![TokenMessage {
+                    token_class: "AccessToken",
+                    token_type: "access",
+                    message: rejection.to_string(),
+                }]),
+                ..Detail::new(self.to_string())
+            }),
+            other => ErrorBody::Detail(Detail::new(other.to_string())),
         }
     }
+}
+
+/// An error answer: DRF's field errors (400), or a `detail`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum ErrorBody {
+    Fields(FieldErrors),
+    Detail(Detail),
+}
+
+/// DRF's validation errors: each field sent (or expected) with its messages;
+/// `non_field_errors` for the body as a whole.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(transparent)]
+#[schema(
+    value_type = std::collections::HashMap<String, Vec<String>>,
+    example = json!({"email": ["user with this email already exists."]})
+)]
+pub(crate) struct FieldErrors(Map<String, Value>);
+
+/// `{"detail": "…"}`; SimpleJWT's 401s add a `code`, and those of an access token the
+/// `messages` of each token type tried.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"detail": "Authentication credentials were not provided."}))]
+pub(crate) struct Detail {
+    pub(crate) detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "token_not_valid")]
+    pub(crate) code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub(crate) messages: Option<Vec<TokenMessage>>,
+}
+
+impl Detail {
+    pub(crate) fn new(detail: impl Into<String>) -> Self {
+        Detail {
+            detail: detail.into(),
+            code: None,
+            messages: None,
+        }
+    }
+}
+
+/// Why an access token was refused, as SimpleJWT tells it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TokenMessage {
+    #[schema(example = "AccessToken")]
+    pub(crate) token_class: &'static str,
+    #[schema(example = "access")]
+    pub(crate) token_type: &'static str,
+    #[schema(example = "Token is expired")]
+    pub(crate) message: String,
 }
 
 impl ResponseError for ApiError {

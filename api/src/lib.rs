@@ -11,6 +11,7 @@ mod forwarded;
 pub mod fuzzing;
 mod handlers;
 mod middleware;
+mod openapi;
 mod pagination;
 mod representation;
 mod routes;

@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::admin::Page;
 use serde::Serialize;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::errors::ApiError;
 use crate::forwarded::Forwarded;
@@ -57,6 +57,16 @@ impl PageRequest {
     }
 }
 
+/// One page of a list (DRF's `PageNumberPagination`), with the absolute links to the
+/// next and previous pages.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Paginated<T> {
+    pub(crate) count: i64,
+    pub(crate) next: Option<String>,
+    pub(crate) previous: Option<String>,
+    pub(crate) results: Vec<T>,
+}
+
 fn link(req: &HttpRequest, pairs: &[(String, String)], page: Option<i64>) -> String {
     let mut kept: Vec<(String, String)> =
         pairs.iter().filter(|(k, _)| k != "page").cloned().collect();
@@ -83,7 +93,7 @@ pub(crate) fn page_body<T: Serialize>(
     page: PageRequest,
     count: i64,
     results: Vec<T>,
-) -> Result<Value, ApiError> {
+) -> Result<Paginated<T>, ApiError> {
     if page.number > 1 && page.offset() >= count {
         return Err(ApiError::InvalidPage);
     }
@@ -91,7 +101,12 @@ pub(crate) fn page_body<T: Serialize>(
     // DRF drops `page` from the link back to the first page.
     let previous =
         (page.number > 1).then(|| link(req, pairs, (page.number > 2).then_some(page.number - 1)));
-    Ok(json!({ "count": count, "next": next, "previous": previous, "results": results }))
+    Ok(Paginated {
+        count,
+        next,
+        previous,
+        results,
+    })
 }
 
 /// Answers one page of a list fetched by `(offset, limit)`, resolving `page=last`.

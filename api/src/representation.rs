@@ -3,8 +3,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::UserProfile;
 use serde::Serialize;
+use utoipa::ToSchema;
 
-#[derive(Debug, Serialize)]
+/// A user: never his password.
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct UserResponse {
     pub(crate) id: i64,
     pub(crate) username: String,
@@ -14,9 +16,14 @@ pub(crate) struct UserResponse {
     pub(crate) is_active: bool,
     pub(crate) is_staff: bool,
     pub(crate) is_superuser: bool,
+    #[schema(format = DateTime)]
     pub(crate) date_joined: String,
+    #[schema(format = DateTime)]
     pub(crate) last_login: Option<String>,
+    /// The names of his groups.
     pub(crate) groups: Vec<String>,
+    /// His effective permissions (`app_label.codename`), from his groups and direct
+    /// grants; every permission for a superuser.
     pub(crate) permissions: Vec<String>,
 }
 

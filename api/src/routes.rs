@@ -1,23 +1,29 @@
 //! The route table: every path Gatehouse serves, in one place, one row per endpoint
 //! with its name (DRF's view name), who may call it, how it is throttled and its
-//! methods; SPEC §5.2's aliases are more paths of the canonical row. Paths are matched
-//! with and without their trailing slash (`NormalizePath` trims it before routing).
+//! methods. `ROUTES` holds the canonical routes (SPEC §5.1): a row's first path is the
+//! canonical one, the others are SPEC §5.2's aliases of it; `ALIASES` holds the alias
+//! routes that answer differently (Djoser's, seed 002's). The OpenAPI document
+//! (`openapi`) describes the canonical paths, and a test holds it to this table. Paths
+//! are matched with and without their trailing slash (`NormalizePath` trims it before
+//! routing).
 
 use std::collections::HashMap;
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, Resource};
 
 use crate::endpoint::Endpoint;
 use crate::errors::ApiError;
 use crate::handlers::{
-    accounts, admin_groups, admin_users, api_keys, audit, credentials, djoser, health, jwks, me,
-    metrics, register, sessions, tokens,
+    accounts, admin_groups, admin_users, api_keys, audit, credentials, djoser, docs, health, jwks,
+    me, metrics, register, sessions, tokens,
 };
+use crate::openapi;
 use crate::throttle::{RouteThrottle, Scope};
 
 /// Who may call an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub(crate) enum Access {
     Anyone,
     /// A caller signed in with an access token or an API key; checked before the
     /// method (DRF's order).
@@ -83,17 +89,6 @@ const ROUTES: &[Route] = &[
     Route { paths: &["/auth/me", "/auth/users/me"],
         name: "Me", access: SignedIn, throttle: Some(RouteThrottle::ScopedMethod("DELETE", Scope::PasswordCheck)),
         methods: |e| e.get(me::get).put(me::update).patch(me::update).delete(me::delete) },
-    // Djoser's `users/…` routes where they answer differently from the canonical ones.
-    Route { paths: &["/auth/users/set_password"],
-        name: "Set Password", access: SignedIn, throttle: PASSWORD_CHECK, methods: |e| e.post(djoser::set_password) },
-    Route { paths: &["/auth/users/reset_password"],
-        name: "Reset Password", access: Anyone, throttle: MAILING, methods: |e| e.post(djoser::reset_password) },
-    Route { paths: &["/auth/users/reset_password_confirm"],
-        name: "Reset Password Confirm", access: Anyone, throttle: None, methods: |e| e.post(djoser::reset_password_confirm) },
-    Route { paths: &["/auth/users/activation"],
-        name: "Activation", access: Anyone, throttle: None, methods: |e| e.post(djoser::activation) },
-    Route { paths: &["/auth/users/resend_activation"],
-        name: "Resend Activation", access: Anyone, throttle: MAILING, methods: |e| e.post(djoser::resend_activation) },
     // The admin API.
     Route { paths: &["/auth/users"],
         name: "User List", access: SignedIn, throttle: None,
@@ -121,6 +116,36 @@ const ROUTES: &[Route] = &[
         methods: |e| e.get(admin_groups::retrieve_permission).delete(admin_groups::destroy_permission) },
     Route { paths: &["/auth/audit"],
         name: "Audit Event List", access: SignedIn, throttle: None, methods: |e| e.get(audit::list) },
+    // Operations.
+    Route { paths: &["/.well-known/jwks.json"],
+        name: "JWKS", access: Anyone, throttle: None, methods: |e| e.get(jwks::jwks) },
+    Route { paths: &["/healthz"],
+        name: "Health", access: Anyone, throttle: EXEMPT, methods: |e| e.get(health::healthz) },
+    Route { paths: &["/readyz"],
+        name: "Readiness", access: Anyone, throttle: EXEMPT, methods: |e| e.get(health::readyz) },
+    Route { paths: &["/metrics"],
+        name: "Metrics", access: Anyone, throttle: EXEMPT, methods: |e| e.get(metrics::metrics) },
+    Route { paths: &["/api/schema"],
+        name: "Schema", access: Anyone, throttle: None, methods: |e| e.get(openapi::schema) },
+    // Swagger UI's page, then its files.
+    Route { paths: &["/api/docs", "/api/docs/{file}"],
+        name: "Docs", access: Anyone, throttle: None, methods: |e| e.get(docs::swagger_ui) },
+];
+
+/// The alias routes that answer differently from the canonical ones (SPEC §5.2).
+#[rustfmt::skip]
+const ALIASES: &[Route] = &[
+    // Djoser's `users/…` routes where they answer differently from the canonical ones.
+    Route { paths: &["/auth/users/set_password"],
+        name: "Set Password", access: SignedIn, throttle: PASSWORD_CHECK, methods: |e| e.post(djoser::set_password) },
+    Route { paths: &["/auth/users/reset_password"],
+        name: "Reset Password", access: Anyone, throttle: MAILING, methods: |e| e.post(djoser::reset_password) },
+    Route { paths: &["/auth/users/reset_password_confirm"],
+        name: "Reset Password Confirm", access: Anyone, throttle: None, methods: |e| e.post(djoser::reset_password_confirm) },
+    Route { paths: &["/auth/users/activation"],
+        name: "Activation", access: Anyone, throttle: None, methods: |e| e.post(djoser::activation) },
+    Route { paths: &["/auth/users/resend_activation"],
+        name: "Resend Activation", access: Anyone, throttle: MAILING, methods: |e| e.post(djoser::resend_activation) },
     // Seed 002 where it answers differently from the canonical routes.
     Route { paths: &["/api/v1/auth/register_credentials"],
         name: "Register Credentials", access: Anyone, throttle: REGISTER, methods: |e| e.post(credentials::register) },
@@ -136,15 +161,6 @@ const ROUTES: &[Route] = &[
         name: "Session", access: SignedIn, throttle: None, methods: |e| e.get(credentials::session) },
     Route { paths: &["/api/v1/auth/tokens"],
         name: "Tokens", access: SignedIn, throttle: None, methods: |e| e.get(credentials::tokens) },
-    // Operations.
-    Route { paths: &["/.well-known/jwks.json"],
-        name: "JWKS", access: Anyone, throttle: None, methods: |e| e.get(jwks::jwks) },
-    Route { paths: &["/healthz"],
-        name: "Health", access: Anyone, throttle: EXEMPT, methods: |e| e.get(health::healthz) },
-    Route { paths: &["/readyz"],
-        name: "Readiness", access: Anyone, throttle: EXEMPT, methods: |e| e.get(health::readyz) },
-    Route { paths: &["/metrics"],
-        name: "Metrics", access: Anyone, throttle: EXEMPT, methods: |e| e.get(metrics::metrics) },
 ];
 
 /// Every (path, route) pair, fixed paths first: actix matches resources in the order
@@ -153,6 +169,7 @@ fn paths() -> impl Iterator<Item = (&'static str, &'static Route)> {
     let all = || {
         ROUTES
             .iter()
+            .chain(ALIASES)
             .flat_map(|route| route.paths.iter().map(move |path| (*path, route)))
     };
     let fixed = all().filter(|(path, _)| !path.contains('{'));
@@ -165,6 +182,39 @@ pub(crate) fn endpoints() -> Vec<Resource> {
         .map(|(path, route)| {
             let endpoint = Endpoint::new(path, route.name, route.access == SignedIn);
             (route.methods)(endpoint).build()
+        })
+        .collect()
+}
+
+/// One method of a canonical path, as the OpenAPI document must describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CanonicalOperation {
+    /// As in the table: no trailing slash.
+    pub(crate) path: &'static str,
+    pub(crate) method: Method,
+    pub(crate) access: Access,
+    /// Whether the request counts against a rate (every route but the exempt ones).
+    pub(crate) throttled: bool,
+}
+
+/// Every method of every canonical path (`HEAD` and `OPTIONS`, which every GET and
+/// every path answer, left out).
+pub(crate) fn canonical_operations() -> Vec<CanonicalOperation> {
+    ROUTES
+        .iter()
+        .flat_map(|route| {
+            let endpoint = (route.methods)(Endpoint::new(route.paths[0], route.name, false));
+            endpoint
+                .methods()
+                .iter()
+                .filter(|method| **method != Method::HEAD && **method != Method::OPTIONS)
+                .map(|method| CanonicalOperation {
+                    path: route.paths[0],
+                    method: method.clone(),
+                    access: route.access,
+                    throttled: route.throttle != EXEMPT,
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -195,7 +245,11 @@ mod tests {
         }
         assert_eq!(
             seen.len(),
-            ROUTES.iter().map(|r| r.paths.len()).sum::<usize>()
+            ROUTES
+                .iter()
+                .chain(ALIASES)
+                .map(|r| r.paths.len())
+                .sum::<usize>()
         );
     }
 

@@ -5,15 +5,45 @@ use application::ValidationErrors;
 use application::use_cases::change_password::ChangePasswordCommand;
 use application::use_cases::password_reset::{ConfirmResetCommand, ResetRequestError};
 use domain::{EmailAddress, Password};
-use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::auth::{Authenticated, Client};
 use crate::body::{Char, Fields, Payload};
-use crate::errors::{ApiError, change_password_error, confirm_reset_error};
+use crate::errors::{ApiError, Detail, ErrorBody, change_password_error, confirm_reset_error};
 use crate::startup::AppState;
 
 pub(crate) fn detail(message: &str) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "detail": message }))
+    HttpResponse::Ok().json(Detail::new(message))
+}
+
+/// An email address.
+#[allow(dead_code)] // Describes the body; `email_field` reads it.
+#[derive(ToSchema)]
+pub(crate) struct EmailRequest {
+    #[schema(format = Email)]
+    email: String,
+}
+
+/// The current password (`current_password`, or `old_password`) and the new one.
+#[allow(dead_code)] // Describes the body; `change_password_with` reads it field by field.
+#[derive(ToSchema)]
+pub(crate) struct ChangePasswordRequest {
+    #[schema(required = false, format = Password)]
+    current_password: String,
+    #[schema(required = false, format = Password)]
+    old_password: String,
+    #[schema(format = Password)]
+    new_password: String,
+}
+
+/// The new password, as `new_password` or `password`.
+#[allow(dead_code)] // Describes the body; `reset_with` reads it field by field.
+#[derive(ToSchema)]
+pub(crate) struct NewPasswordRequest {
+    #[schema(required = false, format = Password)]
+    new_password: String,
+    #[schema(required = false, format = Password)]
+    password: String,
 }
 
 /// The `email` field of a request that mails someone: present and well formed.
@@ -48,6 +78,15 @@ pub(crate) fn password_field(
 /// # Responses
 /// 200 `{detail}`; 400 `{"detail": "Invalid token."}` (unknown, used, of another
 /// purpose) or `{"detail": "Token has expired."}`.
+#[utoipa::path(
+    post, path = "/auth/activate/{token}/", tag = "accounts", operation_id = "activate",
+    summary = "Activate an account with the token of its activation link",
+    params(("token" = String, Path, description = "The token of the emailed link")),
+    responses(
+        (status = 200, description = "The account is active", body = Detail),
+        (status = 400, description = "`Invalid token.` (unknown, used, or of another purpose) or `Token has expired.`", body = Detail),
+    ),
+)]
 pub(crate) async fn activate(
     state: web::Data<AppState>,
     token: web::Path<String>,
@@ -62,6 +101,15 @@ pub(crate) async fn activate(
 /// # Responses
 /// 200 `{detail}` for unknown, active and inactive addresses alike (only an inactive
 /// account is mailed); 400 for a missing or malformed address.
+#[utoipa::path(
+    post, path = "/auth/activate/resend/", tag = "accounts", operation_id = "activation_resend",
+    summary = "Mail a new activation link to an account awaiting activation",
+    request_body = EmailRequest,
+    responses(
+        (status = 200, description = "The same answer for unknown, active and inactive addresses", body = Detail),
+        (status = 400, description = "A missing or malformed address", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn resend_activation(
     state: web::Data<AppState>,
     payload: Payload,
@@ -84,6 +132,15 @@ pub(crate) async fn resend(state: &AppState, payload: Payload) -> Result<(), Api
 /// # Responses
 /// 200 `{detail}`; 400 `{"old_password": ["Invalid password."]}` (or
 /// `current_password`), Django's messages on `new_password`; 401.
+#[utoipa::path(
+    post, path = "/auth/change-password/", tag = "accounts", operation_id = "change_password",
+    summary = "Change the caller's password",
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 200, description = "`Password updated successfully.`: older access tokens are refused from now on, other sessions end", body = Detail),
+        (status = 400, description = "`Invalid password.` under the current password's field, Django's messages under `new_password`", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn change_password(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -138,6 +195,16 @@ pub(crate) async fn change_password_with(
 /// 200 `{detail}` whether or not the address is known (only an active account is
 /// mailed); 404 for an unknown address when `email.reveal_unknown_email` is on; 400
 /// for a missing or malformed address.
+#[utoipa::path(
+    post, path = "/auth/reset-password/", tag = "accounts", operation_id = "password_reset",
+    summary = "Mail a password reset link",
+    request_body = EmailRequest,
+    responses(
+        (status = 200, description = "The same answer whether or not an active account uses the address", body = Detail),
+        (status = 400, description = "A missing or malformed address", body = ErrorBody),
+        (status = 404, description = "No active account uses the address (only with `email.reveal_unknown_email`)", body = Detail),
+    ),
+)]
 pub(crate) async fn request_reset(
     state: web::Data<AppState>,
     payload: Payload,
@@ -168,6 +235,16 @@ pub(crate) async fn reset_requested(
 /// # Responses
 /// 200 `{detail}`; 400 `{"detail": "Invalid token."}`, `{"detail": "Token has
 /// expired."}`, or Django's messages on the password field.
+#[utoipa::path(
+    post, path = "/auth/reset-password/{token}/", tag = "accounts", operation_id = "password_reset_confirm",
+    summary = "Set a new password with the token of a reset link",
+    params(("token" = String, Path, description = "The token of the emailed link")),
+    request_body = NewPasswordRequest,
+    responses(
+        (status = 200, description = "The password is set and every session ends", body = Detail),
+        (status = 400, description = "`Invalid token.`, `Token has expired.`, or Django's messages on the password field", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn confirm_reset(
     state: web::Data<AppState>,
     token: web::Path<String>,

@@ -6,14 +6,16 @@ use domain::admin::{
     NewPermission, PERMISSION_NAME_MAX_CHARS, Permission,
 };
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::body::{Char, Payload};
-use crate::errors::ApiError;
-use crate::pagination::respond_page;
+use crate::errors::{ApiError, Detail, ErrorBody};
+use crate::pagination::{Paginated, respond_page};
 use crate::startup::AppState;
 
-#[derive(Debug, Serialize)]
+/// A group; `permissions` as `app_label.codename`.
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct GroupResponse {
     pub(crate) id: i64,
     pub(crate) name: String,
@@ -30,7 +32,41 @@ impl From<Group> for GroupResponse {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A group (`PUT`, `POST`: `name` required).
+#[allow(dead_code)] // Describes the body; the handlers read it field by field.
+#[derive(ToSchema)]
+pub(crate) struct GroupRequest {
+    #[schema(max_length = 150)]
+    name: String,
+    /// `app_label.codename` of each permission.
+    #[schema(required = false)]
+    permissions: Vec<String>,
+}
+
+/// Some fields of a group.
+#[allow(dead_code)] // Describes the body; the handlers read it field by field.
+#[derive(ToSchema)]
+pub(crate) struct GroupPatchRequest {
+    #[schema(required = false, max_length = 150)]
+    name: String,
+    #[schema(required = false)]
+    permissions: Vec<String>,
+}
+
+/// A custom permission.
+#[allow(dead_code)] // Describes the body; `create_permission` reads it field by field.
+#[derive(ToSchema)]
+pub(crate) struct PermissionRequest {
+    #[schema(max_length = 255)]
+    name: String,
+    #[schema(max_length = 100)]
+    app_label: String,
+    #[schema(max_length = 100)]
+    codename: String,
+}
+
+/// A permission; its string form is `app_label.codename`.
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct PermissionResponse {
     pub(crate) id: i64,
     pub(crate) name: String,
@@ -57,6 +93,19 @@ fn object_id(raw: &str) -> Result<i64, ApiError> {
 ///
 /// # Responses
 /// 200 `{count, next, previous, results: [{id, name, permissions}]}`; 401; 403.
+#[utoipa::path(
+    get, path = "/auth/groups/", tag = "groups", operation_id = "groups_list",
+    summary = "Groups, a page at a time",
+    params(
+        ("page" = Option<String>, Query, description = "A page number from 1, or `last`"),
+        ("page_size" = Option<i64>, Query, description = "Default 20, at most 100"),
+    ),
+    responses(
+        (status = 200, description = "A page of groups", body = Paginated<GroupResponse>),
+        (status = 403, description = "No `auth.view_group`", body = Detail),
+        (status = 404, description = "`Invalid page.`", body = Detail),
+    ),
+)]
 pub(crate) async fn list_groups(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -73,6 +122,16 @@ pub(crate) async fn list_groups(
 ///
 /// # Responses
 /// 201 the group; 400; 401; 403 (no `auth.add_group`, or a permission the caller lacks).
+#[utoipa::path(
+    post, path = "/auth/groups/", tag = "groups", operation_id = "groups_create",
+    summary = "Create a group",
+    request_body = GroupRequest,
+    responses(
+        (status = 201, description = "The new group", body = GroupResponse),
+        (status = 400, description = "Field errors", body = ErrorBody),
+        (status = 403, description = "No `auth.add_group`, or a permission the caller lacks", body = Detail),
+    ),
+)]
 pub(crate) async fn create_group(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -96,6 +155,16 @@ pub(crate) async fn create_group(
 ///
 /// # Responses
 /// 200 the group; 401; 403; 404.
+#[utoipa::path(
+    get, path = "/auth/groups/{id}/", tag = "groups", operation_id = "groups_retrieve",
+    summary = "A group",
+    params(("id" = i64, Path, description = "The group id")),
+    responses(
+        (status = 200, description = "The group", body = GroupResponse),
+        (status = 403, description = "No `auth.view_group`", body = Detail),
+        (status = 404, description = "`Not found.`", body = Detail),
+    ),
+)]
 pub(crate) async fn retrieve_group(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -135,6 +204,18 @@ async fn update_group_with(
 /// # Responses
 /// 200 the group; 400; 401; 403 (no `auth.change_group`, or adding a permission the
 /// caller lacks); 404.
+#[utoipa::path(
+    put, path = "/auth/groups/{id}/", tag = "groups", operation_id = "groups_update",
+    summary = "Change a group; members follow at their next refresh",
+    params(("id" = i64, Path, description = "The group id")),
+    request_body = GroupRequest,
+    responses(
+        (status = 200, description = "The group, changed", body = GroupResponse),
+        (status = 400, description = "Field errors", body = ErrorBody),
+        (status = 403, description = "No `auth.change_group`, or adding a permission the caller lacks", body = Detail),
+        (status = 404, description = "`Not found.`", body = Detail),
+    ),
+)]
 pub(crate) async fn update_group(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -148,6 +229,18 @@ pub(crate) async fn update_group(
 ///
 /// # Responses
 /// As `PUT`.
+#[utoipa::path(
+    patch, path = "/auth/groups/{id}/", tag = "groups", operation_id = "groups_partial_update",
+    summary = "Change some fields of a group",
+    params(("id" = i64, Path, description = "The group id")),
+    request_body = GroupPatchRequest,
+    responses(
+        (status = 200, description = "The group, changed", body = GroupResponse),
+        (status = 400, description = "Field errors", body = ErrorBody),
+        (status = 403, description = "As for `PUT`", body = Detail),
+        (status = 404, description = "`Not found.`", body = Detail),
+    ),
+)]
 pub(crate) async fn partial_update_group(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -161,6 +254,16 @@ pub(crate) async fn partial_update_group(
 ///
 /// # Responses
 /// 204; 401; 403; 404.
+#[utoipa::path(
+    delete, path = "/auth/groups/{id}/", tag = "groups", operation_id = "groups_destroy",
+    summary = "Delete a group: its members lose its permissions",
+    params(("id" = i64, Path, description = "The group id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "No `auth.delete_group`", body = Detail),
+        (status = 404, description = "`Not found.`", body = Detail),
+    ),
+)]
 pub(crate) async fn destroy_group(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -176,6 +279,19 @@ pub(crate) async fn destroy_group(
 ///
 /// # Responses
 /// 200 `{count, next, previous, results: [{id, name, app_label, codename}]}`; 401; 403.
+#[utoipa::path(
+    get, path = "/auth/permissions/", tag = "permissions", operation_id = "permissions_list",
+    summary = "Permissions, a page at a time",
+    params(
+        ("page" = Option<String>, Query, description = "A page number from 1, or `last`"),
+        ("page_size" = Option<i64>, Query, description = "Default 20, at most 100"),
+    ),
+    responses(
+        (status = 200, description = "A page of permissions", body = Paginated<PermissionResponse>),
+        (status = 403, description = "No `auth.view_permission`", body = Detail),
+        (status = 404, description = "`Invalid page.`", body = Detail),
+    ),
+)]
 pub(crate) async fn list_permissions(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -196,6 +312,16 @@ pub(crate) async fn list_permissions(
 /// # Responses
 /// 201 the permission; 400 (a taken `app_label` + `codename` is DRF's unique-together
 /// error); 401; 403.
+#[utoipa::path(
+    post, path = "/auth/permissions/", tag = "permissions", operation_id = "permissions_create",
+    summary = "Create a custom permission",
+    request_body = PermissionRequest,
+    responses(
+        (status = 201, description = "The new permission", body = PermissionResponse),
+        (status = 400, description = "Field errors (a taken `app_label` + `codename` is DRF's unique-together error)", body = ErrorBody),
+        (status = 403, description = "No `auth.add_permission`", body = Detail),
+    ),
+)]
 pub(crate) async fn create_permission(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -228,6 +354,16 @@ pub(crate) async fn create_permission(
 ///
 /// # Responses
 /// 200 the permission; 401; 403; 404.
+#[utoipa::path(
+    get, path = "/auth/permissions/{id}/", tag = "permissions", operation_id = "permissions_retrieve",
+    summary = "A permission",
+    params(("id" = i64, Path, description = "The permission id")),
+    responses(
+        (status = 200, description = "The permission", body = PermissionResponse),
+        (status = 403, description = "No `auth.view_permission`", body = Detail),
+        (status = 404, description = "`Not found.`", body = Detail),
+    ),
+)]
 pub(crate) async fn retrieve_permission(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -243,6 +379,16 @@ pub(crate) async fn retrieve_permission(
 ///
 /// # Responses
 /// 204; 401; 403; 404.
+#[utoipa::path(
+    delete, path = "/auth/permissions/{id}/", tag = "permissions", operation_id = "permissions_destroy",
+    summary = "Delete a permission and its grants",
+    params(("id" = i64, Path, description = "The permission id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "No `auth.delete_permission`", body = Detail),
+        (status = 404, description = "`Not found.`", body = Detail),
+    ),
+)]
 pub(crate) async fn destroy_permission(
     state: web::Data<AppState>,
     caller: Authenticated,

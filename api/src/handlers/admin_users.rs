@@ -6,23 +6,78 @@ use application::use_cases::admin_users::{AdminError, CreateUserCommand, UpdateU
 use domain::admin::{AdminUser, UserListQuery, UserOrder};
 use domain::{Password, UserId};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use domain::user::NAME_MAX_CHARS;
 
 use crate::auth::Authenticated;
 use crate::body::{Char, Fields, Payload};
-use crate::errors::ApiError;
-use crate::pagination::{query_pairs, query_value, respond_page};
+use crate::errors::{ApiError, Detail, ErrorBody};
+use crate::pagination::{Paginated, query_pairs, query_value, respond_page};
 use crate::representation::UserResponse;
 use crate::startup::AppState;
 
 /// A user as the admin API shows him: the user representation and his direct grants.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct AdminUserResponse {
     #[serde(flatten)]
     pub(crate) user: UserResponse,
+    /// His direct grants (`app_label.codename`).
     pub(crate) user_permissions: Vec<String>,
+}
+
+/// A new user (`POST`), or every writable field (`PUT`: `username` and `email`
+/// required).
+#[allow(dead_code)] // Describes the body; `update_command` reads it field by field.
+#[derive(ToSchema)]
+pub(crate) struct UserRequest {
+    #[schema(max_length = 150)]
+    username: String,
+    #[schema(format = Email)]
+    email: String,
+    /// `POST` only; none sets an unusable password.
+    #[schema(required = false, format = Password)]
+    password: String,
+    #[schema(required = false, max_length = 150)]
+    first_name: String,
+    #[schema(required = false, max_length = 150)]
+    last_name: String,
+    #[schema(required = false)]
+    is_active: bool,
+    #[schema(required = false)]
+    is_staff: bool,
+    #[schema(required = false)]
+    is_superuser: bool,
+    /// Group names.
+    #[schema(required = false)]
+    groups: Vec<String>,
+    /// Direct grants, `app_label.codename`.
+    #[schema(required = false)]
+    user_permissions: Vec<String>,
+}
+
+/// Any subset of the writable fields.
+#[allow(dead_code)] // Describes the body; `update_command` reads it field by field.
+#[derive(ToSchema)]
+pub(crate) struct UserPatchRequest {
+    #[schema(required = false, max_length = 150)]
+    username: String,
+    #[schema(required = false, format = Email)]
+    email: String,
+    #[schema(required = false, max_length = 150)]
+    first_name: String,
+    #[schema(required = false, max_length = 150)]
+    last_name: String,
+    #[schema(required = false)]
+    is_active: bool,
+    #[schema(required = false)]
+    is_staff: bool,
+    #[schema(required = false)]
+    is_superuser: bool,
+    #[schema(required = false)]
+    groups: Vec<String>,
+    #[schema(required = false)]
+    user_permissions: Vec<String>,
 }
 
 impl From<AdminUser> for AdminUserResponse {
@@ -125,6 +180,26 @@ fn list_query(
 /// # Responses
 /// 200 `{count, next, previous, results}`; 400 for a bad filter; 404 `Invalid page.`;
 /// 401; 403 without `auth.view_user` (staff) or superuser.
+#[utoipa::path(
+    get, path = "/auth/users/", tag = "users", operation_id = "users_list",
+    summary = "Users, a page at a time",
+    params(
+        ("page" = Option<String>, Query, description = "A page number from 1, or `last`"),
+        ("page_size" = Option<i64>, Query, description = "Default 20, at most 100"),
+        ("search" = Option<String>, Query, description = "Every term in username, email, first or last name (any case)"),
+        ("is_active" = Option<bool>, Query),
+        ("is_staff" = Option<bool>, Query),
+        ("is_superuser" = Option<bool>, Query),
+        ("group" = Option<i64>, Query, description = "A group id"),
+        ("ordering" = Option<String>, Query, description = "Comma-separated `[-]id|username|email|date_joined|last_login`"),
+    ),
+    responses(
+        (status = 200, description = "A page of users", body = Paginated<AdminUserResponse>),
+        (status = 400, description = "A bad filter", body = ErrorBody),
+        (status = 403, description = "Not staff with `auth.view_user`", body = Detail),
+        (status = 404, description = "`Invalid page.`", body = Detail),
+    ),
+)]
 pub(crate) async fn list(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -165,6 +240,16 @@ fn update_command(fields: &mut Fields, partial: bool) -> UpdateUserCommand {
 /// # Responses
 /// 201 the user; 400 field errors; 401; 403 without `auth.add_user`, or when granting
 /// `is_superuser` or permissions the caller lacks.
+#[utoipa::path(
+    post, path = "/auth/users/", tag = "users", operation_id = "users_create",
+    summary = "Create a user",
+    request_body = UserRequest,
+    responses(
+        (status = 201, description = "The new user", body = AdminUserResponse),
+        (status = 400, description = "Field errors", body = ErrorBody),
+        (status = 403, description = "No `auth.add_user`, or a grant past the caller's own rights", body = Detail),
+    ),
+)]
 pub(crate) async fn create(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -197,6 +282,16 @@ pub(crate) async fn create(
 ///
 /// # Responses
 /// 200 the user; 401; 403; 404 `Not found.`.
+#[utoipa::path(
+    get, path = "/auth/users/{id}/", tag = "users", operation_id = "users_retrieve",
+    summary = "A user",
+    params(("id" = i64, Path, description = "The user id")),
+    responses(
+        (status = 200, description = "The user", body = AdminUserResponse),
+        (status = 403, description = "No `auth.view_user`", body = Detail),
+        (status = 404, description = "`Not found.`", body = Detail),
+    ),
+)]
 pub(crate) async fn retrieve(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -229,6 +324,18 @@ async fn update_with(
 /// # Responses
 /// 200 the user; 400; 401; 403 (no `auth.change_user`, a superuser target for a
 /// non-superuser, grants past the caller's rights, deactivating oneself); 404.
+#[utoipa::path(
+    put, path = "/auth/users/{id}/", tag = "users", operation_id = "users_update",
+    summary = "Change a user (`username` and `email` required)",
+    params(("id" = i64, Path, description = "The user id")),
+    request_body = UserRequest,
+    responses(
+        (status = 200, description = "The user, changed", body = AdminUserResponse),
+        (status = 400, description = "Field errors", body = ErrorBody),
+        (status = 403, description = "No `auth.change_user`, a superuser changed by a non-superuser, a grant past the caller's rights, or deactivating oneself", body = Detail),
+        (status = 404, description = "`Not found.`", body = Detail),
+    ),
+)]
 pub(crate) async fn update(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -242,6 +349,18 @@ pub(crate) async fn update(
 ///
 /// # Responses
 /// As `PUT`.
+#[utoipa::path(
+    patch, path = "/auth/users/{id}/", tag = "users", operation_id = "users_partial_update",
+    summary = "Change some fields of a user",
+    params(("id" = i64, Path, description = "The user id")),
+    request_body = UserPatchRequest,
+    responses(
+        (status = 200, description = "The user, changed", body = AdminUserResponse),
+        (status = 400, description = "Field errors", body = ErrorBody),
+        (status = 403, description = "As for `PUT`", body = Detail),
+        (status = 404, description = "`Not found.`", body = Detail),
+    ),
+)]
 pub(crate) async fn partial_update(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -256,6 +375,16 @@ pub(crate) async fn partial_update(
 /// # Responses
 /// 204; 401; 403 (no `auth.delete_user`, a superuser target for a non-superuser,
 /// oneself); 404.
+#[utoipa::path(
+    delete, path = "/auth/users/{id}/", tag = "users", operation_id = "users_destroy",
+    summary = "Delete a user",
+    params(("id" = i64, Path, description = "The user id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "No `auth.delete_user`, a superuser deleted by a non-superuser, or oneself", body = Detail),
+        (status = 404, description = "`Not found.`", body = Detail),
+    ),
+)]
 pub(crate) async fn destroy(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -272,6 +401,18 @@ pub(crate) async fn destroy(
 ///
 /// # Responses
 /// 200 `{detail}`; 400 Django's messages; 401; 403; 404.
+#[utoipa::path(
+    post, path = "/auth/users/{id}/set-password/", tag = "users", operation_id = "users_set_password",
+    summary = "Set a user's password: his sessions end, he is notified",
+    params(("id" = i64, Path, description = "The user id")),
+    request_body = crate::handlers::accounts::NewPasswordRequest,
+    responses(
+        (status = 200, description = "`Password has been set.`", body = Detail),
+        (status = 400, description = "Django's messages on the password field", body = ErrorBody),
+        (status = 403, description = "No `auth.change_user`", body = Detail),
+        (status = 404, description = "`Not found.`", body = Detail),
+    ),
+)]
 pub(crate) async fn set_password(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -298,13 +439,23 @@ pub(crate) async fn set_password(
             AdminError::WeakPassword(messages) => ApiError::on_field(field, messages),
             other => other.into(),
         })?;
-    Ok(HttpResponse::Ok().json(json!({ "detail": "Password has been set." })))
+    Ok(HttpResponse::Ok().json(Detail::new("Password has been set.")))
 }
 
 /// `POST /auth/users/{id}/logout/`: ends every session of the user.
 ///
 /// # Responses
 /// 205 with an empty body; 401; 403; 404.
+#[utoipa::path(
+    post, path = "/auth/users/{id}/logout/", tag = "users", operation_id = "users_logout",
+    summary = "End every session of a user",
+    params(("id" = i64, Path, description = "The user id")),
+    responses(
+        (status = 205, description = "His sessions ended (empty body)"),
+        (status = 403, description = "No `auth.change_user`", body = Detail),
+        (status = 404, description = "`Not found.`", body = Detail),
+    ),
+)]
 pub(crate) async fn logout(
     state: web::Data<AppState>,
     caller: Authenticated,

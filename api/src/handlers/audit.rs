@@ -6,22 +6,29 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use domain::{AuditKind, AuditQuery, AuditRecord, UserId};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
-use crate::errors::ApiError;
-use crate::pagination::{query_pairs, respond_page};
+use crate::errors::{ApiError, Detail, ErrorBody};
+use crate::pagination::{Paginated, query_pairs, respond_page};
 use crate::representation::timestamp;
 use crate::startup::AppState;
 
-#[derive(Debug, Serialize)]
+/// A security event: who did what, when, from where, to whom.
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct AuditEventResponse {
     pub(crate) id: i64,
+    #[schema(format = DateTime)]
     pub(crate) occurred_at: String,
+    #[schema(example = "login.succeeded")]
     pub(crate) event_type: &'static str,
+    /// The user who acted.
     pub(crate) actor: Option<i64>,
+    /// The user acted on.
     pub(crate) subject_user: Option<i64>,
     pub(crate) ip: Option<String>,
     pub(crate) user_agent: Option<String>,
+    #[schema(value_type = Object)]
     pub(crate) details: Map<String, Value>,
 }
 
@@ -139,6 +146,26 @@ fn audit_filters(pairs: &[(String, String)]) -> Result<AuditQuery, ApiError> {
 /// 200 `{count, next, previous, results: [{id, occurred_at, event_type, actor,
 /// subject_user, ip, user_agent, details}]}`; 400 for a bad filter; 404 `Invalid
 /// page.`; 401; 403 without staff status and `auth.view_auditevent`.
+#[utoipa::path(
+    get, path = "/auth/audit/", tag = "audit", operation_id = "audit_list",
+    summary = "The audit trail, newest first, a page at a time",
+    params(
+        ("page" = Option<String>, Query, description = "A page number from 1, or `last`"),
+        ("page_size" = Option<i64>, Query, description = "Default 20, at most 100"),
+        ("user" = Option<i64>, Query, description = "Events where this user is the actor or the subject"),
+        ("actor" = Option<i64>, Query),
+        ("subject_user" = Option<i64>, Query),
+        ("event_type" = Option<String>, Query, description = "Event types, comma-separated (or the parameter repeated)"),
+        ("occurred_at_after" = Option<String>, Query, description = "ISO 8601 date or date-time, inclusive"),
+        ("occurred_at_before" = Option<String>, Query, description = "ISO 8601 date or date-time, inclusive"),
+    ),
+    responses(
+        (status = 200, description = "A page of events", body = Paginated<AuditEventResponse>),
+        (status = 400, description = "A bad filter", body = ErrorBody),
+        (status = 403, description = "Not staff with `auth.view_auditevent`", body = Detail),
+        (status = 404, description = "`Invalid page.`", body = Detail),
+    ),
+)]
 pub(crate) async fn list(
     state: web::Data<AppState>,
     caller: Authenticated,

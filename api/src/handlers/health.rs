@@ -3,8 +3,9 @@
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 use tokio::sync::Mutex;
+use utoipa::ToSchema;
 
 use crate::startup::AppState;
 
@@ -67,29 +68,68 @@ async fn probe(state: &AppState) -> Probe {
     }
 }
 
+/// `{"status": "ok"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct HealthResponse {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// What readiness found.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ReadinessResponse {
+    /// `ready` or `unavailable`.
+    #[schema(example = "ready")]
+    status: &'static str,
+    /// `ok` or `unreachable`.
+    #[schema(example = "ok")]
+    database: &'static str,
+    /// `off`, `memory`, or whether Redis answers: `ok` or `unreachable`.
+    #[schema(example = "memory")]
+    throttle: &'static str,
+}
+
 /// `GET /healthz`: the process answers.
 ///
 /// # Responses
 /// 200 `{"status": "ok"}`.
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    summary = "Liveness: the process answers",
+    responses((status = 200, description = "Alive", body = HealthResponse)),
+)]
 pub(crate) async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(HealthResponse { status: "ok" })
 }
 
 /// `GET /readyz`: the database answers (as probed at most `READINESS_TTL` ago).
 ///
 /// # Responses
 /// 200 `{"status": "ready", "database": "ok"}`; 503 with `"database": "unreachable"`.
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations", operation_id = "readyz",
+    summary = "Readiness: the database answers (probed at most a second ago)",
+    responses(
+        (status = 200, description = "Ready", body = ReadinessResponse),
+        (status = 503, description = "The database is unreachable", body = ReadinessResponse),
+    ),
+)]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let Probe {
         database_ok,
         throttle,
     } = state.readiness.current(&state).await;
     if database_ok {
-        HttpResponse::Ok()
-            .json(json!({ "status": "ready", "database": "ok", "throttle": throttle }))
+        HttpResponse::Ok().json(ReadinessResponse {
+            status: "ready",
+            database: "ok",
+            throttle,
+        })
     } else {
-        HttpResponse::ServiceUnavailable().json(
-            json!({ "status": "unavailable", "database": "unreachable", "throttle": throttle }),
-        )
+        HttpResponse::ServiceUnavailable().json(ReadinessResponse {
+            status: "unavailable",
+            database: "unreachable",
+            throttle,
+        })
     }
 }

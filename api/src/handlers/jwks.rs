@@ -18,6 +18,15 @@ pub struct JwksSettings {
     pub jwks_max_age: Duration,
 }
 
+/// A JSON Web Key Set (RFC 7517).
+#[allow(dead_code)] // Describes the body; the codec writes it (`JwtTokenCodec::jwks`).
+#[derive(utoipa::ToSchema)]
+pub(crate) struct JwkSet {
+    /// Each public key with `kty`, `use: sig`, `alg`, `kid` and its parameters.
+    #[schema(value_type = Vec<Object>)]
+    keys: Vec<serde_json::Value>,
+}
+
 /// The key set, written once at start-up: the keys change only with a restart.
 pub(crate) struct JwksDocument {
     body: Bytes,
@@ -40,6 +49,11 @@ impl JwksDocument {
 ///
 /// # Responses
 /// 200 `{"keys": [...]}`, cacheable for `jwt.jwks_max_age`.
+#[utoipa::path(
+    get, path = "/.well-known/jwks.json", tag = "operations", operation_id = "jwks",
+    summary = "The public keys that verify tokens (RFC 7517); empty under HS256 alone",
+    responses((status = 200, description = "The JWK Set", body = JwkSet)),
+)]
 pub(crate) async fn jwks(state: Data<AppState>) -> HttpResponse {
     let document = &state.jwks;
     HttpResponse::Ok()

@@ -3,19 +3,46 @@
 use actix_web::{HttpResponse, web};
 use application::use_cases::me::UpdateMeCommand;
 use domain::Password;
+use utoipa::ToSchema;
 
 use domain::user::NAME_MAX_CHARS;
 
 use crate::auth::Authenticated;
 use crate::body::{Char, Payload};
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorBody};
 use crate::representation::UserResponse;
 use crate::startup::AppState;
+
+/// The fields a user may change on his own account, each optional (for `PUT` too);
+/// any other field is ignored.
+#[allow(dead_code)] // Describes the body; `update` reads it field by field.
+#[derive(ToSchema)]
+pub(crate) struct UpdateMeRequest {
+    #[schema(required = false, max_length = 150)]
+    username: String,
+    #[schema(required = false, max_length = 150)]
+    first_name: String,
+    #[schema(required = false, max_length = 150)]
+    last_name: String,
+}
+
+/// The password of the account being deleted.
+#[allow(dead_code)] // Describes the body; `delete` reads it.
+#[derive(ToSchema)]
+pub(crate) struct DeleteMeRequest {
+    #[schema(format = Password)]
+    current_password: String,
+}
 
 /// `GET /auth/me/`.
 ///
 /// # Responses
 /// 200 the user; 401 without valid credentials.
+#[utoipa::path(
+    get, path = "/auth/me/", tag = "me", operation_id = "me_retrieve",
+    summary = "The caller's account",
+    responses((status = 200, description = "The caller", body = UserResponse)),
+)]
 pub(crate) async fn get(caller: Authenticated) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(UserResponse::from(caller.profile)))
 }
@@ -25,6 +52,15 @@ pub(crate) async fn get(caller: Authenticated) -> Result<HttpResponse, ApiError>
 ///
 /// # Responses
 /// 200 the user; 400 field errors; 401 without valid credentials.
+#[utoipa::path(
+    method(put, patch), path = "/auth/me/", tag = "me", operation_id = "me_update",
+    summary = "Change the caller's username or names",
+    request_body = UpdateMeRequest,
+    responses(
+        (status = 200, description = "The caller, changed", body = UserResponse),
+        (status = 400, description = "Field errors", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn update(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -46,6 +82,15 @@ pub(crate) async fn update(
 /// # Responses
 /// 204; 400 `current_password: ["Invalid password."]` or field errors; 401 without
 /// valid credentials.
+#[utoipa::path(
+    delete, path = "/auth/me/", tag = "me", operation_id = "me_delete",
+    summary = "Delete the caller's account and its sessions",
+    request_body = DeleteMeRequest,
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "`{\"current_password\": [\"Invalid password.\"]}`, or field errors", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn delete(
     state: web::Data<AppState>,
     caller: Authenticated,

@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorBody};
 
 /// `metrics.*`.
 #[derive(Debug, Clone, Deserialize)]
@@ -134,6 +134,16 @@ fn digest(token: &[u8]) -> [u8; 32] {
 
 /// The handler. Where this listener does not serve the metrics (they are off, or on a
 /// listener of their own), the route is not there.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    summary = "Prometheus metrics (text exposition format 0.0.4)",
+    description = "With `metrics.bearer_token` set, send `Authorization: Bearer <token>`.",
+    responses(
+        (status = 200, description = "The metrics", content_type = "text/plain", body = String),
+        (status = 401, description = "`metrics.bearer_token` is set and was not sent", body = ErrorBody),
+        (status = 404, description = "Metrics are off, or served on `metrics.listen`", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn metrics(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let Some(endpoint) = req.app_data::<web::Data<MetricsEndpoint>>() else {
         return Err(ApiError::NotFound);

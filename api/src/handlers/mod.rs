@@ -7,6 +7,7 @@ pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod credentials;
 pub(crate) mod djoser;
+pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod jwks;
 pub(crate) mod me;

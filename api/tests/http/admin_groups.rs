@@ -142,6 +142,19 @@ async fn group_validation_names_duplicates_and_unknown_permissions() {
         not_a_list.body,
         json!({ "permissions": ["Expected a list of items but got type \"int\"."] })
     );
+    // Found by schemathesis: a null character reached PostgreSQL (500).
+    for (path, field) in [("/auth/groups/", "permissions"), ("/auth/users/", "groups")] {
+        let nul = call(
+            &app,
+            Method::POST,
+            path,
+            &root,
+            Some(json!({ "name": "z", "username": "z", "email": "z@example.com", field: ["a\u{0}b"] })),
+        )
+        .await;
+        assert_eq!(nul.status, StatusCode::BAD_REQUEST, "{path}: {}", nul.text);
+        assert_eq!(nul.body, json!({ field: ["Invalid value."] }), "{path}");
+    }
     assert_eq!(
         app.db.scalar("SELECT count(*) AS value FROM groups").await,
         1

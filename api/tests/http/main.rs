@@ -15,6 +15,7 @@ mod metrics;
 mod operations;
 mod register_and_me;
 mod round_trips;
+mod self_description;
 mod sessions;
 mod signing_keys;
 mod slow_bodies;

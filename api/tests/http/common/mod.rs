@@ -12,7 +12,9 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
 mod process;
+mod tools;
 pub use process::*;
+pub use tools::*;
 
 pub const PASSWORD: &str = "correct horse battery";
 /// The signing key of `config/test.toml`, for tests that forge tokens.
