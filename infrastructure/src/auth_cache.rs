@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::db::local_writes;
+use crate::pg_connect::PgConnectOptions;
 
 /// The channel the triggers announce changes on.
 pub const CHANNEL: &str = "gatehouse_auth";
@@ -258,16 +259,15 @@ async fn listen(cache: &AuthCache, url: &SecretString) -> anyhow::Error {
     use anyhow::Context as _;
 
     let connected = async {
-        let mut config: tokio_postgres::Config = url
-            .expose_secret()
-            .parse()
-            .context("while reading database.url")?;
-        config
+        let mut options =
+            PgConnectOptions::parse(url.expose_secret()).context("while reading database.url")?;
+        options
+            .config_mut()
             .application_name(LISTENER_APPLICATION_NAME)
             .connect_timeout(HEARTBEAT_TIMEOUT)
             .keepalives_idle(HEARTBEAT);
-        config
-            .connect(tokio_postgres::NoTls)
+        options
+            .connect()
             .await
             .context("while connecting the auth cache's listener")
     };

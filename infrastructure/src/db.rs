@@ -1,6 +1,7 @@
 //! The PostgreSQL connection pool, embedded migrations and database creation.
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,8 @@ use domain::RepositoryError;
 use futures_util::FutureExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+
+pub use crate::pg_connect::{PgConnectOptions, SslMode};
 
 pub type PgPool = Pool<AsyncPgConnection>;
 pub type PgConnection = Object<AsyncPgConnection>;
@@ -54,20 +57,29 @@ impl PoolSettings {
 /// A connection is handed out again without a round trip to check it (deadpool's
 /// default sends `SELECT 1` on every checkout): one whose socket has closed is
 /// dropped, one that breaks in use fails that use (a 503) and is dropped.
+///
+/// The URL is read once, here (`sslmode`, `sslrootcert` and its file included), so a
+/// bad one stops start-up rather than every connection.
 pub fn build_pool(settings: &PoolSettings) -> anyhow::Result<PgPool> {
+    let url = settings.url()?;
+    let options = Arc::new(
+        PgConnectOptions::parse(url.expose_secret())
+            .context("invalid configuration: database.url")?,
+    );
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
     config.recycling_method = RecyclingMethod::Fast;
-    config.custom_setup = Box::new(|url| {
+    config.custom_setup = Box::new(move |_url| {
+        let options = options.clone();
         async move {
             use diesel_async::AsyncConnection as _;
-            let mut conn = AsyncPgConnection::establish(url).await?;
+            let mut conn = options.connect_diesel().await?;
             conn.set_instrumentation(StatementCounter::default());
             Ok(conn)
         }
         .boxed()
     });
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
-        settings.url()?.expose_secret(),
+        url.expose_secret(),
         config,
     );
     Pool::builder(manager)
@@ -328,15 +340,40 @@ pub async fn ping(pool: &PgPool) -> Result<(), RepositoryError> {
     Ok(())
 }
 
+/// The TLS version of a pooled connection (`TLSv1.3`), or `None` when it is not
+/// encrypted: what the server itself says (`pg_stat_ssl`).
+pub async fn tls_version(pool: &PgPool) -> Result<Option<String>, RepositoryError> {
+    use diesel::sql_types::{Nullable, Text};
+    use diesel_async::RunQueryDsl as _;
+
+    #[derive(diesel::QueryableByName)]
+    struct Encryption {
+        #[diesel(sql_type = Nullable<Text>)]
+        version: Option<String>,
+    }
+
+    let mut conn = connection(pool).await?;
+    let row: Encryption = diesel::sql_query(
+        "SELECT CASE WHEN ssl THEN version END AS version \
+         FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    )
+    .get_result(&mut conn)
+    .await
+    .step("while asking whether the connection is encrypted")?;
+    Ok(row.version)
+}
+
 /// Applies pending migrations and returns the versions it applied. Safe to run from
 /// several processes at once: they queue on an advisory lock.
 pub async fn run_migrations(url: &SecretString) -> anyhow::Result<Vec<String>> {
-    use diesel::{Connection, RunQueryDsl};
+    use diesel::RunQueryDsl;
 
-    let url = url.clone();
+    let conn = PgConnectOptions::parse(url.expose_secret())?
+        .connect_diesel()
+        .await
+        .context("while connecting to the database to migrate it")?;
     tokio::task::spawn_blocking(move || {
-        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(url.expose_secret())
-            .context("while connecting to the database to migrate it")?;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
         diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
             .execute(&mut conn)
             .context("while taking the migration lock")?;
@@ -357,19 +394,18 @@ pub async fn run_migrations(url: &SecretString) -> anyhow::Result<Vec<String>> {
 }
 
 /// Reads a database URL as PostgreSQL does (libpq's URL or key=value form, percent-
-/// decoded): the connection settings for the server's `postgres` database, and the
-/// name of the database the URL names.
-pub fn split_database_url(url: &str) -> anyhow::Result<(tokio_postgres::Config, String)> {
-    let mut config: tokio_postgres::Config = url
-        .parse()
-        .context("the database URL is not a PostgreSQL connection string")?;
-    let name = config
+/// decoded, TLS included): the connection settings for the server's `postgres`
+/// database, and the name of the database the URL names.
+pub fn split_database_url(url: &str) -> anyhow::Result<(PgConnectOptions, String)> {
+    let mut options = PgConnectOptions::parse(url)?;
+    let name = options
+        .config()
         .get_dbname()
         .filter(|name| !name.is_empty())
         .context("the database URL names no database")?
         .to_owned();
-    config.dbname("postgres");
-    Ok((config, name))
+    options.config_mut().dbname("postgres");
+    Ok((options, name))
 }
 
 /// Creates the database the URL names when it does not exist yet.
@@ -384,11 +420,8 @@ pub async fn create_database_if_missing(url: &SecretString) -> anyhow::Result<bo
     }
 
     let (maintenance, name) = split_database_url(url.expose_secret())?;
-    let (client, connection) = maintenance
-        .connect(tokio_postgres::NoTls)
-        .await
-        .context("while connecting to the `postgres` database to create ours")?;
-    let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection)
+    let mut conn = maintenance
+        .connect_diesel()
         .await
         .context("while connecting to the `postgres` database to create ours")?;
     let found: Exists =
@@ -504,6 +537,7 @@ mod tests {
         let (maintenance, name) =
             split_database_url("postgres://u:p@h:5432/gate?sslmode=disable").unwrap();
         assert_eq!(name, "gate");
+        let maintenance = maintenance.config();
         assert_eq!(maintenance.get_dbname(), Some("postgres"));
         assert_eq!(maintenance.get_user(), Some("u"));
         assert_eq!(maintenance.get_password(), Some(&b"p"[..]));
@@ -521,7 +555,7 @@ mod tests {
         let (maintenance, name) =
             split_database_url("postgres://u:p%40ss%2F@h/my%2Ddb%3Fx").unwrap();
         assert_eq!(name, "my-db?x");
-        assert_eq!(maintenance.get_password(), Some(&b"p@ss/"[..]));
-        assert_eq!(maintenance.get_dbname(), Some("postgres"));
+        assert_eq!(maintenance.config().get_password(), Some(&b"p@ss/"[..]));
+        assert_eq!(maintenance.config().get_dbname(), Some("postgres"));
     }
 }

@@ -21,10 +21,11 @@ use domain::ports::TokenGenerator;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
 use crate::Sha256TokenGenerator;
+use crate::pg_connect::PgConnectOptions;
 
 /// `import-django`'s flags.
 #[derive(Debug, Clone, Copy)]
@@ -162,7 +163,9 @@ pub async fn import(
 }
 
 async fn connect(url: &SecretString, what: &str) -> anyhow::Result<Client> {
-    let (client, connection) = tokio_postgres::connect(url.expose_secret(), NoTls)
+    let (client, connection) = PgConnectOptions::parse(url.expose_secret())
+        .with_context(|| format!("while reading the URL of {what}"))?
+        .connect()
         .await
         .with_context(|| format!("while connecting to {what}"))?;
     tokio::spawn(async move {

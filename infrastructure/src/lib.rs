@@ -13,6 +13,7 @@ pub mod jwt_keys;
 mod pg_account_repository;
 mod pg_api_key_repository;
 mod pg_audit_log;
+pub mod pg_connect;
 mod pg_group_repository;
 mod pg_one_time_token_repository;
 mod pg_permission_repository;
@@ -25,6 +26,7 @@ mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod throttle;
+pub mod tls;
 mod tx;
 
 pub use bcrypt_hasher::{BcryptPasswordHasher, HashingSettings};

@@ -1,6 +1,7 @@
 //! `Mailer`s: SMTP through lettre (plain, STARTTLS or TLS, optional auth), and the log
 //! for development without a mail server.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use domain::ports::{MailError, MailFailure, Mailer};
@@ -8,6 +9,7 @@ use domain::{EmailAddress, EmailMessage};
 use lettre::address::Envelope;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -36,6 +38,10 @@ pub struct SmtpSettings {
     pub password: Option<SecretString>,
     #[serde(rename = "smtp_tls")]
     pub tls: SmtpTls,
+    /// CA certificates (PEM) trusted besides the public roots: a relay whose
+    /// certificate a private CA signed.
+    #[serde(rename = "smtp_ca_file", default)]
+    pub ca_file: Option<PathBuf>,
     #[serde(rename = "default_from_email")]
     pub from: String,
     /// How long one SMTP exchange may take.
@@ -60,12 +66,11 @@ impl SmtpMailer {
             .host
             .as_deref()
             .context("email.smtp_host is not set")?;
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
         let builder = match settings.tls {
-            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
-            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
-                .context("invalid email.smtp_host for STARTTLS")?,
-            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
-                .context("invalid email.smtp_host for TLS")?,
+            SmtpTls::None => builder,
+            SmtpTls::Starttls => builder.tls(Tls::Required(tls_parameters(host, settings)?)),
+            SmtpTls::Tls => builder.tls(Tls::Wrapper(tls_parameters(host, settings)?)),
         };
         let mut builder = builder.port(settings.port).timeout(Some(settings.timeout));
         if let (Some(username), Some(password)) = (&settings.username, &settings.password) {
@@ -85,6 +90,25 @@ impl SmtpMailer {
             from,
         })
     }
+}
+
+/// The relay's certificate must name `host` and chain to the public (webpki) roots or
+/// to a CA of `email.smtp_ca_file`.
+fn tls_parameters(host: &str, settings: &SmtpSettings) -> anyhow::Result<TlsParameters> {
+    use anyhow::Context;
+    let mut builder = TlsParameters::builder(host.to_owned());
+    if let Some(path) = &settings.ca_file {
+        let certificates =
+            crate::tls::read_pem_certificates(path).context("invalid email.smtp_ca_file")?;
+        for certificate in certificates {
+            let certificate = Certificate::from_der(certificate.to_vec())
+                .context("invalid email.smtp_ca_file")?;
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder
+        .build_rustls()
+        .with_context(|| format!("invalid email.smtp_host {host:?} for TLS"))
 }
 
 /// The recipient, read by the parser every route validates addresses with, so an

@@ -134,7 +134,9 @@ impl Drop for TestDatabase {
 }
 
 mod smtp;
+mod tls;
 pub use smtp::{ReceivedEmail, SmtpCatcher};
+pub use tls::{IssuedCertificate, PgTlsServer, TestCa, TlsRedis};
 
 /// A password hashed by real Django (`scripts/django/password_hashes.py`): the
 /// hasher's name, the plaintext and the stored form.

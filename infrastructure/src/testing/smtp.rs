@@ -1,17 +1,23 @@
 //! A real SMTP server on loopback for tests: speaks enough ESMTP for lettre (EHLO,
-//! MAIL, RCPT, DATA, RSET, NOOP, QUIT), keeps every delivered message, and can be
-//! stopped and started again on the same port to play a mail server that is down, or
-//! told to refuse a recipient with a reply of the test's choosing.
+//! MAIL, RCPT, DATA, RSET, NOOP, QUIT, and STARTTLS when given a certificate), keeps
+//! every delivered message, and can be stopped and started again on the same port to
+//! play a mail server that is down, or told to refuse a recipient with a reply of the
+//! test's choosing.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use super::IssuedCertificate;
 
 /// One message as the server received it.
 #[derive(Debug, Clone)]
@@ -20,6 +26,8 @@ pub struct ReceivedEmail {
     pub to: Vec<String>,
     /// The DATA section, dot-unstuffed, CRLF line ends.
     pub data: String,
+    /// Whether it came over TLS (after STARTTLS).
+    pub tls: bool,
 }
 
 /// What sessions share: delivered messages, every `RCPT TO` address in order, and the
@@ -36,11 +44,33 @@ pub struct SmtpCatcher {
     room: Arc<Mutex<Mailroom>>,
     arrived: Arc<Notify>,
     server: Mutex<Option<JoinHandle<()>>>,
+    /// Offers STARTTLS with this certificate when set.
+    tls: Option<TlsAcceptor>,
 }
 
 impl SmtpCatcher {
     /// Listens on `127.0.0.1:0`.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Listens on `127.0.0.1:0` and offers STARTTLS with `certificate`.
+    pub async fn start_tls(certificate: &IssuedCertificate) -> Self {
+        let chain = CertificateDer::pem_slice_iter(certificate.cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("a PEM certificate");
+        let key = PrivateKeyDer::from_pem_slice(certificate.key_pem.as_bytes())
+            .expect("a PEM private key");
+        let config = rustls::ServerConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("a usable certificate");
+        Self::start_with(Some(TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn start_with(tls: Option<TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the SMTP catcher");
@@ -50,6 +80,7 @@ impl SmtpCatcher {
             room: Arc::default(),
             arrived: Arc::default(),
             server: Mutex::new(None),
+            tls,
         };
         catcher.serve(listener);
         catcher
@@ -61,10 +92,11 @@ impl SmtpCatcher {
 
     fn serve(&self, listener: TcpListener) {
         let (room, arrived) = (self.room.clone(), self.arrived.clone());
+        let tls = self.tls.clone();
         let task = tokio::spawn(async move {
             let mut sessions = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
-                sessions.spawn(session(stream, room.clone(), arrived.clone()));
+                sessions.spawn(session(stream, tls.clone(), room.clone(), arrived.clone()));
             }
         });
         *self.server.lock().expect("catcher lock") = Some(task);
@@ -142,24 +174,65 @@ impl Drop for SmtpCatcher {
     }
 }
 
-async fn session(stream: TcpStream, room: Arc<Mutex<Mailroom>>, arrived: Arc<Notify>) {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
-    let mut reply = async |text: &str| write.write_all(text.as_bytes()).await.is_ok();
-    if !reply("220 catcher.test ESMTP\r\n").await {
+/// How a conversation ended.
+#[derive(PartialEq, Eq)]
+enum Ended {
+    Closed,
+    /// The client asked for STARTTLS and was told to go ahead.
+    StartTls,
+}
+
+async fn session(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    room: Arc<Mutex<Mailroom>>,
+    arrived: Arc<Notify>,
+) {
+    let mut plain = BufReader::new(stream);
+    if !reply(&mut plain, "220 catcher.test ESMTP\r\n").await {
         return;
     }
+    if converse(&mut plain, tls.is_some(), false, &room, &arrived).await == Ended::StartTls {
+        let Some(acceptor) = tls else { return };
+        // A client that refuses the certificate ends the handshake here.
+        let Ok(secured) = acceptor.accept(plain.into_inner()).await else {
+            return;
+        };
+        converse(&mut BufReader::new(secured), false, true, &room, &arrived).await;
+    }
+}
+
+async fn reply<S: AsyncWrite + Unpin>(stream: &mut S, text: &str) -> bool {
+    stream.write_all(text.as_bytes()).await.is_ok() && stream.flush().await.is_ok()
+}
+
+async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+    lines: &mut BufReader<S>,
+    offer_tls: bool,
+    secured: bool,
+    room: &Mutex<Mailroom>,
+    arrived: &Notify,
+) -> Ended {
     let (mut from, mut to) = (String::new(), Vec::new());
     let mut line = String::new();
     loop {
         line.clear();
         if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
-            return;
+            return Ended::Closed;
         }
         let command = line.trim_end().to_owned();
         let upper = command.to_ascii_uppercase();
         let answer = if upper.starts_with("EHLO") {
-            "250-catcher.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n".to_owned()
+            match offer_tls {
+                true => "250-catcher.test\r\n250-8BITMIME\r\n250-STARTTLS\r\n250 SMTPUTF8\r\n",
+                false => "250-catcher.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
+            }
+            .to_owned()
+        } else if upper == "STARTTLS" && offer_tls {
+            return match reply(lines, "220 2.0.0 Ready to start TLS\r\n").await {
+                true => Ended::StartTls,
+                false => Ended::Closed,
+            };
         } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
             "250 OK\r\n".to_owned()
         } else if upper.starts_with("RSET") {
@@ -180,14 +253,14 @@ async fn session(stream: TcpStream, room: Arc<Mutex<Mailroom>>, arrived: Arc<Not
                 }
             }
         } else if upper == "DATA" {
-            if !reply("354 End data with <CR><LF>.<CR><LF>\r\n").await {
-                return;
+            if !reply(lines, "354 End data with <CR><LF>.<CR><LF>\r\n").await {
+                return Ended::Closed;
             }
             let mut data = String::new();
             loop {
                 line.clear();
                 if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
-                    return;
+                    return Ended::Closed;
                 }
                 if line == ".\r\n" || line == ".\n" {
                     break;
@@ -198,18 +271,19 @@ async fn session(stream: TcpStream, room: Arc<Mutex<Mailroom>>, arrived: Arc<Not
                 from: from.clone(),
                 to: to.clone(),
                 data,
+                tls: secured,
             };
             room.lock().expect("catcher lock").inbox.push(email);
             arrived.notify_waiters();
             "250 OK queued\r\n".to_owned()
         } else if upper.starts_with("QUIT") {
-            let _ = reply("221 Bye\r\n").await;
-            return;
+            let _ = reply(lines, "221 Bye\r\n").await;
+            return Ended::Closed;
         } else {
             "502 Command not implemented\r\n".to_owned()
         };
-        if !reply(&answer).await {
-            return;
+        if !reply(lines, &answer).await {
+            return Ended::Closed;
         }
     }
 }

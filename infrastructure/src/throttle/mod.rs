@@ -7,6 +7,7 @@ mod redis_store;
 pub use memory::MemoryRateLimiter;
 pub use redis_store::RedisRateLimiter;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -33,6 +34,10 @@ pub struct ThrottleStoreSettings {
     /// `REDIS_URL`, for the `redis` backend.
     #[serde(default)]
     pub redis_url: Option<SecretString>,
+    /// The CA certificates (PEM) that a `rediss://` server's certificate must chain
+    /// to; unset: the system's roots.
+    #[serde(default)]
+    pub redis_ca_file: Option<PathBuf>,
     /// Where the shared (Redis) counters live; tests use one prefix each.
     pub key_prefix: String,
 }
@@ -68,11 +73,14 @@ impl RateLimiterStore {
                     .redis_url
                     .as_ref()
                     .context("throttle.backend = \"redis\" needs throttle.redis_url (REDIS_URL)")?;
-                RateLimiterStore::Redis(Box::new(RedisRateLimiter::new(
+                let limiter = RedisRateLimiter::with_ca_file(
                     url.expose_secret(),
                     &settings.key_prefix,
                     REDIS_TIMEOUT,
-                )?))
+                    settings.redis_ca_file.as_deref(),
+                )
+                .context("invalid configuration: throttle.redis_url/redis_ca_file")?;
+                RateLimiterStore::Redis(Box::new(limiter))
             }
         })
     }

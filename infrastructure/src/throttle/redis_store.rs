@@ -2,12 +2,14 @@
 //! key and decided by one Lua script (one atomic round trip), on Redis's clock so that
 //! instances with skewed clocks still share one window.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ::metrics::gauge;
+use anyhow::Context;
 use application::metrics;
 use domain::RepositoryError;
 use domain::ports::RateLimiter;
@@ -66,8 +68,35 @@ impl RedisRateLimiter {
     /// Checks the URL only: the connection is made on first use, so the service starts
     /// (and keeps answering) while Redis is down. Every call gives up after `timeout`.
     pub fn new(url: &str, prefix: &str, timeout: Duration) -> anyhow::Result<Self> {
+        Self::with_ca_file(url, prefix, timeout, None)
+    }
+
+    /// As [`RedisRateLimiter::new`]; the certificate of a `rediss://` server is then
+    /// checked against the CA certificates of `ca_file` (PEM) rather than the
+    /// system's roots. A URL of another scheme with a CA file is refused.
+    pub fn with_ca_file(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        ca_file: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let client = match ca_file {
+            None => redis::Client::open(url)?,
+            Some(path) => {
+                // Read once to say what is wrong with a bad file; redis reads the PEM.
+                crate::tls::read_pem_certificates(path)?;
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                };
+                redis::Client::build_with_tls(url, certificates)
+                    .context("a CA file is for a rediss:// URL (TLS)")?
+            }
+        };
         Ok(Self {
-            client: redis::Client::open(url)?,
+            client,
             connection: Arc::new(RwLock::new(None)),
             script: Arc::new(redis::Script::new(SLIDING_WINDOW)),
             prefix: prefix.to_owned(),

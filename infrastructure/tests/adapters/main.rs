@@ -7,3 +7,4 @@ mod pg_audit;
 mod pg_repositories;
 mod redis_throttle;
 mod store_errors;
+mod tls;

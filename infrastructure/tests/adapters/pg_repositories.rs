@@ -598,6 +598,7 @@ async fn two_outbox_workers_deliver_every_message_exactly_once() {
             username: None,
             password: None,
             tls: SmtpTls::None,
+            ca_file: None,
             from: "no-reply@gatehouse.test".to_owned(),
             timeout: std::time::Duration::from_secs(5),
         })
