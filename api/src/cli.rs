@@ -14,8 +14,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use infrastructure::django_import::{
     self, ImportError, ImportOptions, ImportProgress, ImportReport, LinkTally, Stage, Tally,
 };
+use infrastructure::email::SmtpMailer;
 use infrastructure::{JwtAlgorithm, JwtTokenCodec, db, generate_key_pair};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::settings::{self, Environment, Settings};
 use crate::startup::{Application, build_state};
@@ -132,7 +133,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Deleted {deleted} expired refresh token(s).");
             Ok(())
         }
-        Command::Check => check(&settings).await,
+        Command::Check => check(&settings, environment).await,
         Command::Keys { .. } => unreachable!("handled before the settings are read"),
         Command::ImportDjango {
             from,
@@ -242,11 +243,30 @@ fn generate_keys(algorithm: JwtAlgorithm, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn check(settings: &Settings) -> anyhow::Result<()> {
+async fn check(settings: &Settings, environment: Environment) -> anyhow::Result<()> {
+    println!(
+        "Configuration (GATEHOUSE_ENV={}; secrets redacted):",
+        environment.as_str()
+    );
+    for line in settings.effective.lines() {
+        println!("  {line}");
+    }
     let state = build_state(settings).await?;
     db::ping(&state.pool)
         .await
         .context("the database is unreachable")?;
+    let sslmode = db::PgConnectOptions::parse(settings.database.url()?.expose_secret())?.ssl_mode();
+    match db::tls_version(&state.pool)
+        .await
+        .context("the database is unreachable")?
+    {
+        Some(version) => println!("Database: reachable, encrypted ({version}; sslmode={sslmode})"),
+        None => println!("Database: reachable, NOT encrypted (sslmode={sslmode})"),
+    }
+    if settings.email.smtp.host.is_some() {
+        // Reads email.smtp_ca_file; connects to nothing.
+        SmtpMailer::new(&settings.email.smtp)?;
+    }
     let codec = JwtTokenCodec::new(&settings.jwt.codec)?;
     let keys = codec.keys();
     let jwt = &settings.jwt.codec;

@@ -84,6 +84,70 @@ pub struct Settings {
     pub throttle: ThrottleSection,
     pub logging: LoggingSettings,
     pub metrics: MetricsSettings,
+    /// What the layers made of every key, secrets redacted (`gatehouse check`).
+    pub effective: EffectiveConfig,
+}
+
+/// The configuration as the layers left it: each key that has a value, by section,
+/// with its value as read; passwords (in URLs too), signing keys and secrets redacted.
+#[derive(Debug, Clone, Default)]
+pub struct EffectiveConfig {
+    keys: Vec<(String, String)>,
+}
+
+/// What a secret reads as.
+const REDACTED: &str = "********";
+
+impl EffectiveConfig {
+    fn of(config: &config::Config) -> anyhow::Result<Self> {
+        let sections: BTreeMap<String, serde_json::Value> = config
+            .clone()
+            .try_deserialize()
+            .context("invalid configuration")?;
+        let mut keys = Vec::new();
+        for section in SECTIONS {
+            let Some(serde_json::Value::Object(table)) = sections.get(section) else {
+                continue;
+            };
+            let table: BTreeMap<_, _> = table.iter().collect();
+            for (key, value) in table {
+                let key = format!("{section}.{key}");
+                let shown = redacted(&key, value);
+                keys.push((key, shown));
+            }
+        }
+        Ok(Self { keys })
+    }
+
+    /// `section.key = value` lines, TOML-like.
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.keys
+            .iter()
+            .map(|(key, value)| format!("{key} = {value}"))
+    }
+}
+
+/// A value as `check` prints it: JSON-quoted, a secret replaced, the password of a URL
+/// hidden.
+fn redacted(key: &str, value: &serde_json::Value) -> String {
+    let name = key.rsplit('.').next().unwrap_or(key);
+    // `smtp_password`, not `password_reset` (a rate); `metrics.bearer_token`.
+    let secret = name == "signing_key"
+        || name.ends_with("password")
+        || name.ends_with("token")
+        || name.contains("secret");
+    match value {
+        serde_json::Value::String(text) if secret && !text.is_empty() => {
+            serde_json::Value::from(REDACTED).to_string()
+        }
+        serde_json::Value::String(text) if name.ends_with("url") => {
+            serde_json::Value::from(infrastructure::pg_connect::redact_password(text)).to_string()
+        }
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) if secret => {
+            serde_json::Value::from(REDACTED).to_string()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// `jwt.*`: how tokens are signed, how long they live, how clients present them.
@@ -259,6 +323,7 @@ pub fn load_from(
         )
         .build()
         .context("invalid configuration")?;
+    let effective = EffectiveConfig::of(&built)?;
     let mut sections = Sections {
         config: built,
         readers: BTreeMap::new(),
@@ -293,6 +358,7 @@ pub fn load_from(
         },
         logging: sections.read("logging")?,
         metrics: sections.read("metrics")?,
+        effective,
     };
     sections.finish()?;
     settings.validate(environment)?;
@@ -386,6 +452,22 @@ impl Settings {
         if smtp.tls == SmtpTls::None && smtp.username.is_some() {
             bail!(
                 "invalid configuration: email.smtp_tls: credentials are never sent unencrypted; use starttls or tls"
+            );
+        }
+        if smtp.ca_file.is_some() && smtp.tls == SmtpTls::None {
+            bail!(
+                "invalid configuration: email.smtp_ca_file: only read with smtp_tls = \"starttls\" or \"tls\""
+            );
+        }
+        let store = &self.throttle.store;
+        if store.redis_ca_file.is_some()
+            && !store
+                .redis_url
+                .as_ref()
+                .is_some_and(|url| url.expose_secret().starts_with("rediss://"))
+        {
+            bail!(
+                "invalid configuration: throttle.redis_ca_file: only read with a rediss:// (TLS) throttle.redis_url"
             );
         }
         let loopback = |host: &str| {
@@ -691,6 +773,91 @@ mod tests {
         assert!(load_with(Environment::Production, &local_relay).is_ok());
         let tls = [GOOD_KEY, SMTP, ("GATEHOUSE__EMAIL__SMTP_TLS", "starttls")];
         assert!(load_with(Environment::Production, &tls).is_ok());
+    }
+
+    #[test]
+    fn ca_files_are_read_only_where_tls_is_used() {
+        let settings = load_with(
+            Environment::Development,
+            &[
+                SMTP,
+                STARTTLS,
+                (
+                    "GATEHOUSE__EMAIL__SMTP_CA_FILE",
+                    "/etc/gatehouse/smtp-ca.pem",
+                ),
+                ("GATEHOUSE__THROTTLE__BACKEND", "redis"),
+                ("REDIS_URL", "rediss://redis.internal:6380/0"),
+                (
+                    "GATEHOUSE__THROTTLE__REDIS_CA_FILE",
+                    "/etc/gatehouse/redis-ca.pem",
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.email.smtp.ca_file.as_deref(),
+            Some(Path::new("/etc/gatehouse/smtp-ca.pem"))
+        );
+        assert_eq!(
+            settings.throttle.store.redis_ca_file.as_deref(),
+            Some(Path::new("/etc/gatehouse/redis-ca.pem"))
+        );
+        let plain_smtp = error(
+            Environment::Development,
+            &[SMTP, ("GATEHOUSE__EMAIL__SMTP_CA_FILE", "/ca.pem")],
+        );
+        assert!(plain_smtp.contains("email.smtp_ca_file"), "{plain_smtp}");
+        let plain_redis = error(
+            Environment::Development,
+            &[
+                ("REDIS_URL", "redis://redis.internal:6379/0"),
+                ("GATEHOUSE__THROTTLE__REDIS_CA_FILE", "/ca.pem"),
+            ],
+        );
+        assert!(
+            plain_redis.contains("throttle.redis_ca_file"),
+            "{plain_redis}"
+        );
+    }
+
+    #[test]
+    fn the_effective_configuration_shows_every_layer_and_hides_secrets() {
+        let settings = load_with(
+            Environment::Production,
+            &[
+                GOOD_KEY,
+                SMTP,
+                STARTTLS,
+                ("SMTP_USERNAME", "mailer"),
+                ("SMTP_PASSWORD", "smtp-pa55"),
+                (
+                    "DATABASE_URL",
+                    "postgres://gate:db-pa55@db.example.com/gate?sslmode=verify-full",
+                ),
+                ("REDIS_URL", "rediss://:redis-pa55@redis.example.com:6380/0"),
+                ("PORT", "9001"),
+            ],
+        )
+        .unwrap();
+        let lines: Vec<String> = settings.effective.lines().collect();
+        let text = lines.join("\n");
+        for secret in [GOOD_KEY.1, "smtp-pa55", "db-pa55", "redis-pa55"] {
+            assert!(!text.contains(secret), "{secret} shown:\n{text}");
+        }
+        for line in [
+            "database.url = \"postgres://gate:********@db.example.com/gate?sslmode=verify-full\"",
+            "throttle.redis_url = \"rediss://:********@redis.example.com:6380/0\"",
+            "jwt.signing_key = \"********\"",
+            "email.smtp_password = \"********\"",
+            "email.smtp_username = \"mailer\"",
+            "server.port = \"9001\"",
+            "server.host = \"0.0.0.0\"",
+            "jwt.access_token_lifetime = \"5m\"",
+            "throttle.password_reset = \"5/hour\"",
+        ] {
+            assert!(lines.iter().any(|l| l == line), "no {line}:\n{text}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod signing_keys;
 mod slow_bodies;
 mod switch_from_django;
 mod throttle;
+mod tls;
 mod token_attacks;
 mod token_auth_and_v1;
 mod tokens;

@@ -496,6 +496,74 @@ async fn a_missing_short_or_shipped_secret_key_in_production_names_the_variable_
 }
 
 #[tokio::test]
+async fn serve_in_production_without_a_usable_secret_key_names_secret_key() {
+    for key in [None, Some("tiny-k3y")] {
+        let mut command = gatehouse(&format!("{}/gatehouse_not_needed", server_url()));
+        command
+            .arg("serve")
+            .env("GATEHOUSE_ENV", "production")
+            .env("GATEHOUSE__SERVER__PORT", "0");
+        if let Some(key) = key {
+            command.env("SECRET_KEY", key);
+        }
+        let finished = finish(&mut command).await;
+        assert!(!finished.succeeded(), "{key:?}: {finished:?}");
+        assert!(
+            finished.stderr.contains("set SECRET_KEY") && finished.stderr.contains("32 bytes"),
+            "{key:?}: {finished:?}"
+        );
+        assert!(!finished.output().contains("tiny-k3y"), "{finished:?}");
+    }
+}
+
+#[tokio::test]
+async fn check_prints_the_effective_configuration_with_secrets_redacted() {
+    let db = TestDatabase::create().await;
+    let url = db.url_with("127.0.0.1", "sslmode=prefer").replacen(
+        "postgres://postgres@",
+        "postgres://postgres:db-pa55@",
+        1,
+    );
+    let finished = finish(
+        gatehouse(&url)
+            .arg("check")
+            .env("GATEHOUSE_ENV", "production")
+            .env("SECRET_KEY", PRODUCTION_KEY)
+            .env("SMTP_HOST", "mail.example.com")
+            .env("GATEHOUSE__EMAIL__SMTP_TLS", "starttls")
+            .env("SMTP_USERNAME", "mailer")
+            .env("SMTP_PASSWORD", "smtp-pa55")
+            .env("REDIS_URL", "redis://:redis-pa55@127.0.0.1:6379/0")
+            .env("GATEHOUSE__JWT__ACCESS_TOKEN_LIFETIME", "2m"),
+    )
+    .await;
+    assert!(finished.succeeded(), "{finished:?}");
+    let stdout = &finished.stdout;
+    assert!(
+        stdout.contains("Configuration (GATEHOUSE_ENV=production; secrets redacted):"),
+        "{stdout}"
+    );
+    for line in [
+        "  database.url = \"postgres://postgres:********@127.0.0.1:",
+        "  jwt.signing_key = \"********\"",
+        "  email.smtp_password = \"********\"",
+        "  email.smtp_username = \"mailer\"",
+        "  throttle.redis_url = \"redis://:********@127.0.0.1:6379/0\"",
+        "  jwt.access_token_lifetime = \"2m\"",
+        "  server.host = \"0.0.0.0\"",
+        "  passwords.bcrypt_cost = 12",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
+    }
+    for secret in [PRODUCTION_KEY, "db-pa55", "smtp-pa55", "redis-pa55"] {
+        assert!(
+            !finished.output().contains(secret),
+            "{secret} shown: {finished:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn production_with_a_long_secret_key_passes_check() {
     let db = TestDatabase::create().await;
     let finished = finish(

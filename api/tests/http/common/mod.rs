@@ -9,6 +9,7 @@ use api::startup::Application;
 use base64::Engine;
 use infrastructure::testing::TestDatabase;
 use reqwest::{Response, StatusCode};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 mod process;
@@ -39,8 +40,18 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDatabase::create().await;
+    let url = db.url.expose_secret().to_owned();
+    spawn_app_over(db, &url, configure).await
+}
+
+/// The app over `db`, reached through `url` (e.g. the same database over TLS).
+pub async fn spawn_app_over(
+    db: TestDatabase,
+    url: &str,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = test_settings();
-    settings.database.url = Some(db.url.clone());
+    settings.database.url = Some(secrecy::SecretString::from(url.to_owned()));
     settings.server.port = 0;
     settings.server.workers = Some(2);
     configure(&mut settings);
