@@ -446,17 +446,14 @@ impl MakeTlsConnect<Socket> for PgTls {
     type TlsConnect = PgTlsConnect;
     type Error = PgTlsError;
 
-    /// Asked before every connection, whatever the mode; a handshake follows only if
-    /// the mode and the server want TLS.
+    /// Asked before every connection, whatever the mode, and with an empty host for
+    /// a Unix socket (where the server refuses TLS): a bad name is an error only if a
+    /// handshake follows.
     fn make_tls_connect(&mut self, host: &str) -> Result<PgTlsConnect, PgTlsError> {
-        let connector = match &self.config {
-            Some(config) => {
-                let name = ServerName::try_from(host.to_owned())
-                    .map_err(|_| PgTlsError::BadHost(host.to_owned()))?;
-                Some((TlsConnector::from(config.clone()), name))
-            }
-            None => None,
-        };
+        let connector = self.config.as_ref().map(|config| {
+            let name = ServerName::try_from(host.to_owned()).map_err(|_| host.to_owned());
+            (TlsConnector::from(config.clone()), name)
+        });
         Ok(PgTlsConnect {
             connector,
             mode: self.mode,
@@ -467,8 +464,8 @@ impl MakeTlsConnect<Socket> for PgTls {
 
 /// One TLS handshake with one host.
 pub struct PgTlsConnect {
-    /// `None` under `sslmode=disable`.
-    connector: Option<(TlsConnector, ServerName<'static>)>,
+    /// `None` under `sslmode=disable`; the host's name, or the host that is none.
+    connector: Option<(TlsConnector, Result<ServerName<'static>, String>)>,
     mode: SslMode,
     roots: Roots,
 }
@@ -486,6 +483,7 @@ impl TlsConnect<Socket> for PgTlsConnect {
         } = self;
         Box::pin(async move {
             let (connector, name) = connector.ok_or(PgTlsError::Disabled)?;
+            let name = name.map_err(PgTlsError::BadHost)?;
             connector
                 .connect(name, stream)
                 .await

@@ -86,6 +86,17 @@ async fn sslmode_require_connects_encrypted_and_disable_does_not() {
     assert_eq!(plain, None);
 }
 
+/// PostgreSQL does no TLS over a Unix socket: the default `prefer` goes on in plain.
+#[tokio::test]
+async fn a_unix_socket_connects_in_plain_under_the_default_sslmode() {
+    let db = TestDatabase::create().await;
+    let url = format!(
+        "host=/var/run/postgresql user=postgres dbname={}",
+        db.name()
+    );
+    assert_eq!(encryption_through_pool(&url).await, None);
+}
+
 #[tokio::test]
 async fn verify_full_connects_by_a_name_the_certificate_holds_with_its_ca() {
     let server = PgTlsServer::find();
