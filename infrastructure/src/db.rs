@@ -368,7 +368,8 @@ pub async fn tls_version(pool: &PgPool) -> Result<Option<String>, RepositoryErro
 pub async fn run_migrations(url: &SecretString) -> anyhow::Result<Vec<String>> {
     use diesel::RunQueryDsl;
 
-    let conn = PgConnectOptions::parse(url.expose_secret())?
+    let conn = PgConnectOptions::parse(url.expose_secret())
+        .context("invalid configuration: database.url")?
         .connect_diesel()
         .await
         .context("while connecting to the database to migrate it")?;
@@ -397,7 +398,8 @@ pub async fn run_migrations(url: &SecretString) -> anyhow::Result<Vec<String>> {
 /// decoded, TLS included): the connection settings for the server's `postgres`
 /// database, and the name of the database the URL names.
 pub fn split_database_url(url: &str) -> anyhow::Result<(PgConnectOptions, String)> {
-    let mut options = PgConnectOptions::parse(url)?;
+    let mut options =
+        PgConnectOptions::parse(url).context("invalid configuration: database.url")?;
     let name = options
         .config()
         .get_dbname()

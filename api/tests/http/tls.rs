@@ -171,13 +171,18 @@ async fn a_bad_sslmode_or_a_missing_root_file_stops_startup_naming_it() {
             &format!("postgres://postgres:{DB_PASSWORD}@"),
             1,
         );
-        let finished = finish(gatehouse(&url).arg("check")).await;
-        assert!(!finished.succeeded(), "{finished:?}");
-        assert!(
-            finished.stderr.contains("database.url") && finished.stderr.contains(named),
-            "{finished:?}"
-        );
-        assert!(!finished.output().contains(DB_PASSWORD), "{finished:?}");
+        for command in ["check", "migrate"] {
+            let finished = finish(gatehouse(&url).arg(command)).await;
+            assert!(!finished.succeeded(), "{command}: {finished:?}");
+            assert!(
+                finished
+                    .stderr
+                    .contains("invalid configuration: database.url: ")
+                    && finished.stderr.contains(named),
+                "{command}: {finished:?}"
+            );
+            assert!(!finished.output().contains(DB_PASSWORD), "{finished:?}");
+        }
     }
 }
 
