@@ -534,7 +534,8 @@ async fn check_prints_the_effective_configuration_with_secrets_redacted() {
             .env("SMTP_USERNAME", "mailer")
             .env("SMTP_PASSWORD", "smtp-pa55")
             .env("REDIS_URL", "redis://:redis-pa55@127.0.0.1:6379/0")
-            .env("GATEHOUSE__JWT__ACCESS_TOKEN_LIFETIME", "2m"),
+            .env("GATEHOUSE__JWT__ACCESS_TOKEN_LIFETIME", "2m")
+            .env("GATEHOUSE__METRICS__BEARER_TOKEN", "scrape-t0ken"),
     )
     .await;
     assert!(finished.succeeded(), "{finished:?}");
@@ -550,12 +551,19 @@ async fn check_prints_the_effective_configuration_with_secrets_redacted() {
         "  email.smtp_username = \"mailer\"",
         "  throttle.redis_url = \"redis://:********@127.0.0.1:6379/0\"",
         "  jwt.access_token_lifetime = \"2m\"",
+        "  metrics.bearer_token = \"********\"",
         "  server.host = \"0.0.0.0\"",
         "  passwords.bcrypt_cost = 12",
     ] {
         assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
     }
-    for secret in [PRODUCTION_KEY, "db-pa55", "smtp-pa55", "redis-pa55"] {
+    for secret in [
+        PRODUCTION_KEY,
+        "db-pa55",
+        "smtp-pa55",
+        "redis-pa55",
+        "scrape-t0ken",
+    ] {
         assert!(
             !finished.output().contains(secret),
             "{secret} shown: {finished:?}"
