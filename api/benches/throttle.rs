@@ -104,6 +104,11 @@ async fn main() {
     base_settings.throttle.rates.register = unlimited;
     // No recorder until the configurations that measure with one.
     base_settings.metrics.enabled = false;
+    // Eight servers stay up in this process, each with its pool and the auth cache's
+    // listener: at the default 16 connections they would need more than PostgreSQL's
+    // 100, and the last ones would answer 503. A verify answered from the auth cache
+    // needs no connection at all.
+    base_settings.database.max_connections = 4;
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
