@@ -416,6 +416,9 @@ impl Settings {
                 "invalid configuration: passwords.bcrypt_cost: must be between {min_cost} and 31"
             );
         }
+        if !(0..=19).contains(&self.passwords.hashing.hashing_nice) {
+            bail!("invalid configuration: passwords.hashing_nice: must be between 0 and 19");
+        }
         if self.passwords.policy.min_length == 0 {
             bail!("invalid configuration: passwords.min_length: must be at least 1");
         }
@@ -717,6 +720,25 @@ mod tests {
             &[GOOD_KEY, ("GATEHOUSE__PASSWORDS__BCRYPT_COST", "4")],
         );
         assert!(message.contains("passwords.bcrypt_cost"), "{message}");
+    }
+
+    #[test]
+    fn the_hashing_threads_nice_value_is_10_unless_set_between_0_and_19() {
+        let settings = load_with(Environment::Test, &[]).unwrap();
+        assert_eq!(settings.passwords.hashing.hashing_nice, 10);
+        let settings = load_with(
+            Environment::Test,
+            &[("GATEHOUSE__PASSWORDS__HASHING_NICE", "0")],
+        )
+        .unwrap();
+        assert_eq!(settings.passwords.hashing.hashing_nice, 0);
+        for refused in ["-1", "20"] {
+            let message = error(
+                Environment::Test,
+                &[("GATEHOUSE__PASSWORDS__HASHING_NICE", refused)],
+            );
+            assert!(message.contains("passwords.hashing_nice"), "{message}");
+        }
     }
 
     #[test]

@@ -97,11 +97,13 @@ pub(crate) struct AppState {
 /// Builds the service from the settings: pool, adapters, use cases.
 pub(crate) async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     let pool = build_pool(&settings.database)?;
-    let cost = settings.passwords.hashing.bcrypt_cost;
+    let hashing = settings.passwords.hashing;
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    let hasher = tokio::task::spawn_blocking(move || BcryptPasswordHasher::new(cost, cores))
-        .await
-        .context("while preparing the password hasher")??;
+    let hasher = tokio::task::spawn_blocking(move || {
+        BcryptPasswordHasher::new(hashing.bcrypt_cost, cores, hashing.hashing_nice)
+    })
+    .await
+    .context("while preparing the password hasher")??;
     let use_case_settings = application::Settings {
         tokens: settings.jwt.tokens.clone(),
         registration: settings.registration.clone(),

@@ -12,11 +12,19 @@ use crate::hashing_pool::HashingPool;
 
 const PREFIX: &str = "bcrypt_sha256$";
 
-/// `passwords.bcrypt_cost`.
+/// `passwords.bcrypt_cost`, `passwords.hashing_nice`.
 #[derive(Debug, Clone, Copy, serde::Deserialize)]
 pub struct HashingSettings {
     /// bcrypt's cost for new hashes; an older one is upgraded at the next login.
     pub bcrypt_cost: u32,
+    /// The nice value of the hashing threads, 0 to 19: how far below the request
+    /// workers logins hash when both want the cores.
+    #[serde(default = "default_hashing_nice")]
+    pub hashing_nice: i32,
+}
+
+fn default_hashing_nice() -> i32 {
+    crate::hashing_pool::HASHING_NICE
 }
 
 /// Hashes on a [`HashingPool`] of `concurrency` threads below the request workers'
@@ -32,11 +40,11 @@ pub struct BcryptPasswordHasher {
 impl BcryptPasswordHasher {
     /// Builds the hasher; computes once the dummy hash that unknown users are checked
     /// against (one hash at `cost`, at start-up).
-    pub fn new(cost: u32, concurrency: usize) -> anyhow::Result<Self> {
+    pub fn new(cost: u32, concurrency: usize, nice: i32) -> anyhow::Result<Self> {
         let dummy = bcrypt::hash(prehash("gatehouse timing equaliser"), cost)?;
         Ok(Self {
             cost,
-            pool: HashingPool::start(concurrency)?,
+            pool: HashingPool::start(concurrency, nice)?,
             dummy_hash: Arc::from(format!("{PREFIX}{dummy}")),
         })
     }
@@ -113,10 +121,11 @@ impl PasswordHasher for BcryptPasswordHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hashing_pool::HASHING_NICE;
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_hash_verifies_its_password_and_nothing_else() {
-        let hasher = BcryptPasswordHasher::new(4, 2).unwrap();
+        let hasher = BcryptPasswordHasher::new(4, 2, HASHING_NICE).unwrap();
         let hash = hasher.hash(&Password::new("s3cret-enough")).await.unwrap();
         assert!(hash.starts_with("bcrypt_sha256$$2b$04$"), "{hash}");
         assert_eq!(
@@ -139,7 +148,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn passwords_differing_only_after_byte_72_are_different() {
-        let hasher = BcryptPasswordHasher::new(4, 2).unwrap();
+        let hasher = BcryptPasswordHasher::new(4, 2, HASHING_NICE).unwrap();
         let base = "x".repeat(72);
         let hash = hasher
             .hash(&Password::new(format!("{base}A")))
@@ -156,9 +165,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_hash_of_another_cost_asks_to_be_rehashed() {
-        let old = BcryptPasswordHasher::new(4, 1).unwrap();
+        let old = BcryptPasswordHasher::new(4, 1, HASHING_NICE).unwrap();
         let hash = old.hash(&Password::new("pw-one-two")).await.unwrap();
-        let current = BcryptPasswordHasher::new(5, 1).unwrap();
+        let current = BcryptPasswordHasher::new(5, 1, HASHING_NICE).unwrap();
         assert_eq!(
             current
                 .verify(&Password::new("pw-one-two"), &hash)
@@ -196,7 +205,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn every_hash_django_writes_verifies_and_asks_to_be_upgraded() {
-        let hasher = BcryptPasswordHasher::new(4, 2).unwrap();
+        let hasher = BcryptPasswordHasher::new(4, 2, HASHING_NICE).unwrap();
         let rows = crate::testing::django_password_hashes();
         assert_eq!(rows.len(), 13);
         for crate::testing::DjangoHash {

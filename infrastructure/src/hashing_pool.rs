@@ -11,10 +11,11 @@ use application::metrics;
 
 use domain::ports::HashError;
 
-/// The nice value of the hashing threads (request workers run at the process's, 0 by
-/// default). Linux's scheduler then gives a runnable worker about nine times the CPU
-/// of a hashing thread: token paths keep their latency under a login flood, and logins
-/// still get a tenth of the contended cores, and all of the idle ones.
+/// The default nice value of the hashing threads (`passwords.hashing_nice`; request
+/// workers run at the process's, 0 by default). Linux's scheduler then gives a
+/// runnable worker about nine times the CPU of a hashing thread: token paths keep
+/// their latency under a login flood, and logins still get a tenth of the contended
+/// cores, and all of the idle ones. 0 shares the cores evenly instead.
 pub const HASHING_NICE: i32 = 10;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -27,16 +28,16 @@ pub struct HashingPool {
 }
 
 impl HashingPool {
-    /// Starts `threads` threads named `gatehouse-hash-N`, each at [`HASHING_NICE`]
-    /// (where the platform allows it; otherwise at normal priority).
-    pub fn start(threads: usize) -> std::io::Result<Self> {
+    /// Starts `threads` threads named `gatehouse-hash-N`, each at the nice value
+    /// `nice` (0 to 19; where the platform allows it, otherwise at the process's).
+    pub fn start(threads: usize, nice: i32) -> std::io::Result<Self> {
         let (sender, receiver) = channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for n in 0..threads.max(1) {
             let receiver = receiver.clone();
             std::thread::Builder::new()
                 .name(format!("gatehouse-hash-{n}"))
-                .spawn(move || work(&receiver))?;
+                .spawn(move || work(&receiver, nice))?;
         }
         Ok(Self { jobs: sender })
     }
@@ -65,8 +66,8 @@ impl HashingPool {
     }
 }
 
-fn work(jobs: &Mutex<Receiver<Job>>) {
-    lower_priority();
+fn work(jobs: &Mutex<Receiver<Job>>, nice: i32) {
+    lower_priority(nice);
     loop {
         // The lock is released at the end of this statement, before the job runs.
         let job = match jobs.lock() {
@@ -84,41 +85,58 @@ fn work(jobs: &Mutex<Receiver<Job>>) {
 /// On Linux the nice value belongs to a thread: `setpriority(PRIO_PROCESS, tid)`
 /// lowers this one only.
 #[cfg(target_os = "linux")]
-fn lower_priority() {
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
     let tid = rustix::thread::gettid();
-    if let Err(error) = rustix::process::setpriority_process(Some(tid), HASHING_NICE) {
+    if let Err(error) = rustix::process::setpriority_process(Some(tid), nice) {
         tracing::warn!(%error, "could not lower the priority of a hashing thread");
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_priority() {}
+fn lower_priority(_nice: i32) {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The name and the nice value of the thread a job of `pool` runs on.
+    async fn thread_of(pool: &HashingPool) -> (String, i32) {
+        pool.run(|| {
+            let name = std::thread::current().name().map(str::to_owned);
+            let nice = rustix::process::getpriority_process(Some(rustix::thread::gettid()));
+            (name.unwrap(), nice.unwrap())
+        })
+        .await
+        .unwrap()
+    }
+
     #[tokio::test]
     async fn jobs_run_on_named_threads_below_normal_priority() {
-        let pool = HashingPool::start(2).unwrap();
-        let (name, nice) = pool
-            .run(|| {
-                let name = std::thread::current().name().map(str::to_owned);
-                let nice = rustix::process::getpriority_process(Some(rustix::thread::gettid()));
-                (name, nice.unwrap())
-            })
-            .await
-            .unwrap();
-        assert!(name.unwrap().starts_with("gatehouse-hash-"));
-        assert_eq!(nice, HASHING_NICE);
-        // The test's own thread is untouched.
         let own = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
         assert!(own < HASHING_NICE, "{own}");
+        let (name, nice) = thread_of(&HashingPool::start(2, HASHING_NICE).unwrap()).await;
+        assert!(name.starts_with("gatehouse-hash-"), "{name}");
+        assert_eq!(nice, HASHING_NICE);
+        // The test's own thread is untouched.
+        let after = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        assert_eq!(after, own);
+    }
+
+    #[tokio::test]
+    async fn the_nice_value_is_a_setting() {
+        let own = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let (_, nice) = thread_of(&HashingPool::start(1, 0).unwrap()).await;
+        assert_eq!(nice, own, "0: the process's own priority");
+        let (_, nice) = thread_of(&HashingPool::start(1, 19).unwrap()).await;
+        assert_eq!(nice, 19);
     }
 
     #[tokio::test]
     async fn a_panicking_job_fails_alone_and_the_threads_go_on() {
-        let pool = HashingPool::start(1).unwrap();
+        let pool = HashingPool::start(1, HASHING_NICE).unwrap();
         let failed = pool.run(|| -> u32 { panic!("a job that panics") }).await;
         assert!(failed.is_err());
         assert_eq!(pool.run(|| 42).await.unwrap(), 42);
@@ -126,7 +144,7 @@ mod tests {
 
     #[tokio::test]
     async fn many_jobs_on_few_threads_all_answer() {
-        let pool = HashingPool::start(2).unwrap();
+        let pool = HashingPool::start(2, HASHING_NICE).unwrap();
         let jobs = (0..50u64).map(|n| pool.run(move || n * n));
         let squares: Vec<u64> = futures_util::future::try_join_all(jobs).await.unwrap();
         assert_eq!(squares, (0..50).map(|n| n * n).collect::<Vec<_>>());
